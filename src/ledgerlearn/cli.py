@@ -1,0 +1,44 @@
+"""The `ledgerlearn` command. Each package contributes its own command group.
+
+Imports of heavy libraries (torch, grpc) happen inside commands so that `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+import click
+
+from ledgerlearn import __version__
+from ledgerlearn.learning.cli import data_group
+from ledgerlearn.ledger.cli import ledger_group
+from ledgerlearn.storage.cli import store_group
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="ledgerlearn")
+def main() -> None:
+    """Decentralized learning coordinated by a permissioned blockchain."""
+
+
+@main.command()
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default="runs/demo",
+    show_default=True,
+    help="Directory for the demo's results (its ledger goes to OUT/ledger).",
+)
+def demo(out_dir: str) -> None:
+    """Run the demo scenario on embedded defaults (no services to start)."""
+    from ledgerlearn.demo import run_demo
+
+    run_demo(out_dir)
+
+
+main.add_command(ledger_group)
+main.add_command(store_group)
+main.add_command(data_group)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

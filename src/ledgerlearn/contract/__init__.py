@@ -1,0 +1,1 @@
+"""The learning contract, written with fabric-chaincode-python's Contract API."""

@@ -1,0 +1,1 @@
+"""Experiment configs, runner, metrics and reports."""

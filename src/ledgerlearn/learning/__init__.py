@@ -1,0 +1,1 @@
+"""Datasets, partitions, declarative models, training, evaluation and aggregation."""

@@ -1,0 +1,1 @@
+"""Federation-inspired and gossip-inspired drivers, and the baselines."""

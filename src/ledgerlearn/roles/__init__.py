@@ -1,0 +1,1 @@
+"""Model publisher, data provider and committee member agents."""

@@ -1,0 +1,1 @@
+"""Content-addressed storage: IPFS CIDs, local and Kubo stores, weights files, fragments."""
