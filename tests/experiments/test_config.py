@@ -1,0 +1,95 @@
+"""Experiment files: valid ones parse to frozen records, bad ones name the bad field."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from ledgerlearn.experiments.config import (
+    ConfigError,
+    ExperimentConfig,
+    load_config,
+    parse_config,
+)
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def test_defaults_parse_and_are_frozen() -> None:
+    config = parse_config("")
+    assert isinstance(config, ExperimentConfig)
+    assert config.data.dataset == "digits"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.seed = 3  # type: ignore[misc]
+
+
+def test_full_file_round_trips_values() -> None:
+    config = parse_config(
+        """
+[experiment]
+name = "x"
+seed = 7
+workers = 2
+modes = ["federation", "fedavg"]
+[partition]
+scheme = "dirichlet"
+alpha = 0.3
+[rules]
+rounds = 3
+[[adversaries]]
+kind = "label_flip"
+fraction = 0.3
+"""
+    )
+    assert config.seed == 7 and config.workers == 2
+    assert config.modes == ("federation", "fedavg")
+    assert config.partition.alpha == 0.3
+    assert config.rules.rounds == 3
+    assert config.adversaries[0].kind == "label_flip"
+    assert config.malicious_count() == 2  # 30% of 6 providers
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[partition]\nalpha = -1", "x.toml: [partition].alpha must be > 0, got -1"),
+        ("[partition]\nscheme = 'zipf'", "[partition].scheme must be one of iid, dirichlet"),
+        ("[experiment]\nseed = 'a'", "[experiment].seed must be an integer, got 'a'"),
+        ("[experiment]\nmodes = ['fedprox']", "[experiment].modes entries must be among"),
+        ("[experiment]\nmodes = []", "[experiment].modes must name at least one"),
+        ("[experiment]\nworkers = 0", "[experiment].workers must be >= 1, got 0"),
+        ("[rules]\nquorm = 2", "[rules].quorm is not a known key"),
+        ("[rules]\nquorum = 5", "[rules].quorum must be <= [committee].size (3), got 5"),
+        ("[committee]\nsize = 3\ndishonest = 3", "[committee].dishonest must be smaller"),
+        ("[providers]\nspeed_min = 2.0\nspeed_max = 1.0", "[providers].speed_max must be >="),
+        ("[training]\nlearning_rate = true", "[training].learning_rate must be a number"),
+        ("[nonsense]\na = 1", "x.toml: [nonsense] is not a known table"),
+        ("[[adversaries]]\nkind = 'bribe'\nfraction = 0.1", "[adversaries.0].kind must be one"),
+        ("[[adversaries]]\nkind = 'label_flip'", "[adversaries.0].fraction is required"),
+        (
+            "[[adversaries]]\nkind = 'label_flip'\nfraction = 0.6\n"
+            "[[adversaries]]\nkind = 'free_rider'\nfraction = 0.5",
+            "fractions add up to 1.1",
+        ),
+        ("[experiment\n", "x.toml: not valid TOML"),
+    ],
+)
+def test_bad_fields_are_named(text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, source="x.toml")
+    assert message in str(info.value)
+
+
+def test_load_config_names_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read the experiment file"):
+        load_config(tmp_path / "absent.toml")
+
+
+def test_every_example_config_is_valid() -> None:
+    files = sorted(EXAMPLES.glob("*.toml"))
+    assert files, "examples/ holds at least the demo config"
+    for path in files:
+        config = load_config(path)
+        assert config.source_text == path.read_text(encoding="utf-8")
