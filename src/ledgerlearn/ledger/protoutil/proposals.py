@@ -1,0 +1,224 @@
+"""Proposals and proposal responses (Fabric ``protoutil/proputils.go``).
+
+Client side: :func:`build_signed_proposal`. Endorser side: :func:`parse_signed_proposal` to read
+what a client sent, and :func:`build_proposal_response` to sign the simulation result.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from fabric_protos.common import common_pb2
+from fabric_protos.peer import chaincode_pb2, proposal_pb2, proposal_response_pb2
+
+from ledgerlearn.identity.member import Member
+from ledgerlearn.ledger.protoutil.decode import decode, require
+from ledgerlearn.ledger.protoutil.ids import compute_tx_id, new_nonce, timestamp_ns, timestamp_proto
+
+ENDORSER_TRANSACTION = common_pb2.HeaderType.ENDORSER_TRANSACTION
+#: The chaincode type the Fabric CLI and gateway SDKs put into invocation specs.
+DEFAULT_CHAINCODE_TYPE = chaincode_pb2.ChaincodeSpec.GOLANG
+
+
+def build_signed_proposal(
+    signer: Member,
+    channel: str,
+    chaincode: str,
+    args: Sequence[bytes],
+    *,
+    nonce: bytes | None = None,
+    timestamp: dt.datetime | int | None = None,
+    transient: Mapping[str, bytes] | None = None,
+) -> tuple[proposal_pb2.SignedProposal, str]:
+    """A signed chaincode invocation proposal and its transaction id.
+
+    ``args[0]`` is the function name, as in Fabric. ``timestamp`` is an aware datetime or
+    nanoseconds since the epoch (default: now).
+    """
+    if not channel or not chaincode:
+        raise ValueError("a proposal needs a channel and a chaincode name")
+    if not args:
+        raise ValueError("a proposal needs at least one argument: the function name")
+    nonce = new_nonce() if nonce is None else nonce
+    creator = signer.serialized()
+    tx_id = compute_tx_id(nonce, creator)
+    chaincode_id = chaincode_pb2.ChaincodeID(name=chaincode)
+    invocation = chaincode_pb2.ChaincodeInvocationSpec(
+        chaincode_spec=chaincode_pb2.ChaincodeSpec(
+            type=DEFAULT_CHAINCODE_TYPE,
+            chaincode_id=chaincode_id,
+            input=chaincode_pb2.ChaincodeInput(args=[bytes(a) for a in args]),
+        )
+    )
+    payload = proposal_pb2.ChaincodeProposalPayload(
+        input=invocation.SerializeToString(), TransientMap=dict(transient or {})
+    )
+    channel_header = common_pb2.ChannelHeader(
+        type=ENDORSER_TRANSACTION,
+        version=0,
+        timestamp=timestamp_proto(timestamp),
+        channel_id=channel,
+        tx_id=tx_id,
+        epoch=0,
+        extension=proposal_pb2.ChaincodeHeaderExtension(
+            chaincode_id=chaincode_id
+        ).SerializeToString(),
+    )
+    header = common_pb2.Header(
+        channel_header=channel_header.SerializeToString(),
+        signature_header=common_pb2.SignatureHeader(
+            creator=creator, nonce=nonce
+        ).SerializeToString(),
+    )
+    proposal_bytes = proposal_pb2.Proposal(
+        header=header.SerializeToString(), payload=payload.SerializeToString()
+    ).SerializeToString()
+    signed = proposal_pb2.SignedProposal(
+        proposal_bytes=proposal_bytes, signature=signer.sign(proposal_bytes)
+    )
+    return signed, tx_id
+
+
+def strip_transient(chaincode_proposal_payload: bytes, where: str = "proposal payload") -> bytes:
+    """The proposal payload without its transient map (what goes into the transaction)."""
+    payload = decode(proposal_pb2.ChaincodeProposalPayload, chaincode_proposal_payload, where)
+    if not payload.TransientMap:
+        return chaincode_proposal_payload
+    return proposal_pb2.ChaincodeProposalPayload(input=payload.input).SerializeToString()
+
+
+def proposal_hash(
+    channel_header: bytes, signature_header: bytes, chaincode_proposal_payload: bytes
+) -> bytes:
+    """Fabric's ``GetProposalHash1``: SHA-256 over both headers and the payload sans transient."""
+    digest = hashlib.sha256(channel_header)
+    digest.update(signature_header)
+    digest.update(strip_transient(chaincode_proposal_payload))
+    return digest.digest()
+
+
+@dataclass(frozen=True)
+class ParsedProposal:
+    """What an endorser needs from a signed proposal."""
+
+    proposal_bytes: bytes
+    signature: bytes
+    header: bytes
+    payload: bytes
+    channel_header: bytes
+    signature_header: bytes
+    header_type: int
+    channel_id: str
+    tx_id: str
+    timestamp_ns: int
+    creator: bytes
+    nonce: bytes
+    chaincode: str
+    args: tuple[bytes, ...]
+    transient: Mapping[str, bytes] = field(default_factory=dict)
+
+    @property
+    def function(self) -> str:
+        return self.args[0].decode("utf-8", "replace") if self.args else ""
+
+
+def parse_signed_proposal(signed: proposal_pb2.SignedProposal | bytes) -> ParsedProposal:
+    """Decode a signed proposal, checking that the fields a peer relies on are present.
+
+    The signature and the tx id are not checked here (that is the endorser's business rule);
+    see :func:`~ledgerlearn.ledger.protoutil.ids.compute_tx_id`.
+    """
+    if isinstance(signed, bytes | bytearray):
+        signed = decode(proposal_pb2.SignedProposal, bytes(signed), "signed proposal")
+    where = "signed proposal"
+    require(bool(signed.proposal_bytes), where, "proposal_bytes is empty")
+    require(bool(signed.signature), where, "signature is empty")
+    proposal = decode(proposal_pb2.Proposal, signed.proposal_bytes, f"{where}: proposal")
+    header = decode(common_pb2.Header, proposal.header, f"{where}: proposal header")
+    ch = decode(common_pb2.ChannelHeader, header.channel_header, f"{where}: channel header")
+    sh = decode(common_pb2.SignatureHeader, header.signature_header, f"{where}: signature header")
+    require(
+        ch.type == ENDORSER_TRANSACTION,
+        where,
+        f"header type {_type_name(ch.type)} is not ENDORSER_TRANSACTION",
+    )
+    require(bool(ch.channel_id), where, "channel header has no channel_id")
+    require(bool(ch.tx_id), where, "channel header has no tx_id")
+    require(bool(sh.creator), where, "signature header has no creator")
+    require(bool(sh.nonce), where, "signature header has no nonce")
+    payload = decode(
+        proposal_pb2.ChaincodeProposalPayload, proposal.payload, f"{where}: proposal payload"
+    )
+    invocation = decode(
+        chaincode_pb2.ChaincodeInvocationSpec, payload.input, f"{where}: invocation spec"
+    )
+    chaincode = invocation.chaincode_spec.chaincode_id.name
+    require(bool(chaincode), where, "invocation spec names no chaincode")
+    return ParsedProposal(
+        proposal_bytes=signed.proposal_bytes,
+        signature=signed.signature,
+        header=proposal.header,
+        payload=proposal.payload,
+        channel_header=header.channel_header,
+        signature_header=header.signature_header,
+        header_type=ch.type,
+        channel_id=ch.channel_id,
+        tx_id=ch.tx_id,
+        timestamp_ns=timestamp_ns(ch.timestamp),
+        creator=sh.creator,
+        nonce=sh.nonce,
+        chaincode=chaincode,
+        args=tuple(invocation.chaincode_spec.input.args),
+        transient=dict(payload.TransientMap),
+    )
+
+
+def build_proposal_response(
+    endorser: Member,
+    proposal: ParsedProposal,
+    *,
+    status: int = 200,
+    message: str = "",
+    payload: bytes = b"",
+    results: bytes = b"",
+    events: bytes = b"",
+    chaincode_version: str = "",
+) -> proposal_response_pb2.ProposalResponse:
+    """An endorsed proposal response (Fabric ``CreateProposalResponse``).
+
+    ``results`` are the simulation's ``TxReadWriteSet`` bytes, ``events`` a serialized
+    ``ChaincodeEvent`` (or empty). The endorser signs ``proposal_response_payload ‖ endorser``.
+    """
+    response = proposal_response_pb2.Response(status=status, message=message, payload=payload)
+    action = proposal_pb2.ChaincodeAction(
+        results=results,
+        events=events,
+        response=response,
+        chaincode_id=chaincode_pb2.ChaincodeID(name=proposal.chaincode, version=chaincode_version),
+    )
+    prp_bytes = proposal_response_pb2.ProposalResponsePayload(
+        proposal_hash=proposal_hash(
+            proposal.channel_header, proposal.signature_header, proposal.payload
+        ),
+        extension=action.SerializeToString(),
+    ).SerializeToString()
+    endorser_bytes = endorser.serialized()
+    return proposal_response_pb2.ProposalResponse(
+        version=1,
+        timestamp=timestamp_proto(),
+        response=response,
+        payload=prp_bytes,
+        endorsement=proposal_response_pb2.Endorsement(
+            endorser=endorser_bytes, signature=endorser.sign(prp_bytes + endorser_bytes)
+        ),
+    )
+
+
+def _type_name(value: int) -> str:
+    try:
+        return common_pb2.HeaderType.Name(value)
+    except ValueError:
+        return str(value)
