@@ -8,6 +8,7 @@ from __future__ import annotations
 import click
 
 from ledgerlearn import __version__
+from ledgerlearn.fabric.cli import fabric_group
 from ledgerlearn.learning.cli import data_group
 from ledgerlearn.ledger.cli import ledger_group
 from ledgerlearn.storage.cli import store_group
@@ -38,6 +39,7 @@ def demo(out_dir: str) -> None:
 main.add_command(ledger_group)
 main.add_command(store_group)
 main.add_command(data_group)
+main.add_command(fabric_group)
 
 
 if __name__ == "__main__":  # pragma: no cover

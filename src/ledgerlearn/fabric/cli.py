@@ -1,0 +1,177 @@
+"""`ledgerlearn fabric ...`: package the learning contract for a Fabric network and serve it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ledgerlearn.fabric.contracts import DEFAULT_CONTRACT
+
+_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+@click.group("fabric")
+def fabric_group() -> None:
+    """Run the learning contract on a real Hyperledger Fabric network (see docs/fabric.md)."""
+
+
+def _read_text(path: Path | None) -> str | None:
+    return None if path is None else path.read_text(encoding="utf-8")
+
+
+@fabric_group.command("package")
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Package file to write (.tar.gz).",
+)
+@click.option("--label", default="learning_1.0", show_default=True, help="Package label.")
+@click.option(
+    "--address",
+    default="127.0.0.1:9999",
+    show_default=True,
+    help="HOST:PORT where peers reach the chaincode server ({{.peername}} allowed).",
+)
+@click.option("--dial-timeout", default="10s", show_default=True, help="Go duration.")
+@click.option(
+    "--tls-root-cert",
+    type=_FILE,
+    help="CA certificate that signed the chaincode server's TLS certificate; turns TLS on.",
+)
+@click.option(
+    "--client-cert",
+    type=_FILE,
+    help="TLS certificate the peer presents to the server (client authentication).",
+)
+@click.option("--client-key", type=_FILE, help="Private key of --client-cert.")
+def package_command(
+    out: Path,
+    label: str,
+    address: str,
+    dial_timeout: str,
+    tls_root_cert: Path | None,
+    client_cert: Path | None,
+    client_key: Path | None,
+) -> None:
+    """Build a chaincode-as-a-service package and print the package id Fabric will give it."""
+    from ledgerlearn.fabric.package import CCaaSConnection, PackageError, build_package
+
+    connection = CCaaSConnection(
+        address=address,
+        dial_timeout=dial_timeout,
+        tls_required=tls_root_cert is not None,
+        client_auth_required=client_cert is not None or client_key is not None,
+        root_cert=_read_text(tls_root_cert),
+        client_cert=_read_text(client_cert),
+        client_key=_read_text(client_key),
+    )
+    try:
+        package = build_package(out, label, connection)
+    except PackageError as exc:
+        raise click.ClickException(str(exc)) from None
+    tls = (
+        "mutual TLS"
+        if connection.client_auth_required
+        else "TLS"
+        if connection.tls_required
+        else "no TLS"
+    )
+    click.echo(f"Wrote {package.path} (type ccaas, label {label}, address {address}, {tls})")
+    click.echo(f"Package ID: {package.package_id}")
+
+
+@fabric_group.command("package-id")
+@click.argument("package_file", type=_FILE)
+def package_id_command(package_file: Path) -> None:
+    """Check a ccaas package and print its package id (as `peer lifecycle chaincode
+    calculatepackageid` does)."""
+    from ledgerlearn.fabric.package import PackageError, read_package
+
+    try:
+        click.echo(read_package(package_file).package_id)
+    except PackageError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@fabric_group.command("chaincode-server")
+@click.option("--address", help="HOST:PORT to listen on [env CHAINCODE_SERVER_ADDRESS].")
+@click.option(
+    "--chaincode-id",
+    help="Package id the peer expects, LABEL:SHA256 [env CHAINCODE_ID].",
+)
+@click.option("--tls-cert", type=_FILE, help="Server TLS certificate [env CHAINCODE_TLS_CERT].")
+@click.option("--tls-key", type=_FILE, help="Server TLS private key [env CHAINCODE_TLS_KEY].")
+@click.option(
+    "--tls-client-ca",
+    type=_FILE,
+    help="CA of the peers' client certificates; requires them [env CHAINCODE_CLIENT_CA_CERT].",
+)
+@click.option(
+    "--contract",
+    "contracts",
+    multiple=True,
+    default=(DEFAULT_CONTRACT,),
+    show_default=True,
+    help="MODULE:CLASS of a Contract to serve; repeat for several (the first is the default).",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+)
+def chaincode_server_command(
+    address: str | None,
+    chaincode_id: str | None,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    tls_client_ca: Path | None,
+    contracts: tuple[str, ...],
+    log_level: str,
+) -> None:
+    """Serve the contract to Fabric peers as chaincode-as-a-service until SIGINT/SIGTERM.
+
+    Without flags the settings come from the environment as Fabric's samples set it:
+    CHAINCODE_ID, CHAINCODE_SERVER_ADDRESS, and CHAINCODE_TLS_DISABLED=false with
+    CHAINCODE_TLS_CERT, CHAINCODE_TLS_KEY, CHAINCODE_CLIENT_CA_CERT for TLS.
+    """
+    import asyncio
+    import logging
+
+    from ledgerlearn.fabric.config import ServerConfigError, resolve_server_config
+    from ledgerlearn.fabric.contracts import ContractLoadError, build_chaincode
+    from ledgerlearn.fabric.server import serve
+
+    try:
+        config = resolve_server_config(
+            chaincode_id=chaincode_id,
+            address=address,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            tls_client_ca=tls_client_ca,
+        )
+        chaincode = build_chaincode(contracts)
+    except (ServerConfigError, ContractLoadError) as exc:
+        raise click.ClickException(str(exc)) from None
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+    def ready(port: int) -> None:
+        host = config.address.rsplit(":", 1)[0]
+        tls = "TLS" if config.tls else "no TLS"
+        if config.tls and config.tls.client_auth_required:
+            tls = "mutual TLS"
+        click.echo(
+            f"Chaincode server for {config.chaincode_id} ({', '.join(contracts)}) listening on "
+            f"{host}:{port} ({tls})",
+            err=True,
+        )
+
+    try:
+        asyncio.run(serve(chaincode, config, on_ready=ready))
+    except ServerConfigError as exc:
+        raise click.ClickException(str(exc)) from None
