@@ -1,0 +1,221 @@
+"""Local training, evaluation and the centralized baseline, deterministic on the CPU.
+
+`train_local` is what a data provider runs: start from given weights, run a few epochs of
+mini-batch SGD or Adam on its own data, return new weights (numpy copies) and honest
+statistics (samples seen, seconds). Same spec, weights, data, config and torch thread count
+give bitwise identical weights: the seed drives `torch.manual_seed` (dropout) inside a
+forked RNG state and a separate `torch.Generator` for the shuffling order, and only
+deterministic CPU kernels are involved.
+
+The loop is kept as lean as a hand-written PyTorch loop: the data is turned into tensors
+once (zero-copy), each batch is an index into a per-epoch permutation, the loss is summed
+without per-batch synchronisation.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from ledgerlearn.learning.datasets import Dataset, concatenate
+from ledgerlearn.learning.errors import TrainingError
+from ledgerlearn.learning.metrics import metric
+from ledgerlearn.learning.models import ModelSpec
+from ledgerlearn.learning.weights import check_state, numpy_state
+
+__all__ = [
+    "OPTIMIZERS",
+    "TrainConfig",
+    "TrainResult",
+    "evaluate",
+    "train_centralized",
+    "train_local",
+]
+
+OPTIMIZERS = ("sgd", "adam")
+_EVAL_BATCH = 1024
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How a provider trains: epochs, batch size, optimizer ("sgd" or "adam"), seed."""
+
+    epochs: int = 1
+    batch_size: int = 32
+    optimizer: str = "sgd"
+    lr: float = 0.01
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not isinstance(self.epochs, int) or self.epochs < 1:
+            problems.append(f"epochs must be a positive integer, got {self.epochs!r}")
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            problems.append(f"batch_size must be a positive integer, got {self.batch_size!r}")
+        if self.optimizer not in OPTIMIZERS:
+            problems.append(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            problems.append(f"lr must be a positive number, got {self.lr!r}")
+        if not (isinstance(self.momentum, (int, float)) and 0 <= self.momentum < 1):
+            problems.append(f"momentum must lie in [0, 1), got {self.momentum!r}")
+        if not (isinstance(self.weight_decay, (int, float)) and self.weight_decay >= 0):
+            problems.append(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            problems.append(f"seed must be a non-negative integer, got {self.seed!r}")
+        if problems:
+            raise TrainingError("bad training config: " + "; ".join(problems))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data, e.g. for a TOML/JSON record of a run."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
+        """The inverse of `to_dict`; unknown keys are an error, not silently dropped."""
+        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise TrainingError(
+                f"unknown training option(s) {unknown}; allowed: {sorted(cls.__dataclass_fields__)}"
+            )
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """New weights (numpy copies) and what it took to make them."""
+
+    state: dict[str, np.ndarray]
+    samples_seen: int
+    seconds: float
+    final_loss: float
+
+
+def _prepare(spec: ModelSpec, state: Mapping[str, Any] | None, dataset: Dataset, what: str) -> Any:
+    """Build the module and load `state` (or keep its seeded initialization)."""
+    import torch
+
+    if dataset.input_shape != tuple(spec.input_shape):
+        raise TrainingError(
+            f"{what}: data set '{dataset.name}' has samples of shape {dataset.input_shape}, the "
+            f"model expects {tuple(spec.input_shape)}"
+        )
+    if dataset.num_classes > spec.num_classes:
+        raise TrainingError(
+            f"{what}: data set '{dataset.name}' has {dataset.num_classes} classes, the model "
+            f"only {spec.num_classes}"
+        )
+    module = spec.build()
+    if state is not None:
+        check_state(state, spec, f"{what}: initial weights")
+        tensors = {
+            k: v if isinstance(v, torch.Tensor) else torch.from_numpy(np.asarray(v))
+            for k, v in state.items()
+        }
+        module.load_state_dict(tensors, strict=True)
+    return module
+
+
+def train_local(
+    spec: ModelSpec,
+    initial_state: Mapping[str, Any] | None,
+    dataset: Dataset,
+    config: TrainConfig,
+) -> TrainResult:
+    """Train `spec` from `initial_state` (None: seeded fresh weights) on `dataset`."""
+    import torch
+    import torch.nn.functional as F
+
+    if len(dataset) == 0:
+        raise TrainingError(f"train_local: data set '{dataset.name}' is empty")
+    start = time.perf_counter()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        module = _prepare(spec, initial_state, dataset, "train_local")
+        if config.optimizer == "adam":
+            optimizer = torch.optim.Adam(
+                module.parameters(), lr=config.lr, weight_decay=config.weight_decay
+            )
+        else:
+            optimizer = torch.optim.SGD(
+                module.parameters(),
+                lr=config.lr,
+                momentum=config.momentum,
+                weight_decay=config.weight_decay,
+            )
+        x = torch.from_numpy(dataset.x)
+        y = torch.from_numpy(dataset.y)
+        n, batch = len(dataset), config.batch_size
+        order = torch.Generator().manual_seed(config.seed)
+        module.train()
+        epoch_loss = torch.zeros(())
+        for _ in range(config.epochs):
+            permutation = torch.randperm(n, generator=order)
+            epoch_loss = torch.zeros(())
+            for begin in range(0, n, batch):
+                index = permutation[begin : begin + batch]
+                optimizer.zero_grad(set_to_none=True)
+                loss = F.cross_entropy(module(x[index]), y[index])
+                loss.backward()
+                optimizer.step()
+                epoch_loss += loss.detach() * len(index)
+        state = numpy_state(module)
+    final_loss = float(epoch_loss) / n
+    if not math.isfinite(final_loss):
+        raise TrainingError(
+            f"train_local: the loss diverged to {final_loss} (lr {config.lr} too high?)"
+        )
+    return TrainResult(
+        state=state,
+        samples_seen=n * config.epochs,
+        seconds=time.perf_counter() - start,
+        final_loss=final_loss,
+    )
+
+
+def evaluate(
+    spec: ModelSpec,
+    state: Mapping[str, Any],
+    dataset: Dataset,
+    metrics: Sequence[str] = ("accuracy", "loss", "macro_f1"),
+) -> dict[str, float]:
+    """The named metrics (from `METRICS`) of `state` on `dataset`, in eval mode."""
+    import torch
+    import torch.nn.functional as F
+
+    chosen = [metric(name) for name in metrics]
+    if len(dataset) == 0:
+        raise TrainingError(f"evaluate: data set '{dataset.name}' is empty")
+    module = _prepare(spec, state, dataset, "evaluate")
+    module.eval()
+    x = torch.from_numpy(dataset.x)
+    y = torch.from_numpy(dataset.y)
+    logits = []
+    total_loss = 0.0
+    with torch.no_grad():
+        for begin in range(0, len(dataset), _EVAL_BATCH):
+            out = module(x[begin : begin + _EVAL_BATCH])
+            total_loss += float(
+                F.cross_entropy(out, y[begin : begin + _EVAL_BATCH], reduction="sum")
+            )
+            logits.append(out.numpy())
+    all_logits = np.concatenate(logits)
+    mean_loss = total_loss / len(dataset)
+    return {m.name: m.compute(all_logits, dataset.y, mean_loss) for m in chosen}
+
+
+def train_centralized(
+    spec: ModelSpec,
+    datasets: Dataset | Sequence[Dataset],
+    config: TrainConfig,
+    initial_state: Mapping[str, Any] | None = None,
+) -> TrainResult:
+    """The baseline: one trainer on all providers' data pooled together."""
+    pooled = datasets if isinstance(datasets, Dataset) else concatenate(list(datasets))
+    return train_local(spec, initial_state, pooled, config)
