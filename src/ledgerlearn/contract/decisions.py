@@ -1,0 +1,118 @@
+"""The pure decisions of the contract: model approval, update verdicts, federation rounds.
+
+Kept apart from state access so that each rule reads top to bottom and is unit-tested on its
+own. The median keeps one dishonest member from deciding: with three reports, the median lies
+between the two honest scores whatever the third says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ledgerlearn.contract.records import ACTIVE, REJECTED, VERIFIED, Report, Review
+
+
+def median(values: Sequence[float]) -> float:
+    """The median; for an even count the mean of the two middle values."""
+    if not values:
+        raise ValueError("median of no values")
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return float(ordered[middle])
+    return (ordered[middle - 1] + ordered[middle]) / 2.0
+
+
+def score_passes(score: float, min_score: float, higher_is_better: bool) -> bool:
+    return score >= min_score if higher_is_better else score <= min_score
+
+
+@dataclass(frozen=True)
+class UpdateOutcome:
+    status: str
+    median_score: float
+    sane_votes: int
+    reason: str
+
+
+def decide_update(
+    reports: Sequence[Report], *, metric: str, min_score: float, higher_is_better: bool
+) -> UpdateOutcome:
+    """Verified when the median score meets the rule and a strict majority found it sane."""
+    scores = [r.score for r in reports]
+    mid = median(scores)
+    sane = sum(1 for r in reports if r.sane)
+    majority_sane = 2 * sane > len(reports)
+    passes = score_passes(mid, min_score, higher_is_better)
+    comparison = "at least" if higher_is_better else "at most"
+    problems = []
+    if not passes:
+        problems.append(
+            f"median {metric} {mid:.4f} of {len(reports)} reports misses the rule "
+            f"({metric} {comparison} {min_score})"
+        )
+    if not majority_sane:
+        insane_reasons = sorted({reason for r in reports if not r.sane for reason in r.reasons})
+        detail = "; ".join(insane_reasons) if insane_reasons else "no reason given"
+        problems.append(f"only {sane} of {len(reports)} reports found it sane ({detail})")
+    if problems:
+        return UpdateOutcome(REJECTED, mid, sane, "; ".join(problems))
+    return UpdateOutcome(
+        VERIFIED,
+        mid,
+        sane,
+        f"median {metric} {mid:.4f} meets the rule ({comparison} {min_score}); "
+        f"{sane} of {len(reports)} reports found it sane",
+    )
+
+
+def decide_model(reviews: Sequence[Review], committee_size: int, quorum: int) -> str | None:
+    """``active`` at a quorum of approvals, ``rejected`` once that quorum cannot be reached."""
+    approvals = sum(1 for r in reviews if r.approve)
+    rejections = len(reviews) - approvals
+    if approvals >= quorum:
+        return ACTIVE
+    if rejections > committee_size - quorum:
+        return REJECTED
+    return None
+
+
+@dataclass(frozen=True)
+class RoundEntry:
+    """One update of a federation round as the round rules need it."""
+
+    update_id: str
+    status: str  # pending, verified or rejected
+    submitted_at: float  # seconds since the epoch (transaction timestamp)
+
+
+def round_completion(
+    entries: Sequence[RoundEntry],
+    *,
+    providers_per_round: int,
+    timeout_seconds: float,
+    now: float,
+) -> tuple[bool, str]:
+    """Whether a federation round is closed, and if not, why (for the refusal message).
+
+    A round is complete when every update submitted to it has its verdict and either it holds
+    ``providers_per_round`` updates, or the round timeout has passed since its first
+    submission (so that providers who stop do not stall the model forever).
+    """
+    if not entries:
+        return False, "it has no updates yet"
+    pending = [e.update_id for e in entries if e.status not in (VERIFIED, REJECTED)]
+    if pending:
+        return False, f"{len(pending)} of its {len(entries)} updates await their verdict"
+    if len(entries) >= providers_per_round:
+        return True, "complete"
+    if timeout_seconds > 0:
+        first = min(e.submitted_at for e in entries)
+        if now - first >= timeout_seconds:
+            return True, "timed out"
+        return False, (
+            f"it holds {len(entries)} of {providers_per_round} updates and its timeout of "
+            f"{timeout_seconds:g} s has not passed"
+        )
+    return False, f"it holds {len(entries)} of {providers_per_round} updates"

@@ -1,0 +1,186 @@
+"""The data model of the learning contract: plain typed records, stored as canonical JSON.
+
+Every record is written once by one transaction and never rewritten (statuses live in their own
+records, written at the moment a decision is made), so readers of an old record never conflict
+with later writers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+#: The pseudo-update that stands for a model's initial weights: the root of every lineage.
+INITIAL = "initial"
+
+FEDERATION = "federation"
+GOSSIP = "gossip"
+MODES = (FEDERATION, GOSSIP)
+
+#: Metrics a model may name, and whether a higher value is better. Names, never code: the
+#: committee computes them with its own trusted implementation (ledgerlearn.learning.METRICS).
+METRICS: dict[str, bool] = {"accuracy": True, "macro_f1": True, "loss": False}
+
+PENDING = "pending"
+VERIFIED = "verified"
+REJECTED = "rejected"
+PROPOSED = "proposed"
+ACTIVE = "active"
+
+T = TypeVar("T")
+
+
+def canonical_json(value: Any) -> bytes:
+    """The one JSON encoding the contract writes: sorted keys, no spaces, UTF-8."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def to_dict(record: Any) -> dict[str, Any]:
+    return dataclasses.asdict(record)
+
+
+def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+    """Rebuild a record, ignoring no field and inventing none (a stored record is trusted)."""
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def timestamp_text(seconds: int, nanos: int) -> str:
+    """A transaction timestamp as RFC 3339 UTC text, microsecond precision, deterministic."""
+    moment = datetime.fromtimestamp(seconds, tz=timezone.utc).replace(microsecond=nanos // 1000)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def timestamp_seconds(text: str) -> float:
+    """Seconds since the epoch of a timestamp written by :func:`timestamp_text`."""
+    moment = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    return moment.timestamp()
+
+
+@dataclass(frozen=True)
+class MemberRecord:
+    """A member's public certificate, registered by the member itself (the fragment key)."""
+
+    member_id: str
+    msp_id: str
+    name: str
+    role: str
+    certificate_pem: str
+    registered_at: str
+    tx_id: str
+
+
+@dataclass(frozen=True)
+class Rules:
+    """How updates of a model are judged and, in federation mode, how rounds run."""
+
+    quorum: int
+    min_score: float
+    training_time_tolerance: float
+    local_epochs: int = 1
+    max_samples: int = 1_000_000
+    max_parents: int = 3
+    rounds: int = 0
+    providers_per_round: int = 0
+    round_timeout_seconds: float = 0.0
+    free_rider_epsilon: float = 1e-6
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """A published learning task. Written once by the publisher."""
+
+    model_id: str
+    name: str
+    description: str
+    data_requirements: str
+    spec_cid: str
+    initial_weights_cid: str
+    metric: str
+    higher_is_better: bool
+    mode: str
+    committee: list[str]
+    fragments: dict[str, str]
+    rules: dict[str, Any]
+    publisher: str
+    published_at: str
+    tx_id: str
+
+    def rules_record(self) -> Rules:
+        return from_dict(Rules, self.rules)
+
+
+@dataclass(frozen=True)
+class Review:
+    """One committee member's sanity check of a model's task."""
+
+    model_id: str
+    member: str
+    approve: bool
+    reason: str
+    reviewed_at: str
+    tx_id: str
+
+
+@dataclass(frozen=True)
+class ModelDecision:
+    """The committee's decision on a model, written by the review that reached it."""
+
+    model_id: str
+    status: str
+    approvals: list[str]
+    rejections: list[str]
+    reason: str
+    decided_at: str
+    tx_id: str
+
+
+@dataclass(frozen=True)
+class UpdateRecord:
+    """A provider's update: its weights, what it was made from, and what it claims."""
+
+    model_id: str
+    update_id: str
+    provider: str
+    weights_cid: str
+    parents: list[str]
+    samples: int
+    training_seconds: float
+    round: int
+    submitted_at: str
+    tx_id: str
+    selection: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Report:
+    """One committee member's evaluation of one update."""
+
+    model_id: str
+    update_id: str
+    member: str
+    score: float
+    sane: bool
+    reasons: list[str]
+    evaluation_seconds: float
+    reported_at: str
+    tx_id: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The finalized outcome of an update, computed from its reports."""
+
+    model_id: str
+    update_id: str
+    status: str
+    median_score: float
+    sane_votes: int
+    reports: int
+    members: list[str]
+    reason: str
+    finalized_at: str
+    tx_id: str

@@ -1,0 +1,208 @@
+"""JSON schemas of every transaction's request, and the one place requests are checked.
+
+Each transaction takes one JSON object. It is parsed strictly (no NaN or Infinity, no
+duplicate keys) and validated against its schema before any rule runs, so a malformed request
+is refused with the path of the offending field and changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+
+from ledgerlearn.contract.errors import ContractError
+
+MODEL_ID = {"type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{0,63}$"}
+UPDATE_ID = {"type": "string", "pattern": "^(initial|[0-9a-f]{24})$"}
+MEMBER_ID = {
+    "type": "string",
+    "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}/[A-Za-z0-9][A-Za-z0-9@._-]{0,127}$",
+}
+# CIDv0 (base58btc multihash) or CIDv1 in base32 (IPFS's default text form).
+CID = {"type": "string", "pattern": "^(Qm[1-9A-HJ-NP-Za-km-z]{44}|b[a-z2-7]{50,120})$"}
+TEXT = {"type": "string", "minLength": 1, "maxLength": 2000}
+FINITE = {"type": "number"}
+NON_NEGATIVE = {"type": "number", "minimum": 0}
+MAX_COMMITTEE = 32
+
+RULES = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["quorum", "min_score", "training_time_tolerance"],
+    "properties": {
+        "quorum": {"type": "integer", "minimum": 1, "maximum": MAX_COMMITTEE},
+        "min_score": FINITE,
+        "training_time_tolerance": {"type": "number", "minimum": 1, "maximum": 1e6},
+        "local_epochs": {"type": "integer", "minimum": 1, "maximum": 1000},
+        "max_samples": {"type": "integer", "minimum": 1, "maximum": 10**9},
+        "max_parents": {"type": "integer", "minimum": 1, "maximum": 64},
+        "rounds": {"type": "integer", "minimum": 0, "maximum": 100000},
+        "providers_per_round": {"type": "integer", "minimum": 0, "maximum": 100000},
+        "round_timeout_seconds": NON_NEGATIVE,
+        "free_rider_epsilon": NON_NEGATIVE,
+    },
+}
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "publish_model": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": [
+            "model_id", "name", "description", "data_requirements", "spec_cid",
+            "initial_weights_cid", "metric", "higher_is_better", "mode", "committee",
+            "fragments", "rules",
+        ],
+        "properties": {
+            "model_id": MODEL_ID,
+            "name": {"type": "string", "minLength": 1, "maxLength": 200},
+            "description": TEXT,
+            "data_requirements": TEXT,
+            "spec_cid": CID,
+            "initial_weights_cid": CID,
+            "metric": {"type": "string"},
+            "higher_is_better": {"type": "boolean"},
+            "mode": {"enum": ["federation", "gossip"]},
+            "committee": {
+                "type": "array", "items": MEMBER_ID, "minItems": 1,
+                "maxItems": MAX_COMMITTEE, "uniqueItems": True,
+            },
+            "fragments": {
+                "type": "object", "propertyNames": MEMBER_ID, "additionalProperties": CID,
+            },
+            "rules": RULES,
+        },
+    },
+    "review_model": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["model_id", "approve", "reason"],
+        "properties": {"model_id": MODEL_ID, "approve": {"type": "boolean"}, "reason": TEXT},
+    },
+    "submit_update": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["model_id", "weights_cid", "parents", "samples", "training_seconds"],
+        "properties": {
+            "model_id": MODEL_ID,
+            "weights_cid": CID,
+            "parents": {
+                "type": "array", "items": UPDATE_ID, "minItems": 1, "maxItems": 100000,
+                "uniqueItems": True,
+            },
+            "samples": {"type": "integer", "minimum": 1},
+            "training_seconds": {"type": "number", "exclusiveMinimum": 0},
+            "round": {"type": "integer", "minimum": 1},
+            "selection": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["seed", "alpha"],
+                "properties": {"seed": {"type": "integer"}, "alpha": NON_NEGATIVE},
+            },
+        },
+    },
+    "report_evaluation": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["model_id", "update_id", "score", "sane", "reasons", "evaluation_seconds"],
+        "properties": {
+            "model_id": MODEL_ID,
+            "update_id": UPDATE_ID,
+            "score": FINITE,
+            "sane": {"type": "boolean"},
+            "reasons": {"type": "array", "items": TEXT, "maxItems": 32},
+            "evaluation_seconds": NON_NEGATIVE,
+            "finalize": {"type": "boolean"},
+        },
+    },
+    "finalize_update": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["model_id", "update_id"],
+        "properties": {"model_id": MODEL_ID, "update_id": UPDATE_ID},
+    },
+    "get_member": {
+        "type": "object", "additionalProperties": False, "required": ["member_id"],
+        "properties": {"member_id": MEMBER_ID},
+    },
+    "get_model": {
+        "type": "object", "additionalProperties": False, "required": ["model_id"],
+        "properties": {"model_id": MODEL_ID},
+    },
+    "list_models": {"type": "object", "additionalProperties": False, "properties": {}},
+    "get_update": {
+        "type": "object", "additionalProperties": False, "required": ["model_id", "update_id"],
+        "properties": {"model_id": MODEL_ID, "update_id": UPDATE_ID},
+    },
+    "get_reports": {
+        "type": "object", "additionalProperties": False, "required": ["model_id", "update_id"],
+        "properties": {"model_id": MODEL_ID, "update_id": UPDATE_ID},
+    },
+    "list_updates": {
+        "type": "object", "additionalProperties": False, "required": ["model_id"],
+        "properties": {
+            "model_id": MODEL_ID,
+            "status": {"enum": ["pending", "verified", "rejected"]},
+            "round": {"type": "integer", "minimum": 1},
+        },
+    },
+    "lineage": {
+        "type": "object", "additionalProperties": False, "required": ["model_id", "update_id"],
+        "properties": {"model_id": MODEL_ID, "update_id": UPDATE_ID},
+    },
+    "pending_evaluations": {
+        "type": "object", "additionalProperties": False,
+        "properties": {"member_id": MEMBER_ID},
+    },
+    "pending_reviews": {
+        "type": "object", "additionalProperties": False,
+        "properties": {"member_id": MEMBER_ID},
+    },
+    "select_parents": {
+        "type": "object", "additionalProperties": False, "required": ["model_id"],
+        "properties": {
+            "model_id": MODEL_ID,
+            "seed": {"type": "integer"},
+            "alpha": {"type": "number", "minimum": 0, "maximum": 1000},
+            "count": {"type": "integer", "minimum": 1, "maximum": 64},
+            "provider": MEMBER_ID,
+        },
+    },
+}
+
+_VALIDATORS = {name: Draft202012Validator(schema) for name, schema in SCHEMAS.items()}
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number; send finite numbers only")
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"key {key!r} appears twice")
+        result[key] = value
+    return result
+
+
+def parse_request(transaction: str, text: str) -> dict[str, Any]:
+    """Parse and validate the request of ``transaction``; ContractError says what is wrong."""
+    try:
+        value = json.loads(
+            text or "{}",
+            parse_constant=_refuse_constant,
+            object_pairs_hook=_refuse_duplicates,
+        )
+    except ValueError as exc:
+        raise ContractError(f"{transaction}: the request is not valid JSON: {exc}") from None
+    error = best_match(_VALIDATORS[transaction].iter_errors(value))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "request"
+        raise ContractError(
+            f"{transaction}: {where}: {error.message} (see the schema in "
+            "ledgerlearn.contract.schemas)"
+        )
+    return value
