@@ -17,6 +17,7 @@ from ledgerlearn.identity import (
     Organization,
     SignatureError,
     serialize_identity,
+    signing,
 )
 from ledgerlearn.identity.roles import FABRIC_CA_ATTRS_OID
 
@@ -237,3 +238,35 @@ def test_ca_validity_bounds_members(clock):
     msp = MembershipService({"ShortMSP": [short_ca.ca_certificate]}, clock=clock)
     reason, message = reason_of(msp, member.serialized())
     assert reason == "expired" and "(or its CA)" in message
+
+
+def test_verified_signatures_are_cached_but_time_still_checked(orgs, msp, clock, monkeypatch):
+    alice = issue(orgs["Org1"], "alice", "provider")
+    signature = alice.sign(b"payload")
+    calls = []
+    original = signing.verify
+    monkeypatch.setattr(signing, "verify", lambda *a: calls.append(1) or original(*a))
+    for _ in range(3):
+        msp.verify(alice.serialized(), b"payload", signature)
+    assert len(calls) == 1
+    with pytest.raises(SignatureError):
+        msp.verify(alice.serialized(), b"payload!", signature)  # other message: checked
+    with pytest.raises(SignatureError):
+        msp.verify(alice.serialized(), b"payload!", signature)  # failures are not cached
+    assert len(calls) == 3
+    clock.now = END + dt.timedelta(days=1)
+    with pytest.raises(IdentityError, match="expired"):
+        msp.verify(alice.serialized(), b"payload", signature)
+
+
+def test_verified_cache_can_be_disabled(orgs, clock, monkeypatch):
+    msp = MembershipService({"Org1MSP": [orgs["Org1"].ca_certificate]}, clock=clock,
+                            verified_cache_size=0)
+    alice = issue(orgs["Org1"], "alice", "provider")
+    signature = alice.sign(b"p")
+    calls = []
+    original = signing.verify
+    monkeypatch.setattr(signing, "verify", lambda *a: calls.append(1) or original(*a))
+    msp.verify(alice.serialized(), b"p", signature)
+    msp.verify(alice.serialized(), b"p", signature)
+    assert len(calls) == 2

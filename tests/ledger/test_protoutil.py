@@ -198,3 +198,15 @@ def test_signed_proposal_checks(network):
     alice = network.member("Org1MSP", "alice")
     with pytest.raises(ValueError, match="function name"):
         build_signed_proposal(alice, "ch", "cc", [])
+
+
+def test_parse_results_are_shared_and_immutable(network):
+    alice = network.member("Org1MSP", "alice")
+    signed, _ = build_signed_proposal(alice, "ch", "cc", [b"f"])
+    data = build_endorsed_transaction(alice, signed, endorse(network, signed)).SerializeToString()
+    first = parse_transaction(data)
+    assert parse_transaction(bytearray(data)) is first
+    with pytest.raises(AttributeError):
+        first.tx_id = "other"
+    with pytest.raises(MalformedMessageError, match="must be bytes"):
+        parse_transaction("text")

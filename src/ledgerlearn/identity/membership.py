@@ -13,6 +13,8 @@ failures that cannot change with time are cached too.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +68,7 @@ class MembershipService:
         *,
         clock: Clock | None = None,
         cache_size: int = 65536,
+        verified_cache_size: int = 65536,
     ) -> None:
         if not ca_certificates:
             raise IdentityError("a membership service needs at least one MSP with a CA")
@@ -81,6 +84,9 @@ class MembershipService:
         self._cache_size = cache_size
         self._valid: dict[bytes, _Valid] = {}
         self._invalid: dict[bytes, IdentityError] = {}
+        self._verified_size = verified_cache_size
+        self._verified: dict[bytes, None] = {}
+        self._lock = threading.Lock()
 
     # -- construction -----------------------------------------------------------------------
 
@@ -170,12 +176,28 @@ class MembershipService:
         return entry.identity
 
     def verify(self, serialized: bytes, message: bytes, signature: bytes) -> Identity:
-        """Validate the identity and check its signature over ``message``."""
+        """Validate the identity and check its signature over ``message``.
+
+        Successful checks are remembered by ``SHA-256(identity, signature, message)``, so the
+        orderer and every peer of one process verify a given signature only once. The
+        identity's validity period is still checked on every call.
+        """
         identity = self.deserialize(serialized)
+        if self._verified_size:
+            digest = hashlib.sha256(
+                len(serialized).to_bytes(4, "big") + serialized
+                + len(signature).to_bytes(4, "big") + signature
+            )
+            digest.update(message)
+            key = digest.digest()
+            if key in self._verified:
+                return identity
         try:
             signing.verify(identity.public_key, message, signature)
         except SignatureError as exc:
             raise SignatureError(f"{identity.label}: {exc}", exc.reason) from None
+        if self._verified_size:
+            self._remember(self._verified, key, None, self._verified_size)
         return identity
 
     def validate_certificate(self, msp_id: str, certificate: x509.Certificate) -> Identity:
@@ -188,10 +210,11 @@ class MembershipService:
 
     # -- internals --------------------------------------------------------------------------
 
-    def _remember(self, cache: dict, key: bytes, value: object) -> None:
-        if len(cache) >= self._cache_size:
-            cache.pop(next(iter(cache)))
-        cache[key] = value
+    def _remember(self, cache: dict, key: bytes, value: object, limit: int = 0) -> None:
+        with self._lock:  # eviction iterates the dict: keep other threads out meanwhile
+            if len(cache) >= (limit or self._cache_size):
+                cache.pop(next(iter(cache)), None)
+            cache[key] = value
 
     def _validate(self, serialized: bytes) -> _Valid:
         sid = identities_pb2.SerializedIdentity()

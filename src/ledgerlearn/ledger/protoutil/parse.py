@@ -7,6 +7,7 @@ Every nested message is decoded with a check, so bytes that are not what they cl
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 
 from fabric_protos.common import common_pb2
@@ -88,17 +89,27 @@ class ParsedTransaction:
         return epoch + dt.timedelta(microseconds=self.timestamp_ns // 1000)
 
 
+#: How many recently parsed envelopes are remembered. The orderer and every peer of an
+#: embedded network parse the same envelope; the result is immutable, so it is shared.
+PARSE_CACHE_SIZE = 8192
+
+
 def parse_transaction(envelope_bytes: bytes) -> ParsedTransaction:
     """Decode an ``Envelope`` holding an endorser or config transaction.
 
     Structural requirements are checked (one action, present headers, creator and nonce on
     endorser transactions); signatures, tx id and proposal hash are left to the validator.
+    Results are cached by the envelope bytes (they are immutable records).
     """
     if not isinstance(envelope_bytes, bytes | bytearray | memoryview):
         raise MalformedMessageError(
             f"envelope must be bytes, got {type(envelope_bytes).__name__}"
         )
-    envelope_bytes = bytes(envelope_bytes)
+    return _parse_cached(bytes(envelope_bytes))
+
+
+@functools.lru_cache(maxsize=PARSE_CACHE_SIZE)
+def _parse_cached(envelope_bytes: bytes) -> ParsedTransaction:
     require(bool(envelope_bytes), "envelope", "is empty")
     envelope = decode(common_pb2.Envelope, envelope_bytes, "envelope")
     require(bool(envelope.payload), "envelope", "has no payload")
