@@ -1,0 +1,192 @@
+"""The client side, shaped like Fabric Gateway SDK's ``Contract``: submit, evaluate, async.
+
+``submit`` runs the whole flow: build and sign a proposal, collect endorsements from enough
+peers to satisfy the endorsement policy (the client's own organization first), check that they
+agree, build and sign the transaction envelope, hand it to the orderer and wait until the peer
+of the client's organization has committed it. ``LedgerClient`` is the protocol the rest of
+ledgerlearn codes against, so the embedded network and a Fabric gateway are interchangeable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from fabric_protos.peer import proposal_pb2
+from fabric_protos.peer import proposal_response_pb2 as pr_pb
+
+from ledgerlearn.identity import Member
+from ledgerlearn.ledger.errors import CommitError, CommitTimeoutError, EndorsementError
+from ledgerlearn.ledger.protoutil import (
+    EndorsementMismatchError,
+    build_endorsed_transaction,
+    build_signed_proposal,
+)
+from ledgerlearn.ledger.validator import VALID, code_name
+
+if TYPE_CHECKING:
+    from ledgerlearn.ledger.network import EmbeddedNetwork
+    from ledgerlearn.ledger.peer import Peer
+
+
+@dataclass(frozen=True)
+class CommitStatus:
+    """Where and how a transaction was committed (Fabric Gateway's ``Status``)."""
+
+    tx_id: str
+    code: str
+    block_number: int | None
+
+    @property
+    def valid(self) -> bool:
+        return self.code == "VALID"
+
+
+class SubmittedTransaction(Protocol):
+    tx_id: str
+    result: bytes
+
+    def status(self, timeout: float | None = None) -> CommitStatus: ...
+
+
+class LedgerClient(Protocol):
+    """What roles use to talk to a ledger: the embedded network or a Fabric gateway."""
+
+    member: Member
+
+    def submit(self, function: str, *args: str | bytes) -> bytes: ...
+
+    def evaluate(self, function: str, *args: str | bytes) -> bytes: ...
+
+    def submit_async(self, function: str, *args: str | bytes) -> SubmittedTransaction: ...
+
+
+def _encode_args(function: str, args: Sequence[str | bytes]) -> list[bytes]:
+    out = [function.encode()]
+    for i, arg in enumerate(args):
+        if isinstance(arg, str):
+            out.append(arg.encode())
+        elif isinstance(arg, (bytes, bytearray)):
+            out.append(bytes(arg))
+        else:
+            raise TypeError(
+                f"argument {i + 1} of {function!r} is {type(arg).__name__}; pass str or bytes "
+                "(serialize structured data, e.g. with json.dumps)"
+            )
+    return out
+
+
+@dataclass
+class EmbeddedSubmitted:
+    """A transaction handed to the orderer; :meth:`status` waits for its commit."""
+
+    tx_id: str
+    result: bytes
+    _peer: Peer
+    _waiter: object
+    _timeout: float
+
+    def status(self, timeout: float | None = None) -> CommitStatus:
+        record = self._peer.wait(self.tx_id, self._waiter, self._timeout if timeout is None
+                                 else timeout)
+        if record is None:
+            raise CommitTimeoutError(
+                f"transaction {self.tx_id} was not committed by {self._peer.name} within "
+                f"{self._timeout if timeout is None else timeout} s"
+                + (f" (peer failure: {self._peer.failure})" if self._peer.failure else "")
+            )
+        return CommitStatus(self.tx_id, code_name(record.code), record.block_num)
+
+
+class EmbeddedClient:
+    """A member's handle on one chaincode of an embedded network."""
+
+    def __init__(
+        self,
+        network: EmbeddedNetwork,
+        member: Member,
+        chaincode: str,
+        *,
+        commit_timeout: float = 60.0,
+    ) -> None:
+        self.network = network
+        self.member = member
+        self.chaincode = chaincode
+        self.commit_timeout = commit_timeout
+
+    # -- the flow, step by step (tests use the steps to tamper with messages) ---------------
+
+    def propose(self, function: str, *args: str | bytes) -> tuple[proposal_pb2.SignedProposal, str]:
+        return build_signed_proposal(
+            self.member, self.network.channel_id, self.chaincode, _encode_args(function, args)
+        )
+
+    def endorse(
+        self, signed: proposal_pb2.SignedProposal, tx_id: str
+    ) -> list[pr_pb.ProposalResponse]:
+        """Endorsements from peers enough for the policy; EndorsementError on failure."""
+        responses = []
+        for peer in self.network.endorsers_for(self.member.msp_id):
+            response = peer.process_proposal(signed)
+            if response.response.status >= 400 or not response.endorsement.signature:
+                raise EndorsementError(
+                    f"{peer.name} did not endorse transaction {tx_id}: "
+                    f"{response.response.message or f'status {response.response.status}'}",
+                    tx_id=tx_id,
+                    status=response.response.status,
+                )
+            responses.append(response)
+        first = responses[0]
+        for peer_response in responses[1:]:
+            if peer_response.payload != first.payload:
+                raise EndorsementError(
+                    f"endorsements of transaction {tx_id} disagree: the peers simulated "
+                    "different results (is the contract deterministic?)",
+                    tx_id=tx_id,
+                )
+        return responses
+
+    def envelope(
+        self, signed: proposal_pb2.SignedProposal, responses: Sequence[pr_pb.ProposalResponse]
+    ) -> bytes:
+        try:
+            env = build_endorsed_transaction(self.member, signed, responses)
+        except EndorsementMismatchError as exc:
+            raise EndorsementError(str(exc)) from None
+        return env.SerializeToString()
+
+    # -- the Gateway-like API ----------------------------------------------------------------
+
+    def submit_async(self, function: str, *args: str | bytes) -> EmbeddedSubmitted:
+        signed, tx_id = self.propose(function, *args)
+        responses = self.endorse(signed, tx_id)
+        envelope = self.envelope(signed, responses)
+        peer = self.network.peer_of(self.member.msp_id)
+        waiter = peer.waiter(tx_id)
+        self.network.orderer.broadcast(envelope)
+        return EmbeddedSubmitted(
+            tx_id, responses[0].response.payload, peer, waiter, self.commit_timeout
+        )
+
+    def submit(self, function: str, *args: str | bytes) -> bytes:
+        """Run a transaction to commit; its result, or CommitError naming the code."""
+        submitted = self.submit_async(function, *args)
+        status = submitted.status()
+        if status.code != code_name(VALID):
+            raise CommitError(status.code, status.tx_id, status.block_number)
+        return submitted.result
+
+    def evaluate(self, function: str, *args: str | bytes) -> bytes:
+        """Query one peer (the client's own organization's): no ordering, nothing written."""
+        signed, tx_id = self.propose(function, *args)
+        peer = self.network.peer_of(self.member.msp_id)
+        response = peer.process_proposal(signed)
+        if response.response.status >= 400:
+            raise EndorsementError(
+                f"{peer.name}: "
+                f"{response.response.message or f'status {response.response.status}'}",
+                tx_id=tx_id,
+                status=response.response.status,
+            )
+        return response.response.payload

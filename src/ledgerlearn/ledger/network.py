@@ -1,0 +1,257 @@
+"""An embedded network: identities, one peer per organization, one orderer, on disk.
+
+::
+
+    <directory>/identities/          the organizations' CAs and members (Fabric MSP layout)
+    <directory>/peers/<msp_id>/      each peer's own ledger copy (ledger.sqlite)
+
+The channel configuration (organizations, CA certificates, endorsement policy, batch settings)
+is block 0 of every copy; :meth:`EmbeddedNetwork.open` reads it from there. When a process
+stopped between the peers' commits of a block, ``open`` lets the lagging peers fetch the
+missing blocks from the most advanced copy and validate them themselves, as Fabric peers catch
+up through gossip or the deliver service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ledgerlearn.identity import (
+    Member,
+    MembershipService,
+    NetworkIdentities,
+    create_network_identities,
+    load_network_identities,
+)
+from ledgerlearn.ledger.channelconfig import ChannelConfig
+from ledgerlearn.ledger.client import EmbeddedClient
+from ledgerlearn.ledger.errors import LedgerError, StorageError
+from ledgerlearn.ledger.orderer import Orderer
+from ledgerlearn.ledger.peer import BlockListener, EventListener, Peer
+from ledgerlearn.ledger.policy import EndorsementPolicy, MajorityOfOrgs, policy_from
+from ledgerlearn.ledger.protoutil import decode_block, new_block
+from ledgerlearn.ledger.statedb import LedgerStore
+
+IDENTITIES = "identities"
+PEERS = "peers"
+DEFAULT_CHANNEL = "ledgerlearn"
+DEFAULT_BATCH_SIZE = 500
+DEFAULT_BATCH_TIMEOUT_S = 0.05
+DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
+
+def default_contracts() -> dict[str, Any]:
+    from ledgerlearn.ledger.kvcontract import kv_contracts
+
+    return {"kv": kv_contracts}
+
+
+class EmbeddedNetwork:
+    """The whole ledger of one channel, in this process."""
+
+    def __init__(
+        self,
+        directory: Path,
+        identities: NetworkIdentities,
+        config: ChannelConfig,
+        msp: MembershipService,
+        peers: list[Peer],
+        orderer_identity: Member,
+    ) -> None:
+        self.directory = directory
+        self.identities = identities
+        self.config = config
+        self.msp = msp
+        self.peers = peers
+        self._by_msp = {p.msp_id: p for p in peers}
+        height = peers[0].store.height()
+        self.orderer = Orderer(
+            orderer_identity,
+            msp,
+            config.channel_id,
+            next_number=height,
+            previous_hash=peers[0].store.last_header_hash() or b"",
+            batch_size=config.batch_size,
+            batch_timeout_s=config.batch_timeout_s,
+            max_message_bytes=config.max_message_bytes,
+            deliver=[p.deliver for p in peers],
+        )
+        self._closed = False
+
+    # -- construction ----------------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        directory: Path | str,
+        org_names: Sequence[str] = ("Org1", "Org2"),
+        contracts: Mapping[str, Any] | None = None,
+        policy: EndorsementPolicy | str = MajorityOfOrgs,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        batch_timeout: float = DEFAULT_BATCH_TIMEOUT_S,
+        *,
+        members: Mapping[str, Sequence[tuple[str, str]]] | None = None,
+        channel_id: str = DEFAULT_CHANNEL,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    ) -> EmbeddedNetwork:
+        """A new network in ``directory`` (which must not hold one yet)."""
+        directory = Path(directory)
+        if (directory / PEERS).exists():
+            raise LedgerError(
+                f"{directory} already holds a ledger network; open it with "
+                "EmbeddedNetwork.open or choose an empty folder"
+            )
+        if batch_size < 1 or batch_timeout <= 0:
+            raise ValueError("batch_size must be >= 1 and batch_timeout > 0 seconds")
+        identities = create_network_identities(directory / IDENTITIES, org_names, members)
+        app_orgs = [f"{name}MSP" for name in org_names]
+        pem = {msp_id: [_pem(org.ca_certificate)] for msp_id, org in identities.orgs.items()}
+        config = ChannelConfig(
+            channel_id=channel_id,
+            application_orgs={m: pem[m] for m in app_orgs},
+            orderer_orgs={m: pem[m] for m in identities.orgs if m not in app_orgs},
+            policy=policy_from(policy),
+            batch_size=int(batch_size),
+            batch_timeout_s=float(batch_timeout),
+            max_message_bytes=int(max_message_bytes),
+        )
+        msp = MembershipService.from_ca_certificates(config.ca_certificates())
+        genesis = new_block(0, b"", [config.genesis_envelope()])
+        contracts = default_contracts() if contracts is None else contracts
+        peers = []
+        for msp_id in app_orgs:
+            peer = Peer(directory / PEERS / msp_id, _peer_identity(identities, msp_id), config,
+                        msp, contracts, create=True)
+            peer.commit_genesis(genesis)
+            peers.append(peer)
+        return cls(directory, identities, config, msp, peers,
+                   _orderer_identity(identities, config))
+
+    @classmethod
+    def open(
+        cls, directory: Path | str, contracts: Mapping[str, Any] | None = None
+    ) -> EmbeddedNetwork:
+        """Reopen a network made by :meth:`create`, catching lagging peers up."""
+        directory = Path(directory)
+        peer_dirs = sorted(p for p in (directory / PEERS).glob("*") if p.is_dir())
+        if not peer_dirs:
+            raise StorageError(
+                f"{directory} holds no ledger network (no {PEERS}/<msp_id>/ folders); create "
+                "one with EmbeddedNetwork.create"
+            )
+        identities = load_network_identities(directory / IDENTITIES)
+        genesis_bytes = {}
+        for peer_dir in peer_dirs:
+            store = LedgerStore(peer_dir)
+            try:
+                genesis_bytes[peer_dir.name] = store.block_bytes(0)
+            finally:
+                store.close()
+        if len(set(genesis_bytes.values())) != 1:
+            raise StorageError(
+                f"the peer copies under {directory / PEERS} start from different genesis blocks"
+            )
+        config = ChannelConfig.from_genesis_block(decode_block(next(iter(genesis_bytes.values()))))
+        msp = MembershipService.from_ca_certificates(config.ca_certificates())
+        contracts = default_contracts() if contracts is None else contracts
+        peers = [
+            Peer(directory / PEERS / msp_id, _peer_identity(identities, msp_id), config, msp,
+                 contracts)
+            for msp_id in config.org_ids
+        ]
+        _catch_up(peers)
+        return cls(directory, identities, config, msp, peers,
+                   _orderer_identity(identities, config))
+
+    # -- use -------------------------------------------------------------------------------
+
+    @property
+    def channel_id(self) -> str:
+        return self.config.channel_id
+
+    def member(self, label: str) -> Member:
+        """A member by ``"<msp_id>/<name>"``."""
+        msp_id, _, name = label.partition("/")
+        return self.identities.member(msp_id, name)
+
+    def client(self, member: Member | str, chaincode: str = "kv", **options) -> EmbeddedClient:
+        if isinstance(member, str):
+            member = self.member(member)
+        return EmbeddedClient(self, member, chaincode, **options)
+
+    def peer_of(self, msp_id: str) -> Peer:
+        """The peer a member of ``msp_id`` talks to (its own org's, else the first)."""
+        return self._by_msp.get(msp_id, self.peers[0])
+
+    def endorsers_for(self, msp_id: str) -> list[Peer]:
+        """Peers whose endorsements satisfy the policy, the member's own org first."""
+        ordered = sorted(self.peers, key=lambda p: (p.msp_id != msp_id, p.msp_id))
+        return ordered[: self.config.policy.required(len(self.peers))]
+
+    def subscribe_blocks(self, callback: BlockListener, msp_id: str | None = None) -> None:
+        """Call ``callback(CommittedBlock)`` for each block one peer commits."""
+        self.peer_of(msp_id or self.peers[0].msp_id).subscribe_blocks(callback)
+
+    def subscribe_chaincode_events(
+        self, chaincode: str, callback: EventListener, msp_id: str | None = None
+    ) -> None:
+        """Call ``callback(ChaincodeEvent, block_number)`` for events of valid transactions."""
+        self.peer_of(msp_id or self.peers[0].msp_id).subscribe_chaincode_events(
+            chaincode, callback
+        )
+
+    def height(self) -> int:
+        return min(p.store.height() for p in self.peers)
+
+    def sync(self) -> None:
+        """Wait until every peer has processed every block delivered so far."""
+        for peer in self.peers:
+            peer.drain()
+
+    def close(self) -> None:
+        """Order what is pending, let the peers commit it, release the files."""
+        if self._closed:
+            return
+        self._closed = True
+        self.orderer.stop()
+        for peer in self.peers:
+            peer.drain()
+            peer.close()
+
+    def __enter__(self) -> EmbeddedNetwork:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _pem(cert) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def _peer_identity(identities: NetworkIdentities, msp_id: str) -> Member:
+    peers = identities.members_with_role("peer", msp_id)
+    if not peers:
+        raise StorageError(f"organization {msp_id} has no member with role peer")
+    return sorted(peers, key=lambda m: m.name)[0]
+
+
+def _orderer_identity(identities: NetworkIdentities, config: ChannelConfig) -> Member:
+    for msp_id in config.orderer_orgs:
+        found = identities.members_with_role("orderer", msp_id)
+        if found:
+            return sorted(found, key=lambda m: m.name)[0]
+    raise StorageError("the network has no orderer identity (role orderer)")
+
+
+def _catch_up(peers: list[Peer]) -> None:
+    leader = max(peers, key=lambda p: p.store.height())
+    target = leader.store.height()
+    for peer in peers:
+        for number in range(peer.store.height(), target):
+            peer.commit(leader.store.block_bytes(number))
+

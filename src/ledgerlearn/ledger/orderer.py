@@ -1,0 +1,140 @@
+"""The ordering service: one in-process orderer that cuts, signs and delivers blocks.
+
+Like Fabric's solo/etcdraft orderer it accepts envelopes (``Broadcast``), checks them as the
+orderer's message filters do (size limit, decodable, this channel, creator signature and
+Writers role), queues them, and cuts a block when ``batch_size`` envelopes are waiting or
+``batch_timeout`` has passed since the first one. Each block carries the data hash and the
+previous block's header hash and is signed by the orderer identity in metadata
+``SIGNATURES``; it is then handed to every peer (``Deliver``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from ledgerlearn.identity import IdentityError, Member, MembershipService
+from ledgerlearn.ledger.endorser import WRITER_OUS
+from ledgerlearn.ledger.errors import OrderingError
+from ledgerlearn.ledger.protoutil import (
+    MalformedMessageError,
+    block_header_hash,
+    new_block,
+    parse_transaction,
+    sign_block,
+)
+
+DeliverFn = Callable[[int, bytes], None]
+
+
+class Orderer:
+    """Cuts blocks from broadcast envelopes and delivers them to the peers."""
+
+    def __init__(
+        self,
+        identity: Member,
+        msp: MembershipService,
+        channel_id: str,
+        *,
+        next_number: int,
+        previous_hash: bytes,
+        batch_size: int,
+        batch_timeout_s: float,
+        max_message_bytes: int,
+        deliver: Sequence[DeliverFn],
+    ) -> None:
+        if identity.role != "orderer":
+            raise ValueError(f"{identity} cannot sign blocks: the orderer needs role 'orderer'")
+        self.identity = identity
+        self.msp = msp
+        self.channel_id = channel_id
+        self.batch_size = max(1, int(batch_size))
+        self.batch_timeout_s = float(batch_timeout_s)
+        self.max_message_bytes = int(max_message_bytes)
+        self._deliver = list(deliver)
+        self._next_number = next_number
+        self._previous_hash = previous_hash
+        self._pending: list[bytes] = []
+        self._first_at = 0.0
+        self._cond = threading.Condition()
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name="orderer", daemon=True)
+        self._thread.start()
+
+    def broadcast(self, envelope: bytes) -> None:
+        """Accept an envelope for ordering or raise OrderingError saying why not."""
+        if len(envelope) > self.max_message_bytes:
+            raise OrderingError(
+                f"envelope of {len(envelope)} bytes exceeds the channel's absolute maximum of "
+                f"{self.max_message_bytes} bytes"
+            )
+        try:
+            parsed = parse_transaction(envelope)
+        except MalformedMessageError as exc:
+            raise OrderingError(f"orderer refused a malformed envelope: {exc}") from None
+        if parsed.channel_id != self.channel_id:
+            raise OrderingError(
+                f"envelope is for channel {parsed.channel_id!r}; this orderer serves "
+                f"{self.channel_id!r}"
+            )
+        if parsed.is_config:
+            raise OrderingError("configuration updates are not supported by this orderer")
+        try:
+            creator = self.msp.verify(parsed.creator, parsed.payload, parsed.signature)
+        except IdentityError as exc:
+            raise OrderingError(f"orderer refused the envelope: {exc}") from None
+        if creator.node_ou not in WRITER_OUS:
+            raise OrderingError(
+                f"orderer refused the envelope: {creator.label} is not a writer of the channel"
+            )
+        with self._cond:
+            if self._stopped:
+                raise OrderingError("the orderer is stopped")
+            if not self._pending:
+                self._first_at = time.monotonic()
+            self._pending.append(envelope)
+            if len(self._pending) == 1 or len(self._pending) >= self.batch_size:
+                self._cond.notify()
+
+    def _take_batch(self) -> list[bytes] | None:
+        with self._cond:
+            while True:
+                if self._pending:
+                    due = self._first_at + self.batch_timeout_s
+                    now = time.monotonic()
+                    if len(self._pending) >= self.batch_size or now >= due or self._stopped:
+                        batch = self._pending[: self.batch_size]
+                        del self._pending[: self.batch_size]
+                        if self._pending:
+                            self._first_at = now
+                        return batch
+                    self._cond.wait(due - now)
+                elif self._stopped:
+                    return None
+                else:
+                    self._cond.wait()
+
+    def _run(self) -> None:
+        while True:
+            batch = self._take_batch()
+            if batch is None:
+                return
+            block = new_block(self._next_number, self._previous_hash, batch)
+            sign_block(block, self.identity)
+            data = block.SerializeToString()
+            self._previous_hash = block_header_hash(block.header)
+            self._next_number += 1
+            for deliver in self._deliver:
+                deliver(block.header.number, data)
+
+    def stop(self) -> None:
+        """Cut what is pending, deliver it, and stop."""
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+        self._thread.join()
+
+    @property
+    def height(self) -> int:
+        return self._next_number

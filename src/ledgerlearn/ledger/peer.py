@@ -1,0 +1,292 @@
+"""A peer: endorses proposals and validates and commits the blocks the orderer delivers.
+
+Each peer owns its copy of the ledger (:class:`~ledgerlearn.ledger.statedb.LedgerStore`) and
+commits on its own thread, in block order. Before validating a block it checks what the
+orderer vouches for: the block number follows its height, ``previous_hash`` is the header hash
+of its last block, the data hash matches the envelopes, and an orderer of the channel signed
+it. Commit status, block and chaincode events go to whoever subscribed.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fabric_protos.common import common_pb2
+from fabric_protos.peer import chaincode_event_pb2, proposal_pb2
+from fabric_protos.peer import proposal_response_pb2 as pr_pb
+
+from ledgerlearn.identity import IdentityError, Member, MembershipService
+from ledgerlearn.ledger.chaincode import ChaincodeRuntime
+from ledgerlearn.ledger.channelconfig import ChannelConfig
+from ledgerlearn.ledger.endorser import Endorser
+from ledgerlearn.ledger.errors import StorageError
+from ledgerlearn.ledger.protoutil import (
+    MalformedMessageError,
+    block_data_hash,
+    block_header_hash,
+    block_signatures,
+    decode_block,
+    set_transactions_filter,
+)
+from ledgerlearn.ledger.statedb import LedgerStore, TxRecord
+from ledgerlearn.ledger.validator import (
+    VALID,
+    BlockValidation,
+    BlockValidator,
+    code_name,
+    endorsement_digest,
+)
+
+log = logging.getLogger(__name__)
+
+BlockListener = Callable[["CommittedBlock"], None]
+EventListener = Callable[[chaincode_event_pb2.ChaincodeEvent, int], None]
+
+
+@dataclass(frozen=True)
+class CommittedBlock:
+    """A block as a peer committed it, with each transaction's outcome."""
+
+    peer: str
+    number: int
+    block: common_pb2.Block
+    validation: BlockValidation
+
+
+class _Waiter:
+    __slots__ = ("event", "record")
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.record: TxRecord | None = None
+
+
+class BlockRejectedError(StorageError):
+    """A delivered block fails the orderer-level checks; the peer refuses to commit it."""
+
+
+class Peer:
+    """One organization's peer with its own ledger copy under ``directory``."""
+
+    def __init__(
+        self,
+        directory: Path,
+        identity: Member,
+        config: ChannelConfig,
+        msp: MembershipService,
+        chaincodes: Mapping[str, Any],
+        *,
+        create: bool = False,
+        remember_endorsements: int = 200_000,
+    ) -> None:
+        self.directory = Path(directory)
+        self.identity = identity
+        self.msp_id = identity.msp_id
+        self.name = f"{identity.msp_id}/{identity.name}"
+        self.config = config
+        self.msp = msp
+        self.store = LedgerStore(self.directory, create=create)
+        self.runtimes = {name: ChaincodeRuntime(name, f) for name, f in chaincodes.items()}
+        self.endorser = Endorser(
+            identity, msp, self.store, config.channel_id, self.runtimes, config.max_message_bytes
+        )
+        self._own = OrderedDict()  # digest of what this peer signed -> its signature
+        self._own_limit = remember_endorsements
+        self._own_lock = threading.Lock()
+        self._serialized = identity.serialized()
+        self.validator = BlockValidator(
+            config.channel_id,
+            msp,
+            config.policy,
+            config.org_ids,
+            trusted_endorsements=self._is_own_endorsement,
+        )
+        self._waiters: dict[str, list[_Waiter]] = {}
+        self._waiters_lock = threading.Lock()
+        self._block_listeners: list[BlockListener] = []
+        self._event_listeners: list[tuple[str, EventListener]] = []
+        self._inbox: queue.Queue = queue.Queue()
+        self.failure: str | None = None
+        self._thread = threading.Thread(target=self._commit_loop, name=f"commit-{self.name}",
+                                        daemon=True)
+        self._thread.start()
+
+    # -- endorsement -----------------------------------------------------------------------
+
+    def process_proposal(
+        self, signed: proposal_pb2.SignedProposal | bytes
+    ) -> pr_pb.ProposalResponse:
+        response = self.endorser.process_proposal(signed)
+        if response.endorsement.signature:
+            digest = endorsement_digest(response.payload, self._serialized)
+            with self._own_lock:
+                self._own[digest] = response.endorsement.signature
+                if len(self._own) > self._own_limit:
+                    self._own.popitem(last=False)
+        return response
+
+    def _is_own_endorsement(self, payload: bytes, endorser: bytes, signature: bytes) -> bool:
+        """True for an endorsement this peer made itself (no need to re-verify its ECDSA)."""
+        if endorser != self._serialized:
+            return False
+        with self._own_lock:
+            return self._own.get(endorsement_digest(payload, endorser)) == signature
+
+    # -- delivery and commit ---------------------------------------------------------------
+
+    def deliver(self, number: int, data: bytes) -> None:
+        """Called by the orderer: queue block ``number`` for validation and commit."""
+        self._inbox.put(("block", data))
+
+    def _commit_loop(self) -> None:
+        while True:
+            item = self._inbox.get()
+            if item is None:
+                return
+            kind, data = item
+            if kind == "barrier":
+                data.set()
+                continue
+            if self.failure is not None:
+                continue
+            try:
+                self.commit(data)
+            except Exception as exc:  # a peer that cannot commit stops committing
+                self.failure = f"{self.name}: {exc}"
+                log.error("peer %s stopped committing: %s", self.name, exc)
+
+    def commit(self, data: bytes) -> CommittedBlock:
+        """Check, validate and commit one block (atomically); returns what was committed."""
+        try:
+            block = decode_block(data)
+        except MalformedMessageError as exc:
+            raise BlockRejectedError(
+                f"{self.name}: delivered bytes are not a block: {exc}"
+            ) from None
+        self._check_block(block)
+        validation = self.validator.validate(block.header.number, block.data.data, self.store)
+        set_transactions_filter(block, validation.codes)
+        self.store.commit_block(
+            block.header.number,
+            block_header_hash(block.header),
+            block.SerializeToString(),
+            [(t.tx_id, t.tx_num, t.code) for t in validation.transactions],
+            validation.writes,
+        )
+        committed = CommittedBlock(self.name, block.header.number, block, validation)
+        self._notify(committed)
+        return committed
+
+    def _check_block(self, block: common_pb2.Block) -> None:
+        number = block.header.number
+        height = self.store.height()
+        if number != height:
+            raise BlockRejectedError(f"{self.name}: got block {number}, expected {height}")
+        previous = self.store.last_header_hash()
+        if block.header.previous_hash != (previous or b""):
+            raise BlockRejectedError(
+                f"{self.name}: block {number} does not chain to block {number - 1} "
+                "(previous_hash differs from its header hash)"
+            )
+        if block.header.data_hash != block_data_hash(block.data):
+            raise BlockRejectedError(f"{self.name}: block {number} data hash does not match")
+        signatures = block_signatures(block)
+        if not signatures:
+            raise BlockRejectedError(f"{self.name}: block {number} carries no orderer signature")
+        for sig in signatures:
+            try:
+                identity = self.msp.verify(sig.creator, sig.signed_bytes, sig.signature)
+            except IdentityError as exc:
+                raise BlockRejectedError(
+                    f"{self.name}: block {number} orderer signature refused: {exc}"
+                ) from None
+            if identity.msp_id not in self.config.orderer_orgs or identity.node_ou != "orderer":
+                raise BlockRejectedError(
+                    f"{self.name}: block {number} is signed by {identity.label}, not an orderer "
+                    "of the channel"
+                )
+
+    def commit_genesis(self, block: common_pb2.Block) -> None:
+        """Store block 0 (the channel configuration); it has no orderer signature."""
+        set_transactions_filter(block, bytes([VALID]))
+        self.store.commit_block(0, block_header_hash(block.header), block.SerializeToString(),
+                                [("", 0, VALID)], [])
+
+    # -- commit status and events ----------------------------------------------------------
+
+    def waiter(self, tx_id: str) -> _Waiter:
+        """Register interest in ``tx_id`` before it is ordered (then call :meth:`wait`)."""
+        waiter = _Waiter()
+        with self._waiters_lock:
+            self._waiters.setdefault(tx_id, []).append(waiter)
+        return waiter
+
+    def wait(self, tx_id: str, waiter: _Waiter, timeout: float | None) -> TxRecord | None:
+        """The transaction's record once committed, or None after ``timeout`` seconds."""
+        if waiter.event.wait(timeout) or waiter.record is not None:
+            return waiter.record
+        record = self.store.tx_record(tx_id)
+        if record is not None:
+            return record
+        with self._waiters_lock:
+            waiters = self._waiters.get(tx_id, [])
+            if waiter in waiters:
+                waiters.remove(waiter)
+            if not waiters:
+                self._waiters.pop(tx_id, None)
+        return None
+
+    def subscribe_blocks(self, listener: BlockListener) -> None:
+        self._block_listeners.append(listener)
+
+    def subscribe_chaincode_events(self, chaincode: str, listener: EventListener) -> None:
+        self._event_listeners.append((chaincode, listener))
+
+    def _notify(self, committed: CommittedBlock) -> None:
+        number = committed.number
+        with self._waiters_lock:
+            if self._waiters:
+                for tx in committed.validation.transactions:
+                    for waiter in self._waiters.pop(tx.tx_id, ()):
+                        waiter.record = TxRecord(number, tx.tx_num, tx.code)
+                        waiter.event.set()
+        for listener in list(self._block_listeners):
+            _safely(listener, committed)
+        if self._event_listeners:
+            for tx in committed.validation.transactions:
+                if tx.code != VALID or tx.parsed is None or not tx.parsed.events:
+                    continue
+                event = chaincode_event_pb2.ChaincodeEvent.FromString(tx.parsed.events)
+                for chaincode, listener in list(self._event_listeners):
+                    if chaincode == event.chaincode_id:
+                        _safely(listener, event, number)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def drain(self) -> None:
+        """Wait until every delivered block has been processed."""
+        done = threading.Event()
+        self._inbox.put(("barrier", done))
+        done.wait()
+
+    def close(self) -> None:
+        self._inbox.put(None)
+        self._thread.join()
+        self.store.close()
+
+    def describe_code(self, code: int) -> str:
+        return code_name(code)
+
+
+def _safely(listener: Callable, *args) -> None:
+    try:
+        listener(*args)
+    except Exception:
+        log.exception("a ledger event listener raised")
