@@ -175,3 +175,68 @@ def chaincode_server_command(
         asyncio.run(serve(chaincode, config, on_ready=ready))
     except ServerConfigError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+@fabric_group.group("connection")
+def connection_group() -> None:
+    """Connection files: a peer's gateway endpoint, its TLS CA, and the identity to use."""
+
+
+@connection_group.command("check")
+@click.argument("connection_file", type=_FILE)
+def connection_check_command(connection_file: Path) -> None:
+    """Read and check a connection file and the files it names; print what it holds."""
+    from ledgerlearn.fabric.connection import ConnectionFileError, load_connection
+
+    try:
+        connection = load_connection(connection_file)
+    except ConnectionFileError as exc:
+        raise click.ClickException(str(exc)) from None
+    certificate = connection.certificate
+    click.echo(f"endpoint:    {connection.endpoint}")
+    click.echo(f"tls:         {'on' if connection.tls_ca_pem else 'OFF (insecure)'}")
+    if connection.server_name:
+        click.echo(f"server name: {connection.server_name}")
+    click.echo(f"identity:    {connection.msp_id} / {certificate.subject.rfc4514_string()}")
+    click.echo(f"valid until: {certificate.not_valid_after_utc:%Y-%m-%d %H:%M} UTC")
+    click.echo(f"channel:     {connection.channel}, chaincode {connection.chaincode}")
+
+
+@connection_group.command("init")
+@click.option(
+    "--test-network",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="The fabric-samples/test-network folder of a running test network.",
+)
+@click.option("--org", type=click.IntRange(1, 2), default=1, show_default=True)
+@click.option("--user", default="User1", show_default=True, help="User1 or Admin.")
+@click.option("--chaincode", default="learning", show_default=True)
+@click.option(
+    "--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="File to write."
+)
+def connection_init_command(
+    test_network: Path, org: int, user: str, chaincode: str, out: Path
+) -> None:
+    """Write a connection file for a user of fabric-samples' test network, and check it."""
+    import json
+
+    from ledgerlearn.fabric.connection import (
+        ConnectionFileError,
+        fabric_samples_connection,
+        load_connection,
+    )
+
+    try:
+        document = fabric_samples_connection(test_network, org, user, chaincode=chaincode)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        draft = out.with_name(out.name + ".draft")
+        draft.write_text(json.dumps(document, indent=2) + "\n")
+        try:
+            load_connection(draft)
+            draft.replace(out)
+        finally:
+            draft.unlink(missing_ok=True)
+    except ConnectionFileError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Wrote {out} ({document['msp_id']} {user} at {document['endpoint']})")

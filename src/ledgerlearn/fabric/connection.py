@@ -1,0 +1,234 @@
+"""Connection files: how a participant reaches a Fabric peer's Gateway service, and as whom.
+
+A connection file is JSON; relative paths are relative to the file's folder::
+
+    {
+      "endpoint": "localhost:7051",
+      "server_name": "peer0.org1.example.com",
+      "tls_ca_cert": "peers/peer0.org1.example.com/tls/ca.crt",
+      "msp_id": "Org1MSP",
+      "msp_dir": "users/User1@org1.example.com/msp",
+      "channel": "mychannel",
+      "chaincode": "learning"
+    }
+
+``msp_dir`` is an MSP folder as cryptogen and Fabric CA write it (``signcerts/`` with one
+certificate, ``keystore/`` with one private key); instead of it, ``certificate`` and
+``private_key`` may name the two files. ``tls_ca_cert`` may be omitted only with
+``"insecure": true`` (a peer without TLS, for development). ``server_name`` overrides the TLS
+host name, needed when the endpoint is ``localhost`` but the peer's certificate names the
+peer. Everything is read and checked at load time, so a broken file fails before any
+connection is tried, with the field and file named.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from ledgerlearn.fabric.config import ServerConfigError, check_address
+
+_KNOWN_FIELDS = {
+    "endpoint", "server_name", "tls_ca_cert", "insecure", "msp_id", "msp_dir",
+    "certificate", "private_key", "channel", "chaincode",
+}  # fmt: skip
+_MAX_FILE_BYTES = 1024 * 1024
+
+
+class ConnectionFileError(ValueError):
+    """A connection file, or a file it names, is missing or wrong; the message says which."""
+
+
+@dataclass(frozen=True)
+class GatewayConnection:
+    """Everything a Gateway client needs: where, which TLS CA, and the signing identity."""
+
+    endpoint: str
+    msp_id: str
+    certificate_pem: bytes
+    private_key_pem: bytes
+    tls_ca_pem: bytes | None
+    server_name: str | None = None
+    channel: str = "mychannel"
+    chaincode: str = "learning"
+
+    @property
+    def certificate(self) -> x509.Certificate:
+        return x509.load_pem_x509_certificate(self.certificate_pem)
+
+    @property
+    def private_key(self) -> ec.EllipticCurvePrivateKey:
+        key = serialization.load_pem_private_key(self.private_key_pem, password=None)
+        assert isinstance(key, ec.EllipticCurvePrivateKey)  # checked at load
+        return key
+
+
+def _read(path: Path, field: str, source: Path) -> bytes:
+    try:
+        if path.stat().st_size > _MAX_FILE_BYTES:
+            raise ConnectionFileError(f"{source}: {field} file {path} is larger than 1 MiB")
+        return path.read_bytes()
+    except OSError as exc:
+        raise ConnectionFileError(
+            f"{source}: cannot read the {field} file {path}: {exc.strerror}"
+        ) from exc
+
+
+def _only_file(folder: Path, field: str, source: Path) -> Path:
+    if not folder.is_dir():
+        raise ConnectionFileError(f"{source}: {field} folder {folder} does not exist")
+    files = sorted(p for p in folder.iterdir() if p.is_file())
+    if len(files) != 1:
+        raise ConnectionFileError(
+            f"{source}: {folder} must hold exactly one file, it holds {len(files)}; name the "
+            "file itself with 'certificate'/'private_key'"
+        )
+    return files[0]
+
+
+def _string(document: dict[str, Any], field: str, source: Path, default: str | None = None) -> str:
+    value = document.get(field, default)
+    if not isinstance(value, str) or not value.strip():
+        raise ConnectionFileError(f"{source}: '{field}' must be a non-empty string")
+    return value
+
+
+def _identity_paths(document: dict[str, Any], base: Path, source: Path) -> tuple[Path, Path]:
+    has_dir = "msp_dir" in document
+    has_files = "certificate" in document or "private_key" in document
+    if has_dir == has_files:
+        raise ConnectionFileError(
+            f"{source}: give either 'msp_dir' or both 'certificate' and 'private_key'"
+        )
+    if has_dir:
+        msp = base / _string(document, "msp_dir", source)
+        return (
+            _only_file(msp / "signcerts", "msp_dir signcerts", source),
+            _only_file(msp / "keystore", "msp_dir keystore", source),
+        )
+    return (
+        base / _string(document, "certificate", source),
+        base / _string(document, "private_key", source),
+    )
+
+
+def _check_identity(cert_pem: bytes, key_pem: bytes, cert_path: Path, key_path: Path) -> None:
+    try:
+        certificate = x509.load_pem_x509_certificate(cert_pem)
+    except ValueError as exc:
+        raise ConnectionFileError(f"{cert_path} is not a PEM X.509 certificate: {exc}") from exc
+    try:
+        key = serialization.load_pem_private_key(key_pem, password=None)
+    except (ValueError, TypeError) as exc:
+        raise ConnectionFileError(
+            f"{key_path} is not an unencrypted PEM private key: {exc}"
+        ) from exc
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise ConnectionFileError(f"{key_path} is not an ECDSA key, as Fabric identities use")
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    if certificate.public_key().public_bytes(
+        serialization.Encoding.DER, spki
+    ) != key.public_key().public_bytes(serialization.Encoding.DER, spki):
+        raise ConnectionFileError(f"the private key {key_path} does not belong to {cert_path}")
+    now = datetime.datetime.now(datetime.timezone.utc)
+    if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
+        raise ConnectionFileError(
+            f"{cert_path} is not valid now (valid {certificate.not_valid_before_utc:%Y-%m-%d} "
+            f"to {certificate.not_valid_after_utc:%Y-%m-%d})"
+        )
+
+
+def load_connection(path: Path) -> GatewayConnection:
+    """Read and check a connection file (see the module docstring for its fields)."""
+    source = Path(path)
+    try:
+        document = json.loads(_read(source, "connection", source))
+    except ValueError as exc:
+        raise ConnectionFileError(f"{source} is not JSON: {exc}") from exc
+    if not isinstance(document, dict):
+        raise ConnectionFileError(f"{source} must hold a JSON object")
+    unknown = sorted(set(document) - _KNOWN_FIELDS)
+    if unknown:
+        raise ConnectionFileError(
+            f"{source}: unknown fields {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(_KNOWN_FIELDS))}"
+        )
+    base = source.parent
+    try:
+        endpoint = check_address(_string(document, "endpoint", source), f"{source}: endpoint")
+    except ServerConfigError as exc:
+        raise ConnectionFileError(str(exc)) from None
+    msp_id = _string(document, "msp_id", source)
+
+    insecure = document.get("insecure", False)
+    if not isinstance(insecure, bool):
+        raise ConnectionFileError(f"{source}: 'insecure' must be true or false")
+    tls_ca_pem = None
+    if "tls_ca_cert" in document:
+        if insecure:
+            raise ConnectionFileError(f"{source}: 'tls_ca_cert' and 'insecure' exclude each other")
+        ca_path = base / _string(document, "tls_ca_cert", source)
+        tls_ca_pem = _read(ca_path, "tls_ca_cert", source)
+        try:
+            x509.load_pem_x509_certificates(tls_ca_pem)
+        except ValueError as exc:
+            raise ConnectionFileError(f"{ca_path} is not a PEM X.509 certificate: {exc}") from exc
+    elif not insecure:
+        raise ConnectionFileError(
+            f"{source}: 'tls_ca_cert' is missing: name the TLS CA certificate of the peer "
+            '(for a peer without TLS, set "insecure": true)'
+        )
+
+    cert_path, key_path = _identity_paths(document, base, source)
+    cert_pem = _read(cert_path, "certificate", source)
+    key_pem = _read(key_path, "private_key", source)
+    _check_identity(cert_pem, key_pem, cert_path, key_path)
+
+    server_name = document.get("server_name")
+    if server_name is not None:
+        server_name = _string(document, "server_name", source)
+    return GatewayConnection(
+        endpoint=endpoint,
+        msp_id=msp_id,
+        certificate_pem=cert_pem,
+        private_key_pem=key_pem,
+        tls_ca_pem=tls_ca_pem,
+        server_name=server_name,
+        channel=_string(document, "channel", source, "mychannel"),
+        chaincode=_string(document, "chaincode", source, "learning"),
+    )
+
+
+def fabric_samples_connection(
+    test_network: Path, org: int = 1, user: str = "User1", *, chaincode: str = "learning"
+) -> dict[str, Any]:
+    """A connection document for fabric-samples' test-network (``network.sh up``).
+
+    ``test_network`` is the ``fabric-samples/test-network`` folder; peers listen on
+    localhost:7051 (Org1) and localhost:9051 (Org2).
+    """
+    if org not in (1, 2):
+        raise ConnectionFileError(f"the test network has organisations 1 and 2, not {org}")
+    domain = f"org{org}.example.com"
+    org_dir = Path(test_network).resolve() / "organizations" / "peerOrganizations" / domain
+    if not org_dir.is_dir():
+        raise ConnectionFileError(
+            f"{org_dir} does not exist: is {test_network} fabric-samples/test-network, and is "
+            "the network up (./network.sh up createChannel)?"
+        )
+    return {
+        "endpoint": f"localhost:{7051 if org == 1 else 9051}",
+        "server_name": f"peer0.{domain}",
+        "tls_ca_cert": str(org_dir / "peers" / f"peer0.{domain}" / "tls" / "ca.crt"),
+        "msp_id": f"Org{org}MSP",
+        "msp_dir": str(org_dir / "users" / f"{user}@{domain}" / "msp"),
+        "channel": "mychannel",
+        "chaincode": chaincode,
+    }
