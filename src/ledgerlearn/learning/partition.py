@@ -302,6 +302,8 @@ def plot_partition(summary: PartitionSummary, path: Path | str, title: str = "")
             width=0.85,
         )
         bottom += summary.histogram[:, c]
+    ax.set_xticks(range(0, providers, max(1, providers // 25)))
+    ax.set_xlim(-0.6, providers - 0.4)
     ax.set_xlabel("provider")
     ax.set_ylabel("samples")
     ax.set_title(title or "samples per provider by label")
