@@ -75,6 +75,12 @@ def test_create_refuses_bad_input(tmp_path, created):
         create_network_identities(tmp_path / "a", ["Org1"], {"Org9": [("x", "peer")]})
     with pytest.raises(IdentityError, match="unknown role 'wizard'"):
         create_network_identities(tmp_path / "b", ["Org1"], {"Org1": [("x", "wizard")]})
+    with pytest.raises(IdentityError, match=r"name '\.\.' is not allowed"):
+        create_network_identities(tmp_path / "d", ["Org1"], {"Org1": [("..", "peer")]})
+    with pytest.raises(IdentityError, match="organization name 'a/b' is not allowed"):
+        create_network_identities(tmp_path / "e", ["a/b"])
+    with pytest.raises(IdentityError, match="is not allowed"):
+        created.add_member("Org1MSP", "x y", "provider")
     with pytest.raises(IdentityError, match="unique"):
         create_network_identities(tmp_path / "c", ["Org1", "Org1"])
     with pytest.raises(IdentityError, match="already exists"):

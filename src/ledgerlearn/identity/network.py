@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,6 +92,7 @@ class NetworkIdentities:
             raise IdentityError(f"unknown MSP {msp_id!r}; known: {', '.join(self.orgs)}")
         if f"{msp_id}/{name}" in self.members:
             raise IdentityError(f"member {msp_id}/{name} already exists")
+        _check_name(f"member of {msp_id}", name)
         org = self.orgs[msp_id]
         member = org.issue(name, role, **validity)
         _write_member(self.directory, org, member)
@@ -151,6 +153,10 @@ def create_network_identities(
                 continue
             plan[org_name].append((name, role))
 
+    for org_name, member_list in plan.items():
+        _check_name("organization", org_name)
+        for name, _ in member_list:
+            _check_name(f"member of {org_name}", name)
     directory.mkdir(parents=True, exist_ok=True)
     orgs: dict[str, Organization] = {}
     all_members: dict[str, Member] = {}
@@ -228,6 +234,17 @@ def load_member(msp_dir: Path, msp_id: str) -> Member:
 
 
 # -- writing ---------------------------------------------------------------------------------
+
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9@._-]{0,63}")
+
+
+def _check_name(kind: str, name: str) -> None:
+    """Names become folder names: keep them to a safe, portable alphabet."""
+    if not isinstance(name, str) or not _SAFE_NAME.fullmatch(name):
+        raise IdentityError(
+            f"{kind} name {name!r} is not allowed: use 1-64 letters, digits, '@', '.', '_' or "
+            "'-', starting with a letter or digit"
+        )
 
 
 def _pem(cert: x509.Certificate) -> bytes:
