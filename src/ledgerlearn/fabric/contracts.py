@@ -13,7 +13,7 @@ from typing import Any
 
 from ledgerlearn.fabric.shim_logging import import_chaincode_library
 
-DEFAULT_CONTRACT = "ledgerlearn.contract:LearningContract"
+DEFAULT_CONTRACT = "ledgerlearn.contract.contract:LearningContract"
 
 
 class ContractLoadError(ValueError):
