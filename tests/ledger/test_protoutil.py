@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import random
 
 import pytest
 from fabric_protos.common import common_pb2
@@ -210,3 +211,32 @@ def test_parse_results_are_shared_and_immutable(network):
         first.tx_id = "other"
     with pytest.raises(MalformedMessageError, match="must be bytes"):
         parse_transaction("text")
+
+
+@pytest.mark.filterwarnings("ignore::cryptography.utils.CryptographyDeprecationWarning")
+def test_mutated_envelopes_never_escape_as_other_errors(network):
+    """Flip, cut and splice bytes of a real envelope: parse or MalformedMessageError, only."""
+    alice = network.member("Org1MSP", "alice")
+    signed, _ = build_signed_proposal(alice, "ch", "cc", [b"f", b"x"])
+    data = build_endorsed_transaction(alice, signed, endorse(network, signed)).SerializeToString()
+    rng = random.Random(1234)
+    outcomes = {"parsed": 0, "malformed": 0}
+    for _ in range(400):
+        mutated = bytearray(data)
+        kind = rng.randrange(3)
+        if kind == 0:
+            for _ in range(rng.randint(1, 4)):
+                mutated[rng.randrange(len(mutated))] = rng.randrange(256)
+        elif kind == 1:
+            mutated = mutated[: rng.randrange(len(mutated))]
+        else:
+            start = rng.randrange(len(mutated))
+            mutated[start:start] = rng.randbytes(rng.randint(1, 8))
+        try:
+            tx = parse_transaction(bytes(mutated))
+        except MalformedMessageError:
+            outcomes["malformed"] += 1
+        else:
+            outcomes["parsed"] += 1
+            transaction_problems(tx, network.msp())  # must not raise either
+    assert outcomes["malformed"] > 100

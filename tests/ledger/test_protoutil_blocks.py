@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from fabric_protos.common import common_pb2
 
 from ledgerlearn.identity import create_network_identities
 from ledgerlearn.ledger.protoutil import (
+    MalformedMessageError,
     NamespaceRWSet,
     block_data_hash,
     block_header_bytes,
@@ -140,3 +143,27 @@ def test_invalid_marked_transaction_is_checked_only_when_strict(network):
     assert len(problems) == 1 and "tx 1" in problems[0] and "creator signature" in problems[0]
     set_transactions_filter(block, b"\x00\x00")
     assert verify_block(block, None, msp) == problems
+
+
+@pytest.mark.filterwarnings("ignore::cryptography.utils.CryptographyDeprecationWarning")
+def test_mutated_blocks_are_reported_never_raise(network):
+    msp = network.msp()
+    block = make_chain(network, (2,))[0]
+    data = block.SerializeToString()
+    rng = random.Random(99)
+    reported = 0
+    for _ in range(300):
+        mutated = bytearray(data)
+        for _ in range(rng.randint(1, 3)):
+            mutated[rng.randrange(len(mutated))] = rng.randrange(256)
+        if mutated == data:
+            continue
+        try:
+            decoded = decode_block(bytes(mutated))
+        except MalformedMessageError:
+            reported += 1
+            continue
+        problems = verify_block(decoded, None, msp, strict=True)
+        if decoded.SerializeToString() != data:
+            reported += bool(problems)
+    assert reported > 250

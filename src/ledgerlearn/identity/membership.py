@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec
 from fabric_protos.msp import identities_pb2
 from google.protobuf.message import DecodeError
@@ -238,6 +239,7 @@ class MembershipService:
         return self._validate_certificate(sid.mspid, certificate)
 
     def _validate_certificate(self, msp_id: str, cert: x509.Certificate) -> _Valid:
+        _check_well_formed(msp_id, cert)
         name = common_name(cert)
         if msp_id not in self._cas:
             raise IdentityError(
@@ -289,6 +291,28 @@ class MembershipService:
             max(cert.not_valid_before_utc, issuer_ca.not_valid_before_utc),
             min(cert.not_valid_after_utc, issuer_ca.not_valid_after_utc),
         )
+
+
+def _check_well_formed(msp_id: str, cert: x509.Certificate) -> None:
+    """``cryptography`` decodes certificate fields lazily: decode all we use, once, here."""
+    try:
+        _ = (cert.subject, cert.issuer, cert.not_valid_before_utc, cert.not_valid_after_utc)
+        _ = list(cert.extensions)
+        cert.public_key()
+        _ = cert.signature_hash_algorithm
+        if cert.serial_number <= 0:
+            raise ValueError(f"serial number {cert.serial_number} is not positive (RFC 5280)")
+    except (ValueError, TypeError) as exc:
+        raise IdentityError(
+            f"identity certificate of MSP {msp_id} is not a well-formed X.509 certificate: "
+            f"{exc}",
+            "malformed",
+        ) from None
+    except UnsupportedAlgorithm as exc:
+        raise IdentityError(
+            f"identity certificate of MSP {msp_id} uses an unsupported algorithm: {exc}",
+            "malformed",
+        ) from None
 
 
 def _time_error(entry: _Valid, now: dt.datetime) -> IdentityError:
