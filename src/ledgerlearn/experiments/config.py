@@ -46,7 +46,7 @@ class PartitionConfig:
 
     scheme: str = "iid"
     alpha: float = 0.5
-    shards_per_provider: int = 2
+    classes_per_provider: int = 2
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,7 @@ class TrainingConfig:
     batch_size: int = 32
     learning_rate: float = 0.05
     momentum: float = 0.0
+    optimizer: str = "sgd"
 
 
 @dataclass(frozen=True)
@@ -304,7 +305,7 @@ def config_from_mapping(
     partition = PartitionConfig(
         scheme=t.choice("scheme", PARTITION_SCHEMES, "iid"),
         alpha=t.number("alpha", 0.5, exclusive_minimum=0.0),
-        shards_per_provider=t.number("shards_per_provider", 2, integer=True, minimum=1),
+        classes_per_provider=t.number("classes_per_provider", 2, integer=True, minimum=1),
     )
     t.finish()
 
@@ -321,6 +322,7 @@ def config_from_mapping(
         batch_size=t.number("batch_size", 32, integer=True, minimum=1),
         learning_rate=t.number("learning_rate", 0.05, exclusive_minimum=0.0),
         momentum=t.number("momentum", 0.0, minimum=0.0, exclusive_maximum=1.0),
+        optimizer=t.choice("optimizer", ("sgd", "adam"), "sgd"),
     )
     t.finish()
 

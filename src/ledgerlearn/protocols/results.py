@@ -1,0 +1,56 @@
+"""What every mode returns: its final test metrics, its times and its metric records."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ledgerlearn.experiments.metrics import MetricRecord
+from ledgerlearn.protocols.workload import Workload
+
+
+@dataclass(frozen=True)
+class ModeResult:
+    """Outcome of one mode of an experiment."""
+
+    mode: str
+    final_accuracy: float
+    final_loss: float
+    wall_seconds: float
+    sim_seconds: float
+    rounds: float
+    updates: int
+    records: tuple[MetricRecord, ...] = ()
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        """The `modes.<mode>` entry of summary.json."""
+        return {
+            "final_accuracy": self.final_accuracy,
+            "final_loss": self.final_loss,
+            "wall_seconds": self.wall_seconds,
+            "sim_seconds": self.sim_seconds,
+            "rounds": self.rounds,
+            "updates": self.updates,
+            **dict(self.extra),
+        }
+
+
+def evaluate_on_test(workload: Workload, state: Mapping[str, np.ndarray]) -> tuple[float, float]:
+    """(accuracy, loss) of weights on the experiment's test set."""
+    from ledgerlearn.learning.training import evaluate
+
+    values = evaluate(workload.spec, state, workload.test, metrics=("accuracy", "loss"))
+    return values["accuracy"], values["loss"]
+
+
+def validation_score(
+    workload: Workload, state: Mapping[str, np.ndarray], metric: str
+) -> float:
+    """The committee's metric of weights on the whole validation set (a careful server)."""
+    from ledgerlearn.learning.training import evaluate
+
+    return evaluate(workload.spec, state, workload.validation, metrics=(metric,))[metric]

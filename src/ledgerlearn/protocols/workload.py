@@ -1,0 +1,155 @@
+"""The learning task every mode of an experiment runs on: same data, partition and model.
+
+Built once from the experiment config and handed to every mode (ledger or baseline), so the
+comparison is fair by construction: one test set, one validation set (the committee's
+fragments, or the careful server's check), one partition of the training data among
+providers, one architecture and one set of initial weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from ledgerlearn.experiments.config import ExperimentConfig
+from ledgerlearn.learning.datasets import Dataset, load_dataset
+from ledgerlearn.learning.models import ModelSpec, builtin_spec
+from ledgerlearn.learning.training import TrainConfig
+
+
+@dataclass(frozen=True)
+class ProviderData:
+    """One provider: its name, its private partition, and its behaviour (None: honest)."""
+
+    index: int
+    name: str
+    dataset: Dataset
+    adversary: str | None = None
+
+    @property
+    def malicious(self) -> bool:
+        return self.adversary is not None
+
+
+@dataclass(frozen=True)
+class Workload:
+    """Data, model and training settings shared by all modes of one experiment."""
+
+    spec: ModelSpec
+    initial_state: dict[str, np.ndarray]
+    providers: tuple[ProviderData, ...]
+    validation: Dataset
+    test: Dataset
+    train_config: TrainConfig
+    seed: int
+
+    @property
+    def train_samples(self) -> int:
+        return sum(len(p.dataset) for p in self.providers)
+
+    def label_counts(self) -> np.ndarray:
+        """Providers × classes sample counts (for the label distribution figure)."""
+        return np.stack([p.dataset.label_counts() for p in self.providers])
+
+    def job_config(self, stream: str, step: int) -> TrainConfig:
+        """Training settings of the `step`-th job of `stream` (a mode and provider): its own
+        seed, derived from the experiment's, so results do not depend on who runs the job."""
+        digest = hashlib.sha256(f"{self.seed}|{stream}|{step}".encode()).digest()
+        seed = int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+        return TrainConfig(
+            epochs=self.train_config.epochs,
+            batch_size=self.train_config.batch_size,
+            optimizer=self.train_config.optimizer,
+            lr=self.train_config.lr,
+            momentum=self.train_config.momentum,
+            weight_decay=self.train_config.weight_decay,
+            seed=seed,
+        )
+
+
+def stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> tuple[
+    np.ndarray, np.ndarray
+]:
+    """Indices (kept, held out): `fraction` of every class held out, reproducibly."""
+    rng = np.random.default_rng([seed, 0x7A11])
+    kept, held = [], []
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        cut = max(1, round(len(members) * fraction))
+        held.append(members[:cut])
+        kept.append(members[cut:])
+    return np.sort(np.concatenate(kept)), np.sort(np.concatenate(held))
+
+
+def assign_adversaries(config: ExperimentConfig) -> list[str | None]:
+    """Which provider behaves how: a seeded choice, the same for every mode."""
+    count = config.providers.count
+    order = np.random.default_rng([config.seed, 0xADE5]).permutation(count)
+    roles: list[str | None] = [None] * count
+    position = 0
+    for adversary in config.adversaries:
+        for _ in range(round(adversary.fraction * count)):
+            roles[int(order[position])] = adversary.kind
+            position += 1
+    return roles
+
+
+def build_workload(config: ExperimentConfig) -> Workload:
+    """Load and split the data, partition it among providers, build the model."""
+    from ledgerlearn.learning.partition import partition
+
+    splits = load_dataset(config.data.dataset, config.data.data_dir, seed=config.seed)
+    train = splits.train
+    if config.data.max_train_samples is not None and len(train) > config.data.max_train_samples:
+        keep_fraction = config.data.max_train_samples / len(train)
+        _, kept = stratified_holdout(train.y, keep_fraction, config.seed + 1)
+        train = train.subset(kept)
+    kept, held = stratified_holdout(train.y, config.data.validation_fraction, config.seed)
+    validation = train.subset(held, name=f"{train.name}-validation")
+    train = train.subset(kept)
+
+    spec = builtin_spec(config.model.spec)
+    if tuple(spec.input_shape) != train.input_shape:
+        raise ValueError(
+            f"[model].spec '{config.model.spec}' expects inputs of shape "
+            f"{tuple(spec.input_shape)}, but data set '{config.data.dataset}' has "
+            f"{train.input_shape}; choose a matching model (digits: mlp; mnist: cnn-mnist)"
+        )
+    params: dict[str, object] = {}
+    if config.partition.scheme == "dirichlet":
+        params["alpha"] = config.partition.alpha
+    elif config.partition.scheme == "shards":
+        params["classes_per_provider"] = config.partition.classes_per_provider
+    parts = partition(
+        train.y, config.providers.count, config.partition.scheme, config.seed, **params
+    )
+    adversaries = assign_adversaries(config)
+    providers = tuple(
+        ProviderData(i, f"provider{i}", train.subset(idx, name=f"provider{i}"), adversaries[i])
+        for i, idx in enumerate(parts)
+    )
+    empty = [p.name for p in providers if len(p.dataset) == 0]
+    if empty:
+        raise ValueError(
+            f"the partition left {', '.join(empty)} without data; use fewer providers or a "
+            "larger [partition].alpha"
+        )
+    training = config.training
+    return Workload(
+        spec=spec,
+        initial_state=spec.initial_state(config.seed),
+        providers=providers,
+        validation=validation,
+        test=splits.test,
+        train_config=TrainConfig(
+            epochs=training.local_epochs,
+            batch_size=training.batch_size,
+            optimizer=training.optimizer,
+            lr=training.learning_rate,
+            momentum=training.momentum,
+            seed=config.seed,
+        ),
+        seed=config.seed,
+    )
