@@ -270,3 +270,16 @@ def test_verified_cache_can_be_disabled(orgs, clock, monkeypatch):
     msp.verify(alice.serialized(), b"p", signature)
     msp.verify(alice.serialized(), b"p", signature)
     assert len(calls) == 2
+
+
+def test_junk_is_not_cached_without_bound(orgs, msp):
+    big = serialize_identity("Org1MSP", b"x" * 20000)
+    for _ in range(2):
+        with pytest.raises(IdentityError, match="not a PEM"):
+            msp.deserialize(big)
+    assert big not in msp._invalid
+
+
+def test_naive_clock_is_refused(orgs):
+    with pytest.raises(IdentityError, match="aware datetimes"):
+        MembershipService({"Org1MSP": [orgs["Org1"].ca_certificate]}, clock=dt.datetime.now)

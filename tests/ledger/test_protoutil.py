@@ -240,3 +240,13 @@ def test_mutated_envelopes_never_escape_as_other_errors(network):
             outcomes["parsed"] += 1
             transaction_problems(tx, network.msp())  # must not raise either
     assert outcomes["malformed"] > 100
+
+
+def test_large_envelopes_are_parsed_but_not_cached(network):
+    alice = network.member("Org1MSP", "alice")
+    signed, _ = build_signed_proposal(alice, "ch", "cc", [b"f", b"v" * 40000])
+    data = build_endorsed_transaction(alice, signed, endorse(network, signed)).SerializeToString()
+    first = parse_transaction(data)
+    assert first.function_args == (b"v" * 40000,)
+    assert parse_transaction(data) is not first
+    assert parse_transaction(data) == first

@@ -56,6 +56,12 @@ class _Valid:
     not_after: dt.datetime
 
 
+#: Failed identities are remembered too (so garbage costs one parse), but fewer and only
+#: small ones, so that a flood of distinct junk cannot fill memory.
+_INVALID_CACHE_SIZE = 4096
+_MAX_CACHED_INVALID_BYTES = 16384
+
+
 def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
@@ -82,6 +88,8 @@ class MembershipService:
                 _check_ca(msp_id, cert)
             self._cas[msp_id] = certs
         self._clock: Clock = clock or _utc_now
+        if self._clock().tzinfo is None:
+            raise IdentityError("the clock of a membership service must return aware datetimes")
         self._cache_size = cache_size
         self._valid: dict[bytes, _Valid] = {}
         self._invalid: dict[bytes, IdentityError] = {}
@@ -168,7 +176,8 @@ class MembershipService:
             try:
                 entry = self._validate(serialized)
             except IdentityError as exc:
-                self._remember(self._invalid, serialized, exc)
+                if len(serialized) <= _MAX_CACHED_INVALID_BYTES:
+                    self._remember(self._invalid, serialized, exc, _INVALID_CACHE_SIZE)
                 raise
             self._remember(self._valid, serialized, entry)
         now = self._clock()

@@ -91,7 +91,9 @@ class ParsedTransaction:
 
 #: How many recently parsed envelopes are remembered. The orderer and every peer of an
 #: embedded network parse the same envelope; the result is immutable, so it is shared.
-PARSE_CACHE_SIZE = 8192
+#: Only envelopes up to PARSE_CACHE_MAX_BYTES are kept, which bounds the memory it holds.
+PARSE_CACHE_SIZE = 4096
+PARSE_CACHE_MAX_BYTES = 32768
 
 
 def parse_transaction(envelope_bytes: bytes) -> ParsedTransaction:
@@ -105,11 +107,13 @@ def parse_transaction(envelope_bytes: bytes) -> ParsedTransaction:
         raise MalformedMessageError(
             f"envelope must be bytes, got {type(envelope_bytes).__name__}"
         )
-    return _parse_cached(bytes(envelope_bytes))
+    envelope_bytes = bytes(envelope_bytes)
+    if len(envelope_bytes) > PARSE_CACHE_MAX_BYTES:
+        return _parse(envelope_bytes)
+    return _parse_cached(envelope_bytes)
 
 
-@functools.lru_cache(maxsize=PARSE_CACHE_SIZE)
-def _parse_cached(envelope_bytes: bytes) -> ParsedTransaction:
+def _parse(envelope_bytes: bytes) -> ParsedTransaction:
     require(bool(envelope_bytes), "envelope", "is empty")
     envelope = decode(common_pb2.Envelope, envelope_bytes, "envelope")
     require(bool(envelope.payload), "envelope", "has no payload")
@@ -145,6 +149,9 @@ def _parse_cached(envelope_bytes: bytes) -> ParsedTransaction:
         require(bool(payload.data), "config transaction", "has no ConfigEnvelope data")
         return ParsedTransaction(**base)
     return _parse_endorser_transaction(base, ch)
+
+
+_parse_cached = functools.lru_cache(maxsize=PARSE_CACHE_SIZE)(_parse)
 
 
 def _parse_endorser_transaction(base: dict, ch: common_pb2.ChannelHeader) -> ParsedTransaction:
