@@ -167,3 +167,15 @@ def test_mutated_blocks_are_reported_never_raise(network):
         if decoded.SerializeToString() != data:
             reported += bool(problems)
     assert reported > 250
+
+
+def test_unsigned_config_only_in_genesis(network, fabric_dir):
+    genesis = common_pb2.Block.FromString((fabric_dir / "block-000000.pb").read_bytes())
+    config_envelope = genesis.data.data[0]
+    msp = network.msp()
+    block0 = new_block(0, b"", [config_envelope])
+    assert verify_block(block0, None, msp) == []
+    later = new_block(5, b"\x01" * 32, [config_envelope])
+    sign_block(later, network.member("OrdererMSP", "orderer0"))
+    problems = verify_block(later, None, msp)
+    assert len(problems) == 1 and "config envelope" in problems[0], problems

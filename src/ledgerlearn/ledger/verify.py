@@ -27,11 +27,16 @@ from ledgerlearn.ledger.protoutil import (
 ORDERER_ROLES = ("orderer",)
 
 
-def transaction_problems(tx: ParsedTransaction, msp: MembershipService) -> list[str]:
-    """Problems with one parsed transaction's tx id, proposal hash and signatures."""
+def transaction_problems(
+    tx: ParsedTransaction, msp: MembershipService, *, genesis: bool = False
+) -> list[str]:
+    """Problems with one parsed transaction's tx id, proposal hash and signatures.
+
+    ``genesis`` allows an unsigned config transaction (configtxgen's block 0 has none).
+    """
     if tx.is_config:
-        if not tx.creator and not tx.signature:
-            return []  # a genesis config made by configtxgen carries no signature
+        if genesis and not tx.creator and not tx.signature:
+            return []
         return _signature_problem("config envelope", msp, tx.creator, tx.payload, tx.signature)
     problems: list[str] = []
     expected_id = compute_tx_id(tx.nonce, tx.creator)
@@ -112,7 +117,8 @@ def verify_block(
         channels.add(tx.channel_id)
         if strict or not marked_invalid:
             problems += [
-                f"{where} tx {index} ({tx.tx_id}): {p}" for p in transaction_problems(tx, msp)
+                f"{where} tx {index} ({tx.tx_id}): {p}"
+                for p in transaction_problems(tx, msp, genesis=number == 0)
             ]
     if len(channels) > 1:
         problems.append(f"{where}: transactions of several channels: {sorted(channels)}")
