@@ -1,80 +1,89 @@
 """Training jobs of independent providers, run on a worker pool, collected in order.
 
 A driver submits a job when a provider starts training (in simulated time) and asks for its
-result when the provider finishes (in simulated time). Jobs that overlap in simulated time
-therefore run in parallel on the pool, while their results are applied in simulated-time
-order. Every job carries its own seed, so its result does not depend on which worker ran it
-or how many workers there are.
+result when the provider finishes (in simulated time). A job's inputs are fixed when it is
+submitted, so nothing is lost by running it later: when a result is first asked for, every
+job submitted so far and not yet run goes to `learning.pool.TrainingPool` in one batch. Jobs
+that overlap in simulated time therefore train in parallel, while their results are applied
+in simulated-time order. Every job carries its own seed and the pool runs each with one torch
+thread, so results do not depend on the number of workers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol
-
-import numpy as np
 
 from ledgerlearn.learning.datasets import Dataset
-from ledgerlearn.learning.models import ModelSpec
-from ledgerlearn.learning.training import TrainConfig, TrainResult, train_local
+from ledgerlearn.learning.pool import TrainingPool, TrainJob
+from ledgerlearn.learning.training import TrainResult
+
+__all__ = ["JobRunner", "PendingResult", "TrainJob"]
 
 
-@dataclass(frozen=True)
-class TrainingJob:
-    """Everything one local training needs; plain data, so it can go to another process."""
+class PendingResult:
+    """The result of a submitted job; `result()` runs the waiting batch when needed."""
 
-    spec: ModelSpec
-    initial_state: Mapping[str, np.ndarray]
-    dataset: Dataset
-    config: TrainConfig
-
-
-class PendingResult(Protocol):
-    def result(self) -> TrainResult: ...
-
-
-class _Inline:
-    """Runs the job when its result is first asked for (one worker: no processes)."""
-
-    def __init__(self, job: TrainingJob) -> None:
-        self._job = job
+    def __init__(self, runner: JobRunner, job: TrainJob) -> None:
+        self._runner = runner
+        self.job = job
         self._result: TrainResult | None = None
+
+    def _set(self, result: TrainResult) -> None:
+        self._result = result
+
+    @property
+    def done(self) -> bool:
+        return self._result is not None
 
     def result(self) -> TrainResult:
         if self._result is None:
-            job = self._job
-            self._result = train_local(job.spec, job.initial_state, job.dataset, job.config)
+            self._runner.flush()
+        assert self._result is not None
         return self._result
 
 
 class JobRunner:
-    """Submits training jobs to `learning.pool.TrainingPool` (or runs them inline)."""
+    """Batches submitted training jobs onto a `TrainingPool` of `workers` processes.
 
-    def __init__(self, workers: int = 1) -> None:
+    `datasets` are sent to each worker once (jobs then name them by key); a job may also
+    carry its own `Dataset`.
+    """
+
+    def __init__(self, workers: int = 1, datasets: Mapping[str, Dataset] | None = None) -> None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
         self.workers = workers
-        self._pool: Any = None
-        if workers > 1:
-            from ledgerlearn.learning.pool import TrainingPool
+        self.pool = TrainingPool(workers, datasets=datasets)
+        self._waiting: list[PendingResult] = []
+        self.jobs_run = 0
+        self.batches = 0
 
-            self._pool = TrainingPool(workers)
+    def submit(self, job: TrainJob) -> PendingResult:
+        """Queue a job; it runs with the next batch."""
+        pending = PendingResult(self, job)
+        self._waiting.append(pending)
+        return pending
 
-    def submit(self, job: TrainingJob) -> PendingResult:
-        if self._pool is None:
-            return _Inline(job)
-        return self._pool.submit(job.spec, job.initial_state, job.dataset, job.config)
+    def flush(self) -> None:
+        """Run every waiting job now (in one batch on the pool)."""
+        if not self._waiting:
+            return
+        batch, self._waiting = self._waiting, []
+        results = self.pool.run([p.job for p in batch])
+        for pending, result in zip(batch, results, strict=True):
+            pending._set(result)
+        self.jobs_run += len(batch)
+        self.batches += 1
 
-    def run_all(self, jobs: list[TrainingJob]) -> list[TrainResult]:
+    def run_all(self, jobs: list[TrainJob]) -> list[TrainResult]:
         """Run jobs together; results in the order of `jobs`."""
         pending = [self.submit(job) for job in jobs]
+        self.flush()
         return [p.result() for p in pending]
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.close()
-            self._pool = None
+        self._waiting = []
+        self.pool.close()
 
     def __enter__(self) -> JobRunner:
         return self

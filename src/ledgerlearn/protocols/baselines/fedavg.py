@@ -19,7 +19,7 @@ import numpy as np
 from ledgerlearn.experiments.metrics import MetricsLog
 from ledgerlearn.learning.aggregation import aggregate
 from ledgerlearn.protocols.attacks import poisoned_dataset, poisoned_state, trains
-from ledgerlearn.protocols.jobs import JobRunner, TrainingJob
+from ledgerlearn.protocols.jobs import JobRunner, TrainJob
 from ledgerlearn.protocols.progress import progress_bar
 from ledgerlearn.protocols.results import ModeResult, evaluate_on_test, validation_score
 from ledgerlearn.protocols.simclock import ProviderSchedule
@@ -72,7 +72,7 @@ def run_fedavg(
         )
         providers = [workload.providers[p] for p in chosen]
         jobs = [
-            TrainingJob(
+            TrainJob(
                 workload.spec,
                 state,
                 poisoned_dataset(p.dataset, p.adversary),

@@ -17,7 +17,7 @@ import numpy as np
 from ledgerlearn.experiments.metrics import MetricsLog
 from ledgerlearn.learning.aggregation import aggregate
 from ledgerlearn.protocols.attacks import poisoned_dataset, poisoned_state, trains
-from ledgerlearn.protocols.jobs import JobRunner, PendingResult, TrainingJob
+from ledgerlearn.protocols.jobs import JobRunner, PendingResult, TrainJob
 from ledgerlearn.protocols.progress import SimTimeBar
 from ledgerlearn.protocols.results import ModeResult, evaluate_on_test
 from ledgerlearn.protocols.simclock import ProviderSchedule, SimClock
@@ -85,7 +85,7 @@ def run_gossip_learning(
             job = None
             if trains(provider.adversary):
                 job = runner.submit(
-                    TrainingJob(
+                    TrainJob(
                         workload.spec,
                         merged,
                         poisoned_dataset(provider.dataset, provider.adversary),
