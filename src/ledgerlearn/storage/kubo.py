@@ -113,8 +113,13 @@ class KuboStore(ContentStore):
             self._kill()
             raise StorageError(f"Kubo node in {self.repo_dir} failed to start: {hello['error']}")
         self.peer_id = hello["id"]
-        for address in self._known_peers:  # peers survive a restart after a time-out
-            self._request({"op": "connect", "address": address}, 10.0, "reconnecting")
+        for address in self._known_peers:  # best effort: peers survive a restart
+            try:
+                self._request({"op": "connect", "address": address}, 10.0, "reconnecting")
+            except StorageTimeoutError:
+                raise
+            except StorageError:
+                continue  # that peer is gone; the others may still have the content
 
     def _ensure_running(self) -> None:
         if self._process is None or self._process.poll() is not None:
