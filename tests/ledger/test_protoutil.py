@@ -26,6 +26,8 @@ from ledgerlearn.ledger.protoutil import (
     parse_signed_proposal,
     parse_transaction,
     proposal_hash,
+    timestamp_ns,
+    timestamp_proto,
 )
 from ledgerlearn.ledger.verify import transaction_problems
 
@@ -250,3 +252,11 @@ def test_large_envelopes_are_parsed_but_not_cached(network):
     assert first.function_args == (b"v" * 40000,)
     assert parse_transaction(data) is not first
     assert parse_transaction(data) == first
+
+
+def test_timestamps():
+    aware = dt.datetime(2026, 11, 25, 16, 27, 6, 777287, tzinfo=dt.timezone.utc)
+    assert timestamp_ns(timestamp_proto(aware)) == 1795624026_777287000
+    assert timestamp_ns(timestamp_proto(1795624026_777287144)) == 1795624026_777287144
+    with pytest.raises(ValueError, match="timezone-aware"):
+        timestamp_proto(dt.datetime(2026, 1, 1))

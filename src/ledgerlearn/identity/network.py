@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from ledgerlearn.identity.authority import Organization
 from ledgerlearn.identity.errors import IdentityError
 from ledgerlearn.identity.member import Member
-from ledgerlearn.identity.membership import MembershipService, read_ca_certificates
+from ledgerlearn.identity.membership import Clock, MembershipService, read_ca_certificates
 from ledgerlearn.identity.roles import KNOWN_ROLES, NODE_OUS
 
 MANIFEST = "network.json"
@@ -65,10 +65,10 @@ class NetworkIdentities:
     orgs: dict[str, Organization]
     members: dict[str, Member]
 
-    def msp(self, **kwargs) -> MembershipService:
+    def msp(self, *, clock: Clock | None = None) -> MembershipService:
         """A membership service that trusts exactly this network's CAs."""
         return MembershipService.from_ca_certificates(
-            {msp_id: [org.ca_certificate] for msp_id, org in self.orgs.items()}, **kwargs
+            {msp_id: [org.ca_certificate] for msp_id, org in self.orgs.items()}, clock=clock
         )
 
     def member(self, msp_id: str, name: str) -> Member:
