@@ -68,6 +68,10 @@ class LocalStore(ContentStore):
         with open(path, "rb") as stream:
             return self._put(stream, os.fstat(stream.fileno()).st_size)
 
+    def put_stream(self, stream: BinaryIO) -> str:
+        """Store everything a binary stream yields (size unknown ahead: limit checked as read)."""
+        return self._put(stream, 0)
+
     def _put(self, source, size: int) -> str:
         if self.max_bytes is not None and size > self.max_bytes:
             raise ContentTooLargeError(
