@@ -1,0 +1,32 @@
+"""Label flipping: trains honestly, but on labels mapped y -> C-1-y (a data-poisoning attack,
+Tolpegin et al. 2020, "Data Poisoning Attacks Against Federated Learning Systems")."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ledgerlearn.learning.datasets import Dataset
+from ledgerlearn.learning.models import ModelSpec
+from ledgerlearn.learning.training import TrainConfig, train_local
+from ledgerlearn.roles.provider import DataProvider, Produced
+
+
+def flip_labels(data: Dataset) -> Dataset:
+    """The same samples with every label y replaced by num_classes - 1 - y."""
+    flipped = (data.num_classes - 1 - data.y).astype(np.int64)
+    return Dataset(x=data.x, y=flipped, num_classes=data.num_classes, name=f"{data.name}/flipped")
+
+
+class LabelFlipper(DataProvider):
+    kind = "label_flip"
+
+    def produce(
+        self, spec: ModelSpec, base: dict[str, np.ndarray], config: TrainConfig,
+        parents: list[dict[str, np.ndarray]],
+    ) -> Produced:
+        poisoned = flip_labels(self.data)
+        # A few extra epochs make the poisoned model confidently wrong.
+        result = train_local(spec, base, poisoned, config.__class__(**{
+            **config.to_dict(), "epochs": config.epochs * 3,
+        }))
+        return Produced(result.state, len(self.data), result.seconds)

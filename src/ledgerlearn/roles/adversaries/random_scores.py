@@ -1,0 +1,33 @@
+"""A dishonest committee member: reports a random score and a random sanity verdict for every
+update, whatever the update holds. The contract's median and majority rules must absorb it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from ledgerlearn.roles.committee import Assessment, CommitteeMember
+from ledgerlearn.roles.ledger_api import LearningLedger
+from ledgerlearn.storage.store import ContentStore
+
+
+class RandomScorer(CommitteeMember):
+    kind = "random_scores"
+
+    def __init__(
+        self,
+        ledger: LearningLedger,
+        store: ContentStore,
+        private_key: ec.EllipticCurvePrivateKey,
+        *,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(ledger, store, private_key)
+        self._rng = np.random.default_rng(seed)
+
+    def assess(self, model: dict[str, Any], update: dict[str, Any]) -> Assessment:
+        sane = bool(self._rng.random() < 0.5)
+        reasons = [] if sane else ["(random verdict)"]
+        return Assessment(float(self._rng.random()), sane, reasons, 0.0)

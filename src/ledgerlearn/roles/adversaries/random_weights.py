@@ -1,0 +1,31 @@
+"""Random weights: submits noise shaped like the model, with plausible claims (a Byzantine
+update, Blanchard et al. 2017, "Machine Learning with Adversaries: Byzantine Tolerant Gradient
+Descent")."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ledgerlearn.learning.models import ModelSpec
+from ledgerlearn.learning.training import TrainConfig, train_local
+from ledgerlearn.roles.provider import DataProvider, Produced
+
+
+class RandomWeights(DataProvider):
+    kind = "random_weights"
+
+    def produce(
+        self, spec: ModelSpec, base: dict[str, np.ndarray], config: TrainConfig,
+        parents: list[dict[str, np.ndarray]],
+    ) -> Produced:
+        start = time.perf_counter()
+        train_local(spec, base, self.data, config)  # burns the time it will claim
+        rng = np.random.default_rng(config.seed)
+        noise = {
+            k: (rng.normal(0.0, 1.0, size=v.shape).astype(v.dtype) if v.dtype.kind == "f"
+                else v.copy())
+            for k, v in base.items()
+        }
+        return Produced(noise, len(self.data), time.perf_counter() - start)

@@ -1,0 +1,28 @@
+"""Scaled weights: trains honestly, then multiplies the weights by a large negative factor
+(the boosting / model-replacement attack of Bagdasaryan et al. 2020, "How To Backdoor
+Federated Learning", without the backdoor)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ledgerlearn.learning.models import ModelSpec
+from ledgerlearn.learning.training import TrainConfig, train_local
+from ledgerlearn.roles.provider import DataProvider, Produced
+
+SCALE = -10.0
+
+
+class ScaledWeights(DataProvider):
+    kind = "scaled_weights"
+
+    def produce(
+        self, spec: ModelSpec, base: dict[str, np.ndarray], config: TrainConfig,
+        parents: list[dict[str, np.ndarray]],
+    ) -> Produced:
+        result = train_local(spec, base, self.data, config)
+        scaled = {
+            k: (v * np.asarray(SCALE, dtype=v.dtype) if v.dtype.kind == "f" else v)
+            for k, v in result.state.items()
+        }
+        return Produced(scaled, len(self.data), result.seconds)

@@ -1,0 +1,81 @@
+"""What every agent does with content from storage: fetch it verified, load it safely.
+
+Everything fetched is checked against its CID by the store and against a size bound here;
+weights are safetensors checked for names, shapes, dtypes and finite values
+(:func:`ledgerlearn.storage.weights.load_weights`); nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ledgerlearn.contract.records import INITIAL
+from ledgerlearn.learning.aggregation import aggregate
+from ledgerlearn.learning.models import ModelSpec
+from ledgerlearn.learning.weights import flatten
+from ledgerlearn.roles.ledger_api import LearningLedger
+from ledgerlearn.storage.store import ContentStore
+from ledgerlearn.storage.weights import load_weights
+
+MAX_SPEC_BYTES = 1 << 20
+WEIGHTS_SLACK_BYTES = 1 << 16
+
+
+def weights_limit(spec: ModelSpec) -> int:
+    """The largest weights file a model of ``spec`` can honestly need (float64 at most)."""
+    return spec.parameter_count() * 8 + WEIGHTS_SLACK_BYTES
+
+
+def fetch_spec(store: ContentStore, cid: str) -> ModelSpec:
+    return ModelSpec.from_json(store.get_bytes(cid, max_bytes=MAX_SPEC_BYTES))
+
+
+def fetch_state(store: ContentStore, cid: str, spec: ModelSpec) -> dict[str, np.ndarray]:
+    """Weights by CID, verified and loaded with the spec's exact names and shapes."""
+    data = store.get_bytes(cid, max_bytes=weights_limit(spec))
+    return load_weights(
+        data,
+        spec.expected_shapes(),
+        max_bytes=weights_limit(spec),
+        allowed_dtypes={np.float32, np.int64},
+    )
+
+
+def parent_states(
+    ledger: LearningLedger,
+    store: ContentStore,
+    model: Mapping[str, Any],
+    spec: ModelSpec,
+    parents: Sequence[str],
+) -> tuple[list[dict[str, np.ndarray]], list[int]]:
+    """The parents' weights and their sample counts (the initial weights count as 1)."""
+    states, weights = [], []
+    for parent in sorted(parents):
+        if parent == INITIAL:
+            states.append(fetch_state(store, model["initial_weights_cid"], spec))
+            weights.append(1)
+        else:
+            update = ledger.get_update(model["model_id"], parent)["update"]
+            states.append(fetch_state(store, update["weights_cid"], spec))
+            weights.append(int(update["samples"]))
+    return states, weights
+
+
+def aggregate_parents(
+    states: Sequence[Mapping[str, np.ndarray]], weights: Sequence[int]
+) -> dict[str, np.ndarray]:
+    """FedAvg of the parents weighted by samples, in sorted parent order: everyone who
+    aggregates the same parents gets the same weights."""
+    if len(states) == 1:
+        return {k: np.array(v, copy=True) for k, v in states[0].items()}
+    return aggregate("fedavg", list(states), list(weights))
+
+
+def relative_distance(state: Mapping[str, Any], reference: Mapping[str, Any]) -> float:
+    """‖state − reference‖ / ‖reference‖ over all parameters (flattened in sorted order)."""
+    a = flatten(state).astype(np.float64)
+    b = flatten(reference).astype(np.float64)
+    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-12))

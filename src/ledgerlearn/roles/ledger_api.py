@@ -1,0 +1,121 @@
+"""The learning contract as typed calls: what every agent uses to talk to the ledger.
+
+Only the ``LedgerClient`` protocol is used (``submit`` / ``evaluate``), so the embedded network
+and a Fabric gateway are interchangeable. Requests and answers are JSON, as the contract takes
+and returns them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from ledgerlearn.ledger.client import LedgerClient
+from ledgerlearn.ledger.errors import CommitError, EndorsementError
+
+#: Validation codes after which a transaction is simply run again (Fabric's usual practice):
+#: it read state that another transaction changed first.
+RETRYABLE_CODES = ("MVCC_READ_CONFLICT", "PHANTOM_READ_CONFLICT")
+ATTEMPTS = 4
+
+
+class LearningLedger:
+    """Calls of the learning contract through one member's ledger client."""
+
+    def __init__(self, client: LedgerClient) -> None:
+        self.client = client
+
+    @property
+    def member_id(self) -> str:
+        member = self.client.member
+        return f"{member.msp_id}/{member.name}"
+
+    def _submit(self, function: str, request: dict[str, Any] | None = None) -> Any:
+        """Submit; run again after a read conflict or when two peers had not yet seen the same
+        blocks (their endorsements disagree). A refusal by the contract is raised at once."""
+        args = () if request is None else (json.dumps(request),)
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return json.loads(self.client.submit(function, *args) or b"null")
+            except CommitError as exc:
+                if exc.code not in RETRYABLE_CODES or attempt == ATTEMPTS:
+                    raise
+            except EndorsementError as exc:
+                if "disagree" not in str(exc) or attempt == ATTEMPTS:
+                    raise
+            time.sleep(0.05 * attempt)
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _evaluate(self, function: str, request: dict[str, Any]) -> Any:
+        return json.loads(self.client.evaluate(function, json.dumps(request)) or b"null")
+
+    def submit_async(self, function: str, request: dict[str, Any]) -> Any:
+        """Submit without waiting for the commit (the caller checks ``.status()``)."""
+        return self.client.submit_async(function, json.dumps(request))
+
+    # transactions
+    def register_member(self) -> dict[str, Any]:
+        return self._submit("register_member")
+
+    def publish_model(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self._submit("publish_model", request)
+
+    def review_model(self, model_id: str, approve: bool, reason: str) -> dict[str, Any]:
+        return self._submit(
+            "review_model", {"model_id": model_id, "approve": approve, "reason": reason}
+        )
+
+    def submit_update(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self._submit("submit_update", request)
+
+    def report_evaluation(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self._submit("report_evaluation", request)
+
+    def finalize_update(self, model_id: str, update_id: str) -> dict[str, Any]:
+        return self._submit("finalize_update", {"model_id": model_id, "update_id": update_id})
+
+    # queries
+    def get_member(self, member_id: str) -> dict[str, Any]:
+        return self._evaluate("get_member", {"member_id": member_id})
+
+    def get_model(self, model_id: str) -> dict[str, Any]:
+        return self._evaluate("get_model", {"model_id": model_id})
+
+    def list_models(self) -> list[dict[str, Any]]:
+        return self._evaluate("list_models", {})
+
+    def get_update(self, model_id: str, update_id: str) -> dict[str, Any]:
+        return self._evaluate("get_update", {"model_id": model_id, "update_id": update_id})
+
+    def get_reports(self, model_id: str, update_id: str) -> list[dict[str, Any]]:
+        return self._evaluate("get_reports", {"model_id": model_id, "update_id": update_id})
+
+    def list_updates(
+        self, model_id: str, *, status: str | None = None, round_number: int | None = None
+    ) -> list[dict[str, Any]]:
+        request: dict[str, Any] = {"model_id": model_id}
+        if status is not None:
+            request["status"] = status
+        if round_number is not None:
+            request["round"] = round_number
+        return self._evaluate("list_updates", request)
+
+    def lineage(self, model_id: str, update_id: str) -> dict[str, Any]:
+        return self._evaluate("lineage", {"model_id": model_id, "update_id": update_id})
+
+    def pending_evaluations(self, member_id: str | None = None) -> list[dict[str, Any]]:
+        return self._evaluate("pending_evaluations", {"member_id": member_id or self.member_id})
+
+    def pending_reviews(self, member_id: str | None = None) -> list[dict[str, Any]]:
+        return self._evaluate("pending_reviews", {"member_id": member_id or self.member_id})
+
+    def select_parents(
+        self, model_id: str, *, seed: int = 0, alpha: float = 10.0, count: int | None = None
+    ) -> dict[str, Any]:
+        request: dict[str, Any] = {
+            "model_id": model_id, "seed": seed, "alpha": alpha, "provider": self.member_id,
+        }
+        if count is not None:
+            request["count"] = count
+        return self._evaluate("select_parents", request)

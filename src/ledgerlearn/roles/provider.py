@@ -1,0 +1,113 @@
+"""The data provider: its private data never leaves it; only weights and honest claims do.
+
+One call of :meth:`DataProvider.participate` is one contribution: ask the contract which
+parents to build on, fetch and check them, aggregate (FedAvg by samples, deterministic), train
+on the private partition, store the weights, submit the update with the true number of samples
+and the measured training time. Adversaries subclass it and override :meth:`produce`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from ledgerlearn.contract.records import FEDERATION
+from ledgerlearn.learning.datasets import Dataset
+from ledgerlearn.learning.models import ModelSpec
+from ledgerlearn.learning.training import TrainConfig, train_local
+from ledgerlearn.learning.weights import state_dict_to_bytes
+from ledgerlearn.roles.common import aggregate_parents, fetch_spec, parent_states
+from ledgerlearn.roles.ledger_api import LearningLedger
+from ledgerlearn.storage.store import ContentStore
+
+
+@dataclass(frozen=True)
+class Produced:
+    """New weights and what the provider claims about making them."""
+
+    state: dict[str, np.ndarray]
+    samples: int
+    seconds: float
+
+
+class DataProvider:
+    """An honest provider: trains on its own partition, reports what it really did."""
+
+    kind = "honest"
+
+    def __init__(
+        self,
+        ledger: LearningLedger,
+        store: ContentStore,
+        data: Dataset,
+        *,
+        train: TrainConfig | None = None,
+        seed: int = 0,
+        alpha: float = 10.0,
+    ) -> None:
+        self.ledger = ledger
+        self.store = store
+        self.data = data
+        self.train = train or TrainConfig(epochs=1, batch_size=32, lr=0.05, seed=seed)
+        self.seed = seed
+        self.alpha = alpha
+        self.contributions = 0
+        self._specs: dict[str, ModelSpec] = {}
+
+    @property
+    def member_id(self) -> str:
+        return self.ledger.member_id
+
+    def spec_of(self, model: dict[str, Any]) -> ModelSpec:
+        if model["spec_cid"] not in self._specs:
+            self._specs[model["spec_cid"]] = fetch_spec(self.store, model["spec_cid"])
+        return self._specs[model["spec_cid"]]
+
+    def participate(self, model_id: str) -> dict[str, Any] | None:
+        """Submit one update to ``model_id``; None when there is nothing to do right now
+        (model not active, round already submitted or not open, learning finished)."""
+        info = self.ledger.get_model(model_id)
+        if info["status"] != "active":
+            return None
+        model = info["model"]
+        selection_seed = self.seed * 100_003 + self.contributions
+        choice = self.ledger.select_parents(model_id, seed=selection_seed, alpha=self.alpha)
+        if choice["status"] != "open":
+            return None
+        spec = self.spec_of(model)
+        states, weights = parent_states(self.ledger, self.store, model, spec, choice["parents"])
+        base = aggregate_parents(states, weights)
+        config = replace(
+            self.train,
+            epochs=int(model["rules"]["local_epochs"]),
+            seed=self.seed * 1009 + self.contributions,
+        )
+        produced = self.produce(spec, base, config, states)
+        cid = self.store.put_bytes(state_dict_to_bytes(produced.state))
+        request: dict[str, Any] = {
+            "model_id": model_id,
+            "weights_cid": cid,
+            "parents": sorted(choice["parents"]),
+            "samples": int(produced.samples),
+            "training_seconds": max(float(produced.seconds), 1e-6),
+        }
+        if model["mode"] == FEDERATION:
+            request["round"] = int(choice["round"])
+        else:
+            request["selection"] = {"seed": selection_seed, "alpha": self.alpha}
+        update = self.ledger.submit_update(request)
+        self.contributions += 1
+        return update
+
+    def produce(
+        self,
+        spec: ModelSpec,
+        base: dict[str, np.ndarray],
+        config: TrainConfig,
+        parents: list[dict[str, np.ndarray]],
+    ) -> Produced:
+        """Train on the private data from the aggregated parents; honest claims."""
+        result = train_local(spec, base, self.data, config)
+        return Produced(result.state, len(self.data), result.seconds)
