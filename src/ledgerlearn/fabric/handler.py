@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 from ledgerlearn.fabric.shim_logging import import_chaincode_library
@@ -67,7 +68,28 @@ class SerializingHandler(Handler):
     """
 
     async def chat_with_peer(self, stream: Any, context: Any) -> Any:
-        return await super().chat_with_peer(stream, SerializedStream(context))
+        return await super().chat_with_peer(self._until_closed(stream), SerializedStream(context))
+
+    async def _until_closed(self, stream: Any) -> AsyncIterator[ChaincodeMessage]:
+        """The peer's messages; when they end, fail the requests still waiting for an answer.
+
+        Without this, a transaction waiting for a state response when the peer goes away
+        waits forever, and so does the library's ``chat_with_peer``, which gathers all of
+        them before returning: every reconnection of a peer would leak a stream.
+        """
+        try:
+            async for message in stream:
+                yield message
+        finally:
+            self._fail_outstanding_requests("the peer closed the chaincode stream")
+
+    def _fail_outstanding_requests(self, reason: str) -> None:
+        queues = self.msg_queue_handler.tx_queues if self.msg_queue_handler else {}
+        for queue in queues.values():
+            for queued in queue:
+                if not queued.future.done():
+                    queued.future.set_exception(PeerRequestError(reason))
+        queues.clear()
 
     async def handle_stub_interaction(self, msg: ChaincodeMessage, action: str = "Invoke") -> None:
         try:
