@@ -13,6 +13,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from fabric_protos.common import common_pb2
 
 from ledgerlearn.identity import IdentityError, Member, MembershipService
 from ledgerlearn.ledger.endorser import WRITER_OUS
@@ -21,11 +24,36 @@ from ledgerlearn.ledger.protoutil import (
     MalformedMessageError,
     block_header_hash,
     new_block,
-    parse_transaction,
     sign_block,
 )
+from ledgerlearn.ledger.protoutil.decode import decode
 
 DeliverFn = Callable[[int, bytes], None]
+
+
+@dataclass(frozen=True)
+class EnvelopeHeader:
+    """What the orderer's filters read from an envelope (no need to decode the action)."""
+
+    header_type: int
+    channel_id: str
+    creator: bytes
+    payload: bytes
+    signature: bytes
+
+
+def read_envelope_header(envelope: bytes) -> EnvelopeHeader:
+    """Decode envelope, payload and headers; MalformedMessageError names what is wrong."""
+    env = decode(common_pb2.Envelope, envelope, "envelope")
+    payload = decode(common_pb2.Payload, env.payload, "envelope payload")
+    channel = decode(common_pb2.ChannelHeader, payload.header.channel_header, "channel header")
+    signature = decode(
+        common_pb2.SignatureHeader, payload.header.signature_header, "signature header"
+    )
+    if not env.signature or not signature.creator:
+        raise MalformedMessageError("envelope: missing creator or signature")
+    return EnvelopeHeader(channel.type, channel.channel_id, signature.creator, env.payload,
+                          env.signature)
 
 
 class Orderer:
@@ -70,18 +98,18 @@ class Orderer:
                 f"{self.max_message_bytes} bytes"
             )
         try:
-            parsed = parse_transaction(envelope)
+            header = read_envelope_header(envelope)
         except MalformedMessageError as exc:
             raise OrderingError(f"orderer refused a malformed envelope: {exc}") from None
-        if parsed.channel_id != self.channel_id:
+        if header.channel_id != self.channel_id:
             raise OrderingError(
-                f"envelope is for channel {parsed.channel_id!r}; this orderer serves "
+                f"envelope is for channel {header.channel_id!r}; this orderer serves "
                 f"{self.channel_id!r}"
             )
-        if parsed.is_config:
-            raise OrderingError("configuration updates are not supported by this orderer")
+        if header.header_type != common_pb2.ENDORSER_TRANSACTION:
+            raise OrderingError("only endorser transactions are accepted by this orderer")
         try:
-            creator = self.msp.verify(parsed.creator, parsed.payload, parsed.signature)
+            creator = self.msp.verify(header.creator, header.payload, header.signature)
         except IdentityError as exc:
             raise OrderingError(f"orderer refused the envelope: {exc}") from None
         if creator.node_ou not in WRITER_OUS:

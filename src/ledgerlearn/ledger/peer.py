@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +40,6 @@ from ledgerlearn.ledger.validator import (
     BlockValidation,
     BlockValidator,
     code_name,
-    endorsement_digest,
 )
 
 log = logging.getLogger(__name__)
@@ -84,7 +82,6 @@ class Peer:
         chaincodes: Mapping[str, Any],
         *,
         create: bool = False,
-        remember_endorsements: int = 200_000,
     ) -> None:
         self.directory = Path(directory)
         self.identity = identity
@@ -97,17 +94,7 @@ class Peer:
         self.endorser = Endorser(
             identity, msp, self.store, config.channel_id, self.runtimes, config.max_message_bytes
         )
-        self._own = OrderedDict()  # digest of what this peer signed -> its signature
-        self._own_limit = remember_endorsements
-        self._own_lock = threading.Lock()
-        self._serialized = identity.serialized()
-        self.validator = BlockValidator(
-            config.channel_id,
-            msp,
-            config.policy,
-            config.org_ids,
-            trusted_endorsements=self._is_own_endorsement,
-        )
+        self.validator = BlockValidator(config.channel_id, msp, config.policy, config.org_ids)
         self._waiters: dict[str, list[_Waiter]] = {}
         self._waiters_lock = threading.Lock()
         self._block_listeners: list[BlockListener] = []
@@ -123,21 +110,7 @@ class Peer:
     def process_proposal(
         self, signed: proposal_pb2.SignedProposal | bytes
     ) -> pr_pb.ProposalResponse:
-        response = self.endorser.process_proposal(signed)
-        if response.endorsement.signature:
-            digest = endorsement_digest(response.payload, self._serialized)
-            with self._own_lock:
-                self._own[digest] = response.endorsement.signature
-                if len(self._own) > self._own_limit:
-                    self._own.popitem(last=False)
-        return response
-
-    def _is_own_endorsement(self, payload: bytes, endorser: bytes, signature: bytes) -> bool:
-        """True for an endorsement this peer made itself (no need to re-verify its ECDSA)."""
-        if endorser != self._serialized:
-            return False
-        with self._own_lock:
-            return self._own.get(endorsement_digest(payload, endorser)) == signature
+        return self.endorser.process_proposal(signed)
 
     # -- delivery and commit ---------------------------------------------------------------
 

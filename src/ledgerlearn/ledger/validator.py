@@ -22,8 +22,7 @@ against its own replay of the chain, independent of the stored state.
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -104,14 +103,11 @@ class BlockValidator:
         msp: MembershipService,
         policy: EndorsementPolicy,
         org_ids: Sequence[str],
-        *,
-        trusted_endorsements: Callable[[bytes, bytes, bytes], bool] | None = None,
     ) -> None:
         self.channel_id = channel_id
         self.msp = msp
         self.policy = policy
         self.org_ids = tuple(org_ids)
-        self._trusted = trusted_endorsements
 
     def validate(self, block_number: int, envelopes: Sequence[bytes], state: StateView):
         """Codes and valid writes for the transactions of block ``block_number``."""
@@ -214,10 +210,7 @@ class BlockValidator:
         payload = parsed.proposal_response_payload
         for endorser, signature in parsed.endorsements:
             try:
-                if self._trusted is not None and self._trusted(payload, endorser, signature):
-                    identity = self.msp.deserialize(endorser)
-                else:
-                    identity = self.msp.verify(endorser, payload + endorser, signature)
+                identity = self.msp.verify(endorser, payload + endorser, signature)
             except IdentityError as exc:
                 problems.append(str(exc))
                 continue
@@ -301,7 +294,3 @@ def _range_queries(parsed: ParsedTransaction) -> list[tuple[str, kv_rwset_pb2.Ra
     except DecodeError:
         return []
 
-
-def endorsement_digest(payload: bytes, endorser: bytes) -> bytes:
-    """What a peer remembers about its own endorsement signatures."""
-    return hashlib.sha256(payload + endorser).digest()

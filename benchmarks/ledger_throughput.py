@@ -1,0 +1,116 @@
+"""Throughput of the embedded ledger: simple puts through the full Fabric flow.
+
+Concurrent client threads each submit ``put(key, value)`` transactions (sign the proposal,
+endorsement by the peers the policy needs, envelope, ordering into blocks, validation and
+commit on every peer) on a fresh default network of two organizations with one peer each.
+The last line printed is JSON: ``tx_per_s`` (committed transactions per second, all peers
+done), ``p50_ms`` / ``p95_ms`` (submit-to-commit latency seen by clients) and ``n``.
+
+    .venv/bin/python benchmarks/ledger_throughput.py [--quick] [--clients 8] [--n 6000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+
+def run(n: int, clients: int, batch_size: int, batch_timeout: float, profile: str | None) -> dict:
+    from ledgerlearn.ledger.network import EmbeddedNetwork
+
+    with tempfile.TemporaryDirectory() as tmp:
+        members = {"Org1": [(f"client{i}", "provider") for i in range(clients)]}
+        net = EmbeddedNetwork.create(
+            Path(tmp) / "net", members=members, batch_size=batch_size, batch_timeout=batch_timeout
+        )
+        handles = [net.client(f"Org1MSP/client{i}") for i in range(clients)]
+        handles[0].submit("put", "warmup", "0")  # identities cached, code paths warm
+        per_client = n // clients
+        latencies: list[float] = []
+        lock = threading.Lock()
+        errors: list[str] = []
+
+        def worker(index: int) -> None:
+            client = handles[index]
+            mine = []
+            pending = []
+            try:
+                for i in range(per_client):
+                    start = time.perf_counter()
+                    pending.append((start, client.submit_async("put", f"k{index}-{i}", "v" * 32)))
+                    if len(pending) >= 32:  # a window of transactions in flight per client
+                        for t0, sub in pending:
+                            status = sub.status()
+                            if not status.valid:
+                                errors.append(status.code)
+                            mine.append(time.perf_counter() - t0)
+                        pending = []
+                for t0, sub in pending:
+                    status = sub.status()
+                    if not status.valid:
+                        errors.append(status.code)
+                    mine.append(time.perf_counter() - t0)
+            except Exception as exc:  # reported in the JSON line
+                errors.append(repr(exc))
+            with lock:
+                latencies.extend(mine)
+
+        profiler = None
+        if profile:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+        start = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        net.sync()
+        elapsed = time.perf_counter() - start
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(profile)
+        heights = [p.store.height() for p in net.peers]
+        net.close()
+    latencies.sort()
+    committed = len(latencies) - len(errors)
+    return {
+        "tx_per_s": round(committed / elapsed, 1),
+        "p50_ms": round(statistics.median(latencies) * 1000, 1),
+        "p95_ms": round(latencies[int(0.95 * (len(latencies) - 1))] * 1000, 1),
+        "n": len(latencies),
+        "clients": clients,
+        "batch_size": batch_size,
+        "batch_timeout_ms": batch_timeout * 1000,
+        "elapsed_s": round(elapsed, 2),
+        "block_heights": heights,
+        "errors": len(errors),
+        "first_error": errors[0] if errors else None,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small run, well under 30 s")
+    parser.add_argument("--n", type=int, default=None, help="transactions (default 8000)")
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--batch-timeout", type=float, default=0.05, help="seconds")
+    parser.add_argument("--profile", default=None, help="write cProfile stats to this file")
+    args = parser.parse_args(argv)
+    n = args.n or (2000 if args.quick else 8000)
+    result = run(n, args.clients, args.batch_size, args.batch_timeout, args.profile)
+    print(json.dumps(result))
+    return 0 if result["errors"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
