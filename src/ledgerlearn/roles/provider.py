@@ -16,7 +16,7 @@ import numpy as np
 from ledgerlearn.contract.records import FEDERATION
 from ledgerlearn.learning.datasets import Dataset
 from ledgerlearn.learning.models import ModelSpec
-from ledgerlearn.learning.training import TrainConfig, train_local
+from ledgerlearn.learning.training import TrainConfig, TrainResult, train_local
 from ledgerlearn.learning.weights import state_dict_to_bytes
 from ledgerlearn.roles.common import aggregate_parents, fetch_spec, parent_states
 from ledgerlearn.roles.ledger_api import LearningLedger
@@ -30,6 +30,20 @@ class Produced:
     state: dict[str, np.ndarray]
     samples: int
     seconds: float
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """A contribution prepared and not yet submitted: the parents chosen and aggregated."""
+
+    model_id: str
+    model: dict[str, Any]
+    spec: ModelSpec
+    choice: dict[str, Any]
+    parents: list[dict[str, np.ndarray]]
+    base: dict[str, np.ndarray]
+    config: TrainConfig
+    selection_seed: int
 
 
 class DataProvider:
@@ -68,6 +82,17 @@ class DataProvider:
     def participate(self, model_id: str) -> dict[str, Any] | None:
         """Submit one update to ``model_id``; None when there is nothing to do right now
         (model not active, round already submitted or not open, learning finished)."""
+        contribution = self.prepare(model_id)
+        if contribution is None:
+            return None
+        produced = self.produce(
+            contribution.spec, contribution.base, contribution.config, contribution.parents
+        )
+        return self.complete(contribution, produced)
+
+    def prepare(self, model_id: str) -> Contribution | None:
+        """The first half of a contribution: ask for parents, fetch and aggregate them.
+        (Split from :meth:`complete` so that a driver can train in between, elsewhere.)"""
         info = self.ledger.get_model(model_id)
         if info["status"] != "active":
             return None
@@ -84,22 +109,33 @@ class DataProvider:
             epochs=int(model["rules"]["local_epochs"]),
             seed=self.seed * 1009 + self.contributions,
         )
-        produced = self.produce(spec, base, config, states)
+        return Contribution(model_id, model, spec, choice, states, base, config, selection_seed)
+
+    def complete(self, contribution: Contribution, produced: Produced) -> dict[str, Any]:
+        """The second half: store the weights and submit the update with its claims."""
         cid = self.store.put_bytes(state_dict_to_bytes(produced.state))
+        choice = contribution.choice
         request: dict[str, Any] = {
-            "model_id": model_id,
+            "model_id": contribution.model_id,
             "weights_cid": cid,
             "parents": sorted(choice["parents"]),
             "samples": int(produced.samples),
             "training_seconds": max(float(produced.seconds), 1e-6),
         }
-        if model["mode"] == FEDERATION:
+        if contribution.model["mode"] == FEDERATION:
             request["round"] = int(choice["round"])
         else:
-            request["selection"] = {"seed": selection_seed, "alpha": self.alpha}
+            request["selection"] = {"seed": contribution.selection_seed, "alpha": self.alpha}
         update = self.ledger.submit_update(request)
         self.contributions += 1
         return update
+
+    def run_training(
+        self, spec: ModelSpec, base: dict[str, np.ndarray], data: Dataset, config: TrainConfig
+    ) -> TrainResult:
+        """Local training (every ``produce`` trains through here, so that a driver can run
+        it on a worker pool)."""
+        return train_local(spec, base, data, config)
 
     def produce(
         self,
@@ -109,5 +145,5 @@ class DataProvider:
         parents: list[dict[str, np.ndarray]],
     ) -> Produced:
         """Train on the private data from the aggregated parents; honest claims."""
-        result = train_local(spec, base, self.data, config)
+        result = self.run_training(spec, base, self.data, config)
         return Produced(result.state, len(self.data), result.seconds)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ledgerlearn.learning.models import ModelSpec
-from ledgerlearn.learning.training import TrainConfig, train_local
+from ledgerlearn.learning.training import TrainConfig
 from ledgerlearn.roles.provider import DataProvider, Produced
 
 INFLATION = 100
@@ -20,5 +20,5 @@ class ImpossibleTime(DataProvider):
         self, spec: ModelSpec, base: dict[str, np.ndarray], config: TrainConfig,
         parents: list[dict[str, np.ndarray]],
     ) -> Produced:
-        result = train_local(spec, base, self.data, config)
+        result = self.run_training(spec, base, self.data, config)
         return Produced(result.state, len(self.data) * INFLATION, result.seconds)

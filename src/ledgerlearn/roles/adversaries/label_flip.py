@@ -7,7 +7,7 @@ import numpy as np
 
 from ledgerlearn.learning.datasets import Dataset
 from ledgerlearn.learning.models import ModelSpec
-from ledgerlearn.learning.training import TrainConfig, train_local
+from ledgerlearn.learning.training import TrainConfig
 from ledgerlearn.roles.provider import DataProvider, Produced
 
 
@@ -26,7 +26,7 @@ class LabelFlipper(DataProvider):
     ) -> Produced:
         poisoned = flip_labels(self.data)
         # A few extra epochs make the poisoned model confidently wrong.
-        result = train_local(spec, base, poisoned, config.__class__(**{
+        result = self.run_training(spec, base, poisoned, config.__class__(**{
             **config.to_dict(), "epochs": config.epochs * 3,
         }))
         return Produced(result.state, len(self.data), result.seconds)

@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from ledgerlearn.learning.models import ModelSpec
-from ledgerlearn.learning.training import TrainConfig, train_local
+from ledgerlearn.learning.training import TrainConfig
 from ledgerlearn.roles.provider import DataProvider, Produced
 
 
@@ -21,7 +21,7 @@ class RandomWeights(DataProvider):
         parents: list[dict[str, np.ndarray]],
     ) -> Produced:
         start = time.perf_counter()
-        train_local(spec, base, self.data, config)  # burns the time it will claim
+        self.run_training(spec, base, self.data, config)  # burns the time it will claim
         rng = np.random.default_rng(config.seed)
         noise = {
             k: (rng.normal(0.0, 1.0, size=v.shape).astype(v.dtype) if v.dtype.kind == "f"

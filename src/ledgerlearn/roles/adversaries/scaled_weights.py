@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ledgerlearn.learning.models import ModelSpec
-from ledgerlearn.learning.training import TrainConfig, train_local
+from ledgerlearn.learning.training import TrainConfig
 from ledgerlearn.roles.provider import DataProvider, Produced
 
 SCALE = -10.0
@@ -20,7 +20,7 @@ class ScaledWeights(DataProvider):
         self, spec: ModelSpec, base: dict[str, np.ndarray], config: TrainConfig,
         parents: list[dict[str, np.ndarray]],
     ) -> Produced:
-        result = train_local(spec, base, self.data, config)
+        result = self.run_training(spec, base, self.data, config)
         scaled = {
             k: (v * np.asarray(SCALE, dtype=v.dtype) if v.dtype.kind == "f" else v)
             for k, v in result.state.items()
