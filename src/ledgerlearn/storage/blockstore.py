@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from ledgerlearn.storage.cid import CID, block_key
+from ledgerlearn.storage.cid import CID, block_key, cid_from_bytes
 from ledgerlearn.storage.errors import ContentNotFoundError, StorageError
 
 __all__ = ["SHARDING", "FlatfsBlockstore"]
@@ -53,12 +53,13 @@ class FlatfsBlockstore:
     def has(self, cid: CID | bytes) -> bool:
         return self.path_for(cid).is_file()
 
-    def get(self, cid: CID) -> bytes:
+    def get(self, cid: CID | bytes) -> bytes:
         """The stored bytes (unverified: callers check them against the CID)."""
         try:
             return self.path_for(cid).read_bytes()
         except FileNotFoundError:
-            raise ContentNotFoundError(f"block {cid} is not in {self.directory}") from None
+            shown = cid if isinstance(cid, CID) else cid_from_bytes(cid)
+            raise ContentNotFoundError(f"block {shown} is not in {self.directory}") from None
 
     def put(self, cid: CID | bytes, parts: Sequence[bytes | memoryview]) -> bool:
         """Store a block given as consecutive parts; False when it was already there."""
