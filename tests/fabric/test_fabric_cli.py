@@ -105,3 +105,19 @@ def test_chaincode_server_process_configured_as_fabric_does() -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_chaincode_server_reports_an_address_in_use() -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(
+            main,
+            ["fabric", "chaincode-server", "--address", f"127.0.0.1:{port}", "--chaincode-id",
+             "x:1", "--contract", "fabric_sample_contract:KeyValueContract"],
+        )  # fmt: skip
+    assert result.exit_code != 0
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output
