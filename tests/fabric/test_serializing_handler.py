@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from fabric_protos.peer import chaincode_pb2, chaincode_shim_pb2
+from fabric_protos.peer import chaincode_pb2, chaincode_shim_pb2, proposal_pb2
 from fabric_protos.peer.proposal_response_pb2 import Response
 
 from ledgerlearn.fabric.contracts import build_chaincode
@@ -78,3 +78,35 @@ def test_a_peer_leaving_mid_transaction_ends_the_conversation() -> None:
     response = Response.FromString(written[-1].payload)
     assert response.status == 500
     assert "the peer closed the chaincode stream" in response.message
+
+
+def test_an_undecodable_proposal_is_answered_with_error_not_silence() -> None:
+    chaincode = build_chaincode(["fabric_sample_contract:KeyValueContract"])
+    transaction = Msg(
+        type=Msg.TRANSACTION,
+        txid="tx2",
+        channel_id="mychannel",
+        payload=chaincode_pb2.ChaincodeInput(args=[b"get", b"k"]).SerializeToString(),
+        proposal=proposal_pb2.SignedProposal(proposal_bytes=b"\xff\xff not a proposal"),
+    )
+
+    async def peer_messages():
+        yield Msg(type=Msg.REGISTERED)
+        yield Msg(type=Msg.READY)
+        yield transaction
+        await asyncio.sleep(0.1)
+
+    async def main() -> list[Msg]:
+        context = RecordingContext()
+        await asyncio.wait_for(
+            SerializingHandler("learning_1.0:00", chaincode).chat_with_peer(
+                peer_messages(), context
+            ),
+            5,
+        )
+        return context.written
+
+    written = asyncio.run(main())
+    assert [m.type for m in written] == [Msg.REGISTER, Msg.ERROR]
+    assert (written[-1].txid, written[-1].channel_id) == ("tx2", "mychannel")
+    assert written[-1].payload.startswith(b"chaincode failed to handle the transaction")

@@ -58,13 +58,15 @@ class SerializedStream:
 class SerializingHandler(Handler):
     """The library's ``Handler``, writing through a :class:`SerializedStream`.
 
-    Two more differences from the library, both matching Fabric's Go shim:
+    Three more differences from the library, as Fabric's Go shim behaves:
 
     - a transaction whose handling raises (for example an undecodable proposal) is answered
       with an ERROR message naming the failure, instead of no answer at all (which leaves the
       peer waiting for its time-out);
     - a state request the peer answers with ERROR raises :class:`PeerRequestError` in the
-      contract, instead of handing the error text back as if it were the value read.
+      contract, instead of handing the error text back as if it were the value read;
+    - when the peer closes the stream, requests still waiting for an answer fail, so their
+      transactions end and the connection's resources are released.
     """
 
     async def chat_with_peer(self, stream: Any, context: Any) -> Any:
