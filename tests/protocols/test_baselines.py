@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ledgerlearn.protocols.attacks import poisoned_dataset, poisoned_state
+from ledgerlearn.protocols.attacks import (
+    claimed_samples,
+    poisoned_config,
+    poisoned_dataset,
+    poisoned_state,
+)
 from ledgerlearn.protocols.baselines.centralized import run_centralized
 from ledgerlearn.protocols.baselines.fedavg import run_fedavg
 from ledgerlearn.protocols.baselines.gossip_learning import run_gossip_learning
@@ -84,6 +89,8 @@ def test_attacks_change_data_and_weights(small_workload: Workload) -> None:
     free = poisoned_state("free_rider", trained, start, rng)
     assert all(np.array_equal(free[k], start[k]) for k in start)
     scaled = poisoned_state("scaled_weights", trained, start, rng)
-    assert all(np.allclose(scaled[k], trained[k] * 10) for k in start)
+    assert all(np.allclose(scaled[k], trained[k] * -10) for k in start)
+    assert claimed_samples("impossible_time", 5) == 500 and claimed_samples(None, 5) == 5
+    assert poisoned_config(small_workload.train_config, "label_flip").epochs == 6
     honest = poisoned_state(None, trained, start, rng)
     assert all(np.array_equal(honest[k], trained[k]) for k in start)

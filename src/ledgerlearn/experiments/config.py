@@ -22,7 +22,9 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 MODES = ("federation", "gossip", "centralized", "fedavg", "gossip-baseline")
 LEDGER_MODES = ("federation", "gossip")
 PARTITION_SCHEMES = ("iid", "dirichlet", "shards")
-ADVERSARY_KINDS = ("label_flip", "random_weights", "scaled_weights", "free_rider", "slow_claim")
+ADVERSARY_KINDS = (
+    "label_flip", "random_weights", "scaled_weights", "free_rider", "impossible_time"
+)
 METRICS = ("accuracy", "macro_f1", "loss")
 
 

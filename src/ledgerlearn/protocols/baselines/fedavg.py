@@ -18,7 +18,13 @@ import numpy as np
 
 from ledgerlearn.experiments.metrics import MetricsLog
 from ledgerlearn.learning.aggregation import aggregate
-from ledgerlearn.protocols.attacks import poisoned_dataset, poisoned_state, trains
+from ledgerlearn.protocols.attacks import (
+    claimed_samples,
+    poisoned_config,
+    poisoned_dataset,
+    poisoned_state,
+    trains,
+)
 from ledgerlearn.protocols.jobs import JobRunner, TrainJob
 from ledgerlearn.protocols.progress import progress_bar
 from ledgerlearn.protocols.results import ModeResult, evaluate_on_test, validation_score
@@ -76,7 +82,9 @@ def run_fedavg(
                 workload.spec,
                 state,
                 poisoned_dataset(p.dataset, p.adversary),
-                workload.job_config(f"{mode}/{p.name}", round_number),
+                poisoned_config(
+                    workload.job_config(f"{mode}/{p.name}", round_number), p.adversary
+                ),
             )
             for p in providers
             if trains(p.adversary)
@@ -92,7 +100,7 @@ def run_fedavg(
                     dropped_total += 1
                     continue
             updates.append(sent)
-            weights.append(len(provider.dataset))
+            weights.append(claimed_samples(provider.adversary, len(provider.dataset)))
         time += max(
             schedule.training_seconds(p.index, len(p.dataset) * workload.train_config.epochs)
             for p in providers

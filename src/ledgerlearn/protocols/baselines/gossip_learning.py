@@ -16,7 +16,12 @@ import numpy as np
 
 from ledgerlearn.experiments.metrics import MetricsLog
 from ledgerlearn.learning.aggregation import aggregate
-from ledgerlearn.protocols.attacks import poisoned_dataset, poisoned_state, trains
+from ledgerlearn.protocols.attacks import (
+    poisoned_config,
+    poisoned_dataset,
+    poisoned_state,
+    trains,
+)
 from ledgerlearn.protocols.jobs import JobRunner, PendingResult, TrainJob
 from ledgerlearn.protocols.progress import SimTimeBar
 from ledgerlearn.protocols.results import ModeResult, evaluate_on_test
@@ -89,7 +94,10 @@ def run_gossip_learning(
                         workload.spec,
                         merged,
                         poisoned_dataset(provider.dataset, provider.adversary),
-                        workload.job_config(f"{MODE}/{provider.name}", steps[index]),
+                        poisoned_config(
+                            workload.job_config(f"{MODE}/{provider.name}", steps[index]),
+                            provider.adversary,
+                        ),
                     )
                 )
             pending[index] = (job, merged)
