@@ -47,8 +47,8 @@ def test_review_activation_and_rejection(ledger: Ledger) -> None:
     pending = ledger.evaluate("Org1MSP/c1", "pending_reviews")
     assert "rev" in [m["model_id"] for m in pending]
     ledger.refused("Org1MSP/p1", "submit_update", {
-        "model_id": "rev", "weights_cid": fake_cid("w"), "parents": ["initial"], "samples": 1, "training_seconds": 1.0,
-        "round": 1}, "model rev is not active yet")
+        "model_id": "rev", "weights_cid": fake_cid("w"), "parents": ["initial"], "samples": 1,
+        "training_seconds": 1.0, "round": 1}, "model rev is not active yet")
     ledger.refused("Org1MSP/pub", "review_model",
                    {"model_id": "rev", "approve": True, "reason": "mine"}, "committee role")
     first = ledger.submit("Org1MSP/c1", "review_model",
