@@ -66,6 +66,7 @@ def test_tls_fields_carry_pem_text(tmp_path: Path, tls_files) -> None:
         root_cert=tls_files.ca_cert.read_text(),
         client_cert=tls_files.client_cert.read_text(),
         client_key=tls_files.client_key.read_text(),
+        domain="learning-ccaas",
     )
     package = build_package(tmp_path / "p.tar.gz", "learning_1.0", connection)
     document = json.loads(
@@ -75,6 +76,7 @@ def test_tls_fields_carry_pem_text(tmp_path: Path, tls_files) -> None:
     assert document["client_auth_required"] is True
     assert document["root_cert"].startswith("-----BEGIN CERTIFICATE-----")
     assert document["client_key"] == tls_files.client_key.read_text()
+    assert document["domain"] == "learning-ccaas"
     assert read_package(package.path).connection == connection
 
 
@@ -88,6 +90,7 @@ def test_tls_fields_carry_pem_text(tmp_path: Path, tls_files) -> None:
         ("ok", CCaaSConnection("h:1", dial_timeout="10"), "not a Go duration"),
         ("ok", CCaaSConnection("h:1", tls_required=True), "needs root_cert"),
         ("ok", CCaaSConnection("h:1", root_cert="x"), "tls_required is false"),
+        ("ok", CCaaSConnection("h:1", domain="cc"), "tls_required is false"),
         (
             "ok",
             CCaaSConnection("h:1", tls_required=True, root_cert="not pem"),
@@ -182,3 +185,15 @@ def test_read_package_refuses_links_and_non_archives(tmp_path: Path) -> None:
     (tmp_path / "plain.txt").write_text("hello")
     with pytest.raises(PackageError, match=r"not a readable .tar.gz"):
         read_package(tmp_path / "plain.txt")
+
+
+def test_read_package_accepts_a_dial_timeout_in_nanoseconds_as_fabric_does(tmp_path: Path) -> None:
+    path = _write_tar_gz(
+        tmp_path / "p.tar.gz",
+        {
+            "metadata.json": b'{"type":"CCaaS","label":"x_1","path":""}',
+            "code.tar.gz": _code({"address": "h:1", "dial_timeout": 3_000_000_000}),
+        },
+    )
+    package = read_package(path)
+    assert (package.label, package.connection.dial_timeout) == ("x_1", 3_000_000_000)

@@ -47,6 +47,10 @@ def _read_text(path: Path | None) -> str | None:
     help="TLS certificate the peer presents to the server (client authentication).",
 )
 @click.option("--client-key", type=_FILE, help="Private key of --client-cert.")
+@click.option(
+    "--domain",
+    help="Host name the peer expects in the server's TLS certificate, if not the address's.",
+)
 def package_command(
     out: Path,
     label: str,
@@ -55,6 +59,7 @@ def package_command(
     tls_root_cert: Path | None,
     client_cert: Path | None,
     client_key: Path | None,
+    domain: str | None,
 ) -> None:
     """Build a chaincode-as-a-service package and print the package id Fabric will give it."""
     from ledgerlearn.fabric.package import CCaaSConnection, PackageError, build_package
@@ -67,6 +72,7 @@ def package_command(
         root_cert=_read_text(tls_root_cert),
         client_cert=_read_text(client_cert),
         client_key=_read_text(client_key),
+        domain=domain,
     )
     try:
         package = build_package(out, label, connection)

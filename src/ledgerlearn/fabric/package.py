@@ -71,16 +71,19 @@ class CCaaSConnection:
 
     PEM fields hold the PEM text itself, as Fabric expects. ``root_cert`` is the CA that
     signed the chaincode server's TLS certificate; ``client_cert``/``client_key`` are what
-    the peer presents when the server requires client authentication.
+    the peer presents when the server requires client authentication. ``domain`` is the
+    host name the peer expects in the server's certificate when it differs from the address
+    (Fabric 2.5 applies it only together with client authentication).
     """
 
     address: str
-    dial_timeout: str = DEFAULT_DIAL_TIMEOUT
+    dial_timeout: str | int = DEFAULT_DIAL_TIMEOUT  # Go duration text, or nanoseconds
     tls_required: bool = False
     client_auth_required: bool = False
     root_cert: str | None = None
     client_cert: str | None = None
     client_key: str | None = None
+    domain: str | None = None
 
     def validate(self) -> CCaaSConnection:
         """Apply the checks Fabric's peer applies (``ChaincodeServerInfo``), earlier and clearer."""
@@ -89,13 +92,14 @@ class CCaaSConnection:
             check_address(address, "chaincode server address")
         except ServerConfigError as exc:
             raise PackageError(str(exc)) from None
-        if not _GO_DURATION.match(self.dial_timeout):
+        if not isinstance(self.dial_timeout, int) and not _GO_DURATION.match(self.dial_timeout):
             raise PackageError(
                 f"dial timeout {self.dial_timeout!r} is not a Go duration (for example 10s, "
                 "1m30s, 500ms)"
             )
         if not self.tls_required:
-            if self.client_auth_required or self.root_cert or self.client_cert or self.client_key:
+            tls_fields = (self.root_cert, self.client_cert, self.client_key, self.domain)
+            if self.client_auth_required or any(tls_fields):
                 raise PackageError(
                     "TLS settings were given but tls_required is false; give the server's root "
                     "certificate to turn TLS on"
@@ -133,6 +137,8 @@ class CCaaSConnection:
         if self.tls_required:
             document["client_auth_required"] = self.client_auth_required
             document["root_cert"] = self.root_cert
+            if self.domain:
+                document["domain"] = self.domain
             if self.client_auth_required:
                 document["client_key"] = self.client_key
                 document["client_cert"] = self.client_cert
@@ -148,6 +154,8 @@ class CCaaSConnection:
             raise PackageError(f"{CONNECTION_FILE} has unknown fields: {', '.join(unknown)}")
         for name, value in document.items():
             expected = bool if name in ("tls_required", "client_auth_required") else str
+            if name == "dial_timeout" and isinstance(value, int) and not isinstance(value, bool):
+                continue  # Fabric also reads a number of nanoseconds
             if not isinstance(value, expected) and not (value is None and expected is str):
                 raise PackageError(
                     f"{CONNECTION_FILE}: {name} must be a {expected.__name__}, got {value!r}"
