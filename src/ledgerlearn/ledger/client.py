@@ -79,24 +79,32 @@ def _encode_args(function: str, args: Sequence[str | bytes]) -> list[bytes]:
 
 @dataclass
 class EmbeddedSubmitted:
-    """A transaction handed to the orderer; :meth:`status` waits for its commit."""
+    """A transaction handed to the orderer; :meth:`status` waits for its commit.
+
+    The status is the one the client's own organization's peer (the first of ``_waits``)
+    recorded; it also waits for the other peers, so that a following transaction is endorsed
+    on copies that all include this one (the embedded network can afford it; a Fabric gateway
+    waits for its own peer only).
+    """
 
     tx_id: str
     result: bytes
-    _peer: Peer
-    _waiter: object
+    _waits: list[tuple[Peer, object]]
     _timeout: float
 
     def status(self, timeout: float | None = None) -> CommitStatus:
-        record = self._peer.wait(self.tx_id, self._waiter, self._timeout if timeout is None
-                                 else timeout)
-        if record is None:
-            raise CommitTimeoutError(
-                f"transaction {self.tx_id} was not committed by {self._peer.name} within "
-                f"{self._timeout if timeout is None else timeout} s"
-                + (f" (peer failure: {self._peer.failure})" if self._peer.failure else "")
-            )
-        return CommitStatus(self.tx_id, code_name(record.code), record.block_num)
+        limit = self._timeout if timeout is None else timeout
+        records = []
+        for peer, waiter in self._waits:
+            record = peer.wait(self.tx_id, waiter, limit)
+            if record is None:
+                raise CommitTimeoutError(
+                    f"transaction {self.tx_id} was not committed by {peer.name} within "
+                    f"{limit} s" + (f" (peer failure: {peer.failure})" if peer.failure else "")
+                )
+            records.append(record)
+        own = records[0]
+        return CommitStatus(self.tx_id, code_name(own.code), own.block_num)
 
 
 class EmbeddedClient:
@@ -162,12 +170,17 @@ class EmbeddedClient:
         signed, tx_id = self.propose(function, *args)
         responses = self.endorse(signed, tx_id)
         envelope = self.envelope(signed, responses)
-        peer = self.network.peer_of(self.member.msp_id)
-        waiter = peer.waiter(tx_id)
-        self.network.orderer.broadcast(envelope)
-        return EmbeddedSubmitted(
-            tx_id, responses[0].response.payload, peer, waiter, self.commit_timeout
-        )
+        own = self.network.peer_of(self.member.msp_id)
+        peers = [own] + [p for p in self.network.peers if p is not own]
+        waits = [(peer, peer.waiter(tx_id)) for peer in peers]
+        try:
+            self.network.orderer.broadcast(envelope)
+        except Exception:
+            for peer, waiter in waits:
+                peer.forget(tx_id, waiter)
+            raise
+        return EmbeddedSubmitted(tx_id, responses[0].response.payload, waits,
+                                 self.commit_timeout)
 
     def submit(self, function: str, *args: str | bytes) -> bytes:
         """Run a transaction to commit; its result, or CommitError naming the code."""

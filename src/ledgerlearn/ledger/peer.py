@@ -208,13 +208,17 @@ class Peer:
         record = self.store.tx_record(tx_id)
         if record is not None:
             return record
+        self.forget(tx_id, waiter)
+        return None
+
+    def forget(self, tx_id: str, waiter: _Waiter) -> None:
+        """Drop a registration made with :meth:`waiter`."""
         with self._waiters_lock:
             waiters = self._waiters.get(tx_id, [])
             if waiter in waiters:
                 waiters.remove(waiter)
             if not waiters:
                 self._waiters.pop(tx_id, None)
-        return None
 
     def subscribe_blocks(self, listener: BlockListener) -> None:
         self._block_listeners.append(listener)
