@@ -9,7 +9,8 @@ CIFAR-10 from its *binary* version, user data from CSV or npz (`allow_pickle=Fal
 
 Names understood by `load_dataset`:
 
-- ``digits``: scikit-learn's 8x8 digits (bundled, the offline default), (1, 8, 8);
+- ``digits``: scikit-learn's 8x8 digits (bundled, the offline default), (1, 8, 8), 0..16
+  scaled to [0, 1] and standardized like the others;
 - ``mnist``, ``fashion-mnist``: (1, 28, 28), from ``DIR/mnist.npz`` or IDX files in DIR;
 - ``cifar10``: (3, 32, 32), from ``DIR/cifar-10-batches-bin/*.bin`` or ``DIR/*.bin``;
 - ``csv:PATH``: a header row, a ``label`` column, an optional ``id`` column, numeric features;
@@ -45,6 +46,7 @@ BUILTIN_DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10")
 
 #: Published per-channel mean and standard deviation of the training images in [0, 1].
 _CHANNEL_STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
+    "digits": ((0.3053,), (0.3760,)),  # of all 1797 images, pixel values / 16
     "mnist": ((0.1307,), (0.3081,)),
     "fashion-mnist": ((0.2860,), (0.3530,)),
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
@@ -178,7 +180,7 @@ def _need_dir(name: str, data_dir: Path | str | None) -> Path:
 
 
 def _standardize(images: np.ndarray, name: str) -> np.ndarray:
-    """uint8 (N, C, H, W) -> float32 scaled to [0, 1] and standardized per channel."""
+    """Pixels 0..255 (N, C, H, W) -> float32 scaled to [0, 1], standardized per channel."""
     x = images.astype(np.float32) / np.float32(255.0)
     mean, std = _CHANNEL_STATS[name]
     shape = (1, len(mean), 1, 1)
@@ -223,7 +225,9 @@ def _load_digits(seed: int, test_fraction: float) -> DatasetSplits:
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
-    x = (bunch.images.astype(np.float32) / np.float32(16.0))[:, None, :, :]
+    x = _standardize(
+        bunch.images[:, None, :, :].astype(np.float32) * np.float32(255.0 / 16.0), "digits"
+    )
     y = bunch.target.astype(np.int64)
     return _split(x, y, None, 10, "digits", seed, test_fraction)
 

@@ -54,7 +54,7 @@ def _pair(value: int | list[int]) -> tuple[int, int]:
 def _need_image(shape: Shape, what: str) -> tuple[int, int, int]:
     if len(shape) != 3:
         raise ModelSpecError(
-            f"{what} expects an input of shape (channels, height, width) but gets {shape}; "
+            f"expects an input of shape (channels, height, width) but gets {shape}; "
             "put it before Flatten, or give input_shape three dimensions"
         )
     return shape[0], shape[1], shape[2]
@@ -63,7 +63,7 @@ def _need_image(shape: Shape, what: str) -> tuple[int, int, int]:
 def _need_vector(shape: Shape, what: str) -> int:
     if len(shape) != 1:
         raise ModelSpecError(
-            f"{what} expects a flat input of shape (features,) but gets {shape}; "
+            f"expects a flat input of shape (features,) but gets {shape}; "
             "add a Flatten layer before it"
         )
     return shape[0]

@@ -89,7 +89,11 @@ _Validator = _strict_validator_class()
 
 def _schema_error(error: jsonschema.ValidationError, where: str) -> ModelSpecError:
     path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
-    if error.validator == "oneOf":
+    if error.validator == "additionalProperties":
+        unknown = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        allowed = sorted(error.schema.get("properties", {}))
+        message = f"unknown key(s) {unknown}; allowed: {allowed}"
+    elif error.validator == "oneOf":
         message = f"{error.instance!r} must be a positive integer or a pair of them"
     else:
         message = error.message
