@@ -75,6 +75,8 @@ def test_cidv1_dag_built_locally_is_served_by_kubo(tmp_path: Path, nodes) -> Non
         assert cid == compute_cid(data, 1) and cid.startswith("bafy")
         b.connect(v1.addresses()[0])
         assert b.get_bytes(cid) == data  # b's bitswap checked every v1 block
+        # and Kubo's own UnixFS reader assembles the same bytes from our v1 DAG
+        assert b.download_with_kubo(cid, tmp_path / "by-kubo").read_bytes() == data
 
 
 def test_cid_nobody_has_times_out_then_node_recovers(nodes) -> None:
@@ -99,6 +101,7 @@ def test_car_from_local_store_imports_into_kubo(tmp_path: Path, nodes, version: 
     car.seek(0)
     assert a.import_car(car) == [root]
     assert b.get_bytes(root) == data
+    assert a.download_with_kubo(root, tmp_path / "by-kubo").read_bytes() == data
 
 
 def test_logs_stay_in_the_node_folder(nodes) -> None:

@@ -274,6 +274,22 @@ class KuboStore(ContentStore):
         limit = self.fetch_timeout if timeout is None else timeout
         self._request({"op": "pin", "cid": str(root)}, limit, f"fetching {root}")
 
+    def download_with_kubo(
+        self, cid: str, path: str | os.PathLike, *, timeout: float | None = None
+    ) -> Path:
+        """Write the file as Kubo's own UnixFS reader assembles it (no check of ours).
+
+        For interoperability checks: shows Kubo reads a DAG (e.g. a CIDv1 DAG built here, or
+        an imported CAR) as the same bytes. Use `get_to_file` for verified reads.
+        """
+        root = parse_cid(cid)
+        target = Path(path).resolve()
+        limit = self.fetch_timeout if timeout is None else timeout
+        self._request(
+            {"op": "download", "cid": str(root), "path": str(target)}, limit, f"downloading {root}"
+        )
+        return target
+
     def has(self, cid: str) -> bool:
         return self.blocks.has(parse_cid(cid))
 

