@@ -67,8 +67,10 @@ class Ledger:
 
     def activate(self, model_id: str) -> None:
         for member in COMMITTEE:
-            self.submit(member, "review_model",
-                        {"model_id": model_id, "approve": True, "reason": "fine"})
+            result = self.submit(member, "review_model",
+                                 {"model_id": model_id, "approve": True, "reason": "fine"})
+            if result["decision"] is not None:
+                return
 
     def update(self, provider: str, model_id: str, parents: list[str], round_number: int = 0,
                samples: int = 100) -> dict:
@@ -89,6 +91,8 @@ class Ledger:
         result = None
         for member, score in zip(COMMITTEE, scores, strict=True):
             result = self.report(member, model_id, update_id, score)
+            if result["verdict"] is not None:
+                break
         assert result is not None and result["verdict"] is not None
         return result["verdict"]
 
