@@ -74,3 +74,14 @@ def test_help_everywhere() -> None:
     for command in ([], ["add"], ["cat"], ["export-car"], ["import-car"]):
         result = _run("store", *command, "--help")
         assert result.exit_code == 0 and "--store" in result.output
+
+
+def test_cat_max_bytes_and_missing_file(tmp_path: Path) -> None:
+    store = str(tmp_path / "s")
+    file = tmp_path / "hello.txt"
+    file.write_bytes(b"hello world\n")
+    _run("store", "--store", store, "add", str(file))
+    result = _run("store", "--store", store, "cat", "--max-bytes", "5", HELLO_V0)
+    assert result.exit_code == 1 and "limit of 5" in result.output
+    result = _run("store", "--store", store, "add", str(tmp_path / "absent"))
+    assert result.exit_code == 2 and "does not exist" in result.output

@@ -44,7 +44,9 @@ def store_group(context: click.Context, store_dir: Path | None) -> None:
 
 
 @store_group.command("add")
-@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
+@click.argument(
+    "file", type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path)
+)
 @click.option(
     "--cid-version",
     type=click.IntRange(0, 1),
