@@ -371,7 +371,7 @@ def _parse_pem(msp_id: str, pem: bytes) -> x509.Certificate:
         )
     try:
         certs = x509.load_pem_x509_certificates(pem)
-    except ValueError as exc:
+    except (ValueError, x509.InvalidVersion) as exc:
         raise IdentityError(
             f"identity certificate of MSP {msp_id} is not a PEM-encoded X.509 certificate: "
             f"{exc}",
