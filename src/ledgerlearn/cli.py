@@ -9,6 +9,7 @@ import click
 
 from ledgerlearn import __version__
 from ledgerlearn.fabric.cli import fabric_group
+from ledgerlearn.gateway.cli import network_group
 from ledgerlearn.learning.cli import data_group
 from ledgerlearn.ledger.cli import ledger_group
 from ledgerlearn.storage.cli import store_group
@@ -40,6 +41,7 @@ main.add_command(ledger_group)
 main.add_command(store_group)
 main.add_command(data_group)
 main.add_command(fabric_group)
+main.add_command(network_group)
 
 
 if __name__ == "__main__":  # pragma: no cover
