@@ -50,9 +50,20 @@ def _init_worker(datasets: dict[str, tuple[np.ndarray, np.ndarray, int, str]]) -
     import torch
 
     torch.set_num_threads(1)
+    _warm_up()
     _WORKER_DATASETS.clear()
     for key, (x, y, num_classes, name) in datasets.items():
         _WORKER_DATASETS[key] = Dataset(x=x, y=y, num_classes=num_classes, name=name)
+
+
+def _warm_up() -> None:
+    """One tiny optimizer step, so that lazy initialisation is not billed to the first job."""
+    import torch
+
+    layer = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.Adam(layer.parameters())
+    layer(torch.ones(1, 2)).sum().backward()
+    optimizer.step()
 
 
 def _run_job(
@@ -94,8 +105,9 @@ class TrainingPool:
         if workers > 1:
             if "forkserver" in multiprocessing.get_all_start_methods():
                 context = multiprocessing.get_context("forkserver")
-                # Workers fork from a server that has imported torch once: fast start-up.
-                context.set_forkserver_preload(["ledgerlearn.learning.pool"])
+                # Workers fork from a server that has imported torch (and torch._dynamo, which
+                # the optimizers import on their first step) once: fast start-up.
+                context.set_forkserver_preload(["ledgerlearn.learning.pool", "torch._dynamo"])
             else:
                 context = multiprocessing.get_context("spawn")
             self._executor = ProcessPoolExecutor(
