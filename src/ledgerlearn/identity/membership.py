@@ -311,7 +311,7 @@ def _check_well_formed(msp_id: str, cert: x509.Certificate) -> None:
         _ = cert.signature_hash_algorithm
         if cert.serial_number <= 0:
             raise ValueError(f"serial number {cert.serial_number} is not positive (RFC 5280)")
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, x509.DuplicateExtension) as exc:
         raise IdentityError(
             f"identity certificate of MSP {msp_id} is not a well-formed X.509 certificate: "
             f"{exc}",
