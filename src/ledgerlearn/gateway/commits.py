@@ -102,7 +102,7 @@ class CommitWatcher:
     def chaincode_events(
         self, number: int, chaincode: str
     ) -> list[tuple[int, str, chaincode_event_pb2.ChaincodeEvent]]:
-        """(tx number, tx id, event) of the valid transactions of block ``number`` for ``chaincode``."""
+        """(tx number, tx id, event) of block ``number``'s valid transactions of ``chaincode``."""
         block = decode_block(self.peer.store.block_bytes(number))
         codes = transactions_filter(block)
         out = []
