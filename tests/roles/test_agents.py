@@ -1,0 +1,174 @@
+"""The agents one by one: fragments, task review, unusable weights, rounds, retries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ledgerlearn.contract import CHAINCODE_NAME, learning_contract
+from ledgerlearn.learning.datasets import DatasetSplits, load_dataset
+from ledgerlearn.learning.models import builtin_spec
+from ledgerlearn.learning.training import TrainConfig
+from ledgerlearn.ledger.errors import CommitError, EndorsementError
+from ledgerlearn.ledger.network import EmbeddedNetwork
+from ledgerlearn.roles.committee import CommitteeMember
+from ledgerlearn.roles.ledger_api import LearningLedger
+from ledgerlearn.roles.provider import DataProvider
+from ledgerlearn.roles.publisher import ModelPlan, Publisher
+from ledgerlearn.storage.fragments import FragmentDecryptionError, decrypt_fragment
+from ledgerlearn.storage.local import LocalStore
+from ledgerlearn.storage.weights import dump_weights
+
+COMMITTEE = ["Org1MSP/c1", "Org2MSP/c2", "Org2MSP/c3"]
+RULES = {"quorum": 3, "min_score": 0.5, "training_time_tolerance": 10.0, "local_epochs": 3}
+
+
+@dataclass
+class World:
+    network: EmbeddedNetwork
+    store: LocalStore
+    data: DatasetSplits
+
+    def ledger(self, label: str) -> LearningLedger:
+        return LearningLedger(self.network.client(label, CHAINCODE_NAME))
+
+    def member(self, label: str) -> CommitteeMember:
+        return CommitteeMember(self.ledger(label), self.store,
+                               self.network.member(label).private_key)
+
+    def provider(self, label: str, seed: int) -> DataProvider:
+        part = self.data.train.subset(np.arange(seed * 200, seed * 200 + 200))
+        return DataProvider(self.ledger(label), self.store, part, seed=seed,
+                            train=TrainConfig(optimizer="adam", lr=0.01, seed=seed))
+
+    def publish(self, model_id: str, mode: str = "gossip", **rules) -> dict:
+        plan = ModelPlan(model_id=model_id, spec=builtin_spec("mlp"), mode=mode,
+                         rules={**RULES, **rules})
+        return Publisher(self.ledger("Org1MSP/pub"), self.store).publish(
+            plan, self.data.test, COMMITTEE)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    torch.set_num_threads(1)
+    directory: Path = tmp_path_factory.mktemp("agents")
+    members = {"Org1": [("pub", "publisher"), ("c1", "committee"), ("p1", "provider")],
+               "Org2": [("c2", "committee"), ("c3", "committee"), ("p2", "provider")]}
+    network = EmbeddedNetwork.create(directory / "ledger", contracts={
+        CHAINCODE_NAME: learning_contract}, members=members)
+    made = World(network, LocalStore(directory / "store"), load_dataset("digits", seed=0))
+    for org, names in members.items():
+        for name, _ in names:
+            made.ledger(f"{org}MSP/{name}").register_member()
+    yield made
+    network.close()
+
+
+def test_fragments_open_only_for_their_member(world: World) -> None:
+    model = world.publish("frag")
+    sizes = []
+    for label in COMMITTEE:
+        fragment = world.member(label).fragment_of(model)
+        assert fragment.input_shape == (1, 8, 8) and len(np.unique(fragment.y)) == 10
+        sizes.append(len(fragment))
+    assert sum(sizes) == len(world.data.test) and max(sizes) - min(sizes) <= 1
+    blob = world.store.get_bytes(model["fragments"]["Org1MSP/c1"])
+    with pytest.raises(FragmentDecryptionError):
+        decrypt_fragment(blob, world.network.member("Org2MSP/c2").private_key,
+                         model_id="frag", member_id="Org1MSP/c1")
+
+
+def test_committee_reviews_tasks(world: World) -> None:
+    world.publish("review-ok")
+    garbage = world.store.put_bytes(b"this is not a model spec")
+    request = world.ledger("Org1MSP/pub").get_model("review-ok")["model"]
+    world.ledger("Org1MSP/pub").publish_model({
+        **{k: request[k] for k in ("name", "description", "data_requirements", "metric",
+                                   "higher_is_better", "mode", "committee", "fragments",
+                                   "initial_weights_cid")},
+        "model_id": "review-bad", "spec_cid": garbage, "rules": RULES,
+    })
+    decisions = {}
+    for label in COMMITTEE:
+        for review in world.member(label).review_pending():
+            decisions[review["review"]["model_id"]] = review
+    assert decisions["review-ok"]["decision"]["status"] == "active"
+    assert decisions["review-bad"]["decision"]["status"] == "rejected"
+    assert "cannot be verified" in decisions["review-bad"]["review"]["reason"]
+
+
+def test_unusable_weights_are_found_insane(world: World) -> None:
+    model = world.publish("weights")
+    for label in COMMITTEE:
+        world.member(label).review_pending()
+    spec = builtin_spec("mlp")
+    good = spec.initial_state(1)
+    bad = {
+        "garbage": b"\x00not safetensors",
+        "non-finite": dump_weights({k: np.full_like(v, np.nan) for k, v in good.items()}),
+        "wrong shape": dump_weights({k: np.zeros((3, *v.shape), v.dtype)
+                                     for k, v in good.items()}),
+    }
+    provider = world.ledger("Org1MSP/p1")
+    for name, content in bad.items():
+        update = provider.submit_update({
+            "model_id": "weights", "weights_cid": world.store.put_bytes(content),
+            "parents": ["initial"], "samples": 100, "training_seconds": 1.0})
+        assessment = world.member("Org1MSP/c1").assess(model, update)
+        assert not assessment.sane and assessment.score == 0.0, name
+        assert "weights unusable" in assessment.reasons[0], (name, assessment.reasons)
+    for label in COMMITTEE:
+        world.member(label).evaluate_pending()
+    statuses = {u["status"] for u in world.ledger("Org1MSP/p1").list_updates("weights")}
+    assert statuses == {"rejected"}
+
+
+def test_provider_contributes_once_per_round(world: World) -> None:
+    world.publish("rounds", "federation", rounds=2, providers_per_round=2)
+    for label in COMMITTEE:
+        world.member(label).review_pending()
+    p1, p2 = world.provider("Org1MSP/p1", 1), world.provider("Org2MSP/p2", 2)
+    first = p1.participate("rounds")
+    assert first is not None and first["round"] == 1
+    assert p1.participate("rounds") is None  # already submitted to round 1
+    p2.participate("rounds")
+    assert p1.participate("rounds") is None  # round 2 waits for the verdicts of round 1
+    for label in COMMITTEE:
+        world.member(label).evaluate_pending()
+    second = p1.participate("rounds")
+    assert second is not None and second["round"] == 2
+    verified = world.ledger("Org1MSP/p1").list_updates("rounds", status="verified",
+                                                        round_number=1)
+    assert sorted(second["parents"]) == sorted(u["update"]["update_id"] for u in verified)
+
+
+class FlakyClient:
+    """A ledger client whose first submissions fail the way a busy network makes them fail."""
+
+    def __init__(self, failures: list[Exception]) -> None:
+        self.failures = failures
+        self.calls = 0
+
+    def submit(self, function: str, *args: str | bytes) -> bytes:
+        self.calls += 1
+        if self.failures:
+            raise self.failures.pop(0)
+        return b'{"ok": true}'
+
+
+def test_ledger_api_runs_again_after_read_conflicts_only() -> None:
+    client = FlakyClient([CommitError("MVCC_READ_CONFLICT", "t1"),
+                          EndorsementError("endorsements of transaction t2 disagree")])
+    assert LearningLedger(client).register_member() == {"ok": True}  # type: ignore[arg-type]
+    assert client.calls == 3
+    refusing = FlakyClient([EndorsementError("model m1 does not exist")])
+    with pytest.raises(EndorsementError, match="does not exist"):
+        LearningLedger(refusing).register_member()  # type: ignore[arg-type]
+    invalid = FlakyClient([CommitError("ENDORSEMENT_POLICY_FAILURE", "t3")])
+    with pytest.raises(CommitError):
+        LearningLedger(invalid).register_member()  # type: ignore[arg-type]
