@@ -28,7 +28,7 @@ from ledgerlearn.learning.models import ModelSpec
 from ledgerlearn.learning.training import TrainConfig, TrainResult, train_local
 from ledgerlearn.learning.weights import numpy_state
 
-__all__ = ["TrainJob", "TrainingPool"]
+__all__ = ["TrainJob", "TrainingPool", "default_workers"]
 
 
 @dataclass(frozen=True)
