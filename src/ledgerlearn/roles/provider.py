@@ -1,9 +1,12 @@
 """The data provider: its private data never leaves it; only weights and honest claims do.
 
-One call of :meth:`DataProvider.participate` is one contribution: ask the contract which
-parents to build on, fetch and check them, aggregate (FedAvg by samples, deterministic), train
-on the private partition, store the weights, submit the update with the true number of samples
-and the measured training time. Adversaries subclass it and override :meth:`produce`.
+One call of :meth:`DataProvider.participate` is one contribution, in three steps that a
+driver may also run apart (e.g. to train on a worker pool between two instants of a simulated
+clock): :meth:`~DataProvider.prepare` asks the contract which parents to build on, fetches and
+checks them and aggregates them (FedAvg by samples, deterministic); ``produce`` trains on the
+private partition (through :meth:`~DataProvider.run_training`); :meth:`~DataProvider.complete`
+stores the weights and submits the update with the true number of samples and the measured
+training time. Adversaries subclass it and override ``produce``.
 """
 
 from __future__ import annotations
