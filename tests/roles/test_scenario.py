@@ -26,7 +26,7 @@ def statuses(result) -> dict[str, str]:
 def test_every_attack_is_rejected_and_the_honest_update_verified(tmp_path: Path) -> None:
     attacks = tuple(sorted(PROVIDER_ATTACKS))
     result = run_scenario(tmp_path, ScenarioConfig(
-        mode="federation", rounds=1, providers=len(attacks) + 1, attacks=attacks))
+        modes=("federation",), rounds=1, providers=len(attacks) + 1, attacks=attacks))
     by_kind = {u["kind"]: u for u in result.updates}
     assert set(by_kind) == {"honest", *attacks}
     assert by_kind["honest"]["status"] == "verified"
@@ -40,7 +40,7 @@ def test_every_attack_is_rejected_and_the_honest_update_verified(tmp_path: Path)
 
 
 def test_one_dishonest_member_of_three_changes_no_verdict(tmp_path: Path) -> None:
-    base = ScenarioConfig(mode="federation", rounds=1, providers=4,
+    base = ScenarioConfig(modes=("federation",), rounds=1, providers=4,
                           attacks=("label_flip", "scaled_weights"))
     honest = run_scenario(tmp_path / "honest", base)
     dishonest = run_scenario(
@@ -66,20 +66,22 @@ def check_summary(directory: Path, malicious: int) -> dict:
 
 
 def test_small_gossip_run_end_to_end(tmp_path: Path) -> None:
-    run_scenario(tmp_path, ScenarioConfig(mode="gossip", providers=3, attacks=("random_weights",),
-                                          gossip_updates=6, evaluate_every=2))
+    run_scenario(tmp_path, ScenarioConfig(modes=("gossip",), providers=3,
+                                          attacks=("random_weights",), gossip_updates=6,
+                                          evaluate_every=2))
     summary = check_summary(tmp_path, 1)
     verified = [u for u in summary["update_list"] if u["status"] == "verified"]
     assert any(u["parents"] != ["initial"] for u in verified), "gossip never built on updates"
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", ["federation", "gossip"])
-def test_full_scenario_both_modes(tmp_path: Path, mode: str) -> None:
-    """3 committee members, 6 providers of which 2 malicious."""
-    run_scenario(tmp_path, ScenarioConfig(mode=mode))
-    summary = check_summary(tmp_path, 2)
-    assert summary["model"]["held_out_accuracy"] > 0.85
-    if mode == "federation":
-        rounds = {u["round"] for u in summary["update_list"]}
-        assert rounds == {1, 2, 3}
+def test_full_scenario_both_modes(tmp_path: Path) -> None:
+    """3 committee members, 6 providers of which 2 malicious; both modes on one ledger."""
+    run_scenario(tmp_path, ScenarioConfig(modes=("federation", "gossip")))
+    summary = check_summary(tmp_path, 4)
+    for model_id, figures in summary["models"].items():
+        assert figures["held_out_accuracy"] > 0.85, model_id
+        assert figures["updates"]["malicious_rejected"] == figures["updates"]["malicious_total"]
+        assert figures["updates"]["honest_rejected"] == 0
+    rounds = {u["round"] for u in summary["update_list"] if u["model_id"] == "digits-federation"}
+    assert rounds == {1, 2, 3}

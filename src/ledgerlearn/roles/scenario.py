@@ -30,9 +30,13 @@ ORGS = ("Org1", "Org2")
 
 @dataclass(frozen=True)
 class ScenarioConfig:
-    """Who takes part and how the model learns. Attacks go to the last providers/members."""
+    """Who takes part and how the model learns. Attacks go to the last providers/members.
 
-    mode: str = FEDERATION
+    Each mode in ``modes`` publishes its own model on the same ledger, learned by the same
+    committee and providers one after the other.
+    """
+
+    modes: tuple[str, ...] = (FEDERATION,)
     providers: int = 6
     attacks: tuple[str, ...] = ("label_flip", "random_weights")
     committee: int = 3
@@ -53,8 +57,10 @@ class ScenarioConfig:
 
     def __post_init__(self) -> None:
         problems = []
-        if self.mode not in MODES:
-            problems.append(f"mode must be one of {MODES}, not {self.mode!r}")
+        if not self.modes or any(m not in MODES for m in self.modes):
+            problems.append(f"modes must be taken from {MODES}, not {self.modes!r}")
+        if len(set(self.modes)) != len(self.modes):
+            problems.append(f"modes must not repeat: {self.modes!r}")
         unknown = [a for a in self.attacks if a not in PROVIDER_ATTACKS]
         if unknown:
             problems.append(
@@ -71,8 +77,15 @@ class ScenarioConfig:
             problems.append(f"{len(self.committee_attacks)} attacks for {self.committee} members")
         if not 1 <= self.quorum <= self.committee:
             problems.append(f"quorum {self.quorum} must lie in 1..{self.committee}")
+        if self.rounds < 1 or self.gossip_updates < 1 or self.evaluate_every < 1:
+            problems.append("rounds, gossip_updates and evaluate_every must be at least 1")
         if problems:
             raise ValueError("bad scenario: " + "; ".join(problems))
+
+    def steps(self) -> int:
+        """How many progress ticks a run makes (for a progress bar)."""
+        per_mode = {FEDERATION: self.rounds, GOSSIP: -(-self.gossip_updates // self.evaluate_every)}
+        return 3 + sum(per_mode[m] + 1 for m in self.modes)
 
 
 @dataclass
@@ -93,7 +106,7 @@ def _members(config: ScenarioConfig) -> dict[str, list[tuple[str, str]]]:
     return plan
 
 
-def _rules(config: ScenarioConfig) -> dict[str, Any]:
+def _rules(config: ScenarioConfig, mode: str) -> dict[str, Any]:
     rules: dict[str, Any] = {
         "quorum": config.quorum,
         "min_score": config.min_score,
@@ -102,34 +115,22 @@ def _rules(config: ScenarioConfig) -> dict[str, Any]:
         "free_rider_epsilon": config.free_rider_epsilon,
         "max_parents": 3,
     }
-    if config.mode == FEDERATION:
+    if mode == FEDERATION:
         rules.update(rounds=config.rounds, providers_per_round=config.providers)
     return rules
 
 
-def audit_ledger(network: Any) -> str:
-    """``"ok"``, or the first problems found: the ledger package's audit (hash chain,
-    signatures, endorsements, replay) when present, else block-by-block verification."""
-    try:
-        from ledgerlearn.ledger.audit import audit_network
-    except ImportError:
-        audit_network = None
-    if audit_network is not None:
-        report = audit_network(network)
-        problems = list(getattr(report, "problems", report) or [])
-    else:
-        from ledgerlearn.ledger.protoutil import block_header_hash, decode_block
-        from ledgerlearn.ledger.verify import verify_block
+def audit_ledger(directory: Path | str) -> tuple[str, dict[str, Any]]:
+    """The ledger package's audit of every peer copy under ``directory`` (hash chain,
+    signatures, endorsement policy, recomputed validation codes, replayed state, copies
+    compared): ``"ok"`` or the first problems, and the audit's figures of the first copy."""
+    from ledgerlearn.ledger.audit import audit_path
 
-        problems = []
-        for peer in network.peers:
-            previous = None
-            for _, raw in peer.store.iter_blocks():
-                block = decode_block(raw)
-                problems += [f"{peer.msp_id}: {p}" for p in
-                             verify_block(block, previous, network.msp)]
-                previous = block_header_hash(block.header)
-    return "ok" if not problems else "; ".join(str(p) for p in problems[:5])
+    report = audit_path(directory)
+    figures = report.to_json()["copies"][0] if report.copies else {}
+    if report.ok:
+        return "ok", figures
+    return "; ".join(str(p) for p in report.problems[:3]), figures
 
 
 def run_scenario(
@@ -138,7 +139,8 @@ def run_scenario(
     *,
     progress: Callable[[str], None] | None = None,
 ) -> ScenarioResult:
-    """Run the scenario in ``directory`` (ledger in ``ledger/``, content in ``store/``)."""
+    """Run the scenario in ``directory`` (ledger in ``ledger/``, content in ``store/``) and
+    write ``summary.json`` there."""
     from ledgerlearn.learning.datasets import Dataset, load_dataset
     from ledgerlearn.learning.models import builtin_spec
     from ledgerlearn.learning.partition import partition
@@ -160,14 +162,10 @@ def run_scenario(
         def ledger_of(label: str) -> LearningLedger:
             return LearningLedger(network.client(label, CHAINCODE_NAME))
 
-        labels = {
-            role: sorted(k for k, m in network.identities.members.items() if m.role == role)
-            for role in ("publisher", "committee", "provider")
-        }
+        publisher_id = f"{ORGS[0]}MSP/publisher"
         member_ids = [f"{ORGS[i % 2]}MSP/member{i + 1}" for i in range(config.committee)]
         provider_ids = [f"{ORGS[(i + 1) % 2]}MSP/provider{i + 1}" for i in range(config.providers)]
-        assert sorted(member_ids) == labels["committee"]
-        for label in [*labels["publisher"], *member_ids, *provider_ids]:
+        for label in [publisher_id, *member_ids, *provider_ids]:
             ledger_of(label).register_member()
         tick("members registered")
 
@@ -178,19 +176,17 @@ def run_scenario(
         validation = test.subset(np.sort(order[:half]), name="validation")
         held_out = test.subset(np.sort(order[half:]), name="held-out")
         parts = partition(splits.train.y, config.providers, "iid", config.seed)
+        tick("data partitioned")
 
         honest_members = config.committee - len(config.committee_attacks)
         committee: list[CommitteeMember] = []
         for i, member_id in enumerate(member_ids):
             key = network.member(member_id).private_key
-            attack = config.committee_attacks[i - honest_members] if i >= honest_members else None
-            if attack is None:
+            if i < honest_members:
                 committee.append(CommitteeMember(ledger_of(member_id), store, key))
             else:
-                committee.append(
-                    COMMITTEE_ATTACKS[attack](ledger_of(member_id), store, key,
-                                              seed=config.seed + i)
-                )
+                attack = COMMITTEE_ATTACKS[config.committee_attacks[i - honest_members]]
+                committee.append(attack(ledger_of(member_id), store, key, seed=config.seed + i))
         honest_providers = config.providers - len(config.attacks)
         providers: list[DataProvider] = []
         for i, provider_id in enumerate(provider_ids):
@@ -204,62 +200,104 @@ def run_scenario(
                 seed=config.seed * 1000 + i, alpha=config.alpha,
             ))
         kind_of = {p.member_id: p.kind for p in providers}
-
-        model_id = f"digits-{config.mode}"
-        plan = ModelPlan(model_id=model_id, spec=builtin_spec("mlp"), mode=config.mode,
-                         rules=_rules(config), seed=config.seed)
-        Publisher(ledger_of(labels["publisher"][0]), store).publish(plan, validation, member_ids)
-        for member in committee:
-            member.review_pending()
-        tick("model published and approved")
+        reader = ledger_of(publisher_id)
+        publisher = Publisher(reader, store)
 
         def evaluate_all() -> None:
             for member in committee:
                 member.evaluate_pending()
 
-        if config.mode == FEDERATION:
-            for round_number in range(1, config.rounds + 1):
-                for provider in providers:
-                    provider.participate(model_id)
-                evaluate_all()
-                tick(f"round {round_number} done")
-        else:
-            rng = np.random.default_rng(config.seed)
-            schedule = [int(i) for i in rng.integers(0, config.providers, config.gossip_updates)]
-            for step, index in enumerate(schedule, start=1):
-                providers[index].participate(model_id)
-                if step % config.evaluate_every == 0:
+        per_model = {}
+        all_updates: list[dict[str, Any]] = []
+        for mode in config.modes:
+            model_id = f"{config.dataset}-{mode}"
+            plan = ModelPlan(model_id=model_id, spec=builtin_spec("mlp"), mode=mode,
+                             rules=_rules(config, mode), seed=config.seed)
+            publisher.publish(plan, validation, member_ids)
+            for member in committee:
+                member.review_pending()
+            tick(f"{model_id}: published and approved")
+            if mode == FEDERATION:
+                for round_number in range(1, config.rounds + 1):
+                    for provider in providers:
+                        provider.participate(model_id)
                     evaluate_all()
-                    tick(f"{step} gossip updates")
-        evaluate_all()
-
-        reader = ledger_of(labels["publisher"][0])
-        result = _summarize(config, reader, store, model_id, kind_of, held_out, network)
-        (directory / "summary.json").write_text(json.dumps(result.summary, indent=2) + "\n")
-        tick("summary written")
-        return result
+                    tick(f"{model_id}: round {round_number} done")
+            else:
+                rng = np.random.default_rng(config.seed)
+                schedule = rng.integers(0, config.providers, config.gossip_updates)
+                for step, index in enumerate(schedule, start=1):
+                    providers[int(index)].participate(model_id)
+                    if step % config.evaluate_every == 0 or step == len(schedule):
+                        evaluate_all()
+                        tick(f"{model_id}: {step} gossip updates")
+            evaluate_all()
+            updates, figures = _model_summary(config, mode, reader, store, model_id, kind_of,
+                                              held_out)
+            per_model[model_id] = figures
+            all_updates += updates
     finally:
         network.close()
+    audit, copy = audit_ledger(directory / "ledger")
+    summary = {
+        "scenario": asdict(config),
+        "updates": _counts(all_updates),
+        "models": per_model,
+        "ledger": {
+            "directory": str(directory / "ledger"),
+            "height": copy.get("height"),
+            "transactions": copy.get("transactions"),
+            "valid_transactions": copy.get("valid_transactions"),
+            "audit": audit,
+        },
+        "update_list": all_updates,
+    }
+    (directory / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    tick("ledger audited, summary written")
+    return ScenarioResult(config, summary, all_updates)
 
 
-def _summarize(
+def _counts(updates: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "total": len(updates),
+        "verified": sum(1 for u in updates if u["status"] == VERIFIED),
+        "rejected": sum(1 for u in updates if u["status"] == "rejected"),
+        "pending": sum(1 for u in updates if u["status"] == "pending"),
+        "malicious_total": sum(1 for u in updates if u["malicious"]),
+        "malicious_rejected": sum(
+            1 for u in updates if u["malicious"] and u["status"] == "rejected"
+        ),
+        "honest_total": sum(1 for u in updates if not u["malicious"]),
+        "honest_rejected": sum(
+            1 for u in updates if not u["malicious"] and u["status"] == "rejected"
+        ),
+        "lineage_reaches_initial": all(u["lineage_reaches_initial"] for u in updates
+                                       if u["status"] == VERIFIED),
+    }
+
+
+def _model_summary(
     config: ScenarioConfig,
+    mode: str,
     reader: LearningLedger,
     store: Any,
     model_id: str,
     kind_of: dict[str, str],
     held_out: Any,
-    network: Any,
-) -> ScenarioResult:
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Each update of a model with its verdict and lineage check; the model's final weights
+    (federation: the last verified round's aggregate; gossip: the best verified update)
+    scored on held-out data."""
     from ledgerlearn.learning.training import evaluate
     from ledgerlearn.roles.common import aggregate_parents, fetch_spec, parent_states
 
-    entries = reader.list_updates(model_id)
     updates = []
-    for entry in entries:
+    for entry in reader.list_updates(model_id):
         update = entry["update"]
         kind = kind_of[update["provider"]]
+        verified = entry["status"] == VERIFIED
         updates.append({
+            "model_id": model_id,
             "update_id": update["update_id"],
             "provider": update["provider"],
             "kind": kind,
@@ -269,57 +307,31 @@ def _summarize(
             "status": entry["status"],
             "median_score": entry["median_score"],
             "reason": entry["reason"],
+            "lineage_reaches_initial": (
+                reader.lineage(model_id, update["update_id"])["reaches_initial"]
+                if verified else None
+            ),
         })
     verified = [u for u in updates if u["status"] == VERIFIED]
-    lineage_ok = all(
-        reader.lineage(model_id, u["update_id"])["reaches_initial"] for u in verified
-    )
+    if mode == FEDERATION:
+        last = max((u["round"] for u in verified), default=0)
+        final_parents = sorted(u["update_id"] for u in verified if u["round"] == last)
+    else:
+        best = max(verified, key=lambda u: (u["median_score"], u["update_id"]), default=None)
+        final_parents = [best["update_id"]] if best else []
+    final_parents = final_parents or [INITIAL]
     model = reader.get_model(model_id)["model"]
     spec = fetch_spec(store, model["spec_cid"])
-    if config.mode == FEDERATION:
-        final_parents = reader.select_parents(model_id)["parents"]
-        if reader.select_parents(model_id)["status"] == "finished":
-            last = [u["update_id"] for u in verified if u["round"] == config.rounds]
-            final_parents = last or [INITIAL]
-    else:
-        best = max(verified, key=lambda u: u["median_score"], default=None)
-        final_parents = [best["update_id"]] if best else [INITIAL]
     states, weights = parent_states(reader, store, model, spec, final_parents)
-    final_accuracy = evaluate(spec, aggregate_parents(states, weights), held_out,
-                              metrics=["accuracy"])["accuracy"]
-    blocks = network.height()
-    records = network.peers[0].store.all_tx_records()
-    valid = sum(1 for r in records.values() if r.code == 0)
-    summary = {
-        "scenario": {**asdict(config), "model_id": model_id},
-        "updates": {
-            "total": len(updates),
-            "verified": len(verified),
-            "rejected": sum(1 for u in updates if u["status"] == "rejected"),
-            "pending": sum(1 for u in updates if u["status"] == "pending"),
-            "malicious_total": sum(1 for u in updates if u["malicious"]),
-            "malicious_rejected": sum(
-                1 for u in updates if u["malicious"] and u["status"] == "rejected"
-            ),
-            "honest_total": sum(1 for u in updates if not u["malicious"]),
-            "honest_rejected": sum(
-                1 for u in updates if not u["malicious"] and u["status"] == "rejected"
-            ),
-            "lineage_reaches_initial": lineage_ok,
-        },
-        "model": {
-            "final_parents": sorted(final_parents),
-            "held_out_accuracy": round(float(final_accuracy), 4),
-        },
-        "ledger": {
-            "height": blocks,
-            "transactions": len(records),
-            "valid_transactions": valid,
-            "audit": audit_ledger(network),
-        },
-        "update_list": updates,
+    accuracy = evaluate(spec, aggregate_parents(states, weights), held_out,
+                        metrics=["accuracy"])["accuracy"]
+    figures = {
+        "mode": mode,
+        "updates": _counts(updates),
+        "final_parents": final_parents,
+        "held_out_accuracy": round(float(accuracy), 4),
     }
-    return ScenarioResult(config, summary, updates)
+    return updates, figures
 
 
-__all__ = ["GOSSIP", "ScenarioConfig", "ScenarioResult", "audit_ledger", "run_scenario"]
+__all__ = ["ScenarioConfig", "ScenarioResult", "audit_ledger", "run_scenario"]
