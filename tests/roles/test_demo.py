@@ -1,0 +1,35 @@
+"""`ledgerlearn demo --out DIR` runs the learning scenario and writes DIR/summary.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ledgerlearn.cli import main
+
+
+def test_demo_refuses_a_folder_with_an_earlier_ledger(tmp_path: Path) -> None:
+    (tmp_path / "ledger").mkdir()
+    result = CliRunner().invoke(main, ["demo", "--out", str(tmp_path)])
+    assert result.exit_code != 0
+    assert "already holds the ledger of an earlier run" in result.output
+
+
+@pytest.mark.slow
+def test_demo_writes_the_summary(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(main, ["demo", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    updates, ledger = summary["updates"], summary["ledger"]
+    for key in ("verified", "rejected", "malicious_total", "malicious_rejected",
+                "honest_rejected"):
+        assert isinstance(updates[key], int)
+    assert updates["malicious_rejected"] == updates["malicious_total"] > 0
+    assert updates["honest_rejected"] == 0
+    assert ledger["audit"] == "ok"
+    assert ledger["height"] > 1 and ledger["transactions"] > 0
+    assert (out / "ledger" / "peers").is_dir()
