@@ -6,10 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from learning_ledger import MEMBERS, Ledger
 
 from ledgerlearn.contract import CHAINCODE_NAME, learning_contract
 from ledgerlearn.ledger.network import EmbeddedNetwork
+
+from .learning_ledger import MEMBERS, Ledger
 
 
 @pytest.fixture(scope="module")

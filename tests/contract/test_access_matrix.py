@@ -11,9 +11,10 @@ import json
 from collections.abc import Callable
 
 import pytest
-from learning_ledger import COMMITTEE, Ledger, fake_cid, report_request
 
 from ledgerlearn.ledger.errors import LedgerError, ProposalError
+
+from .learning_ledger import COMMITTEE, Ledger, fake_cid, report_request
 
 ROLE_MEMBERS = {
     "publisher": "Org1MSP/pub",

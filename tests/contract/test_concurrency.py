@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import threading
 
-from learning_ledger import COMMITTEE, PROVIDERS, Ledger, fake_cid, report_request
-
 from ledgerlearn.ledger.validator import code_name
+
+from .learning_ledger import COMMITTEE, PROVIDERS, Ledger, fake_cid, report_request
 
 
 def endorse_all_then_order(ledger: Ledger, calls: list[tuple[str, str, dict]]) -> list[str]:

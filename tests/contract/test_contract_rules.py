@@ -6,7 +6,9 @@ its message, and a refused transaction changes nothing.
 
 from __future__ import annotations
 
-from learning_ledger import COMMITTEE, Ledger, fake_cid, publish_request, report_request
+import json
+
+from .learning_ledger import COMMITTEE, Ledger, fake_cid, publish_request, report_request
 
 
 def test_publish_rules(ledger: Ledger) -> None:
@@ -222,3 +224,17 @@ def test_bad_requests_change_nothing(ledger: Ledger) -> None:
     ledger.refused("Org1MSP/pub", "publish_model", {"model_id": "x"}, "required property")
     ledger.refused("Org1MSP/c1", "report_evaluation", None, "incorrect number of params")
     assert ledger.network.height() == before
+
+
+def test_committee_is_notified_by_event_and_by_query(ledger: Ledger) -> None:
+    """Embedded: a chaincode event; anywhere (Fabric drops events of Python chaincode): the
+    pending_reviews query."""
+    seen: list[tuple[str, dict]] = []
+    ledger.network.subscribe_chaincode_events(
+        "learning", lambda event, block: seen.append((event.event_name,
+                                                      json.loads(event.payload))))
+    ledger.publish("notify")
+    ledger.network.sync()
+    assert ("ModelPublished", {"model_id": "notify", "committee": COMMITTEE}) in seen
+    for member in COMMITTEE:
+        assert "notify" in [m["model_id"] for m in ledger.evaluate(member, "pending_reviews")]
