@@ -64,6 +64,11 @@ class JobRunner:
         self._waiting.append(pending)
         return pending
 
+    def cancel(self, pending: PendingResult) -> None:
+        """Forget a job that has not run yet (its result is no longer wanted)."""
+        if pending in self._waiting:
+            self._waiting.remove(pending)
+
     def flush(self) -> None:
         """Run every waiting job now (in one batch on the pool)."""
         if not self._waiting:

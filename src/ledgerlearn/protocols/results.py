@@ -13,6 +13,33 @@ from ledgerlearn.protocols.workload import Workload
 
 
 @dataclass(frozen=True)
+class UpdateNode:
+    """One update of a ledger mode as the DAG figure needs it."""
+
+    update_id: str
+    mode: str
+    provider: str
+    parents: tuple[str, ...]
+    status: str  # verified | rejected | pending
+    score: float | None
+    malicious: bool
+    round: int | None
+    sim_seconds: float
+
+
+@dataclass(frozen=True)
+class VerdictRecord:
+    """One committee member's report on one update."""
+
+    mode: str
+    update_id: str
+    member: str
+    score: float
+    sane: bool
+    malicious_update: bool
+
+
+@dataclass(frozen=True)
 class ModeResult:
     """Outcome of one mode of an experiment."""
 
@@ -25,6 +52,7 @@ class ModeResult:
     updates: int
     records: tuple[MetricRecord, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
+    outcome: Any = None  # ledger modes: the LedgerOutcome (DAG, reports, counts)
 
     def summary(self) -> dict[str, Any]:
         """The `modes.<mode>` entry of summary.json."""

@@ -1,0 +1,124 @@
+"""Federation-inspired learning on the ledger, driven on the simulated clock.
+
+Rounds. The providers of round r (those online at its start, at most `providers_per_round`)
+ask the contract for their parents — exactly the verified updates of round r-1 — aggregate
+them deterministically, train, and submit; the committee verifies each update shortly after
+it is submitted. The round is over when every update submitted to it has its verdict; a
+provider whose training would end after the round's deadline does not submit (its work is
+lost, the round does not wait for it). The model after round r is the aggregate of round r's
+verified updates: what every provider of round r+1 starts from. Every rule is the contract's;
+this driver only decides when each agent acts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ledgerlearn.contract.records import FEDERATION
+from ledgerlearn.experiments.metrics import MetricsLog
+from ledgerlearn.protocols.baselines.fedavg import choose_participants
+from ledgerlearn.protocols.deferred import DeferredTraining
+from ledgerlearn.protocols.jobs import JobRunner
+from ledgerlearn.protocols.ledger_session import LedgerSession, collect_outcome
+from ledgerlearn.protocols.progress import progress_bar
+from ledgerlearn.protocols.results import ModeResult, evaluate_on_test
+from ledgerlearn.protocols.simclock import ProviderSchedule, SimClock
+from ledgerlearn.roles.common import aggregate_parents, fetch_spec, parent_states
+
+MODE = "federation"
+
+
+def model_state(session: LedgerSession, model_id: str, update_ids: list[str]) -> dict:
+    """The FedAvg aggregate of updates, fetched from storage as any provider would."""
+    model = session.reader.get_model(model_id)["model"]
+    spec = fetch_spec(session.store, model["spec_cid"])
+    states, weights = parent_states(session.reader, session.store, model, spec, update_ids)
+    return aggregate_parents(states, weights)
+
+
+def run_federation(
+    session: LedgerSession,
+    *,
+    schedule: ProviderSchedule,
+    runner: JobRunner,
+    log: MetricsLog | None = None,
+    progress: bool = False,
+) -> ModeResult:
+    """Publish the federation model and run its rounds; test metrics after each round."""
+    config = session.config
+    workload = session.workload
+    log = log or MetricsLog(MODE)
+    log.restart_wall_clock()
+    model_id = session.publish(FEDERATION)
+    deferred = [DeferredTraining(p, runner) for p in session.providers]
+    rng = np.random.default_rng([config.seed, 0xFEDE])
+    clock_costs = config.clock
+    state = workload.initial_state
+    accuracy, loss = evaluate_on_test(workload, state)
+    log.add(round=0, sim_seconds=0.0, accuracy=accuracy, loss=loss)
+    time = 0.0
+    submit_times: dict[str, float] = {}
+    missed = 0
+    rounds_run = 0
+    for round_number in progress_bar(range(1, config.rules.rounds + 1), progress, MODE, "round"):
+        time, chosen = choose_participants(
+            schedule, time, len(session.providers), config.rules.providers_per_round, rng
+        )
+        clock = SimClock()
+        clock.schedule(time, "start")
+        clock.pop()
+        for index in chosen:
+            contribution = session.providers[index].prepare(model_id)
+            if contribution is None or contribution.choice.get("round") != round_number:
+                continue
+            deferred[index].start(contribution)
+            seconds = schedule.training_seconds(
+                index, len(workload.providers[index].dataset) * config.training.local_epochs
+            )
+            if seconds > config.rules.round_deadline:
+                deferred[index].abandon()
+                missed += 1
+                continue
+            clock.after(seconds, "submit", (index, contribution))
+        if not len(clock):
+            break  # nobody could take part: the model has finished or stalled
+        last_round_ids: list[str] = []
+        while len(clock):
+            event = clock.pop()
+            if event.kind == "submit":
+                index, contribution = event.payload
+                produced = deferred[index].finish(contribution)
+                update = session.providers[index].complete(contribution, produced)
+                submit_times[update["update_id"]] = event.time
+                last_round_ids.append(update["update_id"])
+                clock.after(
+                    clock_costs.commit_seconds + clock_costs.evaluation_seconds, "evaluate"
+                )
+            else:
+                session.evaluate_pending()
+        time = clock.now + clock_costs.commit_seconds
+        rounds_run = round_number
+        verified = [
+            e["update"]["update_id"]
+            for e in session.reader.list_updates(model_id, status="verified",
+                                                 round_number=round_number)
+        ]
+        if verified:
+            state = model_state(session, model_id, verified)
+        accuracy, loss = evaluate_on_test(workload, state)
+        log.add(round=round_number, sim_seconds=time, accuracy=accuracy, loss=loss,
+                updates=len(submit_times))
+    outcome = collect_outcome(session, model_id, MODE, submit_times)
+    return ModeResult(
+        mode=MODE,
+        final_accuracy=accuracy,
+        final_loss=loss,
+        wall_seconds=log.wall_seconds(),
+        sim_seconds=time,
+        rounds=rounds_run,
+        updates=len(submit_times),
+        records=tuple(log.records),
+        extra={"model_id": model_id, "missed_deadline": missed,
+               "ledger_updates": outcome.counts},
+        outcome=outcome,
+    )

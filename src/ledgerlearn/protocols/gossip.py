@@ -1,0 +1,118 @@
+"""Gossip-inspired learning on the ledger, driven on the simulated clock.
+
+Asynchronous. Providers have different speeds and come and go. Whenever one is ready (online
+and done with its last update) it asks the contract for k parents among the verified updates,
+sampled with a bias towards higher scores (strength α, the accuracy-biased tip selection of a
+tangle: `contract.selection`), aggregates them, trains, and submits; the committee verifies
+each update shortly after it is submitted. Parents may be old (stale parents are normal); the
+DAG of updates is the model's history. The model reported over time is what a newcomer would
+build on: the aggregate of the k best-scored verified updates. Every rule is the contract's;
+this driver only decides when each agent acts.
+"""
+
+from __future__ import annotations
+
+from ledgerlearn.contract.records import GOSSIP
+from ledgerlearn.experiments.metrics import MetricsLog
+from ledgerlearn.protocols.deferred import DeferredTraining
+from ledgerlearn.protocols.federation import model_state
+from ledgerlearn.protocols.jobs import JobRunner
+from ledgerlearn.protocols.ledger_session import LedgerSession, collect_outcome
+from ledgerlearn.protocols.progress import SimTimeBar
+from ledgerlearn.protocols.results import ModeResult, evaluate_on_test
+from ledgerlearn.protocols.simclock import ProviderSchedule, SimClock
+
+MODE = "gossip"
+
+
+def best_verified(session: LedgerSession, model_id: str, count: int) -> list[str]:
+    """The `count` verified updates with the best median scores (ties: by id)."""
+    sign = -1.0 if session.config.model.metric != "loss" else 1.0
+    verified = session.reader.list_updates(model_id, status="verified")
+    ranked = sorted(
+        verified, key=lambda e: (sign * float(e["median_score"]), e["update"]["update_id"])
+    )
+    return [e["update"]["update_id"] for e in ranked[:count]]
+
+
+def run_gossip(
+    session: LedgerSession,
+    *,
+    schedule: ProviderSchedule,
+    runner: JobRunner,
+    checkpoints: int = 10,
+    log: MetricsLog | None = None,
+    progress: bool = False,
+) -> ModeResult:
+    """Publish the gossip model and let providers gossip for the configured duration."""
+    config = session.config
+    workload = session.workload
+    duration = config.gossip.duration
+    max_updates = config.gossip.max_updates
+    costs = config.clock
+    log = log or MetricsLog(MODE)
+    log.restart_wall_clock()
+    model_id = session.publish(GOSSIP)
+    count = len(session.providers)
+    deferred = [DeferredTraining(p, runner) for p in session.providers]
+    clock = SimClock()
+    bar = SimTimeBar(progress, MODE, duration)
+    for index in range(count):
+        clock.schedule(schedule.next_online(index, 0.0), "ready", index)
+    for k in range(checkpoints + 1):
+        clock.schedule(duration * k / checkpoints, "checkpoint", k)
+    submit_times: dict[str, float] = {}
+    started = 0
+    accuracy = loss = float("nan")
+    while len(clock):
+        event = clock.pop()
+        bar.advance_to(event.time)
+        if event.kind == "checkpoint":
+            best = best_verified(session, model_id, config.gossip.parents)
+            state = model_state(session, model_id, best) if best else workload.initial_state
+            accuracy, loss = evaluate_on_test(workload, state)
+            log.add(round=len(submit_times) / count, sim_seconds=event.time,
+                    accuracy=accuracy, loss=loss, updates=len(submit_times))
+            if event.payload == checkpoints:
+                break
+        elif event.kind == "ready":
+            index = event.payload
+            if max_updates and started >= max_updates:
+                continue
+            contribution = session.providers[index].prepare(model_id)
+            if contribution is None:
+                continue
+            started += 1
+            deferred[index].start(contribution)
+            seconds = schedule.training_seconds(
+                index, len(workload.providers[index].dataset) * config.training.local_epochs
+            )
+            clock.after(seconds, "trained", (index, contribution))
+        elif event.kind == "trained":
+            index, contribution = event.payload
+            produced = deferred[index].finish(contribution)
+            update = session.providers[index].complete(contribution, produced)
+            submit_times[update["update_id"]] = event.time
+            clock.after(costs.commit_seconds + costs.evaluation_seconds, "evaluate")
+            clock.schedule(
+                schedule.next_online(index, event.time + costs.commit_seconds), "ready", index
+            )
+        else:
+            session.evaluate_pending()
+    bar.close()
+    for wrapper in deferred:
+        wrapper.abandon()  # training still running at the end is never submitted
+    session.evaluate_pending()  # updates submitted before the end get their verdicts
+    outcome = collect_outcome(session, model_id, MODE, submit_times)
+    return ModeResult(
+        mode=MODE,
+        final_accuracy=accuracy,
+        final_loss=loss,
+        wall_seconds=log.wall_seconds(),
+        sim_seconds=duration,
+        rounds=len(submit_times) / count,
+        updates=len(submit_times),
+        records=tuple(log.records),
+        extra={"model_id": model_id, "ledger_updates": outcome.counts},
+        outcome=outcome,
+    )

@@ -1,0 +1,266 @@
+"""The ledger side of an experiment: network, store, members and their agents.
+
+One embedded network (in ``OUT/ledger``) and one local content store (``OUT/store``) serve
+both ledger modes; each mode publishes its own model. Every participant is a real member with
+its own certificate and acts only through its agent (``ledgerlearn.roles``): the publisher
+publishes, the committee reviews and verifies, providers train and submit. The drivers in
+``federation`` and ``gossip`` only decide *when* each agent acts, on the simulated clock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ledgerlearn.contract import CHAINCODE_NAME, learning_contract
+from ledgerlearn.contract.records import FEDERATION, REJECTED, VERIFIED
+from ledgerlearn.experiments.config import ExperimentConfig
+from ledgerlearn.protocols.results import UpdateNode, VerdictRecord
+from ledgerlearn.protocols.workload import Workload
+from ledgerlearn.roles.adversaries import COMMITTEE_ATTACKS, PROVIDER_ATTACKS
+from ledgerlearn.roles.committee import CommitteeMember
+from ledgerlearn.roles.ledger_api import LearningLedger
+from ledgerlearn.roles.provider import DataProvider
+from ledgerlearn.roles.publisher import ModelPlan, Publisher
+
+ORGS = ("Org1", "Org2")
+CONTRACTS = {CHAINCODE_NAME: learning_contract}
+#: Real seconds after a federation round's first submission when the contract may close it
+#: short of `providers_per_round` updates. The simulated deadline is the driver's; on the
+#: simulated clock a round is over once every update submitted to it has its verdict.
+ROUND_TIMEOUT_SECONDS = 1e-3
+FREE_RIDER_EPSILON = 1e-4
+
+
+def seeded_client(network: Any, label: str, seed: int) -> Any:
+    """A member's client whose proposal nonces come from the seed, not from os.urandom.
+
+    Transaction ids are SHA-256(nonce ‖ creator) and update ids derive from them; the
+    contract's parent sampling hashes update ids. With seeded nonces a seeded experiment
+    makes the same ids, hence the same parent choices, on every run. (Fabric only needs a
+    nonce to be unique per creator; a counter under a seed is.) The drivers act one at a
+    time, so after each commit the client waits for every peer to have the block.
+    """
+    from ledgerlearn.ledger.client import EmbeddedClient
+    from ledgerlearn.ledger.protoutil import build_signed_proposal
+
+    class SeededNonceClient(EmbeddedClient):
+        proposals = 0
+
+        def submit(self, function: str, *args: str | bytes) -> bytes:
+            # Every peer commits the block before anyone proposes again: endorsements never
+            # disagree for lack of a block, so no proposal is retried and ids stay seeded.
+            try:
+                return super().submit(function, *args)
+            finally:
+                self.network.sync()
+
+        def propose(self, function: str, *args: str | bytes) -> Any:
+            self.proposals += 1
+            nonce = hashlib.sha256(f"{seed}|{label}|{self.proposals}".encode()).digest()[:24]
+            encoded = [function.encode()] + [
+                a.encode() if isinstance(a, str) else bytes(a) for a in args
+            ]
+            return build_signed_proposal(
+                self.member, self.network.channel_id, self.chaincode, encoded, nonce=nonce
+            )
+
+    return SeededNonceClient(network, network.member(label), CHAINCODE_NAME)
+
+
+def member_plan(config: ExperimentConfig) -> dict[str, list[tuple[str, str]]]:
+    """Who is on the network: a publisher, the committee and the providers, in two orgs."""
+    plan: dict[str, list[tuple[str, str]]] = {org: [] for org in ORGS}
+    plan[ORGS[0]].append(("publisher", "publisher"))
+    for i in range(config.committee.size):
+        plan[ORGS[i % 2]].append((f"member{i}", "committee"))
+    for i in range(config.providers.count):
+        plan[ORGS[(i + 1) % 2]].append((f"provider{i}", "provider"))
+    return plan
+
+
+def model_rules(config: ExperimentConfig, mode: str) -> dict[str, Any]:
+    """The contract rules a ledger mode's model is published with."""
+    rules: dict[str, Any] = {
+        "quorum": config.rules.quorum,
+        "min_score": config.rules.min_score,
+        "training_time_tolerance": config.rules.time_tolerance,
+        "local_epochs": config.training.local_epochs,
+        "free_rider_epsilon": FREE_RIDER_EPSILON,
+        "max_parents": config.gossip.parents,
+    }
+    if mode == FEDERATION:
+        rules.update(
+            rounds=config.rules.rounds,
+            providers_per_round=config.rules.providers_per_round or config.providers.count,
+            round_timeout_seconds=ROUND_TIMEOUT_SECONDS,
+        )
+    return rules
+
+
+@dataclass
+class LedgerSession:
+    """Network, store and agents of one experiment (close it when done)."""
+
+    config: ExperimentConfig
+    workload: Workload
+    network: Any
+    store: Any
+    publisher: Publisher
+    reader: LearningLedger
+    committee: list[CommitteeMember]
+    providers: list[DataProvider]
+    kinds: dict[str, str | None] = field(default_factory=dict)  # provider member id -> attack
+
+    @classmethod
+    def create(
+        cls, directory: Path, config: ExperimentConfig, workload: Workload
+    ) -> LedgerSession:
+        """A new network in ``directory/ledger`` and store in ``directory/store``."""
+        from ledgerlearn.ledger.network import EmbeddedNetwork
+
+        network = EmbeddedNetwork.create(
+            directory / "ledger", ORGS, contracts=CONTRACTS, members=member_plan(config)
+        )
+        return cls.attach(network, directory / "store", config, workload)
+
+    @classmethod
+    def attach(
+        cls, network: Any, store_dir: Path, config: ExperimentConfig, workload: Workload
+    ) -> LedgerSession:
+        """Agents for a fresh network that has the members of ``member_plan(config)`` (e.g.
+        one opened from a copy of a template: same certificates, hence the same ids)."""
+        from ledgerlearn.storage.local import LocalStore
+
+        try:
+            store = LocalStore(store_dir)
+
+            ledgers: dict[str, LearningLedger] = {}
+
+            def ledger_of(label: str) -> LearningLedger:
+                # One client per member: its nonce counter must never repeat.
+                if label not in ledgers:
+                    ledgers[label] = LearningLedger(seeded_client(network, label, config.seed))
+                return ledgers[label]
+
+            publisher_id = f"{ORGS[0]}MSP/publisher"
+            member_ids = [f"{ORGS[i % 2]}MSP/member{i}" for i in range(config.committee.size)]
+            provider_ids = [
+                f"{ORGS[(i + 1) % 2]}MSP/provider{i}" for i in range(config.providers.count)
+            ]
+            for label in [publisher_id, *member_ids, *provider_ids]:
+                ledger_of(label).register_member()
+            honest = config.committee.size - config.committee.dishonest
+            committee: list[CommitteeMember] = []
+            for i, member_id in enumerate(member_ids):
+                key = network.member(member_id).private_key
+                if i < honest:
+                    committee.append(CommitteeMember(ledger_of(member_id), store, key))
+                else:
+                    committee.append(COMMITTEE_ATTACKS["random_scores"](
+                        ledger_of(member_id), store, key, seed=config.seed * 1000 + i
+                    ))
+            providers: list[DataProvider] = []
+            kinds: dict[str, str | None] = {}
+            for data, provider_id in zip(workload.providers, provider_ids, strict=True):
+                agent_class = (
+                    PROVIDER_ATTACKS[data.adversary] if data.adversary else DataProvider
+                )
+                agent = agent_class(
+                    ledger_of(provider_id), store, data.dataset,
+                    train=workload.train_config,
+                    seed=config.seed * 1000 + data.index,
+                    alpha=config.gossip.selection_alpha,
+                )
+                providers.append(agent)
+                kinds[agent.member_id] = data.adversary
+            return cls(
+                config=config, workload=workload, network=network, store=store,
+                publisher=Publisher(ledger_of(publisher_id), store),
+                reader=ledger_of(publisher_id), committee=committee, providers=providers,
+                kinds=kinds,
+            )
+        except BaseException:
+            network.close()
+            raise
+
+    @property
+    def member_ids(self) -> list[str]:
+        return [m.member_id for m in self.committee]
+
+    def publish(self, mode: str) -> str:
+        """Publish this experiment's model for `mode`; the committee reviews it."""
+        model_id = f"{self.config.name}-{mode}"
+        plan = ModelPlan(
+            model_id=model_id,
+            spec=self.workload.spec,
+            mode=mode,
+            rules=model_rules(self.config, mode),
+            name=f"{self.config.name} ({mode})",
+            description=f"Classify {self.config.data.dataset} samples "
+            f"({self.workload.spec.num_classes} classes), {mode}-inspired learning.",
+            data_requirements=f"labelled samples of shape {tuple(self.workload.spec.input_shape)}"
+            f" as in the {self.config.data.dataset} data set",
+            metric=self.config.model.metric,
+            higher_is_better=self.config.model.metric != "loss",
+            seed=self.config.seed,
+        )
+        self.publisher.publish(plan, self.workload.validation, self.member_ids)
+        for member in self.committee:
+            member.review_pending()
+        status = self.reader.get_model(model_id)["status"]
+        if status != "active":
+            raise RuntimeError(f"model {model_id} was not approved by its committee: {status}")
+        return model_id
+
+    def evaluate_pending(self) -> None:
+        """Every committee member assesses and reports what waits for it."""
+        for member in self.committee:
+            member.evaluate_pending()
+
+    def close(self) -> None:
+        self.network.close()
+
+
+@dataclass(frozen=True)
+class LedgerOutcome:
+    """What the ledger holds about one mode's model: the DAG, the reports, the counts."""
+
+    nodes: tuple[UpdateNode, ...]
+    verdicts: tuple[VerdictRecord, ...]
+    counts: dict[str, int]
+
+
+def collect_outcome(
+    session: LedgerSession, model_id: str, mode: str, submit_times: dict[str, float]
+) -> LedgerOutcome:
+    """Read the model's updates and reports back from the ledger."""
+    nodes, verdicts = [], []
+    for entry in session.reader.list_updates(model_id):
+        update = entry["update"]
+        uid = update["update_id"]
+        malicious = session.kinds.get(update["provider"]) is not None
+        nodes.append(UpdateNode(
+            update_id=uid, mode=mode, provider=update["provider"].split("/")[-1],
+            parents=tuple(update["parents"]), status=entry["status"],
+            score=entry["median_score"], malicious=malicious,
+            round=update["round"] or None, sim_seconds=submit_times.get(uid, 0.0),
+        ))
+        for report in session.reader.get_reports(model_id, uid):
+            verdicts.append(VerdictRecord(
+                mode=mode, update_id=uid, member=report["member"].split("/")[-1],
+                score=float(report["score"]), sane=bool(report["sane"]),
+                malicious_update=malicious,
+            ))
+    counts = {
+        "total": len(nodes),
+        "verified": sum(n.status == VERIFIED for n in nodes),
+        "rejected": sum(n.status == REJECTED for n in nodes),
+        "pending": sum(n.status not in (VERIFIED, REJECTED) for n in nodes),
+        "malicious_total": sum(n.malicious for n in nodes),
+        "malicious_rejected": sum(n.malicious and n.status == REJECTED for n in nodes),
+        "honest_rejected": sum(not n.malicious and n.status == REJECTED for n in nodes),
+    }
+    return LedgerOutcome(tuple(nodes), tuple(verdicts), counts)
