@@ -47,7 +47,7 @@ def start(directory: Path) -> RunningGateway:
     org = network.identities.orgs["Org1MSP"]
     tls = issue_server_tls(org)
     _, _, ca_path = write_server_tls(tls, directory / "gateway" / "tls")
-    server = start_gateway(network, tls, "127.0.0.1:0", workers=16)
+    server = start_gateway(network, tls, "127.0.0.1:0")
     write_connection_files(network, directory, server.address, ca_path, chaincode="kv")
     return RunningGateway(directory, network, server, tls)
 

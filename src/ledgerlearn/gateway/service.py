@@ -25,19 +25,19 @@ unless every check passed, so a refused call commits nothing.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import grpc
-from fabric_protos.gateway import gateway_pb2, gateway_pb2_grpc
+from fabric_protos.gateway import gateway_pb2
 from fabric_protos.peer import proposal_pb2
 from fabric_protos.peer import proposal_response_pb2 as pr_pb
 from google.protobuf.message import DecodeError
 
-from ledgerlearn.gateway.commits import CommitWatcher
-from ledgerlearn.gateway.errors import GatewayAbort, rich_status
+from ledgerlearn.gateway.commits import CommitWatcher, TxOutcome
+from ledgerlearn.gateway.errors import GatewayAbort
 from ledgerlearn.gateway.prepare import payload_digest, prepare_transaction
 from ledgerlearn.identity import Identity, IdentityError
 from ledgerlearn.ledger.endorser import check_writer
@@ -53,17 +53,42 @@ from ledgerlearn.ledger.protoutil import (
 )
 from ledgerlearn.ledger.validator import VALID, code_name
 
-log = logging.getLogger(__name__)
-
 Code = grpc.StatusCode
 #: Longest a CommitStatus call waits when the client set no deadline.
 DEFAULT_MAX_COMMIT_WAIT_S = 300.0
-#: How often an idle event stream checks that its client is still there.
-STREAM_POLL_S = 0.5
 
 
-class GatewayService(gateway_pb2_grpc.GatewayServicer):
-    """The Gateway API of one embedded network's channel."""
+@dataclass
+class EventCursor:
+    """Where a chaincode event stream stands: the next block to read, and in the first
+    block the last transaction number to skip (``after_transaction_id``)."""
+
+    watcher: CommitWatcher
+    chaincode: str
+    number: int
+    skip_through: int = -1
+
+    def next_response(self) -> gateway_pb2.ChaincodeEventsResponse | None:
+        """The events of block ``number`` (None when it has none); moves to the next block.
+        Call only once the peer holds block ``number``."""
+        events = [
+            event
+            for tx_num, _, event in self.watcher.chaincode_events(self.number, self.chaincode)
+            if tx_num > self.skip_through
+        ]
+        self.skip_through = -1
+        number, self.number = self.number, self.number + 1
+        if not events:
+            return None
+        return gateway_pb2.ChaincodeEventsResponse(events=events, block_number=number)
+
+
+class GatewayService:
+    """The Gateway API of one embedded network's channel, apart from the transport.
+
+    Each call's logic is a method that takes the request message and returns the response
+    or raises :class:`GatewayAbort`; :mod:`ledgerlearn.gateway.server` puts it on gRPC.
+    """
 
     def __init__(
         self,
@@ -83,52 +108,19 @@ class GatewayService(gateway_pb2_grpc.GatewayServicer):
         self._lock = threading.Lock()
         self._stopping = threading.Event()
 
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
     def stop(self) -> None:
         """End the event streams (the server stops the rest)."""
         self._stopping.set()
         for watcher in self._watchers.values():
             watcher.close()
 
-    # -- the five calls ----------------------------------------------------------------------
-
-    def Evaluate(self, request, context):
-        return self._answer(context, self._evaluate, request)
-
-    def Endorse(self, request, context):
-        return self._answer(context, self._endorse, request)
-
-    def Submit(self, request, context):
-        return self._answer(context, self._submit, request)
-
-    def CommitStatus(self, request, context):
-        return self._answer(context, self._commit_status, request, context)
-
-    def ChaincodeEvents(self, request, context):
-        try:
-            stream = self._chaincode_events(request, context)
-            yield from stream
-        except GatewayAbort as exc:
-            context.abort_with_status(rich_status(exc.code, exc.message, exc.details))
-        except Exception as exc:
-            log.exception("ChaincodeEvents failed")
-            context.abort_with_status(
-                rich_status(Code.INTERNAL, f"gateway internal error: {type(exc).__name__}: {exc}")
-            )
-
-    def _answer(self, context, handler, *args):
-        try:
-            return handler(*args)
-        except GatewayAbort as exc:
-            context.abort_with_status(rich_status(exc.code, exc.message, exc.details))
-        except Exception as exc:
-            log.exception("%s failed", handler.__name__)
-            context.abort_with_status(
-                rich_status(Code.INTERNAL, f"gateway internal error: {type(exc).__name__}: {exc}")
-            )
-
     # -- Evaluate ----------------------------------------------------------------------------
 
-    def _evaluate(self, request: gateway_pb2.EvaluateRequest) -> gateway_pb2.EvaluateResponse:
+    def evaluate(self, request: gateway_pb2.EvaluateRequest) -> gateway_pb2.EvaluateResponse:
         proposal, creator = self._checked_proposal(request, "evaluate")
         peer = self._peers(creator, request.target_organizations, "target_organizations")[0]
         response = self._process(peer, request.proposed_transaction, proposal.tx_id, "evaluate")
@@ -138,7 +130,7 @@ class GatewayService(gateway_pb2_grpc.GatewayServicer):
 
     # -- Endorse -----------------------------------------------------------------------------
 
-    def _endorse(self, request: gateway_pb2.EndorseRequest) -> gateway_pb2.EndorseResponse:
+    def endorse(self, request: gateway_pb2.EndorseRequest) -> gateway_pb2.EndorseResponse:
         proposal, creator = self._checked_proposal(request, "endorse")
         peers = self._peers(creator, request.endorsing_organizations, "endorsing_organizations")
         responses = []
@@ -163,7 +155,7 @@ class GatewayService(gateway_pb2_grpc.GatewayServicer):
 
     # -- Submit ------------------------------------------------------------------------------
 
-    def _submit(self, request: gateway_pb2.SubmitRequest) -> gateway_pb2.SubmitResponse:
+    def submit(self, request: gateway_pb2.SubmitRequest) -> gateway_pb2.SubmitResponse:
         if not request.HasField("prepared_transaction"):
             raise GatewayAbort(
                 Code.INVALID_ARGUMENT,
@@ -247,9 +239,10 @@ class GatewayService(gateway_pb2_grpc.GatewayServicer):
 
     # -- CommitStatus ------------------------------------------------------------------------
 
-    def _commit_status(
-        self, request: gateway_pb2.SignedCommitStatusRequest, context
-    ) -> gateway_pb2.CommitStatusResponse:
+    def open_commit_status(
+        self, request: gateway_pb2.SignedCommitStatusRequest, time_remaining: float | None
+    ) -> tuple[str, CommitWatcher, float]:
+        """Check a signed commit status request: (tx id, watcher to wait on, time-out)."""
         inner = self._signed_request(gateway_pb2.CommitStatusRequest, request, "commit status")
         creator = self._verify(inner.identity, request.request, request.signature,
                                "commit status request's identity")
@@ -257,17 +250,20 @@ class GatewayService(gateway_pb2_grpc.GatewayServicer):
         if not inner.transaction_id:
             raise GatewayAbort(Code.INVALID_ARGUMENT, "the commit status request has no "
                                "transaction_id")
-        remaining = context.time_remaining()
-        timeout = self.max_commit_wait_s if remaining is None else min(
-            remaining, self.max_commit_wait_s
+        timeout = self.max_commit_wait_s if time_remaining is None else min(
+            time_remaining, self.max_commit_wait_s
         )
-        watcher = self._watchers.get(creator.msp_id) or next(iter(self._watchers.values()))
-        outcome = watcher.wait_for_commit(inner.transaction_id, timeout)
+        return inner.transaction_id, self._watcher(creator), timeout
+
+    @staticmethod
+    def commit_status_response(
+        tx_id: str, watcher: CommitWatcher, timeout: float, outcome: TxOutcome | None
+    ) -> gateway_pb2.CommitStatusResponse:
         if outcome is None:
             raise GatewayAbort(
                 Code.DEADLINE_EXCEEDED,
-                f"transaction {inner.transaction_id} was not committed by "
-                f"{watcher.peer.name} within {timeout:.1f} s (was it submitted?)",
+                f"transaction {tx_id} was not committed by {watcher.peer.name} within "
+                f"{timeout:.1f} s (was it submitted?)",
             )
         return gateway_pb2.CommitStatusResponse(
             result=outcome.code, block_number=outcome.block_number
@@ -275,34 +271,26 @@ class GatewayService(gateway_pb2_grpc.GatewayServicer):
 
     # -- ChaincodeEvents ---------------------------------------------------------------------
 
-    def _chaincode_events(
-        self, request: gateway_pb2.SignedChaincodeEventsRequest, context
-    ) -> Iterator[gateway_pb2.ChaincodeEventsResponse]:
+    def open_event_stream(self, request: gateway_pb2.SignedChaincodeEventsRequest) -> EventCursor:
+        """Check a signed chaincode events request; where its stream starts."""
         inner = self._signed_request(gateway_pb2.ChaincodeEventsRequest, request,
                                      "chaincode events")
         creator = self._verify(inner.identity, request.request, request.signature,
                                "chaincode events request's identity")
         self._check_channel(inner.channel_id)
         self._check_chaincode(inner.chaincode_id)
-        watcher = self._watchers.get(creator.msp_id) or next(iter(self._watchers.values()))
+        watcher = self._watcher(creator)
         number = self._start_block(inner, watcher)
         skip_through = -1
         if inner.after_transaction_id:
             record = watcher.peer.store.tx_record(inner.after_transaction_id)
             if record is not None and record.block_num == number:
                 skip_through = record.tx_num
-        while not self._stopping.is_set() and context.is_active():
-            if not watcher.wait_for_height(number + 1, STREAM_POLL_S):
-                continue
-            events = [
-                event
-                for tx_num, _, event in watcher.chaincode_events(number, inner.chaincode_id)
-                if tx_num > skip_through
-            ]
-            skip_through = -1
-            if events:
-                yield gateway_pb2.ChaincodeEventsResponse(events=events, block_number=number)
-            number += 1
+        return EventCursor(watcher, inner.chaincode_id, number, skip_through)
+
+    def _watcher(self, creator: Identity) -> CommitWatcher:
+        """The creator's organization's peer is the one whose commits the creator hears of."""
+        return self._watchers.get(creator.msp_id) or next(iter(self._watchers.values()))
 
     @staticmethod
     def _start_block(inner: gateway_pb2.ChaincodeEventsRequest, watcher: CommitWatcher) -> int:

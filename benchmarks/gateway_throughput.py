@@ -1,0 +1,195 @@
+"""Throughput through Fabric's Gateway API against the same workload in-process, in one run.
+
+Gateway path: ``ledgerlearn network up --foreground`` serves a fresh network in a child
+process (TLS on 127.0.0.1); concurrent Python Gateway clients (threads of this process, one
+member each, from the connection files the service wrote) submit ``put(key, value)``: build
+and sign the proposal, Endorse, sign the envelope, Submit, and CommitStatus. In-process path:
+the same clients, workload and window on an embedded network in this process
+(``EmbeddedClient``). Each client keeps a window of transactions in flight (submit, then ask
+their commit status), as the ledger benchmark does.
+
+The last line printed is JSON: ``tx_per_s`` (gateway), ``inprocess_tx_per_s``, their ``ratio``,
+gateway latency ``p50_ms``/``p95_ms``, ``n`` per path, and errors.
+
+    .venv/bin/python benchmarks/gateway_throughput.py [--quick] [--clients 8] [--n 4000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def drive(clients: list, per_client: int, window: int) -> tuple[float, list[float], list[str]]:
+    """Run the workload on ``clients`` (LedgerClient); elapsed seconds, latencies of the
+    committed (valid) transactions, errors."""
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def worker(index: int) -> None:
+        client = clients[index]
+        mine, bad = [], []
+        pending: list = []
+
+        def settle() -> None:
+            for t0, submitted in pending:
+                status = submitted.status()
+                if status.valid:
+                    mine.append(time.perf_counter() - t0)
+                else:
+                    bad.append(status.code)
+            pending.clear()
+
+        try:
+            for i in range(per_client):
+                t0 = time.perf_counter()
+                pending.append((t0, client.submit_async("put", f"k{index}-{i}", "v" * 32)))
+                if len(pending) >= window:
+                    settle()
+            settle()
+        except Exception as exc:  # reported in the JSON line
+            bad.append(repr(exc))
+        with lock:
+            latencies.extend(mine)
+            errors.extend(bad)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(clients))]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - start, latencies, errors
+
+
+def inprocess(directory: Path, clients: int, per_client: int, window: int) -> dict:
+    from ledgerlearn.gateway.deployment import default_members, network_contracts
+    from ledgerlearn.ledger.network import EmbeddedNetwork
+
+    plan = default_members(("Org1", "Org2"))
+    net = EmbeddedNetwork.create(directory, ("Org1", "Org2"), contracts=network_contracts(),
+                                 members=plan)
+    try:
+        names = _application_members(net)[:clients]
+        handles = [net.client(name, "kv") for name in names]
+        handles[0].submit("put", "warmup", "0")
+        cpu = time.process_time()
+        elapsed, latencies, errors = drive(handles, per_client, window)
+        net.sync()
+        cpu = time.process_time() - cpu
+    finally:
+        net.close()
+    figures = _figures(elapsed, latencies, errors)
+    figures["cpu_ms_per_tx"] = round(cpu * 1000 / max(len(latencies), 1), 2)
+    return figures
+
+
+def through_gateway(directory: Path, clients: int, per_client: int, window: int) -> dict:
+    from ledgerlearn.gateway.client import GatewayClient
+    from ledgerlearn.gateway.deployment import read_state
+
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    server = subprocess.Popen(
+        [sys.executable, "-m", "ledgerlearn.cli", "network", "up", "--foreground",
+         "--dir", str(directory), "--address", "127.0.0.1:0"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while (state := read_state(directory)) is None or state.pid != server.pid:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"gateway did not start: {server.stderr.read().decode()}")
+            time.sleep(0.1)
+        files = sorted(directory.glob("connection-*.json"))[:clients]
+        if len(files) < clients:
+            raise RuntimeError(f"only {len(files)} member connection files for {clients} clients")
+        handles = [GatewayClient.connect(f, chaincode="kv") for f in files]
+        handles[0].submit("put", "warmup", "0")
+        server_cpu = _cpu_seconds(server.pid)
+        client_cpu = time.process_time()
+        elapsed, latencies, errors = drive(handles, per_client, window)
+        client_cpu = time.process_time() - client_cpu
+        server_cpu = _cpu_seconds(server.pid) - server_cpu
+        for handle in handles:
+            handle.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    figures = _figures(elapsed, latencies, errors)
+    figures["server_cpu_ms_per_tx"] = round(server_cpu * 1000 / max(len(latencies), 1), 2)
+    figures["client_cpu_ms_per_tx"] = round(client_cpu * 1000 / max(len(latencies), 1), 2)
+    return figures
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _application_members(net) -> list[str]:
+    roles = ("publisher", "provider", "committee")
+    return sorted(f"{m.msp_id}/{m.name}" for m in net.identities.members.values()
+                  if m.role in roles)
+
+
+def _figures(elapsed: float, latencies: list[float], errors: list[str]) -> dict:
+    latencies = sorted(latencies)
+    return {
+        "tx_per_s": round(len(latencies) / elapsed, 1) if elapsed else 0.0,
+        "p50_ms": round(statistics.median(latencies) * 1000, 1) if latencies else None,
+        "p95_ms": round(latencies[int(0.95 * (len(latencies) - 1))] * 1000, 1)
+        if latencies else None,
+        "n": len(latencies),
+        "elapsed_s": round(elapsed, 2),
+        "errors": len(errors),
+        "first_error": errors[0] if errors else None,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small run, well under 60 s")
+    parser.add_argument("--n", type=int, default=None, help="transactions per path (4000)")
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--window", type=int, default=32, help="transactions in flight/client")
+    args = parser.parse_args(argv)
+    n = args.n or (1200 if args.quick else 4000)
+    per_client = max(1, n // args.clients)
+    with tempfile.TemporaryDirectory() as tmp:
+        local = inprocess(Path(tmp) / "inprocess", args.clients, per_client, args.window)
+        remote = through_gateway(Path(tmp) / "gateway", args.clients, per_client, args.window)
+    result = {
+        "tx_per_s": remote["tx_per_s"],
+        "inprocess_tx_per_s": local["tx_per_s"],
+        "ratio": round(remote["tx_per_s"] / local["tx_per_s"], 3) if local["tx_per_s"] else None,
+        "p50_ms": remote["p50_ms"],
+        "p95_ms": remote["p95_ms"],
+        "inprocess_p50_ms": local["p50_ms"],
+        "n": remote["n"],
+        "inprocess_n": local["n"],
+        "server_cpu_ms_per_tx": remote["server_cpu_ms_per_tx"],
+        "client_cpu_ms_per_tx": remote["client_cpu_ms_per_tx"],
+        "inprocess_cpu_ms_per_tx": local["cpu_ms_per_tx"],
+        "clients": args.clients,
+        "window": args.window,
+        "errors": remote["errors"] + local["errors"],
+        "first_error": remote["first_error"] or local["first_error"],
+    }
+    print(json.dumps(result))
+    return 0 if result["errors"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""Compatibility with a client nobody here wrote: Fabric's official Node.js Gateway client.
+
+``node/compat.js`` uses ``@hyperledger/fabric-gateway`` and ``@grpc/grpc-js`` (pinned in
+``node/package-lock.json``; installed with ``npm ci`` when ``node_modules`` is missing) with an
+identity issued by the project's CA, over TLS with the gateway's CA-issued certificate.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+NODE_DIR = Path(__file__).parent / "node"
+
+
+def _node_modules() -> None:
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("needs Node.js (node and npm on PATH) for the official Fabric Gateway client")
+    if (NODE_DIR / "node_modules" / "@hyperledger" / "fabric-gateway").is_dir():
+        return
+    done = subprocess.run(
+        ["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
+        cwd=NODE_DIR, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, f"npm ci failed in {NODE_DIR}:\n{done.stdout}\n{done.stderr}"
+
+
+def test_official_node_client_submits_evaluates_and_streams_events(gateway):
+    _node_modules()
+    done = subprocess.run(
+        ["node", "compat.js", str(gateway.connection_file("publisher")), "kv"],
+        cwd=NODE_DIR, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, f"compat.js failed:\n{done.stdout}\n{done.stderr}"
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+
+    assert out["evaluate"] == "written by node"
+    assert out["bumpResult"] == "1"
+    status = out["status"]
+    assert status["successful"] is True and status["code"] == 0
+    assert status["transactionId"] == out["transactionId"]
+    # what Node was told agrees with the ledger's own records, on every peer
+    gateway.network.sync()
+    for peer in gateway.network.peers:
+        record = peer.store.tx_record(out["transactionId"])
+        assert record is not None and record.code == 0
+        assert record.block_num == int(status["blockNumber"])
+    event = out["event"]
+    assert event["eventName"] == "bumped" and event["chaincodeName"] == "kv"
+    assert event["transactionId"] == out["transactionId"]
+    assert json.loads(event["payload"])["value"] == 1
+
+    fail = out["failError"]
+    assert fail["name"] == "EndorseError" and fail["code"] == 10  # ABORTED
+    assert fail["details"] and "refused on purpose" in fail["details"][0]["message"]
+    assert fail["details"][0]["mspId"] == "Org1MSP"
+    unknown = out["unknownChaincodeError"]
+    assert unknown["code"] == 5 and "no-such-contract" in unknown["message"]  # NOT_FOUND
