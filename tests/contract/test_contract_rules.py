@@ -7,6 +7,7 @@ its message, and a refused transaction changes nothing.
 from __future__ import annotations
 
 import json
+import time
 
 from .learning_ledger import COMMITTEE, Ledger, fake_cid, publish_request, report_request
 
@@ -238,3 +239,21 @@ def test_committee_is_notified_by_event_and_by_query(ledger: Ledger) -> None:
     assert ("ModelPublished", {"model_id": "notify", "committee": COMMITTEE}) in seen
     for member in COMMITTEE:
         assert "notify" in [m["model_id"] for m in ledger.evaluate(member, "pending_reviews")]
+
+
+def test_federation_round_timeout_closes_a_short_round(ledger: Ledger) -> None:
+    """Providers may stop: after the timeout a round with fewer updates closes anyway."""
+    m = "fed-timeout"
+    ledger.publish(m, rounds=2, providers_per_round=3, round_timeout_seconds=0.5)
+    ledger.activate(m)
+    a = ledger.update("Org1MSP/p1", m, ["initial"], 1)
+    ledger.verdict(m, a["update_id"])
+    early = ledger.evaluate("Org1MSP/p2", "select_parents", {"model_id": m})
+    if early["round"] == 1:  # the transaction timestamps are less than 0.5 s apart
+        ledger.refused("Org1MSP/p2", "submit_update", {
+            "model_id": m, "weights_cid": fake_cid("t"), "parents": [a["update_id"]],
+            "samples": 5, "training_seconds": 1.0, "round": 2}, "has not passed")
+        time.sleep(0.6)
+    later = ledger.evaluate("Org1MSP/p2", "select_parents", {"model_id": m})
+    assert later["round"] == 2 and later["parents"] == [a["update_id"]]
+    assert ledger.update("Org1MSP/p2", m, [a["update_id"]], 2)["round"] == 2
