@@ -31,12 +31,19 @@ from ledgerlearn.roles.common import (
 )
 from ledgerlearn.roles.ledger_api import LearningLedger
 from ledgerlearn.storage.errors import StorageError
-from ledgerlearn.storage.fragments import decrypt_fragment, unpack_fragment
+from ledgerlearn.storage.fragments import (
+    DEFAULT_MAX_FRAGMENT_BYTES,
+    decrypt_fragment,
+    unpack_fragment,
+)
 from ledgerlearn.storage.store import ContentStore
 
 #: Samples the calibration run trains on, so that per-batch overhead is amortized as in a
 #: provider's run.
 CALIBRATION_SAMPLES = 512
+#: Header and tag an encrypted fragment adds to the packed fragment (well above the 133 bytes
+#: of format version 1).
+FRAGMENT_OVERHEAD_BYTES = 4096
 
 
 @dataclass(frozen=True)
@@ -84,7 +91,10 @@ class CommitteeMember:
         """This member's validation fragment of a model, decrypted with its own key."""
         model_id = model["model_id"]
         if model_id not in self._fragments:
-            blob = self.store.get_bytes(model["fragments"][self.member_id])
+            blob = self.store.get_bytes(
+                model["fragments"][self.member_id],
+                max_bytes=DEFAULT_MAX_FRAGMENT_BYTES + FRAGMENT_OVERHEAD_BYTES,
+            )
             plain = decrypt_fragment(
                 blob, self.private_key, model_id=model_id, member_id=self.member_id
             )
