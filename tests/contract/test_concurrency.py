@@ -113,3 +113,6 @@ def test_the_one_conflict_the_rules_require(ledger: Ledger) -> None:
     assert set(codes) - {"VALID"} <= {"PHANTOM_READ_CONFLICT", "MVCC_READ_CONFLICT"}
     info = ledger.evaluate("Org1MSP/p1", "get_update", {"model_id": m, "update_id": u})
     assert info["verdict"]["reports"] == 2
+    # the member whose report lost is no longer asked to evaluate the finalized update
+    for member in COMMITTEE:
+        assert u not in [x["update_id"] for x in ledger.evaluate(member, "pending_evaluations")]
