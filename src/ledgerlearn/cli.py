@@ -8,6 +8,7 @@ from __future__ import annotations
 import click
 
 from ledgerlearn import __version__
+from ledgerlearn.experiments.cli import run_command
 from ledgerlearn.fabric.cli import fabric_group
 from ledgerlearn.gateway.cli import network_group
 from ledgerlearn.learning.cli import data_group
@@ -42,6 +43,7 @@ main.add_command(store_group)
 main.add_command(data_group)
 main.add_command(fabric_group)
 main.add_command(network_group)
+main.add_command(run_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

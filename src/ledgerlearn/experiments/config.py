@@ -8,9 +8,10 @@ fall back to a default.
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -446,3 +447,36 @@ def _adversaries(source: str, value: Any, provider_count: int) -> tuple[Adversar
             "malicious; at least one must be honest"
         )
     return tuple(result)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a TOML basic string for the names used here
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {value!r} as TOML")
+
+
+def config_to_toml(config: ExperimentConfig) -> str:
+    """The TOML text of a config (for configs built in code); parses back to an equal one."""
+    lines = [
+        "[experiment]",
+        f"name = {_toml_value(config.name)}",
+        f"seed = {config.seed}",
+        f"workers = {config.workers}",
+        f"modes = {_toml_value(config.modes)}",
+    ]
+    for name in ("data", "partition", "model", "training", "providers", "committee", "rules",
+                 "gossip", "clock"):
+        lines += ["", f"[{name}]"]
+        for key, value in asdict(getattr(config, name)).items():
+            if value is not None:
+                lines.append(f"{key} = {_toml_value(value)}")
+    for adversary in config.adversaries:
+        lines += ["", "[[adversaries]]", f"kind = {_toml_value(adversary.kind)}",
+                  f"fraction = {adversary.fraction!r}"]
+    return "\n".join(lines) + "\n"

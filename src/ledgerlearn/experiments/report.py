@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,33 +21,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ledgerlearn.experiments.metrics import MetricRecord
-
-
-@dataclass(frozen=True)
-class UpdateNode:
-    """One update of a ledger mode as the DAG figure needs it."""
-
-    update_id: str
-    mode: str
-    provider: str
-    parents: tuple[str, ...]
-    status: str  # verified | rejected | pending
-    score: float | None
-    malicious: bool
-    round: int | None
-    sim_seconds: float
-
-
-@dataclass(frozen=True)
-class VerdictRecord:
-    """One committee member's report on one update."""
-
-    mode: str
-    update_id: str
-    member: str
-    score: float
-    sane: bool
-    malicious_update: bool
+from ledgerlearn.protocols.results import UpdateNode, VerdictRecord
 
 
 def plot_accuracy(records: Sequence[MetricRecord], path: Path) -> Path:

@@ -1,0 +1,50 @@
+"""`ledgerlearn run EXP.toml --out DIR`: run an experiment file (imports stay lazy)."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("run")
+@click.argument("experiment", type=click.Path(dir_okay=False))
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    required=True,
+    help="New or empty directory for the run (config, ledger, metrics, summary, report).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Training worker processes (overrides [experiment].workers; results do not "
+    "depend on it).",
+)
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def run_command(experiment: str, out_dir: str, workers: int | None, quiet: bool) -> None:
+    """Run the experiment file EXPERIMENT (TOML) and write its results to --out.
+
+    Every mode named in [experiment].modes runs on the same data, partition and model:
+    federation and gossip on the embedded ledger, and the centralized, fedavg and
+    gossip-baseline baselines. See docs/experiments.md for the file format.
+    """
+    import dataclasses
+
+    from ledgerlearn.experiments.config import ConfigError, load_config
+    from ledgerlearn.experiments.report import format_table
+    from ledgerlearn.experiments.runner import RunDirectoryError, run_experiment
+
+    try:
+        config = load_config(experiment)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    if workers is not None:
+        config = dataclasses.replace(config, workers=workers)
+    try:
+        summary = run_experiment(config, out_dir, progress=not quiet, echo=click.echo)
+    except (RunDirectoryError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo("")
+    click.echo(format_table(summary))
+    click.echo(f"\nresults in {out_dir} (report.html, summary.json, metrics.jsonl)")

@@ -1,0 +1,236 @@
+"""Run an experiment: every mode on the same workload, then metrics, summary and report.
+
+A run directory holds everything a reader needs, as files: ``experiment.toml`` (the config
+that was run), ``ledger/`` (the embedded network of the ledger modes), ``store/`` (their
+content store), ``metrics.jsonl`` (test metrics over rounds, simulated time and wall time,
+per mode), ``dag.json`` (every ledger update and every committee report), ``summary.json``,
+``report.html`` and its PNG figures.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ledgerlearn.experiments.config import (
+    LEDGER_MODES,
+    ExperimentConfig,
+    config_to_toml,
+    parse_config,
+)
+from ledgerlearn.experiments.metrics import MetricsLog
+
+FILES = ("experiment.toml", "metrics.jsonl", "dag.json", "summary.json", "report.html")
+
+
+class RunDirectoryError(ValueError):
+    """The output directory cannot take this run."""
+
+
+def demo_config() -> ExperimentConfig:
+    """The built-in demo experiment (`ledgerlearn demo`)."""
+    text = resources.files("ledgerlearn.experiments").joinpath("demo.toml").read_text("utf-8")
+    return parse_config(text, source="demo.toml")
+
+
+def _prepare_directory(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise RunDirectoryError(f"{out} exists and is not a directory; choose another --out")
+    taken = [name for name in (*FILES, "ledger", "store") if (out / name).exists()]
+    if taken:
+        raise RunDirectoryError(
+            f"{out} already holds a run ({', '.join(taken)}); choose an empty or new --out "
+            "directory"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    out_dir: str | Path,
+    *,
+    progress: bool = True,
+    echo: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Run every mode of `config`, write the run directory, return the summary."""
+    import torch
+
+    from ledgerlearn.protocols.jobs import JobRunner
+    from ledgerlearn.protocols.workload import build_workload
+
+    say = echo or (lambda line: print(line, file=sys.stderr))
+    out = Path(out_dir)
+    _prepare_directory(out)
+    (out / "experiment.toml").write_text(
+        config.source_text or config_to_toml(config), encoding="utf-8"
+    )
+    started = time.perf_counter()
+    threads = torch.get_num_threads()
+    # One torch thread everywhere: the pool's workers use one, so the modes compare fairly
+    # and results do not depend on the machine's core count.
+    torch.set_num_threads(1)
+    session = None
+    results = []
+    try:
+        workload = build_workload(config)
+        with JobRunner(config.workers) as runner:
+            for mode in config.modes:
+                log = MetricsLog(mode, out / "metrics.jsonl")
+                if mode in LEDGER_MODES and session is None:
+                    from ledgerlearn.protocols.ledger_session import LedgerSession
+
+                    session = LedgerSession.create(out, config, workload)
+                result = _run_mode(mode, config, workload, session, runner, log, progress)
+                results.append(result)
+                say(
+                    f"{mode}: accuracy {result.final_accuracy:.4f} after "
+                    f"{result.sim_seconds:.0f} simulated s, {result.wall_seconds:.1f} s wall"
+                )
+    finally:
+        torch.set_num_threads(threads)
+        if session is not None:
+            session.close()
+    summary = _summary(config, workload, results, out, time.perf_counter() - started)
+    (out / "dag.json").write_text(json.dumps(_dag(results), indent=1) + "\n", encoding="utf-8")
+    (out / "summary.json").write_text(
+        json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
+    _report(config, workload, results, summary, out)
+    return summary
+
+
+def _run_mode(mode, config, workload, session, runner, log, progress):  # type: ignore[no-untyped-def]
+    from ledgerlearn.protocols.baselines.centralized import run_centralized
+    from ledgerlearn.protocols.baselines.fedavg import run_fedavg
+    from ledgerlearn.protocols.baselines.gossip_learning import run_gossip_learning
+    from ledgerlearn.protocols.federation import run_federation
+    from ledgerlearn.protocols.gossip import run_gossip
+
+    schedule = make_schedule(config)
+    if mode == "centralized":
+        return run_centralized(
+            workload, epochs=config.rules.rounds * config.training.local_epochs,
+            samples_per_second=config.clock.samples_per_second, log=log, progress=progress,
+        )
+    if mode == "fedavg":
+        return run_fedavg(
+            workload, rounds=config.rules.rounds, schedule=schedule, runner=runner,
+            providers_per_round=config.rules.providers_per_round, log=log, progress=progress,
+        )
+    if mode == "gossip-baseline":
+        return run_gossip_learning(
+            workload, duration=config.gossip.duration, schedule=schedule, runner=runner,
+            max_updates=config.gossip.max_updates, log=log, progress=progress,
+        )
+    if mode == "federation":
+        return run_federation(session, schedule=schedule, runner=runner, log=log,
+                              progress=progress)
+    if mode == "gossip":
+        return run_gossip(session, schedule=schedule, runner=runner, log=log, progress=progress)
+    raise ValueError(f"unknown mode {mode!r}")
+
+
+def make_schedule(config: ExperimentConfig) -> Any:
+    """The providers' speeds and sessions (the same for every mode of a run)."""
+    from ledgerlearn.protocols.simclock import ProviderSchedule
+
+    p = config.providers
+    return ProviderSchedule(
+        p.count, seed=config.seed, speed_min=p.speed_min, speed_max=p.speed_max,
+        availability=p.availability, session_seconds=p.session_seconds,
+        samples_per_second=config.clock.samples_per_second,
+    )
+
+
+def _summary(config, workload, results, out: Path, wall: float) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    totals = {
+        key: 0 for key in (
+            "total", "verified", "rejected", "pending", "malicious_total",
+            "malicious_rejected", "honest_rejected",
+        )
+    }
+    ledger: dict[str, Any] | None = None
+    for result in results:
+        if result.outcome is not None:
+            for key in totals:
+                totals[key] += result.outcome.counts[key]
+    if (out / "ledger").exists():
+        ledger = _ledger_summary(out / "ledger")
+    return {
+        "experiment": {
+            "name": config.name,
+            "seed": config.seed,
+            "workers": config.workers,
+            "dataset": config.data.dataset,
+            "model": config.model.spec,
+            "partition": asdict(config.partition),
+            "providers": config.providers.count,
+            "malicious_providers": sum(p.malicious for p in workload.providers),
+            "adversaries": [asdict(a) for a in config.adversaries],
+            "committee": config.committee.size,
+            "train_samples": workload.train_samples,
+            "validation_samples": len(workload.validation),
+            "test_samples": len(workload.test),
+        },
+        "modes": {r.mode: r.summary() for r in results},
+        "simulated_seconds": {r.mode: r.sim_seconds for r in results},
+        "updates": totals,
+        "ledger": ledger,
+        "wall_seconds": wall,
+    }
+
+
+def _ledger_summary(path: Path) -> dict[str, Any]:
+    from ledgerlearn.ledger.audit import audit_path
+
+    report = audit_path(path)
+    first = report.copies[0] if report.copies else None
+    return {
+        "height": first.height if first else 0,
+        "transactions": first.transactions if first else 0,
+        "valid_transactions": first.valid_transactions if first else 0,
+        "peers": len(report.copies),
+        "audit": "ok" if report.ok else str(report.problems[0]),
+    }
+
+
+def _dag(results) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    nodes, verdicts = [], []
+    for result in results:
+        if result.outcome is not None:
+            nodes += [asdict(n) for n in result.outcome.nodes]
+            verdicts += [asdict(v) for v in result.outcome.verdicts]
+    return {"updates": nodes, "reports": verdicts}
+
+
+def _report(config, workload, results, summary, out: Path) -> None:  # type: ignore[no-untyped-def]
+    from ledgerlearn.experiments import report
+
+    records = [record for result in results for record in result.records]
+    figures = {"Test accuracy against simulated time and rounds":
+               report.plot_accuracy(records, out / "accuracy.png")}
+    for result in results:
+        if result.outcome is not None and result.outcome.nodes:
+            figures[f"DAG of updates: {result.mode}"] = report.plot_dag(
+                result.outcome.nodes, out / f"dag-{result.mode}.png",
+                title=f"{result.mode}: updates, their parents and verdicts",
+            )
+    verdicts = [v for r in results if r.outcome is not None for v in r.outcome.verdicts]
+    if verdicts:
+        figures["Committee verdicts"] = report.plot_verdicts(
+            verdicts, out / "verdicts.png", min_score=config.rules.min_score
+        )
+    figures["Label distribution per provider"] = report.plot_label_distribution(
+        workload.label_counts(), out / "labels.png",
+        malicious=[p.malicious for p in workload.providers],
+    )
+    report.write_report_html(
+        out / "report.html", title=f"ledgerlearn experiment: {config.name}", summary=summary,
+        figures=figures, config_text=config.source_text or config_to_toml(config),
+    )
