@@ -87,9 +87,14 @@ class AuditReport:
 
     @property
     def problems(self) -> list[Problem]:
-        out = [p for c in self.copies for p in c.problems] + self.cross_problems
-        return sorted(out, key=lambda p: (p.block if p.block is not None else 1 << 62,
-                                          p.tx if p.tx is not None else -1))
+        own = [(p, 0) for c in self.copies for p in c.problems]
+        out = own + [(p, 1) for p in self.cross_problems]
+        out.sort(key=lambda item: (
+            item[0].block if item[0].block is not None else 1 << 62,
+            item[1],
+            item[0].tx if item[0].tx is not None else -1,
+        ))
+        return [p for p, _ in out]
 
     @property
     def ok(self) -> bool:
@@ -254,8 +259,11 @@ def _audit_store(store: LedgerStore, report: CopyReport) -> None:
             continue
         stamps = [_timestamp(env) for env in block.data.data]
         clock_now[0] = max([s for s in stamps if s is not None], default=clock_now[0])
-        for message in verify_block(block, previous_hash, msp):
-            problem(message, block=number)
+        try:
+            for message in verify_block(block, previous_hash, msp):
+                problem(message, block=number)
+        except Exception as exc:  # a block so damaged the checker itself cannot read it
+            problem(f"block could not be checked: {exc!r}", block=number)
         previous_hash = header_hash
         _audit_validation(block, number, validator, replay, problem)
     report.transactions = len(replay.tx_records)

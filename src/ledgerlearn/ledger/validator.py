@@ -175,6 +175,8 @@ class BlockValidator:
             creator = self.msp.verify(parsed.creator, parsed.payload, parsed.signature)
         except IdentityError as exc:
             return parsed, Code.Value("BAD_CREATOR_SIGNATURE"), f"creator: {exc}"
+        except Exception as exc:  # untrusted bytes: any failure to read them means invalid
+            return parsed, Code.Value("BAD_CREATOR_SIGNATURE"), f"creator unreadable: {exc!r}"
         if creator.node_ou not in WRITER_OUS:
             return parsed, Code.Value("BAD_CREATOR_SIGNATURE"), (
                 f"creator {creator.label} ({creator.node_ou}) is not a writer of the channel"
@@ -213,6 +215,9 @@ class BlockValidator:
                 identity = self.msp.verify(endorser, payload + endorser, signature)
             except IdentityError as exc:
                 problems.append(str(exc))
+                continue
+            except Exception as exc:  # untrusted bytes: an unreadable endorser does not count
+                problems.append(f"endorser unreadable: {exc!r}")
                 continue
             if identity.node_ou != "peer":
                 problems.append(f"{identity.label} is not a peer")
