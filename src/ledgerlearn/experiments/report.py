@@ -123,7 +123,7 @@ def plot_verdicts(verdicts: Sequence[VerdictRecord], path: Path, *, min_score: f
         axis.axvline(boundary - 0.5, color="black", linewidth=0.5)
     axis.set_xlabel("update (in submission order)")
     axis.set_ylabel("score on the member's fragment")
-    axis.legend(fontsize=7, ncol=2, loc="lower right")
+    axis.legend(fontsize=7, bbox_to_anchor=(1.01, 1), loc="upper left")
     axis.set_title("Committee verdicts", pad=18)
     return _save(fig, path)
 
