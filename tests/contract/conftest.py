@@ -10,6 +10,9 @@ import pytest
 from ledgerlearn.contract import CHAINCODE_NAME, learning_contract
 from ledgerlearn.ledger.network import EmbeddedNetwork
 
+#: Cut blocks quickly: the tests submit one transaction at a time and wait for each.
+BATCH_TIMEOUT_S = 0.005
+
 from .learning_ledger import MEMBERS, Ledger
 
 
@@ -18,7 +21,7 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
     directory: Path = tmp_path_factory.mktemp("learning-ledger")
     network = EmbeddedNetwork.create(
         directory, ("Org1", "Org2"), contracts={CHAINCODE_NAME: learning_contract},
-        members=MEMBERS,
+        members=MEMBERS, batch_timeout=BATCH_TIMEOUT_S,
     )
     helper = Ledger(network)
     for org, members in MEMBERS.items():

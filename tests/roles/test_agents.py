@@ -60,7 +60,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     members = {"Org1": [("pub", "publisher"), ("c1", "committee"), ("p1", "provider")],
                "Org2": [("c2", "committee"), ("c3", "committee"), ("p2", "provider")]}
     network = EmbeddedNetwork.create(directory / "ledger", contracts={
-        CHAINCODE_NAME: learning_contract}, members=members)
+        CHAINCODE_NAME: learning_contract}, members=members, batch_timeout=0.005)
     made = World(network, LocalStore(directory / "store"), load_dataset("digits", seed=0))
     for org, names in members.items():
         for name, _ in names:

@@ -74,7 +74,6 @@ def test_small_gossip_run_end_to_end(tmp_path: Path) -> None:
     assert any(u["parents"] != ["initial"] for u in verified), "gossip never built on updates"
 
 
-@pytest.mark.slow
 def test_full_scenario_both_modes(tmp_path: Path) -> None:
     """3 committee members, 6 providers of which 2 malicious; both modes on one ledger."""
     run_scenario(tmp_path, ScenarioConfig(modes=("federation", "gossip")))

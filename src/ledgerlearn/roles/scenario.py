@@ -54,6 +54,9 @@ class ScenarioConfig:
     alpha: float = 10.0
     dataset: str = "digits"
     seed: int = 0
+    #: The embedded orderer cuts a block this long after its first transaction. Agents here
+    #: act one at a time and wait for each commit, so a short timeout only saves waiting.
+    batch_timeout_s: float = 0.005
 
     def __post_init__(self) -> None:
         problems = []
@@ -154,7 +157,7 @@ def run_scenario(
     directory.mkdir(parents=True, exist_ok=True)
     network = EmbeddedNetwork.create(
         directory / "ledger", ORGS, contracts={CHAINCODE_NAME: learning_contract},
-        members=_members(config),
+        members=_members(config), batch_timeout=config.batch_timeout_s,
     )
     try:
         store = LocalStore(directory / "store")
