@@ -53,3 +53,21 @@ def show_command(path: str, key: str | None, namespace: str, last: int | None) -
         click.echo(show_copy(path, key=key, namespace=namespace, last=last))
     except LedgerError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+@ledger_group.command("demo")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default="runs/ledger-demo",
+    show_default=True,
+    help="Folder for the demo (its ledger goes to OUT/ledger, the summary to OUT/summary.json).",
+)
+def demo_command(out_dir: str) -> None:
+    """The ledger on its own: members of three organizations, a few transactions (one MVCC
+    conflict, two refusals), the blocks, and an audit of every peer copy."""
+    from ledgerlearn.ledger.demo import run_ledger_demo
+
+    summary = run_ledger_demo(out_dir, echo=click.echo)
+    sys.exit(0 if summary["audit"]["ok"] else 1)

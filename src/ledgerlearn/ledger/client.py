@@ -107,6 +107,20 @@ class EmbeddedSubmitted:
         return CommitStatus(self.tx_id, code_name(own.code), own.block_num)
 
 
+@dataclass
+class EndorsedTransaction:
+    """An endorsed, signed transaction not yet handed to the orderer."""
+
+    client: EmbeddedClient
+    tx_id: str
+    envelope: bytes
+    result: bytes
+
+    def submit(self) -> EmbeddedSubmitted:
+        """Hand the envelope to the orderer; the handle's ``status()`` waits for commit."""
+        return self.client._order(self.tx_id, self.envelope, self.result)
+
+
 class EmbeddedClient:
     """A member's handle on one chaincode of an embedded network."""
 
@@ -166,10 +180,17 @@ class EmbeddedClient:
 
     # -- the Gateway-like API ----------------------------------------------------------------
 
-    def submit_async(self, function: str, *args: str | bytes) -> EmbeddedSubmitted:
+    def endorse_transaction(self, function: str, *args: str | bytes) -> EndorsedTransaction:
+        """Propose and collect endorsements without ordering yet (Gateway's ``endorse``)."""
         signed, tx_id = self.propose(function, *args)
         responses = self.endorse(signed, tx_id)
         envelope = self.envelope(signed, responses)
+        return EndorsedTransaction(self, tx_id, envelope, responses[0].response.payload)
+
+    def submit_async(self, function: str, *args: str | bytes) -> EmbeddedSubmitted:
+        return self.endorse_transaction(function, *args).submit()
+
+    def _order(self, tx_id: str, envelope: bytes, result: bytes) -> EmbeddedSubmitted:
         own = self.network.peer_of(self.member.msp_id)
         peers = [own] + [p for p in self.network.peers if p is not own]
         waits = [(peer, peer.waiter(tx_id)) for peer in peers]
@@ -179,8 +200,7 @@ class EmbeddedClient:
             for peer, waiter in waits:
                 peer.forget(tx_id, waiter)
             raise
-        return EmbeddedSubmitted(tx_id, responses[0].response.payload, waits,
-                                 self.commit_timeout)
+        return EmbeddedSubmitted(tx_id, result, waits, self.commit_timeout)
 
     def submit(self, function: str, *args: str | bytes) -> bytes:
         """Run a transaction to commit; its result, or CommitError naming the code."""
