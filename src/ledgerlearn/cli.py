@@ -10,7 +10,7 @@ import click
 from ledgerlearn import __version__
 from ledgerlearn.experiments.cli import run_command
 from ledgerlearn.fabric.cli import fabric_group
-from ledgerlearn.gateway.cli import network_group
+from ledgerlearn.gateway.cli import network_group, node_command
 from ledgerlearn.learning.cli import data_group
 from ledgerlearn.ledger.cli import ledger_group
 from ledgerlearn.storage.cli import store_group
@@ -43,6 +43,7 @@ main.add_command(store_group)
 main.add_command(data_group)
 main.add_command(fabric_group)
 main.add_command(network_group)
+main.add_command(node_command)
 main.add_command(run_command)
 
 
