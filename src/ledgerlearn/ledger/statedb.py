@@ -57,6 +57,9 @@ CREATE TABLE IF NOT EXISTS txids (
 """
 
 
+_CHUNK = 500  # SQLite host parameters per IN (...) query
+
+
 class Version(NamedTuple):
     """Fabric's key version: the (block, transaction) that last wrote the key."""
 
@@ -191,13 +194,15 @@ class LedgerStore:
         """Committed versions of ``keys`` (absent keys are left out)."""
         out: dict[str, Version] = {}
         reader = self._reader
-        for key in keys:
-            row = reader.execute(
-                "SELECT block_num, tx_num FROM state WHERE ns=? AND key=?",
-                (namespace, key.encode()),
-            ).fetchone()
-            if row is not None:
-                out[key] = Version(row[0], row[1])
+        keys = list(keys)
+        for start in range(0, len(keys), _CHUNK):
+            chunk = [k.encode() for k in keys[start : start + _CHUNK]]
+            marks = ",".join("?" * len(chunk))
+            for key, block_num, tx_num in reader.execute(
+                f"SELECT key, block_num, tx_num FROM state WHERE ns=? AND key IN ({marks})",
+                (namespace, *chunk),
+            ):
+                out[bytes(key).decode()] = Version(block_num, tx_num)
         return out
 
     def get_range(
@@ -241,11 +246,17 @@ class LedgerStore:
 
     def known_tx_ids(self, tx_ids: Sequence[str]) -> set[str]:
         reader = self._reader
-        return {
-            tx
-            for tx in tx_ids
-            if reader.execute("SELECT 1 FROM txids WHERE tx_id=?", (tx,)).fetchone() is not None
-        }
+        ids = list(tx_ids)
+        found: set[str] = set()
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                row[0]
+                for row in reader.execute(f"SELECT tx_id FROM txids WHERE tx_id IN ({marks})",
+                                          chunk)
+            )
+        return found
 
     def all_state(self) -> dict[tuple[str, str], tuple[bytes, Version]]:
         """The whole world state (for audits and copy comparison)."""
