@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -260,7 +260,13 @@ def load_config(path: str | Path) -> ExperimentConfig:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the experiment file: {exc.strerror}") from exc
-    return parse_config(text, source=path.name)
+    config = parse_config(text, source=path.name)
+    data_dir = config.data.data_dir
+    if data_dir is not None and not Path(data_dir).is_absolute():
+        # Relative to the experiment file, so examples run from any working directory.
+        data = replace(config.data, data_dir=str((path.parent / data_dir).resolve()))
+        config = replace(config, data=data)
+    return config
 
 
 def config_from_mapping(
