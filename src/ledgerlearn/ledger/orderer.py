@@ -10,6 +10,7 @@ previous block's header hash and is signed by the orderer identity in metadata
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -29,6 +30,7 @@ from ledgerlearn.ledger.protoutil import (
 from ledgerlearn.ledger.protoutil.decode import decode
 
 DeliverFn = Callable[[int, bytes], None]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ class Orderer:
         self._first_at = 0.0
         self._cond = threading.Condition()
         self._stopped = False
+        self.failure: str | None = None
         self._thread = threading.Thread(target=self._run, name="orderer", daemon=True)
         self._thread.start()
 
@@ -118,7 +121,7 @@ class Orderer:
             )
         with self._cond:
             if self._stopped:
-                raise OrderingError("the orderer is stopped")
+                raise OrderingError(self.failure or "the orderer is stopped")
             if not self._pending:
                 self._first_at = time.monotonic()
             self._pending.append(envelope)
@@ -144,6 +147,15 @@ class Orderer:
                     self._cond.wait()
 
     def _run(self) -> None:
+        try:
+            self._cut_blocks()
+        except Exception as exc:  # an orderer that cannot cut stops accepting envelopes
+            with self._cond:
+                self.failure = f"orderer stopped: {exc!r}"
+                self._stopped = True
+            log.error("%s", self.failure)
+
+    def _cut_blocks(self) -> None:
         while True:
             batch = self._take_batch()
             if batch is None:

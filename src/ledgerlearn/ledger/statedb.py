@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,18 @@ CREATE TABLE IF NOT EXISTS txids (
 
 
 _CHUNK = 500  # SQLite host parameters per IN (...) query
+
+
+class _Reader:
+    """Holds one thread's read connection; closes it when the thread's locals go away."""
+
+    __slots__ = ("__weakref__", "conn")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __del__(self) -> None:
+        self.conn.close()
 
 
 class Version(NamedTuple):
@@ -118,8 +131,8 @@ class LedgerStore:
             self.directory.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._write_lock = threading.Lock()
-        self._all: list[sqlite3.Connection] = []
-        self._all_lock = threading.Lock()
+        self._readers: weakref.WeakSet[_Reader] = weakref.WeakSet()
+        self._readers_lock = threading.Lock()
         try:
             self._writer = self._connect()
             self._writer.executescript(SCHEMA)
@@ -131,23 +144,24 @@ class LedgerStore:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA busy_timeout=10000")
-        with self._all_lock:
-            self._all.append(conn)
         return conn
 
     @property
     def _reader(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._connect()
-            self._local.conn = conn
-        return conn
+        """This thread's read connection (closed when the thread ends or the store closes)."""
+        holder = getattr(self._local, "reader", None)
+        if holder is None:
+            holder = _Reader(self._connect())
+            self._local.reader = holder
+            with self._readers_lock:
+                self._readers.add(holder)
+        return holder.conn
 
     def close(self) -> None:
-        with self._all_lock:
-            for conn in self._all:
-                conn.close()
-            self._all.clear()
+        with self._readers_lock:
+            for holder in list(self._readers):
+                holder.conn.close()
+        self._writer.close()
         self._local = threading.local()
 
     # -- reads -----------------------------------------------------------------------------
@@ -169,17 +183,14 @@ class LedgerStore:
         return bytes(row[0])
 
     def iter_blocks(self, start: int = 0) -> Iterator[tuple[int, bytes]]:
-        cursor = self._connect()
+        conn = self._connect()
         try:
-            for number, data in cursor.execute(
+            for number, data in conn.execute(
                 "SELECT number, data FROM blocks WHERE number>=? ORDER BY number", (start,)
             ):
                 yield number, bytes(data)
         finally:
-            cursor.close()
-            with self._all_lock:
-                if cursor in self._all:
-                    self._all.remove(cursor)
+            conn.close()
 
     def get_state(self, namespace: str, key: str) -> tuple[bytes, Version] | None:
         row = self._reader.execute(
