@@ -123,3 +123,22 @@ def test_demo_config_is_the_example() -> None:
         "centralized", "fedavg", "gossip-baseline", "federation", "gossip"
     }
     assert demo_config().malicious_count() >= 1
+
+
+def test_replace_reruns_only_over_an_earlier_run(tmp_path: Path) -> None:
+    config = parse_config(TINY.replace(
+        'modes = ["centralized", "fedavg", "gossip-baseline", "federation", "gossip"]',
+        'modes = ["fedavg"]',
+    ).replace("rounds = 2", "rounds = 1"))
+    out = tmp_path / "run"
+    run_experiment(config, out, progress=False, echo=lambda _: None)
+    (out / "notes.txt").write_text("mine")
+    run_experiment(config, out, progress=False, echo=lambda _: None, replace=True)
+    assert (out / "notes.txt").read_text() == "mine"
+    assert len(read_metrics(out / "metrics.jsonl")) == 2  # rounds 0 and 1, not appended
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "metrics.jsonl").write_text("not ours\n")
+    with pytest.raises(RunDirectoryError, match="already holds a run"):
+        run_experiment(config, other, progress=False, echo=lambda _: None, replace=True)
+    assert (other / "metrics.jsonl").read_text() == "not ours\n"

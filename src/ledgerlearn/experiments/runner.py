@@ -27,6 +27,7 @@ from ledgerlearn.experiments.config import (
 from ledgerlearn.experiments.metrics import MetricsLog
 
 FILES = ("experiment.toml", "metrics.jsonl", "dag.json", "summary.json", "report.html")
+FIGURES = ("accuracy.png", "dag-federation.png", "dag-gossip.png", "verdicts.png", "labels.png")
 
 
 class RunDirectoryError(ValueError):
@@ -39,9 +40,29 @@ def demo_config() -> ExperimentConfig:
     return parse_config(text, source="demo.toml")
 
 
-def _prepare_directory(out: Path) -> None:
+def run_demo(out_dir: str | Path) -> dict[str, Any]:
+    """The demo: the built-in experiment into `out_dir` (an earlier demo run there is
+    replaced), then the summary table on stdout."""
+    from ledgerlearn.experiments.report import format_table
+
+    summary = run_experiment(demo_config(), out_dir, replace=True)
+    print()
+    print(format_table(summary))
+    print(f"\nresults in {out_dir} (report.html, summary.json, metrics.jsonl)")
+    return summary
+
+
+def _prepare_directory(out: Path, replace: bool) -> None:
     if out.exists() and not out.is_dir():
         raise RunDirectoryError(f"{out} exists and is not a directory; choose another --out")
+    if replace and (out / "summary.json").is_file() and (out / "experiment.toml").is_file():
+        # A previous run of ours: remove exactly what a run writes, nothing else.
+        import shutil
+
+        for name in (*FILES, *FIGURES):
+            (out / name).unlink(missing_ok=True)
+        for name in ("ledger", "store"):
+            shutil.rmtree(out / name, ignore_errors=True)
     taken = [name for name in (*FILES, "ledger", "store") if (out / name).exists()]
     if taken:
         raise RunDirectoryError(
@@ -57,8 +78,12 @@ def run_experiment(
     *,
     progress: bool = True,
     echo: Callable[[str], None] | None = None,
+    replace: bool = False,
 ) -> dict[str, Any]:
-    """Run every mode of `config`, write the run directory, return the summary."""
+    """Run every mode of `config`, write the run directory, return the summary.
+
+    `out_dir` must be new or empty; with `replace`, a directory that holds an earlier run
+    (its summary.json and experiment.toml) is emptied of that run's files first."""
     import torch
 
     from ledgerlearn.protocols.jobs import JobRunner
@@ -66,7 +91,7 @@ def run_experiment(
 
     say = echo or (lambda line: print(line, file=sys.stderr))
     out = Path(out_dir)
-    _prepare_directory(out)
+    _prepare_directory(out, replace)
     (out / "experiment.toml").write_text(
         config.source_text or config_to_toml(config), encoding="utf-8"
     )
