@@ -31,8 +31,18 @@ def main() -> None:
     show_default=True,
     help="Directory for the demo's results (its ledger goes to OUT/ledger).",
 )
-def demo(out_dir: str) -> None:
+@click.option(
+    "--distributed",
+    is_flag=True,
+    help="Every participant as its own process, through the gateway (ledgerlearn network).",
+)
+def demo(out_dir: str, distributed: bool) -> None:
     """Run the demo scenario on embedded defaults (no services to start)."""
+    if distributed:
+        from ledgerlearn.gateway.distributed import run_distributed_demo_command
+
+        run_distributed_demo_command(out_dir)
+        return
     from ledgerlearn.demo import run_demo
 
     run_demo(out_dir)

@@ -136,13 +136,17 @@ def test_sigterm_while_serving_in_the_foreground_stops_cleanly(tmp_path):
     directory = tmp_path / "fg"
     child = subprocess.Popen(
         [sys.executable, "-m", "ledgerlearn.cli", "network", "up", "--foreground", "--dir",
-         str(directory), "--address", "127.0.0.1:0", "--orgs", "1"],
+         str(directory), "--address", "127.0.0.1:0", "--orgs", "1", "--providers", "1",
+         "--committee", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 60
     while read_state(directory) is None:
         assert child.poll() is None and time.monotonic() < deadline, child.stderr.read()
         time.sleep(0.1)
+    assert sorted(p.name for p in directory.glob("connection-*.json")) == [
+        "connection-provider1.json", "connection-publisher.json"
+    ]
     with GatewayClient.connect(directory / "connection-publisher.json", chaincode="kv") as c:
         pending = c.submit_async("put", "in-flight", "1")
     child.send_signal(signal.SIGTERM)

@@ -28,9 +28,14 @@ def network_group() -> None:
               help="HOST:PORT to listen on (port 0 picks a free port).")
 @click.option("--orgs", "org_count", default=2, show_default=True, type=click.IntRange(1, 16),
               help="Organizations of a new network (ignored when DIR holds one).")
+@click.option("--providers", default=6, show_default=True, type=click.IntRange(0, 1000),
+              help="Providers of a new network (provider1..N).")
+@click.option("--committee", default=3, show_default=True, type=click.IntRange(0, 1000),
+              help="Committee members of a new network (member1..N).")
 @click.option("--foreground", is_flag=True,
               help="Serve in this process until SIGTERM/Ctrl-C instead of in the background.")
-def up_command(directory: Path, address: str, org_count: int, foreground: bool) -> None:
+def up_command(directory: Path, address: str, org_count: int, providers: int, committee: int,
+               foreground: bool) -> None:
     """Start the gateway for the network in DIR, creating the network on first start.
 
     Writes DIR/connection-<member>.json for every publisher, provider and committee member.
@@ -43,9 +48,11 @@ def up_command(directory: Path, address: str, org_count: int, foreground: bool) 
                 click.echo(f"gateway for channel {network.channel_id} on {bound} (pid "
                            f"{os.getpid()}); stop with SIGTERM or Ctrl-C", err=True)
 
-            serve(directory, address, org_count=org_count, on_ready=ready)
+            serve(directory, address, org_count=org_count, providers=providers,
+                  committee=committee, on_ready=ready)
             return
-        state = start_background(directory, address, org_count=org_count)
+        state = start_background(directory, address, org_count=org_count,
+                                 providers=providers, committee=committee)
     except (DeploymentError, OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     files = sorted(p.name for p in Path(directory).glob("connection-*.json"))
@@ -123,6 +130,8 @@ def status_command(directory: Path, as_json: bool) -> None:
               help="Provider: which partition of the data is its own (0-based).")
 @click.option("--max-updates", default=3, show_default=True,
               help="Gossip provider: stop after this many own updates.")
+@click.option("--attack", default=None,
+              help="Provider: behave as this adversary (e.g. label_flip, random_weights).")
 @click.option("--poll", "poll_s", default=0.5, show_default=True, help="Seconds between polls.")
 @click.option("--timeout", "timeout_s", default=600.0, show_default=True,
               help="Give up after this many seconds with nothing to do.")

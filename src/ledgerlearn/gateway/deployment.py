@@ -70,7 +70,8 @@ def open_or_create(
     org_count: int = 2,
     members: Mapping[str, Sequence[tuple[str, str]]] | None = None,
 ) -> tuple[EmbeddedNetwork, bool]:
-    """The network in ``directory`` (created on first use); True when it was just created."""
+    """The network in ``directory`` (created on first use, with ``members`` or
+    :func:`default_members`); True when it was just created."""
     contracts = network_contracts()
     if (directory / PEERS).exists():
         return EmbeddedNetwork.open(directory, contracts=contracts), False
@@ -146,6 +147,8 @@ def serve(
     address: str,
     *,
     org_count: int = 2,
+    providers: int = 6,
+    committee: int = 3,
     on_ready=None,
     stop: threading.Event | None = None,
 ) -> None:
@@ -162,7 +165,9 @@ def serve(
         )
     host, _ = split_address(address)
     directory.mkdir(parents=True, exist_ok=True)
-    network, _created = open_or_create(directory, org_count)
+    orgs = [f"Org{i + 1}" for i in range(org_count)]
+    network, _created = open_or_create(directory, org_count,
+                                       default_members(orgs, providers, committee))
     stop = stop or threading.Event()
     server = None
     try:
@@ -199,7 +204,13 @@ def serve(
 
 
 def start_background(
-    directory: Path, address: str, *, org_count: int = 2, timeout: float = 90.0
+    directory: Path,
+    address: str,
+    *,
+    org_count: int = 2,
+    providers: int = 6,
+    committee: int = 3,
+    timeout: float = 90.0,
 ) -> ServiceState:
     """Start :func:`serve` in a detached child process; return once it serves."""
     directory = Path(directory).resolve()
@@ -211,7 +222,8 @@ def start_background(
     (directory / GATEWAY_DIR).mkdir(parents=True, exist_ok=True)
     log_path = directory / GATEWAY_DIR / LOG_FILE
     command = [sys.executable, "-m", "ledgerlearn.cli", "network", "up", "--foreground",
-               "--dir", str(directory), "--address", address, "--orgs", str(org_count)]
+               "--dir", str(directory), "--address", address, "--orgs", str(org_count),
+               "--providers", str(providers), "--committee", str(committee)]
     with open(log_path, "ab") as log:
         child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                  stdin=subprocess.DEVNULL, start_new_session=True)

@@ -63,12 +63,19 @@ class NodeConfig:
     # provider
     provider_index: int = 0
     max_updates: int = 3  # gossip: stop after this many own updates
+    attack: str | None = None  # a provider attack of ledgerlearn.roles.adversaries
 
     def __post_init__(self) -> None:
         if self.role not in NODE_ROLES:
             raise NodeError(f"role must be one of {', '.join(NODE_ROLES)}, not {self.role!r}")
         if self.role == "publisher" and not self.committee:
             raise NodeError("a publisher needs the committee's member ids (--committee)")
+        if self.attack is not None:
+            from ledgerlearn.roles.adversaries import PROVIDER_ATTACKS
+
+            if self.attack not in PROVIDER_ATTACKS:
+                raise NodeError(f"unknown attack {self.attack!r}; known: "
+                                f"{', '.join(sorted(PROVIDER_ATTACKS))}")
         if not 0 <= self.provider_index < self.providers:
             raise NodeError(
                 f"provider index {self.provider_index} must lie in 0..{self.providers - 1}"
@@ -156,11 +163,13 @@ def _publisher(config, ledger, store, client, stop, say) -> dict[str, Any]:
 
 def _provider(config, ledger, store, client, stop, say) -> dict[str, Any]:
     from ledgerlearn.learning.training import TrainConfig
+    from ledgerlearn.roles.adversaries import PROVIDER_ATTACKS
     from ledgerlearn.roles.provider import DataProvider
 
     data = _partition(config)
     index = config.provider_index
-    provider = DataProvider(
+    kind = DataProvider if config.attack is None else PROVIDER_ATTACKS[config.attack]
+    provider = kind(
         ledger, store, data,
         train=TrainConfig(batch_size=32, optimizer="adam", lr=0.01, seed=index),
         seed=config.seed * 1000 + index,
@@ -176,8 +185,7 @@ def _provider(config, ledger, store, client, stop, say) -> dict[str, Any]:
             choice = ledger.select_parents(config.model_id, seed=0)
             if choice["status"] == "finished":
                 break
-            if provider.participate(config.model_id) is not None:
-                provider.contributions += 1
+            if provider.participate(config.model_id) is not None:  # counts contributions
                 submitted += 1
                 say(f"{ledger.member_id} submitted update {provider.contributions} to "
                     f"{config.model_id}")
@@ -186,7 +194,8 @@ def _provider(config, ledger, store, client, stop, say) -> dict[str, Any]:
         elif info is not None and info["status"] not in ("active", "proposed"):
             break  # rejected by the committee, or closed
         _sleep(stop, config, deadline, f"{config.model_id} to accept an update")
-    return {"role": "provider", "member_id": ledger.member_id, "submitted": submitted,
+    return {"role": "provider", "member_id": ledger.member_id, "kind": provider.kind,
+            "submitted": submitted,
             "updates_on_ledger": len(_own_updates(ledger, config.model_id))}
 
 

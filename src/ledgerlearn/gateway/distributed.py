@@ -1,0 +1,228 @@
+"""The demo scenario with every participant as its own OS process: `demo --distributed`.
+
+The embedded network runs as a service (``network up``); the publisher, each committee member
+and each provider is a ``ledgerlearn node`` process with its own identity, talking only through
+the gateway (TLS, its own connection file) and the shared content-addressed store. This driver
+only starts and stops processes and, at the end, reads the ledger through the gateway to write
+the same ``summary.json`` as the in-process demo (plus each process's exit report); the ledger
+audit runs on the copies afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ledgerlearn.gateway.deployment import start_background, stop_service
+
+PROCESS_TIMEOUT_S = 900.0
+
+
+class DistributedRunError(RuntimeError):
+    """A participant process failed; the message names it and points to its log."""
+
+
+def run_distributed_demo(
+    out: Path, config=None, *, progress: Callable[[str], None] | None = None
+) -> dict[str, Any]:
+    """Run ``config`` (a ``ScenarioConfig``; the demo's by default) as separate processes."""
+    from ledgerlearn.roles.scenario import ScenarioConfig
+
+    config = config or ScenarioConfig(modes=("federation", "gossip"))
+    if config.committee_attacks:
+        raise DistributedRunError("committee attacks are not run as separate processes")
+    say = progress or (lambda _: None)
+    out = Path(out).resolve()
+    ledger_dir, store, logs = out / "ledger", out / "store", out / "logs"
+    if ledger_dir.exists() or store.exists():
+        raise DistributedRunError(
+            f"{out} already holds the ledger of an earlier run; choose another --out"
+        )
+    logs.mkdir(parents=True, exist_ok=True)
+    state = start_background(ledger_dir, "127.0.0.1:0", providers=config.providers,
+                             committee=config.committee)
+    say(f"network up on {state.address} (pid {state.pid})")
+    reports: list[dict[str, Any]] = []
+    try:
+        orgs = ("Org1", "Org2")
+        members = [(f"member{i + 1}", f"{orgs[i % 2]}MSP/member{i + 1}")
+                   for i in range(config.committee)]
+        honest = config.providers - len(config.attacks)
+        kinds = {}
+        for i in range(config.providers):
+            kinds[f"{orgs[(i + 1) % 2]}MSP/provider{i + 1}"] = (
+                "honest" if i < honest else config.attacks[i - honest]
+            )
+        for mode in config.modes:
+            model_id = f"{config.dataset}-{mode}"
+            reports += _run_mode(config, mode, model_id, ledger_dir, store, logs, members, say)
+        summary = _summary(config, ledger_dir, store, kinds)
+    finally:
+        stop_service(ledger_dir)
+        say("network down")
+    from ledgerlearn.roles.scenario import audit_ledger
+
+    audit, copy = audit_ledger(ledger_dir)
+    summary["ledger"].update({
+        "height": copy.get("height"),
+        "transactions": copy.get("transactions"),
+        "valid_transactions": copy.get("valid_transactions"),
+        "audit": audit,
+    })
+    summary["distributed"] = {"gateway": state.address, "processes": reports}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    say("ledger audited, summary written")
+    return summary
+
+
+def _run_mode(config, mode, model_id, ledger_dir, store, logs, members, say) -> list[dict]:
+    common = [
+        "--store", str(store), "--model-id", model_id, "--mode", mode,
+        "--dataset", config.dataset, "--seed", str(config.seed),
+        "--rounds", str(config.rounds), "--providers", str(config.providers),
+        "--quorum", str(config.quorum), "--min-score", str(config.min_score),
+        "--local-epochs", str(config.local_epochs), "--poll", "0.3",
+    ]
+    per_provider = max(1, config.gossip_updates // config.providers)
+    started: dict[str, subprocess.Popen] = {}
+    committee = {
+        name: _spawn(ledger_dir, logs, f"{model_id}-{name}", "committee", name, common)
+        for name, _ in members
+    }
+    started["publisher"] = _spawn(
+        ledger_dir, logs, f"{model_id}-publisher", "publisher", "publisher",
+        [*common, *[a for _, member_id in members for a in ("--committee", member_id)]],
+    )
+    honest = config.providers - len(config.attacks)
+    for i in range(config.providers):
+        extra = ["--provider-index", str(i), "--max-updates", str(per_provider)]
+        if i >= honest:
+            extra += ["--attack", config.attacks[i - honest]]
+        started[f"provider{i + 1}"] = _spawn(
+            ledger_dir, logs, f"{model_id}-provider{i + 1}", "provider", f"provider{i + 1}",
+            [*common, *extra],
+        )
+    say(f"{model_id}: publisher, {len(committee)} committee members and "
+        f"{config.providers} providers started as processes")
+    reports = [_wait(name, proc, logs / f"{model_id}-{name}.log")
+               for name, proc in started.items()]
+    say(f"{model_id}: providers done")
+    _wait_until_settled(ledger_dir, model_id)
+    for proc in committee.values():
+        if proc.poll() is None:
+            proc.terminate()
+    reports += [_wait(name, proc, logs / f"{model_id}-{name}.log")
+                for name, proc in committee.items()]
+    say(f"{model_id}: every update finalized")
+    return [{"model_id": model_id, **report} for report in reports]
+
+
+def _spawn(ledger_dir: Path, logs: Path, label: str, role: str, member: str,
+           options: list[str]) -> subprocess.Popen:
+    command = [sys.executable, "-m", "ledgerlearn.cli", "node", "--role", role,
+               "--identity", str(ledger_dir / f"connection-{member}.json"), *options]
+    log = open(logs / f"{label}.log", "wb")  # noqa: SIM115 (the child keeps it)
+    try:
+        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+    finally:
+        log.close()
+
+
+def _wait(name: str, proc: subprocess.Popen, log: Path) -> dict[str, Any]:
+    try:
+        code = proc.wait(timeout=PROCESS_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise DistributedRunError(
+            f"{name} did not finish in {PROCESS_TIMEOUT_S} s; see {log}"
+        ) from None
+    text = log.read_text(errors="replace")
+    if code not in (0, -15):
+        raise DistributedRunError(f"{name} exited with code {code}; see {log}:\n{text[-1500:]}")
+    lines = [line for line in text.splitlines() if line.startswith("{")]
+    report = json.loads(lines[-1]) if lines else {}
+    return {"process": name, "exit_code": code, **report}
+
+
+def _reader(ledger_dir: Path):
+    from ledgerlearn.gateway.client import GatewayClient
+    from ledgerlearn.roles.ledger_api import LearningLedger
+
+    client = GatewayClient.connect(ledger_dir / "connection-publisher.json")
+    return client, LearningLedger(client)
+
+
+def _wait_until_settled(ledger_dir: Path, model_id: str, timeout: float = 600.0) -> None:
+    """Until no update of ``model_id`` is pending (the committee finalized every one)."""
+    client, ledger = _reader(ledger_dir)
+    try:
+        deadline = time.monotonic() + timeout
+        while ledger.list_updates(model_id, status="pending"):
+            if time.monotonic() > deadline:
+                raise DistributedRunError(f"updates of {model_id} still pending after "
+                                          f"{timeout} s")
+            time.sleep(0.3)
+    finally:
+        client.close()
+
+
+def _summary(config, ledger_dir: Path, store: Path, kinds: dict[str, str]) -> dict[str, Any]:
+    from ledgerlearn.gateway.node import NodeConfig, _validation_and_held_out
+    from ledgerlearn.roles.scenario import _counts, _model_summary
+    from ledgerlearn.storage.local import LocalStore
+
+    node = NodeConfig(role="provider", connection=ledger_dir, store=store,
+                      dataset=config.dataset, seed=config.seed, providers=config.providers)
+    _, held_out = _validation_and_held_out(node)
+    content = LocalStore(store)
+    client, reader = _reader(ledger_dir)
+    try:
+        per_model, updates = {}, []
+        for mode in config.modes:
+            model_id = f"{config.dataset}-{mode}"
+            found, figures = _model_summary(config, mode, reader, content, model_id, kinds,
+                                            held_out)
+            per_model[model_id] = figures
+            updates += found
+    finally:
+        client.close()
+    from dataclasses import asdict
+
+    return {
+        "scenario": asdict(config),
+        "updates": _counts(updates),
+        "models": per_model,
+        "ledger": {"directory": str(ledger_dir)},
+        "update_list": updates,
+    }
+
+
+def run_distributed_demo_command(out_dir: str) -> None:
+    """`ledgerlearn demo --distributed`: run, then print what the in-process demo prints."""
+    import click
+
+    try:
+        summary = run_distributed_demo(
+            Path(out_dir), progress=lambda message: click.echo(message, err=True)
+        )
+    except DistributedRunError as exc:
+        raise click.ClickException(str(exc)) from None
+    updates, ledger = summary["updates"], summary["ledger"]
+    click.echo(
+        f"updates: {updates['verified']} verified, {updates['rejected']} rejected "
+        f"({updates['malicious_rejected']} of {updates['malicious_total']} malicious, "
+        f"{updates['honest_rejected']} honest)"
+    )
+    for model_id, figures in summary["models"].items():
+        click.echo(f"{model_id}: held-out accuracy {figures['held_out_accuracy']:.3f}")
+    click.echo(
+        f"ledger: {ledger['height']} blocks, {ledger['transactions']} transactions, "
+        f"audit {ledger['audit']}"
+    )
+    click.echo(f"summary: {Path(out_dir) / 'summary.json'}")
