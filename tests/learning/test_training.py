@@ -107,8 +107,27 @@ def test_config_validation_and_round_trip():
         TrainConfig(optimizer="lbfgs")
     with pytest.raises(TrainingError, match="epochs must be a positive integer"):
         TrainConfig(epochs=0)
-    with pytest.raises(TrainingError, match=r"unknown training option\(s\) \['lr_decay'\]"):
-        TrainConfig.from_dict({"lr_decay": 0.1})
+    with pytest.raises(TrainingError, match=r"unknown training option\(s\) \['lr_schedule'\]"):
+        TrainConfig.from_dict({"lr_schedule": "cosine"})
+    with pytest.raises(TrainingError, match="lr_decay must lie in"):
+        TrainConfig(lr_decay=0.0)
+
+
+def test_lr_decay_changes_later_epochs_only(digits):
+    spec = builtin_spec("mlp")
+    start = spec.initial_state(0)
+    one = TrainConfig(epochs=1, lr=0.05, seed=1)
+    decayed_one = TrainConfig(epochs=1, lr=0.05, seed=1, lr_decay=0.5)
+    assert same(
+        train_local(spec, start, digits.train, one).state,
+        train_local(spec, start, digits.train, decayed_one).state,
+    )
+    two = TrainConfig(epochs=2, lr=0.05, seed=1)
+    decayed_two = TrainConfig(epochs=2, lr=0.05, seed=1, lr_decay=0.5)
+    assert not same(
+        train_local(spec, start, digits.train, two).state,
+        train_local(spec, start, digits.train, decayed_two).state,
+    )
 
 
 def test_small_real_mnist_run(mnist_path):

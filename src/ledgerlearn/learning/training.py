@@ -43,7 +43,7 @@ _EVAL_BATCH = 1024
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How a provider trains: epochs, batch size, optimizer ("sgd" or "adam"), seed."""
+    """How a provider trains: epochs, batch size, optimizer ("sgd" or "adam"), lr, seed."""
 
     epochs: int = 1
     batch_size: int = 32
@@ -52,6 +52,8 @@ class TrainConfig:
     momentum: float = 0.0
     weight_decay: float = 0.0
     seed: int = 0
+    #: Multiplies the learning rate after every epoch (PyTorch's StepLR, step 1); 1 = constant.
+    lr_decay: float = 1.0
 
     def __post_init__(self) -> None:
         problems = []
@@ -67,6 +69,8 @@ class TrainConfig:
             problems.append(f"momentum must lie in [0, 1), got {self.momentum!r}")
         if not (isinstance(self.weight_decay, (int, float)) and self.weight_decay >= 0):
             problems.append(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+        if not (isinstance(self.lr_decay, (int, float)) and 0 < self.lr_decay <= 1):
+            problems.append(f"lr_decay must lie in (0, 1], got {self.lr_decay!r}")
         if not isinstance(self.seed, int) or self.seed < 0:
             problems.append(f"seed must be a non-negative integer, got {self.seed!r}")
         if problems:
@@ -165,6 +169,9 @@ def train_local(
                 loss.backward()
                 optimizer.step()
                 epoch_loss += loss.detach() * len(index)
+            if config.lr_decay != 1.0:
+                for group in optimizer.param_groups:
+                    group["lr"] *= config.lr_decay
         state = numpy_state(module)
     final_loss = float(epoch_loss) / n
     if not math.isfinite(final_loss):
