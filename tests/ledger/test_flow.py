@@ -159,3 +159,40 @@ def test_policy_any_needs_one_endorsement(tmp_path):
 def test_create_refuses_an_existing_network(network):
     with pytest.raises(Exception, match="already holds"):
         EmbeddedNetwork.create(network.directory)
+
+
+def test_open_lets_a_lagging_peer_catch_up(tmp_path):
+    from ledgerlearn.ledger.audit import audit_path
+
+    net = EmbeddedNetwork.create(tmp_path / "n", batch_timeout=0.02)
+    client = net.client("Org1MSP/admin")
+    client.submit("put", "before", "1")
+    net.orderer._deliver = [net.peers[0].deliver]  # Org2's peer stops receiving blocks
+    for i in range(3):
+        tx = client.endorse_transaction("put", f"while-{i}", "x")
+        own = net.peers[0]
+        waiter = own.waiter(tx.tx_id)
+        net.orderer.broadcast(tx.envelope)
+        assert own.wait(tx.tx_id, waiter, 10).code == 0
+    net.close()
+    assert not audit_path(tmp_path / "n").ok  # the copies differ in height
+    again = EmbeddedNetwork.open(tmp_path / "n")
+    try:
+        assert [p.store.height() for p in again.peers] == [5, 5]
+        assert again.peers[1].store.get_state("kv", "while-2")[0] == b"x"
+    finally:
+        again.close()
+    assert audit_path(tmp_path / "n").ok
+
+
+def test_audit_json_output(network, alice, tmp_path):
+    from click.testing import CliRunner
+
+    from ledgerlearn.cli import main
+
+    alice.submit("put", "json", "1")
+    network.sync()
+    result = CliRunner().invoke(main, ["ledger", "audit", "--json", str(network.directory)])
+    report = json.loads(result.output)
+    assert result.exit_code == 0 and report["ok"] and report["first_problem"] is None
+    assert {c["peer"] for c in report["copies"]} == {"peers/Org1MSP", "peers/Org2MSP"}
