@@ -108,3 +108,16 @@ def test_many_concurrent_clients_all_commit(gateway):
     for client in clients:
         client.close()
     assert codes == ["VALID"] * 80
+
+
+def test_result_is_read_from_the_prepared_transaction(gateway):
+    from fabric_protos.common import common_pb2
+
+    from ledgerlearn.gateway.client import transaction_result
+
+    with gateway.client() as client:
+        signed, tx_id = client.propose("put_composite", "kind", "id1", "v")
+        prepared = client.endorse(signed, tx_id)
+    assert transaction_result(prepared, tx_id) == b"\x00kind\x00id1\x00"
+    with pytest.raises(GatewayError, match="does not decode"):
+        transaction_result(common_pb2.Envelope(payload=b"\x0a\x05junk!"), tx_id)

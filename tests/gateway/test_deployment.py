@@ -84,6 +84,7 @@ def test_up_status_down_and_restart_reuses_identities(tmp_path):
         assert stop_service(directory) is not None
     after = json.loads(_invoke("network", "status", "--dir", str(directory), "--json").output)
     assert not after["running"] and after["height"] >= height_before
+    assert after["channel"] == "ledgerlearn"
     assert restarted.pid != state.pid
 
 

@@ -26,7 +26,13 @@ import grpc
 from fabric_protos.common import common_pb2
 from fabric_protos.gateway import gateway_pb2, gateway_pb2_grpc
 from fabric_protos.orderer import ab_pb2
-from fabric_protos.peer import chaincode_event_pb2, proposal_pb2
+from fabric_protos.peer import (
+    chaincode_event_pb2,
+    proposal_pb2,
+    proposal_response_pb2,
+    transaction_pb2,
+)
+from google.protobuf.message import DecodeError
 
 from ledgerlearn.gateway.errors import error_details
 from ledgerlearn.identity import Member
@@ -37,11 +43,7 @@ from ledgerlearn.ledger.errors import (
     EndorsementError,
     LedgerError,
 )
-from ledgerlearn.ledger.protoutil import (
-    MalformedMessageError,
-    build_signed_proposal,
-    parse_transaction,
-)
+from ledgerlearn.ledger.protoutil import build_signed_proposal
 from ledgerlearn.ledger.validator import VALID, code_name
 
 T = TypeVar("T")
@@ -230,14 +232,9 @@ class GatewayClient:
     def submit_async(self, function: str, *args: str | bytes) -> GatewaySubmitted:
         """Endorse, sign and submit; the result is known now, the commit status later."""
         signed, tx_id = self.propose(function, *args)
-        envelope = self.sign_envelope(self.endorse(signed, tx_id))
-        try:
-            result = parse_transaction(envelope.SerializeToString()).response.payload
-        except MalformedMessageError as exc:
-            raise GatewayError(
-                f"the gateway's prepared transaction {tx_id} does not decode: {exc}", tx_id=tx_id
-            ) from None
-        self.send(envelope, tx_id)
+        prepared = self.endorse(signed, tx_id)
+        result = transaction_result(prepared, tx_id)
+        self.send(self.sign_envelope(prepared), tx_id)
         return GatewaySubmitted(tx_id, result, self)
 
     def submit(self, function: str, *args: str | bytes) -> bytes:
@@ -340,6 +337,29 @@ class GatewayClient:
             f"{name} refused by {where}{tried}: {code.name}: {message}",
             code, details, tx_id,
         )
+
+
+def transaction_result(envelope: common_pb2.Envelope, tx_id: str = "") -> bytes:
+    """The chaincode's result inside a prepared transaction (as the SDKs' ``getResult``):
+    Payload > Transaction > ChaincodeActionPayload > ProposalResponsePayload >
+    ChaincodeAction > Response.payload."""
+    try:
+        payload = common_pb2.Payload.FromString(envelope.payload)
+        transaction = transaction_pb2.Transaction.FromString(payload.data)
+        if len(transaction.actions) != 1:
+            raise DecodeError(f"{len(transaction.actions)} actions, expected 1")
+        action_payload = transaction_pb2.ChaincodeActionPayload.FromString(
+            transaction.actions[0].payload
+        )
+        response_payload = proposal_response_pb2.ProposalResponsePayload.FromString(
+            action_payload.action.proposal_response_payload
+        )
+        action = proposal_pb2.ChaincodeAction.FromString(response_payload.extension)
+    except DecodeError as exc:
+        raise GatewayError(
+            f"the gateway's prepared transaction {tx_id} does not decode: {exc}", tx_id=tx_id
+        ) from None
+    return action.response.payload
 
 
 def open_channel(

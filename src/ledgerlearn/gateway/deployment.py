@@ -286,11 +286,21 @@ def describe(directory: Path) -> dict[str, Any]:
         "pid": state.pid if running else None,
         "address": state.address if running else None,
         "reachable": running and _reachable(state.address),
-        "channel": state.channel if state else None,
+        "channel": state.channel if state else _channel_of(directory),
         "height": min(p["height"] for p in peers),
         "peers": peers,
         "connection_files": sorted(p.name for p in directory.glob("connection-*.json")),
     }
+
+
+def _channel_of(directory: Path) -> str | None:
+    """The channel named by the connection files (the service is not running)."""
+    for path in sorted(directory.glob("connection-*.json")):
+        try:
+            return str(json.loads(path.read_text())["channel"])
+        except (OSError, ValueError, KeyError):
+            continue
+    return None
 
 
 def _alive(pid: int) -> bool:
