@@ -196,3 +196,23 @@ def test_audit_json_output(network, alice, tmp_path):
     report = json.loads(result.output)
     assert result.exit_code == 0 and report["ok"] and report["first_problem"] is None
     assert {c["peer"] for c in report["copies"]} == {"peers/Org1MSP", "peers/Org2MSP"}
+
+
+def test_commit_processes_give_the_same_ledger(tmp_path):
+    from ledgerlearn.ledger.audit import audit_path
+
+    with EmbeddedNetwork.create(tmp_path / "n", batch_timeout=0.02,
+                                commit_processes=True) as net:
+        events = []
+        net.subscribe_chaincode_events("kv", lambda event, number: events.append(number))
+        client = net.client("Org1MSP/admin")
+        client.submit("put", "p", "1")
+        first = client.endorse_transaction("bump", "p")
+        second = client.endorse_transaction("bump", "p")
+        codes = [first.submit().status().code, second.submit().status().code]
+        assert sorted(codes) == ["MVCC_READ_CONFLICT", "VALID"]
+        assert client.evaluate("get", "p") == b"2"
+        net.sync()
+        assert events  # the valid bump's event came back from the committer process
+        assert all(p._process is not None for p in net.peers)
+    assert audit_path(tmp_path / "n").ok

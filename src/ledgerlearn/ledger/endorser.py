@@ -19,6 +19,7 @@ from fabric_protos.peer import proposal_response_pb2 as pr_pb
 from ledgerlearn.identity import IdentityError, Member, MembershipService
 from ledgerlearn.ledger.chaincode import ChaincodeRuntime
 from ledgerlearn.ledger.errors import ProposalError
+from ledgerlearn.ledger.policy import WRITER_OUS
 from ledgerlearn.ledger.protoutil import (
     MalformedMessageError,
     build_proposal_response,
@@ -27,9 +28,6 @@ from ledgerlearn.ledger.protoutil import (
 )
 from ledgerlearn.ledger.simulator import TxSimulator
 from ledgerlearn.ledger.statedb import LedgerStore
-
-#: NodeOUs allowed to submit transactions (the members of the channel's Writers policy).
-WRITER_OUS = ("client", "admin")
 
 
 def check_writer(node_ou: str, label: str) -> None:

@@ -95,8 +95,13 @@ class EmbeddedNetwork:
         members: Mapping[str, Sequence[tuple[str, str]]] | None = None,
         channel_id: str = DEFAULT_CHANNEL,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        commit_processes: bool = False,
     ) -> EmbeddedNetwork:
-        """A new network in ``directory`` (which must not hold one yet)."""
+        """A new network in ``directory`` (which must not hold one yet).
+
+        ``commit_processes`` lets each peer validate and commit in a child process of its own
+        (:mod:`ledgerlearn.ledger.commitproc`), so that commits use another core.
+        """
         directory = Path(directory)
         if (directory / PEERS).exists():
             raise LedgerError(
@@ -123,7 +128,7 @@ class EmbeddedNetwork:
         peers = []
         for msp_id in app_orgs:
             peer = Peer(directory / PEERS / msp_id, _peer_identity(identities, msp_id), config,
-                        msp, contracts, create=True)
+                        msp, contracts, create=True, commit_process=commit_processes)
             peer.commit_genesis(genesis)
             peers.append(peer)
         return cls(directory, identities, config, msp, peers,
@@ -131,7 +136,11 @@ class EmbeddedNetwork:
 
     @classmethod
     def open(
-        cls, directory: Path | str, contracts: Mapping[str, Any] | None = None
+        cls,
+        directory: Path | str,
+        contracts: Mapping[str, Any] | None = None,
+        *,
+        commit_processes: bool = False,
     ) -> EmbeddedNetwork:
         """Reopen a network made by :meth:`create`, catching lagging peers up."""
         directory = Path(directory)
@@ -158,7 +167,7 @@ class EmbeddedNetwork:
         contracts = default_contracts() if contracts is None else contracts
         peers = [
             Peer(directory / PEERS / msp_id, _peer_identity(identities, msp_id), config, msp,
-                 contracts)
+                 contracts, commit_process=commit_processes)
             for msp_id in config.org_ids
         ]
         _catch_up(peers)

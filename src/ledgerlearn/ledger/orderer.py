@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from fabric_protos.common import common_pb2
 
 from ledgerlearn.identity import IdentityError, Member, MembershipService
-from ledgerlearn.ledger.endorser import WRITER_OUS
 from ledgerlearn.ledger.errors import OrderingError
+from ledgerlearn.ledger.policy import WRITER_OUS
 from ledgerlearn.ledger.protoutil import (
     MalformedMessageError,
     block_header_hash,

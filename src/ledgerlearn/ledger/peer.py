@@ -9,11 +9,11 @@ it. Commit status, block and chaincode events go to whoever subscribed.
 
 from __future__ import annotations
 
+import base64
 import logging
 import queue
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,41 +21,27 @@ from fabric_protos.common import common_pb2
 from fabric_protos.peer import chaincode_event_pb2, proposal_pb2
 from fabric_protos.peer import proposal_response_pb2 as pr_pb
 
-from ledgerlearn.identity import IdentityError, Member, MembershipService
+from ledgerlearn.identity import Member, MembershipService
 from ledgerlearn.ledger.chaincode import ChaincodeRuntime
 from ledgerlearn.ledger.channelconfig import ChannelConfig
+from ledgerlearn.ledger.commitproc import CommitterProcess
+from ledgerlearn.ledger.committer import BlockCommitter, BlockRejectedError, CommittedBlock
 from ledgerlearn.ledger.endorser import Endorser
-from ledgerlearn.ledger.errors import StorageError
-from ledgerlearn.ledger.protoutil import (
-    MalformedMessageError,
-    block_data_hash,
-    block_header_hash,
-    block_signatures,
-    decode_block,
-    set_transactions_filter,
-)
+from ledgerlearn.ledger.protoutil import block_header_hash, decode_block, set_transactions_filter
 from ledgerlearn.ledger.statedb import LedgerStore, TxRecord
 from ledgerlearn.ledger.validator import (
     VALID,
     BlockValidation,
-    BlockValidator,
+    ValidatedTransaction,
     code_name,
 )
 
+__all__ = ["BlockRejectedError", "CommittedBlock", "Peer"]
+
 log = logging.getLogger(__name__)
 
-BlockListener = Callable[["CommittedBlock"], None]
+BlockListener = Callable[[CommittedBlock], None]
 EventListener = Callable[[chaincode_event_pb2.ChaincodeEvent, int], None]
-
-
-@dataclass(frozen=True)
-class CommittedBlock:
-    """A block as a peer committed it, with each transaction's outcome."""
-
-    peer: str
-    number: int
-    block: common_pb2.Block
-    validation: BlockValidation
 
 
 class _Waiter:
@@ -64,10 +50,6 @@ class _Waiter:
     def __init__(self) -> None:
         self.event = threading.Event()
         self.record: TxRecord | None = None
-
-
-class BlockRejectedError(StorageError):
-    """A delivered block fails the orderer-level checks; the peer refuses to commit it."""
 
 
 class Peer:
@@ -82,6 +64,7 @@ class Peer:
         chaincodes: Mapping[str, Any],
         *,
         create: bool = False,
+        commit_process: bool = False,
     ) -> None:
         self.directory = Path(directory)
         self.identity = identity
@@ -94,7 +77,13 @@ class Peer:
         self.endorser = Endorser(
             identity, msp, self.store, config.channel_id, self.runtimes, config.max_message_bytes
         )
-        self.validator = BlockValidator(config.channel_id, msp, config.policy, config.org_ids)
+        self.committer = BlockCommitter(self.name, self.store, config, msp)
+        self.validator = self.committer.validator
+        self._use_process = commit_process
+        self._process: CommitterProcess | None = None
+        self._progress = threading.Condition()
+        self._sent = 0
+        self._acked = 0
         self._waiters: dict[str, list[_Waiter]] = {}
         self._waiters_lock = threading.Lock()
         self._block_listeners: list[BlockListener] = []
@@ -122,12 +111,21 @@ class Peer:
         while True:
             item = self._inbox.get()
             if item is None:
+                if self._process is not None:
+                    self._process.close()
                 return
             kind, data = item
             if kind == "barrier":
-                data.set()
+                self._barrier(data)
                 continue
             if self.failure is not None:
+                continue
+            if self._use_process:
+                if self._process is None:
+                    self._process = CommitterProcess(self.directory, self.name, self._on_result)
+                with self._progress:
+                    self._sent += 1
+                self._process.send(data)
                 continue
             try:
                 self.commit(data)
@@ -136,55 +134,42 @@ class Peer:
                 log.error("peer %s stopped committing: %s", self.name, exc)
 
     def commit(self, data: bytes) -> CommittedBlock:
-        """Check, validate and commit one block (atomically); returns what was committed."""
-        try:
-            block = decode_block(data)
-        except MalformedMessageError as exc:
-            raise BlockRejectedError(
-                f"{self.name}: delivered bytes are not a block: {exc}"
-            ) from None
-        self._check_block(block)
-        validation = self.validator.validate(block.header.number, block.data.data, self.store)
-        set_transactions_filter(block, validation.codes)
-        self.store.commit_block(
-            block.header.number,
-            block_header_hash(block.header),
-            block.SerializeToString(),
-            [(t.tx_id, t.tx_num, t.code) for t in validation.transactions],
-            validation.writes,
-        )
-        committed = CommittedBlock(self.name, block.header.number, block, validation)
-        self._notify(committed)
+        """Check, validate and commit one block here (atomically); returns what was committed."""
+        committed = self.committer.commit(data)
+        self._notify(committed, committed.events())
         return committed
 
-    def _check_block(self, block: common_pb2.Block) -> None:
-        number = block.header.number
-        height = self.store.height()
-        if number != height:
-            raise BlockRejectedError(f"{self.name}: got block {number}, expected {height}")
-        previous = self.store.last_header_hash()
-        if block.header.previous_hash != (previous or b""):
-            raise BlockRejectedError(
-                f"{self.name}: block {number} does not chain to block {number - 1} "
-                "(previous_hash differs from its header hash)"
-            )
-        if block.header.data_hash != block_data_hash(block.data):
-            raise BlockRejectedError(f"{self.name}: block {number} data hash does not match")
-        signatures = block_signatures(block)
-        if not signatures:
-            raise BlockRejectedError(f"{self.name}: block {number} carries no orderer signature")
-        for sig in signatures:
-            try:
-                identity = self.msp.verify(sig.creator, sig.signed_bytes, sig.signature)
-            except IdentityError as exc:
-                raise BlockRejectedError(
-                    f"{self.name}: block {number} orderer signature refused: {exc}"
-                ) from None
-            if identity.msp_id not in self.config.orderer_orgs or identity.node_ou != "orderer":
-                raise BlockRejectedError(
-                    f"{self.name}: block {number} is signed by {identity.label}, not an orderer "
-                    "of the channel"
-                )
+    def _on_result(self, message: dict) -> None:
+        """A committer process reported a block (on the process's reader thread)."""
+        if "error" in message:
+            self.failure = f"{self.name}: {message['error']}"
+            log.error("peer %s stopped committing: %s", self.name, message["error"])
+        else:
+            number = message["number"]
+            transactions = [
+                ValidatedTransaction(tx_num, tx_id, code, reason, None)
+                for tx_id, tx_num, code, reason in message["txs"]
+            ]
+            block = decode_block(self.store.block_bytes(number))
+            committed = CommittedBlock(self.name, number, block,
+                                       BlockValidation(transactions, []))
+            events = [(n, base64.b64decode(e)) for n, e in message["events"]]
+            self._notify(committed, events)
+        with self._progress:
+            if not message.get("final"):
+                self._acked += 1
+            self._progress.notify_all()
+
+    def _barrier(self, done: threading.Event) -> None:
+        """Set ``done`` once every block delivered so far has been processed."""
+        if not self._use_process or self._process is None:
+            done.set()
+            return
+        with self._progress:
+            target = self._sent
+            while self._acked < target and self.failure is None:
+                self._progress.wait(1.0)
+        done.set()
 
     def commit_genesis(self, block: common_pb2.Block) -> None:
         """Store block 0 (the channel configuration); it has no orderer signature."""
@@ -226,7 +211,7 @@ class Peer:
     def subscribe_chaincode_events(self, chaincode: str, listener: EventListener) -> None:
         self._event_listeners.append((chaincode, listener))
 
-    def _notify(self, committed: CommittedBlock) -> None:
+    def _notify(self, committed: CommittedBlock, events: list[tuple[int, bytes]]) -> None:
         number = committed.number
         with self._waiters_lock:
             if self._waiters:
@@ -237,10 +222,8 @@ class Peer:
         for listener in list(self._block_listeners):
             _safely(listener, committed)
         if self._event_listeners:
-            for tx in committed.validation.transactions:
-                if tx.code != VALID or tx.parsed is None or not tx.parsed.events:
-                    continue
-                event = chaincode_event_pb2.ChaincodeEvent.FromString(tx.parsed.events)
+            for _, raw in events:
+                event = chaincode_event_pb2.ChaincodeEvent.FromString(raw)
                 for chaincode, listener in list(self._event_listeners):
                     if chaincode == event.chaincode_id:
                         _safely(listener, event, number)

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 RULES = ("MAJORITY", "ALL", "ANY")
+#: NodeOUs allowed to submit transactions (the members of the channel's Writers policy).
+WRITER_OUS = ("client", "admin")
 
 
 @dataclass(frozen=True)

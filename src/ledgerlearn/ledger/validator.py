@@ -33,8 +33,7 @@ from fabric_protos.peer import transaction_pb2 as tx_pb
 from google.protobuf.message import DecodeError
 
 from ledgerlearn.identity import IdentityError, MembershipService
-from ledgerlearn.ledger.endorser import WRITER_OUS
-from ledgerlearn.ledger.policy import EndorsementPolicy
+from ledgerlearn.ledger.policy import WRITER_OUS, EndorsementPolicy
 from ledgerlearn.ledger.protoutil import (
     MalformedMessageError,
     ParsedTransaction,
