@@ -8,7 +8,9 @@ done), ``p50_ms`` / ``p95_ms`` (submit-to-commit latency seen by clients) and ``
 the machine is shared and noisy, the same run also measures ``crypto_bound_tx_per_s``: how
 many transactions per second one core could do if it did nothing but the 4 ECDSA signatures
 and 4 verifications each transaction needs (timed right after the run), and ``ratio`` =
-``tx_per_s`` / that bound.
+``tx_per_s`` / that bound. ``cpu_ms_per_tx`` is the CPU time this process spent per
+transaction (all threads), which depends far less on the other load of the machine than the
+wall-clock rate: 1000 / ``cpu_ms_per_tx`` is the rate one otherwise idle core would reach.
 
     .venv/bin/python benchmarks/ledger_throughput.py [--quick] [--clients 8] [--n 6000]
 """
@@ -83,6 +85,7 @@ def run(
             profiler = cProfile.Profile()
             profiler.enable()
         threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+        cpu_start = time.process_time()
         start = time.perf_counter()
         for t in threads:
             t.start()
@@ -90,6 +93,7 @@ def run(
             t.join()
         net.sync()
         elapsed = time.perf_counter() - start
+        cpu = time.process_time() - cpu_start  # this process, all threads (not the children)
         if profiler is not None:
             profiler.disable()
             profiler.dump_stats(profile)
@@ -107,6 +111,7 @@ def run(
         "batch_size": batch_size,
         "batch_timeout_ms": batch_timeout * 1000,
         "elapsed_s": round(elapsed, 2),
+        "cpu_ms_per_tx": round(cpu * 1000 / max(1, len(latencies)), 3),
         "block_heights": heights,
         "errors": len(errors),
         "first_error": errors[0] if errors else None,
