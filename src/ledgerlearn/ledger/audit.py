@@ -84,6 +84,7 @@ class AuditReport:
 
     copies: list[CopyReport]
     cross_problems: list[Problem]
+    notes: list[str] = field(default_factory=list)  # facts that are not faults
 
     @property
     def problems(self) -> list[Problem]:
@@ -117,6 +118,7 @@ class AuditReport:
                 for c in self.copies
             ],
             "cross_copy_problems": [str(p) for p in self.cross_problems],
+            "notes": list(self.notes),
             "first_problem": str(self.problems[0]) if self.problems else None,
         }
 
@@ -164,7 +166,8 @@ def audit_path(path: Path | str) -> AuditReport:
     if not path.exists():
         raise LedgerError(f"{path} does not exist")
     copies = [audit_copy(p, _copy_name(path, p)) for p in find_copies(path)]
-    report = AuditReport(copies, _compare_copies(copies))
+    report = AuditReport(copies, [])
+    _compare_copies(copies, report)
     if not copies:
         report.cross_problems.append(
             Problem(str(path), "no ledger copy found (expected peers/<msp_id>/ledger.sqlite)")
@@ -337,11 +340,16 @@ def _compare_state(store: LedgerStore, replay: ReplayState, problem) -> None:
         problem(f"transaction index lists {len(extra)} id(s) that no block holds", tx_id=tx_id)
 
 
-def _compare_copies(copies: list[CopyReport]) -> list[Problem]:
-    problems: list[Problem] = []
+def _compare_copies(copies: list[CopyReport], report: AuditReport) -> None:
+    """Same blocks up to the shorter copy, same state at equal heights.
+
+    A copy that is merely shorter (a peer that had not committed the last blocks when its
+    process stopped) is a note, not a fault: ``EmbeddedNetwork.open`` lets it catch up.
+    """
+    problems = report.cross_problems
     readable = [c for c in copies if c.block_bytes]
     if len(readable) < 2:
-        return problems
+        return
     reference = readable[0]
     for other in readable[1:]:
         common = min(reference.height, other.height)
@@ -357,11 +365,11 @@ def _compare_copies(copies: list[CopyReport]) -> list[Problem]:
                 f"{reference.name} vs {other.name}",
                 f"the replayed states differ (first key {diff[0][0][1]!r})"))
         elif reference.height != other.height:
-            problems.append(Problem(
-                f"{reference.name} vs {other.name}",
-                f"heights differ ({reference.height} and {other.height}): one copy lags; "
-                "opening the network lets it catch up"))
-    return problems
+            report.notes.append(
+                f"{reference.name} and {other.name} differ in height ({reference.height} and "
+                f"{other.height}); the blocks they share are identical, and opening the network "
+                "lets the shorter copy catch up"
+            )
 
 
 def _timestamp(envelope: bytes) -> dt.datetime | None:
@@ -384,6 +392,8 @@ def format_report(report: AuditReport) -> str:
         )
     for p in report.cross_problems:
         lines.append(f"across copies: {p}")
+    for note in report.notes:
+        lines.append(f"note: {note}")
     problems = report.problems
     if problems:
         lines.append(f"AUDIT FAILED: first problem: {problems[0]}")
