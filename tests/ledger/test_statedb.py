@@ -69,3 +69,20 @@ def test_failed_commit_leaves_nothing(tmp_path):
     assert store.get_state("kv", "a") is None
     assert not store.has_tx("t1")
     store.close()
+
+
+def test_a_file_that_is_not_a_ledger_is_refused_and_left_alone(tmp_path):
+    import sqlite3
+
+    path = tmp_path / LedgerStore.FILENAME
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE other(x)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StorageError, match="not a ledger copy"):
+        LedgerStore(tmp_path)
+    tables = sqlite3.connect(path).execute("SELECT name FROM sqlite_master").fetchall()
+    assert tables == [("other",)]
+    path.write_bytes(b"definitely not sqlite" * 10)
+    with pytest.raises(StorageError, match="cannot open ledger"):
+        LedgerStore(tmp_path)

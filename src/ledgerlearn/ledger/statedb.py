@@ -135,9 +135,19 @@ class LedgerStore:
         self._readers_lock = threading.Lock()
         try:
             self._writer = self._connect()
-            self._writer.executescript(SCHEMA)
+            if create:
+                self._writer.executescript(SCHEMA)
+            tables = {row[0] for row in self._writer.execute(
+                "SELECT name FROM sqlite_master WHERE type='table'")}
         except sqlite3.DatabaseError as exc:
             raise StorageError(f"cannot open ledger {self.path}: {exc}") from exc
+        missing = {"blocks", "state", "history", "txids"} - tables
+        if missing:
+            self._writer.close()
+            raise StorageError(
+                f"{self.path} is an SQLite file but not a ledger copy (no table "
+                f"{', '.join(sorted(missing))})"
+            )
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
