@@ -292,3 +292,62 @@ def test_peer_identities_cannot_submit(gateway):
         client.submit("put", "by-peer", "x")
     assert caught.value.code == grpc.StatusCode.PERMISSION_DENIED
     assert "Writers" in str(caught.value)
+
+
+def _events_request(member, chaincode: str, position, channel: str = "ledgerlearn",
+                    signer=None) -> gateway_pb2.SignedChaincodeEventsRequest:
+    inner = gateway_pb2.ChaincodeEventsRequest(
+        channel_id=channel, chaincode_id=chaincode, identity=member.serialized(),
+        start_position=position,
+    ).SerializeToString()
+    return gateway_pb2.SignedChaincodeEventsRequest(
+        request=inner, signature=(signer or member).sign(inner)
+    )
+
+
+def test_event_stream_start_positions(gateway):
+    from fabric_protos.orderer import ab_pb2
+
+    with gateway.client() as client:
+        client.submit("bump", "positions")
+        gateway.network.sync()
+        stub = gateway_pb2_grpc.GatewayStub(client._channel)
+        oldest = stub.ChaincodeEvents(_events_request(
+            client.member, "kv", ab_pb2.SeekPosition(oldest=ab_pb2.SeekOldest())), timeout=10)
+        first = next(iter(oldest))
+        oldest.cancel()
+        newest = stub.ChaincodeEvents(_events_request(
+            client.member, "kv", ab_pb2.SeekPosition(newest=ab_pb2.SeekNewest())), timeout=10)
+        latest = next(iter(newest))
+        newest.cancel()
+    assert first.events[0].event_name == "bumped"
+    assert first.block_number < latest.block_number
+    assert latest.events[0].payload == b'{"counter": "positions", "value": 1}'
+
+
+def test_event_requests_are_checked(gateway):
+    from fabric_protos.orderer import ab_pb2
+
+    member = gateway.network.member("Org1MSP/publisher")
+    other = gateway.network.member("Org2MSP/provider1")
+    position = ab_pb2.SeekPosition(next_commit=ab_pb2.SeekNextCommit())
+    channel = open_channel(gateway.server.address, gateway.tls.ca_certificate_pem)
+    stub = gateway_pb2_grpc.GatewayStub(channel)
+    cases = [
+        (_events_request(member, "no-such-contract", position), grpc.StatusCode.NOT_FOUND),
+        (_events_request(member, "kv", position, channel="elsewhere"), grpc.StatusCode.NOT_FOUND),
+        (_events_request(member, "kv", position, signer=other),
+         grpc.StatusCode.PERMISSION_DENIED),
+        (gateway_pb2.SignedChaincodeEventsRequest(request=b"\xff\xff", signature=b"x"),
+         grpc.StatusCode.INVALID_ARGUMENT),
+    ]
+    for request, code in cases:
+        with pytest.raises(grpc.RpcError) as caught:
+            list(stub.ChaincodeEvents(request, timeout=10))
+        assert caught.value.code() == code, caught.value.details()
+    channel.close()
+
+
+def test_a_second_gateway_cannot_take_a_port_in_use(gateway):
+    with pytest.raises(OSError, match="cannot listen"):
+        start_gateway(gateway.network, gateway.tls, gateway.server.address)
