@@ -12,27 +12,16 @@ from __future__ import annotations
 import json
 
 from cryptography import x509
-from cryptography.x509.oid import NameOID
 
+from ledgerlearn.identity.roles import role_of
 from ledgerlearn.ledger.fabric_api import Contract, TransactionContext
-
-ROLE_ATTRIBUTE_OID = x509.ObjectIdentifier("1.2.3.4.5.6.7.8.1")  # Fabric CA attributes
-ROLE_ATTRIBUTE = "ledgerlearn.role"
 
 
 def caller_role(ctx: TransactionContext) -> str:
-    """The caller's role: Fabric CA's ``ledgerlearn.role`` attribute, else the NodeOU."""
+    """The caller's role from its certificate: Fabric CA's ``ledgerlearn.role`` attribute,
+    else the NodeOU (the peer already validated the certificate against the channel's MSP)."""
     creator = ctx.get_stub().get_creator()
-    cert = x509.load_pem_x509_certificate(bytes(creator["idBytes"]))
-    try:
-        ext = cert.extensions.get_extension_for_oid(ROLE_ATTRIBUTE_OID)
-        attrs = json.loads(ext.value.value).get("attrs", {})
-        if ROLE_ATTRIBUTE in attrs:
-            return str(attrs[ROLE_ATTRIBUTE])
-    except (x509.ExtensionNotFound, ValueError, AttributeError):
-        pass
-    ous = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)
-    return str(ous[0].value) if ous else ""
+    return role_of(x509.load_pem_x509_certificate(bytes(creator["idBytes"])))[1]
 
 
 class KeyValueContract(Contract):
