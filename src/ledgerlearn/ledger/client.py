@@ -95,9 +95,11 @@ class EmbeddedSubmitted:
     def status(self, timeout: float | None = None) -> CommitStatus:
         limit = self._timeout if timeout is None else timeout
         records = []
-        for peer, waiter in self._waits:
+        for index, (peer, waiter) in enumerate(self._waits):
             record = peer.wait(self.tx_id, waiter, limit)
             if record is None:
+                for other, other_waiter in self._waits[index + 1 :]:
+                    other.forget(self.tx_id, other_waiter)
                 raise CommitTimeoutError(
                     f"transaction {self.tx_id} was not committed by {peer.name} within "
                     f"{limit} s" + (f" (peer failure: {peer.failure})" if peer.failure else "")
