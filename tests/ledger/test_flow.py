@@ -217,3 +217,14 @@ def test_commit_processes_give_the_same_ledger(tmp_path):
         assert events  # the valid bump's event came back from the committer process
         assert all(p._process is not None for p in net.peers)
     assert audit_path(tmp_path / "n").ok
+
+
+def test_commit_status_times_out_with_a_clear_error(tmp_path):
+    from ledgerlearn.ledger.errors import CommitTimeoutError
+
+    with EmbeddedNetwork.create(tmp_path / "n", batch_timeout=0.02) as net:
+        net.orderer._deliver = []  # nothing reaches the peers
+        submitted = net.client("Org1MSP/admin").submit_async("put", "k", "v")
+        with pytest.raises(CommitTimeoutError, match="was not committed by Org1MSP/peer0 within"):
+            submitted.status(timeout=0.2)
+        assert all(not p._waiters for p in net.peers)
