@@ -172,7 +172,8 @@ def serve(
     server = None
     try:
         org = network.identities.orgs[network.peers[0].msp_id]
-        tls = issue_server_tls(org, (host,))
+        names = (host, socket.gethostname()) if host in ("0.0.0.0", "::") else (host,)
+        tls = issue_server_tls(org, names)
         _, _, ca_path = write_server_tls(tls, directory / GATEWAY_DIR / "tls")
         server = start_gateway(network, tls, address)
         write_connection_files(network, directory, server.address, ca_path)
