@@ -28,7 +28,8 @@ while True:
     i += len(pending)
     for kind, sub in pending:
         status = sub.status()
-        print(sub.tx_id, status.code, kind, flush=True)
+        sys.stdout.write(f"{sub.tx_id} {status.code} {kind}\n")  # one write per line
+        sys.stdout.flush()
 """
 
 
@@ -46,7 +47,7 @@ def test_sigkill_at_random_points_loses_nothing_committed(tmp_path):
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         first = child.stdout.readline()  # it is committing now
-        assert first, child.stderr.read()
+        assert first.endswith("\n"), f"child ended early: {first!r} {child.stderr.read()}"
         time.sleep(rng.uniform(0.05, 0.5))
         child.send_signal(signal.SIGKILL)
         out, _ = child.communicate()
