@@ -79,6 +79,10 @@ def main() -> int:
 
     import torch
 
+    # Everything is imported now, so the run does not depend on later edits of the tree.
+    import ledgerlearn.ledger.audit
+    import ledgerlearn.ledger.network
+    import ledgerlearn.storage.local  # noqa: F401
     from ledgerlearn.protocols.baselines.centralized import run_centralized
     from ledgerlearn.protocols.baselines.fedavg import run_fedavg
     from ledgerlearn.protocols.federation import run_federation
@@ -111,6 +115,18 @@ def main() -> int:
         with JobRunner(args.workers) as runner:
             torch.set_num_threads(1)
             started = time.perf_counter()
+            session = LedgerSession.create(work, config, workload)
+            try:
+                results["federation"] = run_federation(
+                    session, schedule=schedule(), runner=runner, test_every=rounds,
+                )
+            finally:
+                session.close()
+            federation_wall = time.perf_counter() - started  # set-up and publishing included
+            log(f"federation (ledger): {results['federation'].final_accuracy:.4f}, "
+                f"{federation_wall:.1f} s; updates "
+                f"{results['federation'].extra['ledger_updates']}")
+            started = time.perf_counter()
             results["fedavg"] = run_fedavg(
                 workload, rounds=rounds, schedule=schedule(), runner=runner, test_every=rounds,
             )
@@ -124,18 +140,6 @@ def main() -> int:
             )
             log(f"fedavg (scoring server): {results['careful'].final_accuracy:.4f}, "
                 f"{time.perf_counter() - started:.1f} s")
-            started = time.perf_counter()
-            session = LedgerSession.create(work, config, workload)
-            try:
-                results["federation"] = run_federation(
-                    session, schedule=schedule(), runner=runner, test_every=rounds,
-                )
-            finally:
-                session.close()
-            federation_wall = time.perf_counter() - started  # set-up and publishing included
-            log(f"federation (ledger): {results['federation'].final_accuracy:.4f}, "
-                f"{federation_wall:.1f} s; updates "
-                f"{results['federation'].extra['ledger_updates']}")
         started = time.perf_counter()
         results["centralized"] = run_centralized(
             workload, epochs=rounds, samples_per_second=config.clock.samples_per_second,

@@ -75,6 +75,7 @@ class CommitteeMember:
         self._fragments: dict[str, Dataset] = {}
         self._specs: dict[str, ModelSpec] = {}
         self._seconds_per_sample: dict[str, float] = {}
+        self._parents_aggregate: tuple[tuple[str, ...], dict[str, np.ndarray]] | None = None
 
     @property
     def member_id(self) -> str:
@@ -180,8 +181,7 @@ class CommitteeMember:
                 f"training time implausible: {update['training_seconds']:.4g} s claimed for "
                 f"{processed} samples, at least {needed:.4g} s expected"
             )
-        states, weights = parent_states(self.ledger, self.store, model, spec, update["parents"])
-        distance = relative_distance(state, aggregate_parents(states, weights))
+        distance = relative_distance(state, self.parents_aggregate(model, spec, update))
         if distance <= float(rules["free_rider_epsilon"]):
             reasons.append(
                 f"free rider: the weights are a copy of its parents' aggregate (relative "
@@ -189,6 +189,19 @@ class CommitteeMember:
             )
         score = evaluate(spec, state, self.fragment_of(model), metrics=[metric])[metric]
         return Assessment(float(score), not reasons, reasons, time.perf_counter() - start)
+
+    def parents_aggregate(
+        self, model: dict[str, Any], spec: ModelSpec, update: dict[str, Any]
+    ) -> dict[str, np.ndarray]:
+        """The aggregate an update's parents give (what a free rider would resubmit). The last
+        one is kept: the updates of a federation round all share the same parents."""
+        key = (model["model_id"], *sorted(update["parents"]))
+        if self._parents_aggregate is None or self._parents_aggregate[0] != key:
+            states, weights = parent_states(
+                self.ledger, self.store, model, spec, update["parents"]
+            )
+            self._parents_aggregate = (key, aggregate_parents(states, weights))
+        return self._parents_aggregate[1]
 
     def report(
         self, model: dict[str, Any], update: dict[str, Any], assessment: Assessment
