@@ -36,12 +36,15 @@ def main() -> None:
     is_flag=True,
     help="Every participant as its own process, through the gateway (ledgerlearn network).",
 )
-def demo(out_dir: str, distributed: bool) -> None:
+@click.option(
+    "--ipfs", is_flag=True, help="With --distributed: each participant runs its own Kubo node."
+)
+def demo(out_dir: str, distributed: bool, ipfs: bool) -> None:
     """Run the demo scenario on embedded defaults (no services to start)."""
     if distributed:
         from ledgerlearn.gateway.distributed import run_distributed_demo_command
 
-        run_distributed_demo_command(out_dir)
+        run_distributed_demo_command(out_dir, ipfs=ipfs)
         return
     from ledgerlearn.demo import run_demo
 

@@ -36,6 +36,28 @@ def test_distributed_demo_writes_the_summary_and_the_audit_passes(tmp_path):
     assert all(p["exit_code"] in (0, -signal.SIGTERM) for p in processes)
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_distributed_run_with_a_kubo_node_per_participant(tmp_path):
+    from ledgerlearn.gateway.distributed import run_distributed_demo
+    from ledgerlearn.roles.scenario import ScenarioConfig
+    from ledgerlearn.storage.kubo import kubo_available
+
+    if kubo_available() is not None:
+        pytest.skip(f"{kubo_available()} (./dev installs it)")
+    config = ScenarioConfig(modes=("federation",), providers=2, attacks=("random_weights",),
+                            committee=1, quorum=1, rounds=1, local_epochs=1)
+    out = tmp_path / "demo"
+    summary = run_distributed_demo(out, config, ipfs=True)
+    assert summary["ledger"]["audit"] == "ok"
+    assert summary["updates"]["malicious_rejected"] == 1
+    assert summary["updates"]["honest_rejected"] == 0
+    assert not (out / "store").exists()  # nothing shared but the Kubo swarm
+    for name in ("publisher", "member1", "provider1", "provider2", "archive"):
+        assert any((out / "ipfs" / name / "blocks").rglob("*.data")), name
+    assert not list((out / "ipfs" / "peers").glob("*.json"))  # every node withdrew
+
+
 def _node(directory, store, role: str, member: str, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "ledgerlearn.cli", "node", "--role", role, "--identity",

@@ -111,8 +111,13 @@ def status_command(directory: Path, as_json: bool) -> None:
 @click.option("--msp-id", default=None, help="MSP id, when --identity is an MSP folder.")
 @click.option("--tls-ca", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="Gateway TLS CA certificate, when --identity is an MSP folder.")
-@click.option("--store", "store_dir", required=True, type=click.Path(file_okay=False,
-              path_type=Path), help="Content-addressed store shared with the other nodes.")
+@click.option("--store", "store_dir", default=None, type=click.Path(file_okay=False,
+              path_type=Path), help="Content-addressed folder shared with the other nodes.")
+@click.option("--ipfs-repo", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Instead of --store: run this node's own Kubo node with this repo "
+                   "(needs the ipfs extra).")
+@click.option("--ipfs-peers", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="With --ipfs-repo: folder where the nodes announce their Kubo addresses.")
 @click.option("--model-id", default="digits-federation", show_default=True)
 @click.option("--mode", type=click.Choice(["federation", "gossip"]), default="federation",
               show_default=True)
@@ -136,7 +141,7 @@ def status_command(directory: Path, as_json: bool) -> None:
 @click.option("--timeout", "timeout_s", default=600.0, show_default=True,
               help="Give up after this many seconds with nothing to do.")
 def node_command(identity: Path, gateway: str | None, msp_id: str | None, tls_ca: Path | None,
-                 store_dir: Path, **options) -> None:
+                 store_dir: Path | None, **options) -> None:
     """Run one participant as its own process, talking only through the gateway and storage.
 
     It polls the contract (never relies on chaincode events), and resumes from the ledger's
@@ -147,6 +152,7 @@ def node_command(identity: Path, gateway: str | None, msp_id: str | None, tls_ca
     import threading
 
     from ledgerlearn.gateway.node import NodeConfig, NodeError, connection_file_for_msp, run_node
+    from ledgerlearn.storage.errors import StorageError
 
     if identity.is_dir():
         if not (msp_id and tls_ca and gateway):
@@ -162,6 +168,6 @@ def node_command(identity: Path, gateway: str | None, msp_id: str | None, tls_ca
     try:
         config = NodeConfig(connection=identity, store=store_dir, gateway=gateway, **options)
         result = run_node(config, stop, progress=lambda m: click.echo(m, err=True))
-    except (NodeError, ValueError, OSError) as exc:
+    except (NodeError, StorageError, ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(json.dumps(result))

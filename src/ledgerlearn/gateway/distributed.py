@@ -28,9 +28,18 @@ class DistributedRunError(RuntimeError):
 
 
 def run_distributed_demo(
-    out: Path, config=None, *, progress: Callable[[str], None] | None = None
+    out: Path,
+    config=None,
+    *,
+    ipfs: bool = False,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Run ``config`` (a ``ScenarioConfig``; the demo's by default) as separate processes."""
+    """Run ``config`` (a ``ScenarioConfig``; the demo's by default) as separate processes.
+
+    With ``ipfs`` every participant runs its own Kubo node (``OUT/ipfs/<name>``; they find each
+    other through ``OUT/ipfs/peers``) instead of sharing the folder ``OUT/store``, and this
+    driver runs one more, an archive that pins each model's content before the committee's
+    nodes stop (providers' nodes stop as soon as their updates are judged)."""
     from ledgerlearn.roles.scenario import ScenarioConfig
 
     config = config or ScenarioConfig(modes=("federation", "gossip"))
@@ -44,6 +53,7 @@ def run_distributed_demo(
             f"{out} already holds the ledger of an earlier run; choose another --out"
         )
     logs.mkdir(parents=True, exist_ok=True)
+    archive = _Archive(out / "ipfs") if ipfs else None
     state = start_background(ledger_dir, "127.0.0.1:0", providers=config.providers,
                              committee=config.committee)
     say(f"network up on {state.address} (pid {state.pid})")
@@ -60,10 +70,13 @@ def run_distributed_demo(
             )
         for mode in config.modes:
             model_id = f"{config.dataset}-{mode}"
-            reports += _run_mode(config, mode, model_id, ledger_dir, store, logs, members, say)
-        summary = _summary(config, ledger_dir, store, kinds)
+            reports += _run_mode(config, mode, model_id, ledger_dir, store, logs, members, say,
+                                 archive)
+        summary = _summary(config, ledger_dir, archive.store if archive else store, kinds)
     finally:
         stop_service(ledger_dir)
+        if archive is not None:
+            archive.close()
         say("network down")
     from ledgerlearn.roles.scenario import audit_ledger
 
@@ -80,9 +93,10 @@ def run_distributed_demo(
     return summary
 
 
-def _run_mode(config, mode, model_id, ledger_dir, store, logs, members, say) -> list[dict]:
+def _run_mode(config, mode, model_id, ledger_dir, store, logs, members, say,
+              archive: _Archive | None) -> list[dict]:
     common = [
-        "--store", str(store), "--model-id", model_id, "--mode", mode,
+        "--model-id", model_id, "--mode", mode,
         "--dataset", config.dataset, "--seed", str(config.seed),
         "--rounds", str(config.rounds), "--providers", str(config.providers),
         "--quorum", str(config.quorum), "--min-score", str(config.min_score),
@@ -109,10 +123,16 @@ def _run_mode(config, mode, model_id, ledger_dir, store, logs, members, say) -> 
         )
     say(f"{model_id}: publisher, {len(committee)} committee members and "
         f"{config.providers} providers started as processes")
+    while archive is not None and any(p.poll() is None for p in started.values()):
+        archive.pin_model(ledger_dir, model_id, strict=False)  # while the authors are up
+        time.sleep(1.0)
     reports = [_wait(name, proc, logs / f"{model_id}-{name}.log")
                for name, proc in started.items()]
     say(f"{model_id}: providers done")
     _wait_until_settled(ledger_dir, model_id)
+    if archive is not None:
+        pinned = archive.pin_model(ledger_dir, model_id, strict=True)
+        say(f"{model_id}: archive holds {pinned} objects")
     for proc in committee.values():
         if proc.poll() is None:
             proc.terminate()
@@ -124,8 +144,14 @@ def _run_mode(config, mode, model_id, ledger_dir, store, logs, members, say) -> 
 
 def _spawn(ledger_dir: Path, logs: Path, label: str, role: str, member: str,
            options: list[str]) -> subprocess.Popen:
+    out = ledger_dir.parent
+    if (out / "ipfs").is_dir():
+        storage = ["--ipfs-repo", str(out / "ipfs" / member),
+                   "--ipfs-peers", str(out / "ipfs" / "peers")]
+    else:
+        storage = ["--store", str(out / "store")]
     command = [sys.executable, "-m", "ledgerlearn.cli", "node", "--role", role,
-               "--identity", str(ledger_dir / f"connection-{member}.json"), *options]
+               "--identity", str(ledger_dir / f"connection-{member}.json"), *storage, *options]
     log = open(logs / f"{label}.log", "wb")  # noqa: SIM115 (the child keeps it)
     try:
         return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
@@ -150,6 +176,55 @@ def _wait(name: str, proc: subprocess.Popen, log: Path) -> dict[str, Any]:
     return {"process": name, "exit_code": code, **report}
 
 
+class _Archive:
+    """The driver's own Kubo node: keeps each model's content once its run is over."""
+
+    def __init__(self, folder: Path) -> None:
+        from ledgerlearn.gateway.peering import FolderPeering
+        from ledgerlearn.storage.kubo import KuboStore
+
+        folder.mkdir(parents=True, exist_ok=True)
+        self.store = KuboStore(folder / "archive", fetch_timeout=60.0)
+        self.peering = FolderPeering(self.store, folder / "peers", "archive")
+        self.peering.announce()
+        self.pinned: set[str] = set()
+
+    def pin_model(self, ledger_dir: Path, model_id: str, *, strict: bool) -> int:
+        """Fetch (pin) the model's spec, initial weights and every update's weights not yet
+        pinned, while their authors' nodes are up; how many are pinned. ``strict``: raise
+        when one cannot be fetched (else try again at the next call)."""
+        from ledgerlearn.ledger.errors import EndorsementError
+        from ledgerlearn.storage.errors import StorageError
+
+        self.peering.refresh(force=True)
+        client, ledger = _reader(ledger_dir)
+        try:
+            model = ledger.get_model(model_id)["model"]
+            cids = [model["spec_cid"], model["initial_weights_cid"]]
+            cids += [u["update"]["weights_cid"] for u in ledger.list_updates(model_id)]
+        except EndorsementError:
+            if strict:
+                raise
+            return len(self.pinned)  # not published yet
+        finally:
+            client.close()
+        for cid in cids:
+            if cid in self.pinned:
+                continue
+            try:
+                self.store.fetch(cid, timeout=None if strict else 5.0)
+            except StorageError:
+                if strict:
+                    raise
+                continue
+            self.pinned.add(cid)
+        return len(self.pinned)
+
+    def close(self) -> None:
+        self.peering.withdraw()
+        self.store.close()
+
+
 def _reader(ledger_dir: Path):
     from ledgerlearn.gateway.client import GatewayClient
     from ledgerlearn.roles.ledger_api import LearningLedger
@@ -172,15 +247,15 @@ def _wait_until_settled(ledger_dir: Path, model_id: str, timeout: float = 600.0)
         client.close()
 
 
-def _summary(config, ledger_dir: Path, store: Path, kinds: dict[str, str]) -> dict[str, Any]:
+def _summary(config, ledger_dir: Path, store, kinds: dict[str, str]) -> dict[str, Any]:
     from ledgerlearn.gateway.node import NodeConfig, _validation_and_held_out
     from ledgerlearn.roles.scenario import _counts, _model_summary
     from ledgerlearn.storage.local import LocalStore
 
-    node = NodeConfig(role="provider", connection=ledger_dir, store=store,
+    node = NodeConfig(role="provider", connection=ledger_dir, store=ledger_dir,
                       dataset=config.dataset, seed=config.seed, providers=config.providers)
     _, held_out = _validation_and_held_out(node)
-    content = LocalStore(store)
+    content = LocalStore(store) if isinstance(store, Path) else store
     client, reader = _reader(ledger_dir)
     try:
         per_model, updates = {}, []
@@ -203,13 +278,14 @@ def _summary(config, ledger_dir: Path, store: Path, kinds: dict[str, str]) -> di
     }
 
 
-def run_distributed_demo_command(out_dir: str) -> None:
-    """`ledgerlearn demo --distributed`: run, then print what the in-process demo prints."""
+def run_distributed_demo_command(out_dir: str, ipfs: bool = False) -> None:
+    """`ledgerlearn demo --distributed [--ipfs]`: run, then print what the in-process demo
+    prints."""
     import click
 
     try:
         summary = run_distributed_demo(
-            Path(out_dir), progress=lambda message: click.echo(message, err=True)
+            Path(out_dir), ipfs=ipfs, progress=lambda message: click.echo(message, err=True)
         )
     except DistributedRunError as exc:
         raise click.ClickException(str(exc)) from None

@@ -45,7 +45,7 @@ class NodeConfig:
 
     role: str
     connection: Path
-    store: Path
+    store: Path | None  # the content-addressed folder shared by the nodes (or ipfs_repo)
     gateway: str | None = None  # HOST:PORT overriding the connection file's endpoint
     model_id: str = "digits-federation"
     mode: str = "federation"
@@ -64,10 +64,18 @@ class NodeConfig:
     provider_index: int = 0
     max_updates: int = 3  # gossip: stop after this many own updates
     attack: str | None = None  # a provider attack of ledgerlearn.roles.adversaries
+    # own Kubo node (the ipfs extra) instead of the shared folder ``store``
+    ipfs_repo: Path | None = None
+    ipfs_peers: Path | None = None  # folder where the nodes announce their Kubo addresses
 
     def __post_init__(self) -> None:
         if self.role not in NODE_ROLES:
             raise NodeError(f"role must be one of {', '.join(NODE_ROLES)}, not {self.role!r}")
+        if (self.ipfs_repo is None) != (self.ipfs_peers is None):
+            raise NodeError("--ipfs-repo and --ipfs-peers go together")
+        if (self.store is None) == (self.ipfs_repo is None):
+            raise NodeError("give either --store (a shared folder) or --ipfs-repo/--ipfs-peers "
+                            "(this node's own Kubo node)")
         if self.role == "publisher" and not self.committee:
             raise NodeError("a publisher needs the committee's member ids (--committee)")
         if self.attack is not None:
@@ -117,26 +125,47 @@ def run_node(
 ) -> dict[str, Any]:
     """Run the participant until its part is done, ``stop`` is set, or the time-out."""
     from ledgerlearn.roles.ledger_api import LearningLedger
-    from ledgerlearn.storage.local import LocalStore
 
     stop = stop or threading.Event()
     say = progress or (lambda message: log.info("%s", message))
     client = connect(config)
+    store = peering = None
     try:
         ledger = LearningLedger(client)
-        store = LocalStore(config.store)
         _retry(lambda: ledger.register_member(), stop, config, "register")
+        store, peering = open_store(config, ledger.member_id.replace("/", "-"))
+        refresh = peering.refresh if peering is not None else (lambda: 0)
         say(f"{ledger.member_id} registered as {config.role}")
         runner = {"publisher": _publisher, "provider": _provider, "committee": _committee}
-        return runner[config.role](config, ledger, store, client, stop, say)
+        return runner[config.role](config, ledger, store, refresh, stop, say)
     finally:
         client.close()
+        if peering is not None:
+            peering.withdraw()
+            store.close()
+
+
+def open_store(config: NodeConfig, label: str):
+    """The node's content store: the shared folder, or its own Kubo node announced in
+    ``ipfs_peers`` (and connected to the nodes announced there)."""
+    if config.ipfs_repo is None:
+        from ledgerlearn.storage.local import LocalStore
+
+        return LocalStore(config.store), None
+    from ledgerlearn.gateway.peering import FolderPeering
+    from ledgerlearn.storage.kubo import KuboStore
+
+    store = KuboStore(config.ipfs_repo)
+    peering = FolderPeering(store, config.ipfs_peers, label)
+    peering.announce()
+    peering.refresh(force=True)
+    return store, peering
 
 
 # -- the three roles ----------------------------------------------------------------------------
 
 
-def _publisher(config, ledger, store, client, stop, say) -> dict[str, Any]:
+def _publisher(config, ledger, store, refresh, stop, say) -> dict[str, Any]:
     from ledgerlearn.learning.models import builtin_spec
     from ledgerlearn.roles.publisher import ModelPlan, Publisher
 
@@ -145,6 +174,7 @@ def _publisher(config, ledger, store, client, stop, say) -> dict[str, Any]:
         deadline = time.monotonic() + config.timeout_s
         for member_id in config.committee:  # fragments are encrypted to registered members
             while not _registered(ledger, member_id):
+                refresh()
                 _sleep(stop, config, deadline, f"committee member {member_id} to register")
         validation, _ = _validation_and_held_out(config)
         plan = ModelPlan(model_id=config.model_id, spec=builtin_spec("mlp"), mode=config.mode,
@@ -158,10 +188,18 @@ def _publisher(config, ledger, store, client, stop, say) -> dict[str, Any]:
             say(f"{config.model_id} was already published (resumed)")
     else:
         say(f"{config.model_id} was already published (resumed)")
-    return {"role": "publisher", "model_id": config.model_id, "member_id": ledger.member_id}
+    # the committee fetches spec, weights and its fragments while reviewing: stay until then
+    deadline = time.monotonic() + config.timeout_s
+    while not stop.is_set() and (info := _model(ledger, config.model_id)) is not None \
+            and info["status"] == "proposed":
+        refresh()
+        _sleep(stop, config, deadline, f"the committee to review {config.model_id}")
+    status = (_model(ledger, config.model_id) or {}).get("status")
+    return {"role": "publisher", "model_id": config.model_id, "member_id": ledger.member_id,
+            "status": status}
 
 
-def _provider(config, ledger, store, client, stop, say) -> dict[str, Any]:
+def _provider(config, ledger, store, refresh, stop, say) -> dict[str, Any]:
     from ledgerlearn.learning.training import TrainConfig
     from ledgerlearn.roles.adversaries import PROVIDER_ATTACKS
     from ledgerlearn.roles.provider import DataProvider
@@ -178,6 +216,7 @@ def _provider(config, ledger, store, client, stop, say) -> dict[str, Any]:
     deadline = time.monotonic() + config.timeout_s
     submitted = 0
     while not stop.is_set():
+        refresh()
         info = _model(ledger, config.model_id)
         if info is not None and info["status"] == "active":
             if config.mode == "gossip" and provider.contributions >= config.max_updates:
@@ -194,18 +233,24 @@ def _provider(config, ledger, store, client, stop, say) -> dict[str, Any]:
         elif info is not None and info["status"] not in ("active", "proposed"):
             break  # rejected by the committee, or closed
         _sleep(stop, config, deadline, f"{config.model_id} to accept an update")
+    # stay until the committee has judged (and so fetched) every update of this provider
+    while not stop.is_set() and any(u["status"] == "pending"
+                                    for u in _own_updates(ledger, config.model_id)):
+        refresh()
+        _sleep(stop, config, deadline, "the committee to judge this provider's updates")
     return {"role": "provider", "member_id": ledger.member_id, "kind": provider.kind,
             "submitted": submitted,
             "updates_on_ledger": len(_own_updates(ledger, config.model_id))}
 
 
-def _committee(config, ledger, store, client, stop, say) -> dict[str, Any]:
+def _committee(config, ledger, store, refresh, stop, say) -> dict[str, Any]:
     from ledgerlearn.roles.committee import CommitteeMember
 
     member = CommitteeMember(ledger, store, _private_key(config))
     reviewed = reported = 0
     deadline = time.monotonic() + config.timeout_s
     while not stop.is_set():
+        refresh()
         reviews = member.review_pending()
         done = member.evaluate_pending()
         reviewed += len(reviews)
