@@ -92,3 +92,34 @@ def test_node_config_is_checked(tmp_path):
     with pytest.raises(NodeError, match="provider index"):
         NodeConfig(role="provider", connection=tmp_path / "c.json", store=tmp_path,
                    provider_index=2, providers=2)
+
+
+def test_node_command_needs_gateway_details_for_an_msp_folder(gateway, tmp_path):
+    from click.testing import CliRunner
+
+    from ledgerlearn.cli import main
+
+    msp = (gateway.network.identities.directory / "organizations" / "Org1" / "members" /
+           "publisher" / "msp")
+    result = CliRunner().invoke(main, ["node", "--role", "provider", "--identity", str(msp),
+                                       "--store", str(tmp_path)])
+    assert result.exit_code == 2 and "--msp-id, --tls-ca and --gateway" in result.output
+    both = CliRunner().invoke(main, [
+        "node", "--role", "provider", "--identity", str(gateway.connection_file()),
+        "--store", str(tmp_path), "--ipfs-repo", str(tmp_path / "r"),
+        "--ipfs-peers", str(tmp_path / "p"),
+    ])
+    assert both.exit_code == 1 and "either --store" in both.output
+
+
+def test_msp_folder_becomes_a_checked_connection_file(gateway, tmp_path):
+    from ledgerlearn.fabric.connection import load_connection
+    from ledgerlearn.gateway.node import connection_file_for_msp
+
+    msp = (gateway.network.identities.directory / "organizations" / "Org2" / "members" /
+           "provider1" / "msp")
+    path = connection_file_for_msp(msp, "Org2MSP", gateway.server.address,
+                                   gateway.directory / "gateway" / "tls" / "ca.crt", tmp_path)
+    connection = load_connection(path)
+    assert connection.msp_id == "Org2MSP" and connection.endpoint == gateway.server.address
+    assert connection.chaincode == "learning" and connection.channel == "ledgerlearn"
