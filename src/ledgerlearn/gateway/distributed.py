@@ -2,10 +2,11 @@
 
 The embedded network runs as a service (``network up``); the publisher, each committee member
 and each provider is a ``ledgerlearn node`` process with its own identity, talking only through
-the gateway (TLS, its own connection file) and the shared content-addressed store. This driver
-only starts and stops processes and, at the end, reads the ledger through the gateway to write
-the same ``summary.json`` as the in-process demo (plus each process's exit report); the ledger
-audit runs on the copies afterwards.
+the gateway (TLS, its own connection file) and content-addressed storage (a shared folder, or
+with ``ipfs`` each participant's own Kubo node). This driver only starts and stops processes
+and, at the end, reads the ledger through the gateway to write the same ``summary.json`` as the
+in-process demo (plus each process's exit report); the ledger audit runs on the copies
+afterwards.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def run_distributed_demo(
             )
         for mode in config.modes:
             model_id = f"{config.dataset}-{mode}"
-            reports += _run_mode(config, mode, model_id, ledger_dir, store, logs, members, say,
+            reports += _run_mode(config, mode, model_id, ledger_dir, logs, members, say,
                                  archive)
         summary = _summary(config, ledger_dir, archive.store if archive else store, kinds)
     finally:
@@ -93,7 +94,7 @@ def run_distributed_demo(
     return summary
 
 
-def _run_mode(config, mode, model_id, ledger_dir, store, logs, members, say,
+def _run_mode(config, mode, model_id, ledger_dir, logs, members, say,
               archive: _Archive | None) -> list[dict]:
     common = [
         "--model-id", model_id, "--mode", mode,
