@@ -351,3 +351,21 @@ def test_event_requests_are_checked(gateway):
 def test_a_second_gateway_cannot_take_a_port_in_use(gateway):
     with pytest.raises(OSError, match="cannot listen"):
         start_gateway(gateway.network, gateway.tls, gateway.server.address)
+
+
+def test_endorsement_waits_for_a_lagging_peer(gateway, monkeypatch):
+    import time as time_module
+
+    lagging = gateway.network.peer_of("Org2MSP")
+    commit = lagging.commit
+
+    def slow_commit(data):
+        time_module.sleep(0.4)  # Org2's peer commits every block 0.4 s after Org1's
+        return commit(data)
+
+    monkeypatch.setattr(lagging, "commit", slow_commit)
+    with gateway.client("Org1MSP/publisher") as client:
+        assert client.submit("bump", "lagging") == b"1"  # committed on Org1's peer only
+        assert lagging.store.get_state("kv", "lagging") is None
+        # simulated on both peers: without waiting, Org2's peer would still see no counter
+        assert client.submit("bump", "lagging") == b"2"

@@ -45,9 +45,12 @@ class CommitWatcher:
         self._height_listeners: list[Callable[[], None]] = []
         self._closed = False
         peer.subscribe_blocks(self._on_block)
+        #: Blocks this peer holds, kept from commit notifications (no store query needed).
+        self.committed_height = peer.store.height()
 
     def _on_block(self, committed: CommittedBlock) -> None:
         """Called on the peer's commit thread once a block is on disk."""
+        self.committed_height = max(self.committed_height, committed.number + 1)
         with self._lock:
             resolved = []
             if self._pending:

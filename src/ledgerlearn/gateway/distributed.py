@@ -124,23 +124,42 @@ def _run_mode(config, mode, model_id, ledger_dir, logs, members, say,
         )
     say(f"{model_id}: publisher, {len(committee)} committee members and "
         f"{config.providers} providers started as processes")
-    while archive is not None and any(p.poll() is None for p in started.values()):
-        archive.pin_model(ledger_dir, model_id, strict=False)  # while the authors are up
-        time.sleep(1.0)
-    reports = [_wait(name, proc, logs / f"{model_id}-{name}.log")
-               for name, proc in started.items()]
-    say(f"{model_id}: providers done")
-    _wait_until_settled(ledger_dir, model_id)
-    if archive is not None:
-        pinned = archive.pin_model(ledger_dir, model_id, strict=True)
-        say(f"{model_id}: archive holds {pinned} objects")
-    for proc in committee.values():
-        if proc.poll() is None:
-            proc.terminate()
-    reports += [_wait(name, proc, logs / f"{model_id}-{name}.log")
-                for name, proc in committee.items()]
+    everyone = {**started, **committee}
+    try:
+        while any(p.poll() is None for p in started.values()):
+            _check_alive(everyone, logs, model_id)
+            if archive is not None:
+                archive.pin_model(ledger_dir, model_id, strict=False)  # while authors are up
+            time.sleep(1.0)
+        reports = [_wait(name, proc, logs / f"{model_id}-{name}.log")
+                   for name, proc in started.items()]
+        say(f"{model_id}: providers done")
+        _wait_until_settled(ledger_dir, model_id, lambda: _check_alive(everyone, logs, model_id))
+        if archive is not None:
+            pinned = archive.pin_model(ledger_dir, model_id, strict=True)
+            say(f"{model_id}: archive holds {pinned} objects")
+        for proc in committee.values():
+            if proc.poll() is None:
+                proc.terminate()
+        reports += [_wait(name, proc, logs / f"{model_id}-{name}.log")
+                    for name, proc in committee.items()]
+    finally:
+        for proc in everyone.values():  # on failure: no participant outlives the run
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=60)
     say(f"{model_id}: every update finalized")
     return [{"model_id": model_id, **report} for report in reports]
+
+
+def _check_alive(processes: dict[str, subprocess.Popen], logs: Path, model_id: str) -> None:
+    """Fail the run as soon as a participant fails (the others would wait for it)."""
+    for name, proc in processes.items():
+        code = proc.poll()
+        if code not in (None, 0, -15):
+            log = logs / f"{model_id}-{name}.log"
+            tail = log.read_text(errors="replace")[-1500:]
+            raise DistributedRunError(f"{name} exited with code {code}; see {log}:\n{tail}")
 
 
 def _spawn(ledger_dir: Path, logs: Path, label: str, role: str, member: str,
@@ -234,12 +253,14 @@ def _reader(ledger_dir: Path):
     return client, LearningLedger(client)
 
 
-def _wait_until_settled(ledger_dir: Path, model_id: str, timeout: float = 600.0) -> None:
+def _wait_until_settled(ledger_dir: Path, model_id: str, check: Callable[[], None],
+                        timeout: float = 600.0) -> None:
     """Until no update of ``model_id`` is pending (the committee finalized every one)."""
     client, ledger = _reader(ledger_dir)
     try:
         deadline = time.monotonic() + timeout
         while ledger.list_updates(model_id, status="pending"):
+            check()
             if time.monotonic() > deadline:
                 raise DistributedRunError(f"updates of {model_id} still pending after "
                                           f"{timeout} s")
@@ -282,8 +303,14 @@ def _summary(config, ledger_dir: Path, store, kinds: dict[str, str]) -> dict[str
 def run_distributed_demo_command(out_dir: str, ipfs: bool = False) -> None:
     """`ledgerlearn demo --distributed [--ipfs]`: run, then print what the in-process demo
     prints."""
+    import signal
+
     import click
 
+    def terminate(signum, frame):  # SIGTERM: stop the participants and the service too
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminate)
     try:
         summary = run_distributed_demo(
             Path(out_dir), ipfs=ipfs, progress=lambda message: click.echo(message, err=True)

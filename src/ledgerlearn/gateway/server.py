@@ -63,7 +63,12 @@ class _Servicer:
         return await self._unary(context, self.service.evaluate, "Evaluate", raw)
 
     async def Endorse(self, raw: bytes, context):
-        return await self._unary(context, self.service.endorse, "Endorse", raw)
+        try:
+            request = _decode("Endorse", raw)
+            await self.service.peers_in_step()
+            return self.service.endorse(request)
+        except Exception as exc:
+            await _abort(context, exc, "Endorse")
 
     async def Submit(self, raw: bytes, context):
         return await self._unary(context, self.service.submit, "Submit", raw)

@@ -54,6 +54,8 @@ from ledgerlearn.ledger.protoutil import (
 from ledgerlearn.ledger.validator import VALID, code_name
 
 Code = grpc.StatusCode
+#: Longest an endorsement waits for a lagging peer to commit the latest block.
+PEER_STEP_WAIT_S = 2.0
 #: Longest a CommitStatus call waits when the client set no deadline.
 DEFAULT_MAX_COMMIT_WAIT_S = 300.0
 
@@ -107,6 +109,20 @@ class GatewayService:
         self._remember = remember_transactions
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+
+    async def peers_in_step(self, timeout: float = PEER_STEP_WAIT_S) -> None:
+        """Wait (briefly) until every peer has committed the blocks the most advanced one has.
+
+        Fabric's gateway endorses on the peers with the highest ledger height; here peers get
+        the same blocks from the orderer and commit them on their own threads, a moment apart.
+        Endorsing on a peer still one block behind would simulate on older state, and the
+        peers' results would disagree, or the contract would refuse on one peer what the
+        client saw accepted on another (e.g. reports it has just committed).
+        """
+        target = max(w.committed_height for w in self._watchers.values())
+        for watcher in self._watchers.values():
+            if watcher.committed_height < target:
+                await watcher.wait_for_height(target, timeout)
 
     @property
     def stopping(self) -> bool:
