@@ -18,9 +18,11 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from fabric_protos.msp import identities_pb2
 from google.protobuf.message import DecodeError
@@ -62,6 +64,26 @@ _INVALID_CACHE_SIZE = 4096
 _MAX_CACHED_INVALID_BYTES = 16384
 
 
+#: Fewer signatures than this are not worth a round trip to another process.
+PRIME_MIN_ITEMS = 16
+
+
+class BatchVerifier(Protocol):
+    """Checks many signatures at once (:class:`~ledgerlearn.identity.verifier.ProcessVerifier`)."""
+
+    def check(self, items: list[tuple[bytes, bytes, bytes]]) -> bytes | None: ...
+
+
+def _verified_key(serialized: bytes, message: bytes, signature: bytes) -> bytes:
+    """Key of a successful check: SHA-256 over the identity, the signature and the message."""
+    digest = hashlib.sha256(
+        len(serialized).to_bytes(4, "big") + serialized
+        + len(signature).to_bytes(4, "big") + signature
+    )
+    digest.update(message)
+    return digest.digest()
+
+
 def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
@@ -95,7 +117,11 @@ class MembershipService:
         self._invalid: dict[bytes, IdentityError] = {}
         self._verified_size = verified_cache_size
         self._verified: dict[bytes, None] = {}
+        self._points: dict[bytes, bytes] = {}
         self._lock = threading.Lock()
+        self._prime_lock = threading.Lock()
+        #: Optional batch checker in another process (see :meth:`prime`).
+        self.verifier: BatchVerifier | None = None
 
     # -- construction -----------------------------------------------------------------------
 
@@ -194,12 +220,7 @@ class MembershipService:
         """
         identity = self.deserialize(serialized)
         if self._verified_size:
-            digest = hashlib.sha256(
-                len(serialized).to_bytes(4, "big") + serialized
-                + len(signature).to_bytes(4, "big") + signature
-            )
-            digest.update(message)
-            key = digest.digest()
+            key = _verified_key(serialized, message, signature)
             if key in self._verified:
                 return identity
         try:
@@ -209,6 +230,51 @@ class MembershipService:
         if self._verified_size:
             self._remember(self._verified, key, None, self._verified_size)
         return identity
+
+    def prime(self, items: Iterable[tuple[bytes, bytes, bytes]]) -> int:
+        """Check (identity, message, signature) triples in a batch through :attr:`verifier`.
+
+        Those that verify are remembered exactly as :meth:`verify` remembers its successes,
+        so the following :meth:`verify` calls find them; anything else (an invalid identity,
+        a bad signature, no verifier, a verifier that failed) is left to :meth:`verify`,
+        which checks it in process and says what is wrong. Returns how many were cached.
+        """
+        verifier = self.verifier
+        if verifier is None or not self._verified_size:
+            return 0
+        items = list(items)
+        if len(items) < PRIME_MIN_ITEMS:
+            return 0
+        with self._prime_lock:  # peers committing the same block wait, then find it cached
+            keys: list[bytes] = []
+            batch: list[tuple[bytes, bytes, bytes]] = []
+            for serialized, message, signature in items:
+                key = _verified_key(serialized, message, signature)
+                if key in self._verified:
+                    continue
+                try:
+                    identity = self.deserialize(serialized)
+                except IdentityError:
+                    continue
+                point = self._points.get(serialized)
+                if point is None:
+                    point = identity.public_key.public_bytes(
+                        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+                    )
+                    self._remember(self._points, serialized, point)
+                keys.append(key)
+                batch.append((point, message, signature))
+            if not batch:
+                return 0
+            answer = verifier.check(batch)
+            if answer is None:
+                return 0
+            cached = 0
+            for key, ok in zip(keys, answer, strict=True):
+                if ok == 1:
+                    self._remember(self._verified, key, None, self._verified_size)
+                    cached += 1
+            return cached
 
     def validate_certificate(self, msp_id: str, certificate: x509.Certificate) -> Identity:
         """Validate a certificate for ``msp_id`` without the serialized form (uncached)."""

@@ -25,6 +25,7 @@ from ledgerlearn.identity import (
     create_network_identities,
     load_network_identities,
 )
+from ledgerlearn.identity.verifier import ProcessVerifier
 from ledgerlearn.ledger.channelconfig import ChannelConfig
 from ledgerlearn.ledger.client import EmbeddedClient
 from ledgerlearn.ledger.errors import LedgerError, StorageError
@@ -96,11 +97,16 @@ class EmbeddedNetwork:
         channel_id: str = DEFAULT_CHANNEL,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         commit_processes: bool = False,
+        verify_process: bool = True,
     ) -> EmbeddedNetwork:
         """A new network in ``directory`` (which must not hold one yet).
 
         ``commit_processes`` lets each peer validate and commit in a child process of its own
         (:mod:`ledgerlearn.ledger.commitproc`), so that commits use another core.
+        ``verify_process`` (default) checks the creator and endorsement signatures of each
+        delivered block in one batch in a child process (:mod:`ledgerlearn.identity.verifier`)
+        while this process goes on endorsing; without it, or if the child fails, they are
+        checked in process.
         """
         directory = Path(directory)
         if (directory / PEERS).exists():
@@ -123,6 +129,8 @@ class EmbeddedNetwork:
             max_message_bytes=int(max_message_bytes),
         )
         msp = MembershipService.from_ca_certificates(config.ca_certificates())
+        if verify_process:
+            msp.verifier = ProcessVerifier()
         genesis = new_block(0, b"", [config.genesis_envelope()])
         contracts = default_contracts() if contracts is None else contracts
         peers = []
@@ -141,6 +149,7 @@ class EmbeddedNetwork:
         contracts: Mapping[str, Any] | None = None,
         *,
         commit_processes: bool = False,
+        verify_process: bool = True,
     ) -> EmbeddedNetwork:
         """Reopen a network made by :meth:`create`, catching lagging peers up."""
         directory = Path(directory)
@@ -164,6 +173,8 @@ class EmbeddedNetwork:
             )
         config = ChannelConfig.from_genesis_block(decode_block(next(iter(genesis_bytes.values()))))
         msp = MembershipService.from_ca_certificates(config.ca_certificates())
+        if verify_process:
+            msp.verifier = ProcessVerifier()
         contracts = default_contracts() if contracts is None else contracts
         peers = [
             Peer(directory / PEERS / msp_id, _peer_identity(identities, msp_id), config, msp,
@@ -228,6 +239,8 @@ class EmbeddedNetwork:
         for peer in self.peers:
             peer.drain()
             peer.close()
+        if isinstance(self.msp.verifier, ProcessVerifier):
+            self.msp.verifier.close()
 
     def __enter__(self) -> EmbeddedNetwork:
         return self

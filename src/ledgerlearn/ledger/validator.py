@@ -113,6 +113,8 @@ class BlockValidator:
         results: list[ValidatedTransaction] = []
         parsed_ok: list[tuple[int, ParsedTransaction]] = []
         seen: set[str] = set()
+        if self.msp.verifier is not None:
+            self.msp.prime(_signatures(envelopes))
         # Phase 1: everything that does not depend on state (signatures, policy, structure).
         for tx_num, envelope in enumerate(envelopes):
             parsed, code, reason = self._check_static(envelope)
@@ -276,6 +278,29 @@ class BlockValidator:
                     "or versions than at simulation"
                 )
         return VALID, ""
+
+
+def _signatures(envelopes: Sequence[bytes]) -> list[tuple[bytes, bytes, bytes]]:
+    """(identity, message, signature) of every creator and endorsement in ``envelopes``.
+
+    Used to check them in one batch in another process before validation (see
+    :meth:`MembershipService.prime <ledgerlearn.identity.MembershipService.prime>`); what
+    does not parse is skipped here and reported by the ordinary checks.
+    """
+    items = []
+    for envelope in envelopes:
+        try:
+            parsed = parse_transaction(envelope)
+        except MalformedMessageError:
+            continue
+        if parsed.is_config:
+            continue
+        items.append((parsed.creator, parsed.payload, parsed.signature))
+        payload = parsed.proposal_response_payload
+        items.extend(
+            (endorser, payload + endorser, signature) for endorser, signature in parsed.endorsements
+        )
+    return items
 
 
 def _fmt(version) -> str:

@@ -1,0 +1,51 @@
+"""Block signatures checked in batch by the verifier process give the same codes."""
+
+from __future__ import annotations
+
+from fabric_protos.common import common_pb2
+from fabric_protos.peer import transaction_pb2
+
+from ledgerlearn.identity.verifier import ProcessVerifier
+from ledgerlearn.ledger.network import EmbeddedNetwork
+
+
+def forge_endorsement(envelope: bytes, signer) -> bytes:
+    """Replace the first endorsement's signature with one over other bytes; re-sign."""
+    env = common_pb2.Envelope.FromString(envelope)
+    payload = common_pb2.Payload.FromString(env.payload)
+    tx = transaction_pb2.Transaction.FromString(payload.data)
+    action = transaction_pb2.ChaincodeActionPayload.FromString(tx.actions[0].payload)
+    action.action.endorsements[0].signature = signer.sign(b"not the response")
+    tx.actions[0].payload = action.SerializeToString()
+    payload.data = tx.SerializeToString()
+    data = payload.SerializeToString()
+    return common_pb2.Envelope(payload=data, signature=signer.sign(data)).SerializeToString()
+
+
+def test_a_full_block_is_checked_in_the_child_with_the_same_outcome(tmp_path):
+    net = EmbeddedNetwork.create(
+        tmp_path / "net", members={"Org1": [("alice", "provider")]}, batch_size=12,
+        batch_timeout=5.0,
+    )
+    try:
+        assert isinstance(net.msp.verifier, ProcessVerifier)
+        alice = net.client("Org1MSP/alice")
+        endorsed = [alice.endorse_transaction("put", f"k{i}", "v") for i in range(12)]
+        forged = forge_endorsement(endorsed[5].envelope, alice.member)
+        waits = {}
+        for i, tx in enumerate(endorsed):
+            waits[tx.tx_id] = [(p, p.waiter(tx.tx_id)) for p in net.peers]
+            net.orderer.broadcast(forged if i == 5 else tx.envelope)
+        codes = {}
+        for tx_id, pairs in waits.items():
+            codes[tx_id] = {p.wait(tx_id, w, 30).code for p, w in pairs}
+        net.sync()
+        from ledgerlearn.ledger.validator import code_name
+
+        names = [code_name(codes[tx.tx_id].pop()) for tx in endorsed]
+        assert all(len(c) == 0 for c in codes.values())  # both peers agreed
+        assert names == ["VALID"] * 5 + ["ENDORSEMENT_POLICY_FAILURE"] + ["VALID"] * 6
+        assert net.msp.verifier._process is not None  # the batch went to the child
+        assert {p.store.height() for p in net.peers} == {2}
+    finally:
+        net.close()
