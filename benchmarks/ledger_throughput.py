@@ -13,7 +13,11 @@ transaction (all threads), which depends far less on the other load of the machi
 wall-clock rate; ``children_cpu_ms_per_tx`` is what its child processes (the signature
 verifier, committer processes) spent on top, and ``load_1min`` the machine's load average.
 
-    .venv/bin/python benchmarks/ledger_throughput.py [--quick] [--clients 8] [--n 6000]
+Signatures are checked in verifier child processes by default (``EmbeddedNetwork.create(...,
+verify_process=True)``); ``--in-process`` turns that off, ``--compare`` runs both and reports
+``verify_process_speedup``.
+
+    .venv/bin/python benchmarks/ledger_throughput.py [--quick] [--compare] [--clients 8]
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ def run(
     batch_timeout: float,
     profile: str | None,
     processes: bool = False,
+    verify_process: bool = True,
 ) -> dict:
     from ledgerlearn.ledger.network import EmbeddedNetwork
 
@@ -47,6 +52,7 @@ def run(
             batch_size=batch_size,
             batch_timeout=batch_timeout,
             commit_processes=processes,
+            verify_process=verify_process,
         )
         handles = [net.client(f"Org1MSP/client{i}") for i in range(clients)]
         handles[0].submit("put", "warmup", "0")  # identities cached, code paths warm
@@ -114,6 +120,7 @@ def run(
         "n": len(latencies),
         "clients": clients,
         "commit_processes": processes,
+        "verify_process": verify_process,
         "batch_size": batch_size,
         "batch_timeout_ms": batch_timeout * 1000,
         "elapsed_s": round(elapsed, 2),
@@ -156,16 +163,40 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also run with a committer process per peer and report both (speedup)",
     )
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="check every signature in this process (no verifier child processes)",
+    )
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="also run with every signature checked in process and report the speedup",
+    )
     args = parser.parse_args(argv)
     n = args.n or (2000 if args.quick else 8000)
-    result = run(n, args.clients, args.batch_size, args.batch_timeout, args.profile)
+    if args.compare:
+        # the same load without verifier processes, run first; headline figures stay the
+        # default network's
+        other = run(n, args.clients, args.batch_size, args.batch_timeout, None,
+                    verify_process=False)
+        print(json.dumps({"in_process": other}))
+    result = run(n, args.clients, args.batch_size, args.batch_timeout, args.profile,
+                 verify_process=not args.in_process)
+    if args.compare:
+        result["in_process_tx_per_s"] = other["tx_per_s"]
+        result["in_process_cpu_ms_per_tx"] = other["cpu_ms_per_tx"]
+        result["verify_process_speedup"] = round(result["tx_per_s"] / other["tx_per_s"], 2)
     if args.commit_processes:
         # the same load with each peer committing in its own process (EmbeddedNetwork
         # commit_processes=True); the headline figures stay those of the default network
-        other = run(n, args.clients, args.batch_size, args.batch_timeout, None, True)
-        print(json.dumps({"commit_processes": other}))
-        result["commit_processes_tx_per_s"] = other["tx_per_s"]
-        result["commit_processes_speedup"] = round(other["tx_per_s"] / result["tx_per_s"], 2)
+        committers = run(n, args.clients, args.batch_size, args.batch_timeout, None, True,
+                         verify_process=not args.in_process)
+        print(json.dumps({"commit_processes": committers}))
+        result["commit_processes_tx_per_s"] = committers["tx_per_s"]
+        result["commit_processes_speedup"] = round(
+            committers["tx_per_s"] / result["tx_per_s"], 2
+        )
     bound = crypto_bound()
     result["crypto_bound_tx_per_s"] = round(bound, 1)
     result["ratio"] = round(result["tx_per_s"] / bound, 3)

@@ -113,3 +113,56 @@ def test_prime_skips_small_batches_and_unavailable_verifiers(org, member):
     msp.verifier = _Recording(available=False)
     assert msp.prime(items) == 0
     assert msp.verify(*items[0]).name == "alice"  # checked in process
+
+
+class _Fixed:
+    """A verifier that answers the same for every item (or is unavailable)."""
+
+    def __init__(self, answer: int | None) -> None:
+        self.answer = answer
+        self.calls = 0
+
+    def check(self, items):
+        self.calls += 1
+        return None if self.answer is None else bytes([self.answer]) * len(items)
+
+
+def test_verify_asks_the_verifier_first_and_checks_refusals_in_process(org, member):
+    creator = member.serialized()
+    message = b"proposal"
+    good = member.sign(message)
+    for answer in (1, 0, None):
+        msp = MembershipService({"Org1MSP": [org.ca_certificate]})
+        msp.verifier = fixed = _Fixed(answer)
+        assert msp.verify(creator, message, good).name == "alice"
+        assert msp.verify(creator, message, good).name == "alice"  # cached: not asked again
+        assert fixed.calls == 1
+    msp = MembershipService({"Org1MSP": [org.ca_certificate]})
+    msp.verifier = _Fixed(0)
+    with pytest.raises(SignatureError, match="alice: signature does not verify"):
+        msp.verify(creator, b"other", good)  # refused by the child, then in process, with why
+
+
+def test_process_verifier_serves_threads_with_at_most_max_children(member):
+    import threading
+
+    verifier = ProcessVerifier(max_children=2)
+    message = b"m"
+    item = (point(member), message, member.sign(message))
+    results = []
+    try:
+        threads = [
+            threading.Thread(target=lambda: results.append(verifier.check([item] * 50)))
+            for _ in range(6)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert results == [bytes([1]) * 50] * 6
+        assert 1 <= verifier.started <= 2
+    finally:
+        verifier.close()
+    assert verifier.started == 0
+    with pytest.raises(ValueError, match="max_children"):
+        ProcessVerifier(max_children=0)

@@ -22,6 +22,18 @@ def forge_endorsement(envelope: bytes, signer) -> bytes:
     return common_pb2.Envelope(payload=data, signature=signer.sign(data)).SerializeToString()
 
 
+class RecordingVerifier(ProcessVerifier):
+    """The real child-process verifier, remembering the size of each request."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sizes: list[int] = []
+
+    def check(self, items):
+        self.sizes.append(len(items))
+        return super().check(items)
+
+
 def test_a_full_block_is_checked_in_the_child_with_the_same_outcome(tmp_path):
     net = EmbeddedNetwork.create(
         tmp_path / "net", members={"Org1": [("alice", "provider")]}, batch_size=12,
@@ -29,6 +41,8 @@ def test_a_full_block_is_checked_in_the_child_with_the_same_outcome(tmp_path):
     )
     try:
         assert isinstance(net.msp.verifier, ProcessVerifier)
+        net.msp.verifier.close()
+        net.msp.verifier = recording = RecordingVerifier()
         alice = net.client("Org1MSP/alice")
         endorsed = [alice.endorse_transaction("put", f"k{i}", "v") for i in range(12)]
         forged = forge_endorsement(endorsed[5].envelope, alice.member)
@@ -45,7 +59,11 @@ def test_a_full_block_is_checked_in_the_child_with_the_same_outcome(tmp_path):
         names = [code_name(codes[tx.tx_id].pop()) for tx in endorsed]
         assert all(len(c) == 0 for c in codes.values())  # both peers agreed
         assert names == ["VALID"] * 5 + ["ENDORSEMENT_POLICY_FAILURE"] + ["VALID"] * 6
-        assert net.msp.verifier._process is not None  # the batch went to the child
+        # proposals and envelopes one by one, then the block's 2 endorsements of each
+        # transaction in one batch (the creators' signatures are known from the orderer)
+        assert recording.sizes.count(1) >= 24
+        assert max(recording.sizes) == 24
+        assert recording.started >= 1
         assert {p.store.height() for p in net.peers} == {2}
     finally:
         net.close()

@@ -216,13 +216,23 @@ class MembershipService:
 
         Successful checks are remembered by ``SHA-256(identity, signature, message)``, so the
         orderer and every peer of one process verify a given signature only once. The
-        identity's validity period is still checked on every call.
+        identity's validity period is still checked on every call. With a :attr:`verifier`,
+        a signature not yet remembered is checked in its child process, which leaves this
+        process's GIL to its other threads; one the child refuses is checked here again, so
+        the error says why.
         """
         identity = self.deserialize(serialized)
         if self._verified_size:
             key = _verified_key(serialized, message, signature)
             if key in self._verified:
                 return identity
+            verifier = self.verifier
+            if verifier is not None:
+                answer = verifier.check([(self._point(serialized, identity), message, signature)])
+                if answer == b"\x01":
+                    self._remember(self._verified, key, None, self._verified_size)
+                    return identity
+        # no verifier process, or it refused the signature: check here, which says why not
         try:
             signing.verify(identity.public_key, message, signature)
         except SignatureError as exc:
@@ -230,6 +240,16 @@ class MembershipService:
         if self._verified_size:
             self._remember(self._verified, key, None, self._verified_size)
         return identity
+
+    def _point(self, serialized: bytes, identity: Identity) -> bytes:
+        """The identity's public key as an uncompressed point (what the verifier reads)."""
+        point = self._points.get(serialized)
+        if point is None:
+            point = identity.public_key.public_bytes(
+                serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+            )
+            self._remember(self._points, serialized, point)
+        return point
 
     def prime(self, items: Iterable[tuple[bytes, bytes, bytes]]) -> int:
         """Check (identity, message, signature) triples in a batch through :attr:`verifier`.
@@ -256,14 +276,8 @@ class MembershipService:
                     identity = self.deserialize(serialized)
                 except IdentityError:
                     continue
-                point = self._points.get(serialized)
-                if point is None:
-                    point = identity.public_key.public_bytes(
-                        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-                    )
-                    self._remember(self._points, serialized, point)
                 keys.append(key)
-                batch.append((point, message, signature))
+                batch.append((self._point(serialized, identity), message, signature))
             if not batch:
                 return 0
             answer = verifier.check(batch)

@@ -1,16 +1,17 @@
-"""Batch signature checks in a child process, so that a second core does ECDSA work.
+"""Signature checks in child processes, so that a second core does ECDSA work.
 
 ``cryptography`` holds the GIL while it verifies, so one Python process checks signatures on
-one core however many threads it runs. A :class:`ProcessVerifier` hands a batch of
+one core however many threads it runs. A :class:`ProcessVerifier` hands
 (public key, message, signature) triples to a child process
 (:mod:`ledgerlearn.identity.verifyworker`: length-prefixed bytes in, one result byte per item
 out, no pickling) and waits for the answer without holding the GIL, so the parent's other
-threads keep working meanwhile. :meth:`MembershipService.prime
-<ledgerlearn.identity.membership.MembershipService.prime>` uses it to fill the verified-
-signature cache for a whole block before the block is validated; a signature the child
-rejects is simply not cached, so the ordinary in-process check runs and reports it. If the
-child cannot be started or dies, :meth:`check` returns None and everything is checked in
-process as before.
+threads keep working meanwhile. It keeps up to ``max_children`` children, so that a block's
+batch (:meth:`MembershipService.prime
+<ledgerlearn.identity.membership.MembershipService.prime>`) does not hold up the single checks
+of proposals and envelopes (:meth:`MembershipService.verify
+<ledgerlearn.identity.membership.MembershipService.verify>`). A signature a child rejects is
+checked again in process, which says what is wrong. If a child cannot be started or dies,
+:meth:`check` returns None from then on and everything is checked in process as before.
 """
 
 from __future__ import annotations
@@ -26,65 +27,104 @@ from ledgerlearn.identity.verifyworker import encode_batch
 log = logging.getLogger(__name__)
 
 
-class ProcessVerifier:
-    """One child process checking signature batches (one batch at a time)."""
+class _Child:
+    """One worker process; used by one thread at a time."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._process: subprocess.Popen | None = None
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "ledgerlearn.identity.verifyworker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+
+    def check(self, frame: bytes, count: int) -> bytes | None:
+        try:
+            self.process.stdin.write(frame)
+            self.process.stdin.flush()
+            answer = self.process.stdout.read(count)
+        except (OSError, ValueError) as exc:
+            log.warning("signature verifier process failed (%s); verifying in process", exc)
+            return None
+        return answer if answer is not None and len(answer) == count else None
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process.stdout.close()
+
+
+class ProcessVerifier:
+    """Up to ``max_children`` child processes checking signatures, started on first use."""
+
+    def __init__(self, max_children: int = 2) -> None:
+        if max_children < 1:
+            raise ValueError("a process verifier needs at least one child (max_children >= 1)")
+        self.max_children = max_children
+        self._cond = threading.Condition()
+        self._idle: list[_Child] = []
+        self._started = 0
         self._failed = False
 
-    def _start(self) -> subprocess.Popen | None:
-        if self._process is None and not self._failed:
-            try:
-                self._process = subprocess.Popen(
-                    [sys.executable, "-m", "ledgerlearn.identity.verifyworker"],
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                )
-            except OSError as exc:
-                log.warning("signature verifier process did not start (%s); verifying in "
-                            "process", exc)
+    @property
+    def started(self) -> int:
+        """How many children were started (and not yet stopped)."""
+        return self._started
+
+    def _acquire(self) -> _Child | None:
+        with self._cond:
+            while True:
+                if self._failed:
+                    return None
+                if self._idle:
+                    return self._idle.pop()
+                if self._started < self.max_children:
+                    self._started += 1
+                    break
+                self._cond.wait()
+        try:
+            return _Child()
+        except OSError as exc:
+            log.warning("signature verifier process did not start (%s); verifying in process",
+                        exc)
+            with self._cond:
+                self._started -= 1
                 self._failed = True
-        return self._process
+                self._cond.notify_all()
+            return None
 
     def check(self, items: list[tuple[bytes, bytes, bytes]]) -> bytes | None:
-        """One byte per item (1 = valid), or None when the child is unavailable."""
+        """One byte per item (1 = valid), or None when no child is available."""
         if not items:
             return b""
-        frame = encode_batch(items)
-        with self._lock:
-            process = self._start()
-            if process is None:
-                return None
-            try:
-                process.stdin.write(frame)
-                process.stdin.flush()
-                answer = process.stdout.read(len(items))
-            except (OSError, ValueError) as exc:
-                answer = None
-                log.warning("signature verifier process failed (%s); verifying in process",
-                            exc)
-            if answer is None or len(answer) != len(items):
+        child = self._acquire()
+        if child is None:
+            return None
+        answer = child.check(encode_batch(items), len(items))
+        with self._cond:
+            if answer is None:
                 self._failed = True
-                self._stop(process)
-                return None
-            return answer
-
-    def _stop(self, process: subprocess.Popen) -> None:
-        self._process = None
-        with contextlib.suppress(OSError):
-            process.stdin.close()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        process.stdout.close()
+                self._started -= 1
+            elif self._failed:  # closed meanwhile
+                self._started -= 1
+            else:
+                self._idle.append(child)
+                child = None
+            self._cond.notify_all()
+        if child is not None:
+            child.stop()
+        return answer
 
     def close(self) -> None:
-        """Stop the child (it exits at end of input)."""
-        with self._lock:
-            if self._process is not None:
-                self._stop(self._process)
+        """Stop the children (they exit at end of input); later checks return None."""
+        with self._cond:
             self._failed = True
+            idle, self._idle = self._idle, []
+            self._started -= len(idle)
+            self._cond.notify_all()
+        for child in idle:
+            child.stop()

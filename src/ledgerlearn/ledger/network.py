@@ -103,10 +103,10 @@ class EmbeddedNetwork:
 
         ``commit_processes`` lets each peer validate and commit in a child process of its own
         (:mod:`ledgerlearn.ledger.commitproc`), so that commits use another core.
-        ``verify_process`` (default) checks the creator and endorsement signatures of each
-        delivered block in one batch in a child process (:mod:`ledgerlearn.identity.verifier`)
-        while this process goes on endorsing; without it, or if the child fails, they are
-        checked in process.
+        ``verify_process`` (default) checks signatures in child processes
+        (:mod:`ledgerlearn.identity.verifier`): proposals and envelopes one by one, each
+        delivered block's creators and endorsements in one batch, while this process's other
+        threads go on; without it, or if a child fails, they are checked in process.
         """
         directory = Path(directory)
         if (directory / PEERS).exists():
