@@ -109,12 +109,13 @@ class ProcessVerifier:
             if answer is None:
                 self._failed = True
                 self._started -= 1
+                self._cond.notify_all()  # waiters go back to checking in process
             elif self._failed:  # closed meanwhile
                 self._started -= 1
             else:
                 self._idle.append(child)
                 child = None
-            self._cond.notify_all()
+                self._cond.notify()  # one child free: one waiter can have it
         if child is not None:
             child.stop()
         return answer
