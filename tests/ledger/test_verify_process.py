@@ -34,10 +34,19 @@ class RecordingVerifier(ProcessVerifier):
         return super().check(items)
 
 
+def test_signatures_are_checked_in_process_by_default(tmp_path):
+    net = EmbeddedNetwork.create(tmp_path / "net", members={"Org1": [("alice", "provider")]})
+    try:
+        assert net.msp.verifier is None
+        assert net.client("Org1MSP/alice").submit("put", "k", "v") == b""
+    finally:
+        net.close()
+
+
 def test_a_full_block_is_checked_in_the_child_with_the_same_outcome(tmp_path):
     net = EmbeddedNetwork.create(
         tmp_path / "net", members={"Org1": [("alice", "provider")]}, batch_size=12,
-        batch_timeout=5.0,
+        batch_timeout=5.0, verify_process=True,
     )
     try:
         assert isinstance(net.msp.verifier, ProcessVerifier)

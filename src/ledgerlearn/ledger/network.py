@@ -97,16 +97,18 @@ class EmbeddedNetwork:
         channel_id: str = DEFAULT_CHANNEL,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         commit_processes: bool = False,
-        verify_process: bool = True,
+        verify_process: bool = False,
     ) -> EmbeddedNetwork:
         """A new network in ``directory`` (which must not hold one yet).
 
         ``commit_processes`` lets each peer validate and commit in a child process of its own
         (:mod:`ledgerlearn.ledger.commitproc`), so that commits use another core.
-        ``verify_process`` (default) checks signatures in child processes
+        ``verify_process`` checks signatures in child processes
         (:mod:`ledgerlearn.identity.verifier`): proposals and envelopes one by one, each
         delivered block's creators and endorsements in one batch, while this process's other
-        threads go on; without it, or if a child fails, they are checked in process.
+        threads go on; if a child fails, they are checked in process again. It takes about a
+        quarter of this process's CPU per transaction off it, but costs a little more CPU in
+        all, so it pays only where a core is idle (docs/ledger.md, Speed).
         """
         directory = Path(directory)
         if (directory / PEERS).exists():
@@ -149,7 +151,7 @@ class EmbeddedNetwork:
         contracts: Mapping[str, Any] | None = None,
         *,
         commit_processes: bool = False,
-        verify_process: bool = True,
+        verify_process: bool = False,
     ) -> EmbeddedNetwork:
         """Reopen a network made by :meth:`create`, catching lagging peers up."""
         directory = Path(directory)
