@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     if args.quick:
         train = splits.train.subset(np.arange(0, 60000, 10))  # 6,000
         test = splits.test.subset(np.arange(0, 10000, 5))  # 2,000
-        epochs, overhead_samples, pool_samples, repeats = 1, 2000, 2000, 2
+        epochs, overhead_samples, pool_samples, repeats = 1, 2000, 4000, 2
     else:
         train, test = splits.train, splits.test
         epochs, overhead_samples, pool_samples, repeats = args.epochs, 10000, 20000, 5
