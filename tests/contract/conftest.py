@@ -10,10 +10,10 @@ import pytest
 from ledgerlearn.contract import CHAINCODE_NAME, learning_contract
 from ledgerlearn.ledger.network import EmbeddedNetwork
 
+from .learning_ledger import MEMBERS, Ledger
+
 #: Cut blocks quickly: the tests submit one transaction at a time and wait for each.
 BATCH_TIMEOUT_S = 0.005
-
-from .learning_ledger import MEMBERS, Ledger
 
 
 @pytest.fixture(scope="module")

@@ -36,15 +36,14 @@ from google.protobuf.message import DecodeError
 
 from ledgerlearn.gateway.errors import error_details
 from ledgerlearn.identity import Member
-from ledgerlearn.ledger.client import CommitStatus, _encode_args
+from ledgerlearn.ledger.client import CommitStatus, SubmitsToCommit, encode_args
 from ledgerlearn.ledger.errors import (
-    CommitError,
     CommitTimeoutError,
     EndorsementError,
     LedgerError,
 )
 from ledgerlearn.ledger.protoutil import build_signed_proposal
-from ledgerlearn.ledger.validator import VALID, code_name
+from ledgerlearn.ledger.validator import code_name
 
 T = TypeVar("T")
 #: Status codes after which a call that changes nothing is simply tried again.
@@ -91,7 +90,7 @@ class GatewaySubmitted:
         return self._client.commit_status(self.tx_id, timeout)
 
 
-class GatewayClient:
+class GatewayClient(SubmitsToCommit):
     """One member's handle on one chaincode, through a gateway (embedded or Fabric)."""
 
     def __init__(
@@ -169,7 +168,7 @@ class GatewayClient:
     def propose(self, function: str, *args: str | bytes) -> tuple[proposal_pb2.SignedProposal, str]:
         """A proposal for ``function(*args)`` signed by this client's member."""
         return build_signed_proposal(
-            self.member, self.channel_id, self.chaincode, _encode_args(function, args)
+            self.member, self.channel_id, self.chaincode, encode_args(function, args)
         )
 
     def endorse(self, signed: proposal_pb2.SignedProposal, tx_id: str) -> common_pb2.Envelope:
@@ -236,14 +235,6 @@ class GatewayClient:
         result = transaction_result(prepared, tx_id)
         self.send(self.sign_envelope(prepared), tx_id)
         return GatewaySubmitted(tx_id, result, self)
-
-    def submit(self, function: str, *args: str | bytes) -> bytes:
-        """Run a transaction to commit; its result, or CommitError naming the code."""
-        submitted = self.submit_async(function, *args)
-        status = submitted.status()
-        if status.code != code_name(VALID):
-            raise CommitError(status.code, status.tx_id, status.block_number)
-        return submitted.result
 
     def evaluate(self, function: str, *args: str | bytes) -> bytes:
         """Query the gateway's peer: no ordering, nothing written."""

@@ -62,7 +62,22 @@ class LedgerClient(Protocol):
     def submit_async(self, function: str, *args: str | bytes) -> SubmittedTransaction: ...
 
 
-def _encode_args(function: str, args: Sequence[str | bytes]) -> list[bytes]:
+class SubmitsToCommit:
+    """`submit` for any client with `submit_async`: wait for commit, raise on a bad code.
+
+    Shared by the embedded client and the Gateway client so both report failures alike.
+    """
+
+    def submit(self, function: str, *args: str | bytes) -> bytes:
+        """Run a transaction to commit; its result, or CommitError naming the code."""
+        submitted = self.submit_async(function, *args)  # type: ignore[attr-defined]
+        status = submitted.status()
+        if status.code != code_name(VALID):
+            raise CommitError(status.code, status.tx_id, status.block_number)
+        return submitted.result
+
+
+def encode_args(function: str, args: Sequence[str | bytes]) -> list[bytes]:
     out = [function.encode()]
     for i, arg in enumerate(args):
         if isinstance(arg, str):
@@ -123,7 +138,7 @@ class EndorsedTransaction:
         return self.client._order(self.tx_id, self.envelope, self.result)
 
 
-class EmbeddedClient:
+class EmbeddedClient(SubmitsToCommit):
     """A member's handle on one chaincode of an embedded network."""
 
     def __init__(
@@ -143,7 +158,7 @@ class EmbeddedClient:
 
     def propose(self, function: str, *args: str | bytes) -> tuple[proposal_pb2.SignedProposal, str]:
         return build_signed_proposal(
-            self.member, self.network.channel_id, self.chaincode, _encode_args(function, args)
+            self.member, self.network.channel_id, self.chaincode, encode_args(function, args)
         )
 
     def endorse(
@@ -203,14 +218,6 @@ class EmbeddedClient:
                 peer.forget(tx_id, waiter)
             raise
         return EmbeddedSubmitted(tx_id, result, waits, self.commit_timeout)
-
-    def submit(self, function: str, *args: str | bytes) -> bytes:
-        """Run a transaction to commit; its result, or CommitError naming the code."""
-        submitted = self.submit_async(function, *args)
-        status = submitted.status()
-        if status.code != code_name(VALID):
-            raise CommitError(status.code, status.tx_id, status.block_number)
-        return submitted.result
 
     def evaluate(self, function: str, *args: str | bytes) -> bytes:
         """Query one peer (the client's own organization's): no ordering, nothing written."""
