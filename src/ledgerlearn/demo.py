@@ -1,51 +1,24 @@
-"""The demo behind `ledgerlearn demo`: the learning scenario on the embedded ledger.
+"""The demo behind `ledgerlearn demo`: the built-in experiment on the embedded ledger.
 
-A publisher, 3 committee members and 6 providers (2 of them malicious: label flipping and
-random weights) learn a digits classifier twice on one ledger, once federation-style and once
-gossip-style. Results land in OUT: ``summary.json`` (verdicts, accuracy, ledger figures and the
-audit), the ledger copies in ``ledger/`` and the content store in ``store/``.
+Digits, a publisher, 3 committee members and 8 providers (2 malicious: label flipping and
+random weights); federation-inspired and gossip-inspired learning on one ledger next to the
+baselines (centralized, FedAvg and gossip learning without a ledger). Results land in OUT:
+``summary.json``, ``metrics.jsonl``, ``report.html`` with its PNG figures, the ledger copies in
+``ledger/`` and the content store in ``store/``. Running it again into the same OUT replaces
+the earlier demo's files; any other content there is refused, never deleted.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import click
 
 
 def run_demo(out_dir: str) -> None:
-    """Run the demo scenario and leave its results in `out_dir`."""
-    import torch
-    from tqdm import tqdm
+    """Run the demo experiment and leave its results in `out_dir`."""
+    from ledgerlearn.experiments.runner import RunDirectoryError
+    from ledgerlearn.experiments.runner import run_demo as run_demo_experiment
 
-    from ledgerlearn.roles.scenario import ScenarioConfig, run_scenario
-
-    out = Path(out_dir)
-    if (out / "ledger").exists() or (out / "store").exists():
-        raise click.ClickException(
-            f"{out} already holds the ledger of an earlier run; choose another --out or "
-            f"remove {out / 'ledger'} and {out / 'store'}"
-        )
-    torch.set_num_threads(1)
-    config = ScenarioConfig(modes=("federation", "gossip"))
-    with tqdm(total=config.steps(), desc="demo", unit="step") as bar:
-
-        def progress(message: str) -> None:
-            bar.set_postfix_str(message)
-            bar.update(1)
-
-        result = run_scenario(out, config, progress=progress)
-    updates = result.summary["updates"]
-    ledger = result.summary["ledger"]
-    click.echo(
-        f"updates: {updates['verified']} verified, {updates['rejected']} rejected "
-        f"({updates['malicious_rejected']} of {updates['malicious_total']} malicious, "
-        f"{updates['honest_rejected']} honest)"
-    )
-    for model_id, figures in result.summary["models"].items():
-        click.echo(f"{model_id}: held-out accuracy {figures['held_out_accuracy']:.3f}")
-    click.echo(
-        f"ledger: {ledger['height']} blocks, {ledger['transactions']} transactions, "
-        f"audit {ledger['audit']}"
-    )
-    click.echo(f"summary: {out / 'summary.json'}")
+    try:
+        run_demo_experiment(out_dir)
+    except RunDirectoryError as exc:
+        raise click.ClickException(str(exc)) from exc

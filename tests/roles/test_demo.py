@@ -1,4 +1,4 @@
-"""`ledgerlearn demo --out DIR` runs the learning scenario and writes DIR/summary.json."""
+"""`ledgerlearn demo --out DIR` runs the demo experiment and writes DIR/summary.json."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ from click.testing import CliRunner
 from ledgerlearn.cli import main
 
 
-def test_demo_refuses_a_folder_with_an_earlier_ledger(tmp_path: Path) -> None:
+def test_demo_refuses_a_folder_holding_something_else(tmp_path: Path) -> None:
     (tmp_path / "ledger").mkdir()
+    (tmp_path / "ledger" / "keep.txt").write_text("not the demo's")
     result = CliRunner().invoke(main, ["demo", "--out", str(tmp_path)])
     assert result.exit_code != 0
-    assert "already holds the ledger of an earlier run" in result.output
+    assert "already holds a run" in result.output
+    assert (tmp_path / "ledger" / "keep.txt").read_text() == "not the demo's"
 
 
 @pytest.mark.slow
@@ -33,3 +35,10 @@ def test_demo_writes_the_summary(tmp_path: Path) -> None:
     assert ledger["audit"] == "ok"
     assert ledger["height"] > 1 and ledger["transactions"] > 0
     assert (out / "ledger" / "peers").is_dir()
+    for mode in ("federation", "gossip", "centralized", "fedavg", "gossip-baseline"):
+        assert 0.0 <= summary["modes"][mode]["final_accuracy"] <= 1.0
+        assert summary["modes"][mode]["wall_seconds"] > 0
+    assert (out / "report.html").is_file() and (out / "metrics.jsonl").is_file()
+    # Running the demo again into the same folder replaces the earlier demo's files.
+    again = CliRunner().invoke(main, ["demo", "--out", str(out)])
+    assert again.exit_code == 0, again.output
