@@ -262,7 +262,7 @@ async def _finalize(
     await put_record(stub, verdict, keys.VERDICT, model.model_id, update_id)
     for member in model.committee:
         if member not in reporters:  # its pending-evaluation entry still exists: drop it
-            await delete(stub, keys.TODO, member, model.model_id, update_id)
+            await delete(stub, keys.PENDING_EVALUATION, member, model.model_id, update_id)
     await _emit(stub, "UpdateFinalized", {"model_id": model.model_id, "update_id": update_id,
                                           "status": outcome.status})
     return verdict
@@ -469,7 +469,7 @@ class LearningContract(Contract):
             await put_value(stub, {"update_id": u, "submitted_at": now}, keys.ROUND, m, part, u)
             await put_value(stub, {"update_id": u}, keys.SUBMITTED, m, part, caller.member_id)
         for member in model.committee:
-            await put_value(stub, {"update_id": u}, keys.TODO, member, m, u)
+            await put_value(stub, {"update_id": u}, keys.PENDING_EVALUATION, member, m, u)
         await _emit(stub, "UpdateSubmitted", {"model_id": m, "update_id": u})
         return _json(to_dict(update))
 
@@ -509,7 +509,7 @@ class LearningContract(Contract):
             tx_id=stub.get_txid(),
         )
         await put_record(stub, report, keys.REPORT, m, u, caller.member_id)
-        await delete(stub, keys.TODO, caller.member_id, m, u)
+        await delete(stub, keys.PENDING_EVALUATION, caller.member_id, m, u)
         result: dict[str, Any] = {"report": to_dict(report), "verdict": None}
         if req.get("finalize", True):
             reports = [r for r in await _reports(stub, m, u) if r.member != caller.member_id]
@@ -664,7 +664,7 @@ class LearningContract(Contract):
         req = parse_request("pending_evaluations", request)
         member = req.get("member_id", caller.member_id)
         result = []
-        for parts, _ in await scan(stub, keys.TODO, member):
+        for parts, _ in await scan(stub, keys.PENDING_EVALUATION, member):
             model_id, update_id = parts[1], parts[2]
             update = await _update(stub, model_id, update_id)
             result.append(to_dict(update))

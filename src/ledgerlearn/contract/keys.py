@@ -25,7 +25,8 @@ ROUND = "round"  # [model_id, round(6 digits), update_id] -> update_id (federati
 SUBMITTED = "submitted"  # [model_id, round(6 digits), provider_id] -> update_id
 REPORT = "report"  # [model_id, update_id, member_id] -> Report
 VERDICT = "verdict"  # [model_id, update_id] -> Verdict (written once)
-TODO = "todo"  # [member_id, model_id, update_id] -> update_id (pending evaluations)
+# [member_id, model_id, update_id] -> update_id: the evaluations a member still owes
+PENDING_EVALUATION = "pending-evaluation"
 
 ROUND_DIGITS = 6
 
