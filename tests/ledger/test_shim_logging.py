@@ -25,7 +25,7 @@ def test_the_library_alone_sets_the_root_logger_to_debug() -> None:
 
 
 def test_import_chaincode_library_restores_the_root_logger() -> None:
-    helper = "from ledgerlearn.fabric.shim_logging import import_chaincode_library\n"
+    helper = "from ledgerlearn.ledger.shim_logging import import_chaincode_library\n"
     assert _run(helper + "import_chaincode_library()") == "WARNING 0"
     # Imported by someone else first: the library's handler is recognised and removed.
     late = "import fabric_chaincode_python.fabric_contract_api\n" + helper
@@ -39,7 +39,7 @@ def test_library_chatter_is_dropped_and_its_errors_kept() -> None:
     from fabric_chaincode_python.fabric_shim import handler
     from fabric_chaincode_python.fabric_shim.logging import LOGGER
 
-    from ledgerlearn.fabric.shim_logging import import_chaincode_library
+    from ledgerlearn.ledger.shim_logging import import_chaincode_library
 
     import_chaincode_library()
     records = [
