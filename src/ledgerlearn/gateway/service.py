@@ -246,7 +246,7 @@ class GatewayService:
         # Prepared elsewhere (another gateway, or before a restart): check it as the
         # committing peers will, short of the state-dependent read-set checks.
         validator = self.network.peers[0].validator
-        _, code, reason = validator._check_static(data)
+        _, code, reason = validator.check_static(data)
         if code != VALID:
             raise GatewayAbort(
                 Code.INVALID_ARGUMENT,

@@ -117,7 +117,7 @@ class BlockValidator:
             self.msp.prime(_signatures(envelopes))
         # Phase 1: everything that does not depend on state (signatures, policy, structure).
         for tx_num, envelope in enumerate(envelopes):
-            parsed, code, reason = self._check_static(envelope)
+            parsed, code, reason = self.check_static(envelope)
             tx_id = parsed.tx_id if parsed is not None else ""
             if code == VALID and tx_id in seen:
                 code, reason = Code.Value("DUPLICATE_TXID"), "tx id repeated within the block"
@@ -159,7 +159,12 @@ class BlockValidator:
 
     # -- state-independent checks ----------------------------------------------------------
 
-    def _check_static(self, envelope: bytes) -> tuple[ParsedTransaction | None, int, str]:
+    def check_static(self, envelope: bytes) -> tuple[ParsedTransaction | None, int, str]:
+        """The checks that need no world state (format, signatures, endorsement policy).
+
+        Returns the parsed transaction (None when unreadable), a TxValidationCode and a reason;
+        the gateway runs them before ordering an envelope it did not prepare itself.
+        """
         try:
             parsed = parse_transaction(envelope)
         except MalformedMessageError as exc:
