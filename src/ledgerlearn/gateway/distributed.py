@@ -271,7 +271,7 @@ def _wait_until_settled(ledger_dir: Path, model_id: str, check: Callable[[], Non
 
 def _summary(config, ledger_dir: Path, store, kinds: dict[str, str]) -> dict[str, Any]:
     from ledgerlearn.gateway.node import NodeConfig, _validation_and_held_out
-    from ledgerlearn.roles.scenario import _counts, _model_summary
+    from ledgerlearn.roles.scenario import count_updates, model_summary
     from ledgerlearn.storage.local import LocalStore
 
     node = NodeConfig(role="provider", connection=ledger_dir, store=ledger_dir,
@@ -283,7 +283,7 @@ def _summary(config, ledger_dir: Path, store, kinds: dict[str, str]) -> dict[str
         per_model, updates = {}, []
         for mode in config.modes:
             model_id = f"{config.dataset}-{mode}"
-            found, figures = _model_summary(config, mode, reader, content, model_id, kinds,
+            found, figures = model_summary(config, mode, reader, content, model_id, kinds,
                                             held_out)
             per_model[model_id] = figures
             updates += found
@@ -293,7 +293,7 @@ def _summary(config, ledger_dir: Path, store, kinds: dict[str, str]) -> dict[str
 
     return {
         "scenario": asdict(config),
-        "updates": _counts(updates),
+        "updates": count_updates(updates),
         "models": per_model,
         "ledger": {"directory": str(ledger_dir)},
         "update_list": updates,

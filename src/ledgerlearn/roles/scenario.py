@@ -235,7 +235,7 @@ def run_scenario(
                         evaluate_all()
                         tick(f"{model_id}: {step} gossip updates")
             evaluate_all()
-            updates, figures = _model_summary(config, mode, reader, store, model_id, kind_of,
+            updates, figures = model_summary(config, mode, reader, store, model_id, kind_of,
                                               held_out)
             per_model[model_id] = figures
             all_updates += updates
@@ -244,7 +244,7 @@ def run_scenario(
     audit, copy = audit_ledger(directory / "ledger")
     summary = {
         "scenario": asdict(config),
-        "updates": _counts(all_updates),
+        "updates": count_updates(all_updates),
         "models": per_model,
         "ledger": {
             "directory": str(directory / "ledger"),
@@ -260,7 +260,8 @@ def run_scenario(
     return ScenarioResult(config, summary, all_updates)
 
 
-def _counts(updates: list[dict[str, Any]]) -> dict[str, Any]:
+def count_updates(updates: list[dict[str, Any]]) -> dict[str, Any]:
+    """Verdict counts of summarized updates, split by honest and malicious origin."""
     return {
         "total": len(updates),
         "verified": sum(1 for u in updates if u["status"] == VERIFIED),
@@ -279,7 +280,7 @@ def _counts(updates: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _model_summary(
+def model_summary(
     config: ScenarioConfig,
     mode: str,
     reader: LearningLedger,
@@ -330,7 +331,7 @@ def _model_summary(
                         metrics=["accuracy"])["accuracy"]
     figures = {
         "mode": mode,
-        "updates": _counts(updates),
+        "updates": count_updates(updates),
         "final_parents": final_parents,
         "held_out_accuracy": round(float(accuracy), 4),
     }
