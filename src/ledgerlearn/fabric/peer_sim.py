@@ -16,14 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import itertools
-import os
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 import grpc
-from fabric_protos.common import common_pb2
 from fabric_protos.ledger.queryresult import kv_query_result_pb2
 from fabric_protos.msp import identities_pb2
 from fabric_protos.peer import (
@@ -33,7 +30,8 @@ from fabric_protos.peer import (
     proposal_pb2,
     proposal_response_pb2,
 )
-from google.protobuf import timestamp_pb2
+
+from ledgerlearn.ledger.protoutil import build_proposal
 
 Msg = chaincode_shim_pb2.ChaincodeMessage
 
@@ -71,43 +69,11 @@ def build_signed_proposal(
 ) -> tuple[proposal_pb2.SignedProposal, str]:
     """An unsigned ``SignedProposal`` as a client would send it; returns it with its tx id.
 
-    The tx id is Fabric's: hex SHA-256 of nonce ‖ creator. The signature is left empty
+    The message is the client's (``protoutil.build_proposal``); the signature is left empty
     because nothing on the chaincode side checks it (the peer did, before execution).
     """
-    nonce = os.urandom(24)
-    tx_id = hashlib.sha256(nonce + creator).hexdigest()
-    timestamp = timestamp_pb2.Timestamp()
-    timestamp.GetCurrentTime()
-    chaincode_id = chaincode_pb2.ChaincodeID(name=chaincode)
-    channel_header = common_pb2.ChannelHeader(
-        type=common_pb2.ENDORSER_TRANSACTION,
-        channel_id=channel_id,
-        tx_id=tx_id,
-        timestamp=timestamp,
-        extension=proposal_pb2.ChaincodeHeaderExtension(
-            chaincode_id=chaincode_id
-        ).SerializeToString(),
-    )
-    header = common_pb2.Header(
-        channel_header=channel_header.SerializeToString(),
-        signature_header=common_pb2.SignatureHeader(
-            creator=creator, nonce=nonce
-        ).SerializeToString(),
-    )
-    spec = chaincode_pb2.ChaincodeInvocationSpec(
-        chaincode_spec=chaincode_pb2.ChaincodeSpec(
-            type=chaincode_pb2.ChaincodeSpec.GOLANG,  # what Fabric clients send
-            chaincode_id=chaincode_id,
-            input=chaincode_pb2.ChaincodeInput(args=list(args)),
-        )
-    )
-    proposal = proposal_pb2.Proposal(
-        header=header.SerializeToString(),
-        payload=proposal_pb2.ChaincodeProposalPayload(
-            input=spec.SerializeToString()
-        ).SerializeToString(),
-    )
-    return proposal_pb2.SignedProposal(proposal_bytes=proposal.SerializeToString()), tx_id
+    proposal_bytes, tx_id = build_proposal(creator, channel_id, chaincode, args)
+    return proposal_pb2.SignedProposal(proposal_bytes=proposal_bytes), tx_id
 
 
 class StreamPeer:

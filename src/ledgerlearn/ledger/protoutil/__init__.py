@@ -37,6 +37,7 @@ from ledgerlearn.ledger.protoutil.parse import (
 )
 from ledgerlearn.ledger.protoutil.proposals import (
     ParsedProposal,
+    build_proposal,
     build_proposal_response,
     build_signed_proposal,
     parse_signed_proposal,
@@ -68,6 +69,7 @@ __all__ = [
     "block_header_hash",
     "block_signatures",
     "build_endorsed_transaction",
+    "build_proposal",
     "build_proposal_response",
     "build_signed_proposal",
     "compute_tx_id",

@@ -38,12 +38,36 @@ def build_signed_proposal(
     ``args[0]`` is the function name, as in Fabric. ``timestamp`` is an aware datetime or
     nanoseconds since the epoch (default: now).
     """
+    proposal_bytes, tx_id = build_proposal(
+        signer.serialized(), channel, chaincode, args,
+        nonce=nonce, timestamp=timestamp, transient=transient,
+    )  # fmt: skip
+    signed = proposal_pb2.SignedProposal(
+        proposal_bytes=proposal_bytes, signature=signer.sign(proposal_bytes)
+    )
+    return signed, tx_id
+
+
+def build_proposal(
+    creator: bytes,
+    channel: str,
+    chaincode: str,
+    args: Sequence[bytes],
+    *,
+    nonce: bytes | None = None,
+    timestamp: dt.datetime | int | None = None,
+    transient: Mapping[str, bytes] | None = None,
+) -> tuple[bytes, str]:
+    """The serialized, not yet signed ``Proposal`` of an invocation by `creator`, and its tx id.
+
+    Separate from signing so that code which only plays a peer's part (the chaincode-stream
+    simulator) builds exactly the same message as a client.
+    """
     if not channel or not chaincode:
         raise ValueError("a proposal needs a channel and a chaincode name")
     if not args:
         raise ValueError("a proposal needs at least one argument: the function name")
     nonce = new_nonce() if nonce is None else nonce
-    creator = signer.serialized()
     tx_id = compute_tx_id(nonce, creator)
     chaincode_id = chaincode_pb2.ChaincodeID(name=chaincode)
     invocation = chaincode_pb2.ChaincodeInvocationSpec(
@@ -76,10 +100,7 @@ def build_signed_proposal(
     proposal_bytes = proposal_pb2.Proposal(
         header=header.SerializeToString(), payload=payload.SerializeToString()
     ).SerializeToString()
-    signed = proposal_pb2.SignedProposal(
-        proposal_bytes=proposal_bytes, signature=signer.sign(proposal_bytes)
-    )
-    return signed, tx_id
+    return proposal_bytes, tx_id
 
 
 def strip_transient(chaincode_proposal_payload: bytes, where: str = "proposal payload") -> bytes:
