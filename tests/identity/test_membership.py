@@ -283,3 +283,24 @@ def test_junk_is_not_cached_without_bound(orgs, msp):
 def test_naive_clock_is_refused(orgs):
     with pytest.raises(IdentityError, match="aware datetimes"):
         MembershipService({"Org1MSP": [orgs["Org1"].ca_certificate]}, clock=dt.datetime.now)
+
+
+def test_own_signatures_are_remembered_exactly(orgs, msp, clock, monkeypatch):
+    peer = issue(orgs["Org1"], "peer0", "peer")
+    signature = peer.sign(b"response")
+    msp.remember_signed(peer.serialized(), b"response", signature)
+    calls = []
+    original = signing.verify
+    monkeypatch.setattr(signing, "verify", lambda *a: calls.append(1) or original(*a))
+    msp.verify(peer.serialized(), b"response", signature)
+    assert calls == []  # made here over exactly these bytes: nothing to check
+    tampered = bytearray(signature)
+    tampered[-1] ^= 0x01
+    with pytest.raises(SignatureError):
+        msp.verify(peer.serialized(), b"response", bytes(tampered))
+    with pytest.raises(SignatureError):
+        msp.verify(peer.serialized(), b"other response", signature)
+    assert len(calls) == 2
+    clock.now = END + dt.timedelta(days=1)
+    with pytest.raises(IdentityError, match="expired"):  # the identity is still checked
+        msp.verify(peer.serialized(), b"response", signature)

@@ -38,6 +38,7 @@ def ledger_dir(tmp_path_factory):
             net.orderer.broadcast(envelope)
         for t, w in handles:
             waiter_peer.wait(t, w, 10)
+        net.sync()  # both copies hold the bumps before the range read is endorsed on both
         client.submit("range", "", "")
         net.sync()
     return path

@@ -199,11 +199,11 @@ def test_audit_json_output(network, alice, tmp_path):
     assert {c["peer"] for c in report["copies"]} == {"peers/Org1MSP", "peers/Org2MSP"}
 
 
-def test_commit_processes_give_the_same_ledger(tmp_path):
+def test_peer_processes_give_the_same_ledger(tmp_path):
     from ledgerlearn.ledger.audit import audit_path
 
     with EmbeddedNetwork.create(tmp_path / "n", batch_timeout=0.02,
-                                commit_processes=True) as net:
+                                peer_processes=True) as net:
         events = []
         net.subscribe_chaincode_events("kv", lambda event, number: events.append(number))
         client = net.client("Org1MSP/admin")
@@ -214,8 +214,9 @@ def test_commit_processes_give_the_same_ledger(tmp_path):
         assert sorted(codes) == ["MVCC_READ_CONFLICT", "VALID"]
         assert client.evaluate("get", "p") == b"2"
         net.sync()
-        assert events  # the valid bump's event came back from the committer process
+        assert events  # the valid bump's event came back from the peer process
         assert all(p._process is not None for p in net.peers)
+        assert all(p.endorser.store.has_tx(first.tx_id) for p in net.peers)  # parent reads
     assert audit_path(tmp_path / "n").ok
 
 

@@ -241,6 +241,18 @@ class MembershipService:
             self._remember(self._verified, key, None, self._verified_size)
         return identity
 
+    def remember_signed(self, serialized: bytes, message: bytes, signature: bytes) -> None:
+        """Record a signature this process has just made with ``serialized``'s own key.
+
+        A peer that validates a block finds its own endorsements there; checking a signature
+        it produced itself over exactly those bytes proves nothing new, so :meth:`verify`
+        finds it remembered (the identity's validity is still checked). Signatures made by
+        anyone else are verified as always.
+        """
+        if self._verified_size:
+            key = _verified_key(serialized, message, signature)
+            self._remember(self._verified, key, None, self._verified_size)
+
     def _point(self, serialized: bytes, identity: Identity) -> bytes:
         """The identity's public key as an uncompressed point (what the verifier reads)."""
         point = self._points.get(serialized)

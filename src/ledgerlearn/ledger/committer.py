@@ -1,7 +1,7 @@
 """Checking, validating and committing one delivered block to one peer's copy.
 
-Shared by the peer's commit thread and by the optional committer process
-(:mod:`ledgerlearn.ledger.commitproc`). Before validating, it checks what the orderer vouches
+Shared by the peer's commit thread and by the optional peer process
+(:mod:`ledgerlearn.ledger.peerproc`). Before validating, it checks what the orderer vouches
 for: the block number follows the copy's height, ``previous_hash`` is the header hash of the
 last block, the data hash matches the envelopes, and an orderer of the channel signed it.
 """

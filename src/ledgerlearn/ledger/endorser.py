@@ -116,7 +116,7 @@ class Endorser:
         )
         if not result.ok:
             return pr_pb.ProposalResponse(version=1, response=result.response)
-        return build_proposal_response(
+        response = build_proposal_response(
             self.identity,
             proposal,
             status=result.response.status,
@@ -125,3 +125,8 @@ class Endorser:
             results=simulator.rwset_bytes(),
             events=result.event.SerializeToString() if result.event is not None else b"",
         )
+        endorsement = response.endorsement  # validation here need not re-check our own key
+        self.msp.remember_signed(
+            endorsement.endorser, response.payload + endorsement.endorser, endorsement.signature
+        )
+        return response

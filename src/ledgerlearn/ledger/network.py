@@ -96,13 +96,14 @@ class EmbeddedNetwork:
         members: Mapping[str, Sequence[tuple[str, str]]] | None = None,
         channel_id: str = DEFAULT_CHANNEL,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-        commit_processes: bool = False,
+        peer_processes: bool = False,
         verify_process: bool = False,
     ) -> EmbeddedNetwork:
         """A new network in ``directory`` (which must not hold one yet).
 
-        ``commit_processes`` lets each peer validate and commit in a child process of its own
-        (:mod:`ledgerlearn.ledger.commitproc`), so that commits use another core.
+        ``peer_processes`` runs each peer (endorsement, validation, commit) in a child process
+        of its own (:mod:`ledgerlearn.ledger.peerproc`), so that peers use other cores and
+        verify every signature themselves; chaincode factories must then be importable.
         ``verify_process`` checks signatures in child processes
         (:mod:`ledgerlearn.identity.verifier`): proposals and envelopes one by one, each
         delivered block's creators and endorsements in one batch, while this process's other
@@ -138,7 +139,8 @@ class EmbeddedNetwork:
         peers = []
         for msp_id in app_orgs:
             peer = Peer(directory / PEERS / msp_id, _peer_identity(identities, msp_id), config,
-                        msp, contracts, create=True, commit_process=commit_processes)
+                        msp, contracts, create=True,
+                        identities_dir=directory / IDENTITIES if peer_processes else None)
             peer.commit_genesis(genesis)
             peers.append(peer)
         return cls(directory, identities, config, msp, peers,
@@ -150,7 +152,7 @@ class EmbeddedNetwork:
         directory: Path | str,
         contracts: Mapping[str, Any] | None = None,
         *,
-        commit_processes: bool = False,
+        peer_processes: bool = False,
         verify_process: bool = False,
     ) -> EmbeddedNetwork:
         """Reopen a network made by :meth:`create`, catching lagging peers up."""
@@ -180,7 +182,7 @@ class EmbeddedNetwork:
         contracts = default_contracts() if contracts is None else contracts
         peers = [
             Peer(directory / PEERS / msp_id, _peer_identity(identities, msp_id), config, msp,
-                 contracts, commit_process=commit_processes)
+                 contracts, identities_dir=directory / IDENTITIES if peer_processes else None)
             for msp_id in config.org_ids
         ]
         _catch_up(peers)

@@ -24,9 +24,10 @@ from fabric_protos.peer import proposal_response_pb2 as pr_pb
 from ledgerlearn.identity import Member, MembershipService
 from ledgerlearn.ledger.chaincode import ChaincodeRuntime
 from ledgerlearn.ledger.channelconfig import ChannelConfig
-from ledgerlearn.ledger.commitproc import CommitterProcess
 from ledgerlearn.ledger.committer import BlockCommitter, BlockRejectedError, CommittedBlock
 from ledgerlearn.ledger.endorser import Endorser
+from ledgerlearn.ledger.errors import LedgerError
+from ledgerlearn.ledger.peerproc import PeerProcess, factory_reference
 from ledgerlearn.ledger.protoutil import block_header_hash, decode_block, set_transactions_filter
 from ledgerlearn.ledger.statedb import LedgerStore, TxRecord
 from ledgerlearn.ledger.validator import (
@@ -64,8 +65,10 @@ class Peer:
         chaincodes: Mapping[str, Any],
         *,
         create: bool = False,
-        commit_process: bool = False,
+        identities_dir: Path | None = None,
     ) -> None:
+        """``identities_dir`` (the network's MSP folders) runs the peer in a child process
+        (:mod:`ledgerlearn.ledger.peerproc`) that loads its identity from there."""
         self.directory = Path(directory)
         self.identity = identity
         self.msp_id = identity.msp_id
@@ -79,8 +82,14 @@ class Peer:
         )
         self.committer = BlockCommitter(self.name, self.store, config, msp)
         self.validator = self.committer.validator
-        self._use_process = commit_process
-        self._process: CommitterProcess | None = None
+        self._chaincodes = dict(chaincodes)
+        self._identities_dir = identities_dir
+        self._use_process = identities_dir is not None
+        if self._use_process:
+            for name, factory in self._chaincodes.items():
+                factory_reference(name, factory)  # importable, or a clear error now
+        self._process: PeerProcess | None = None
+        self._process_lock = threading.Lock()
         self._progress = threading.Condition()
         self._sent = 0
         self._acked = 0
@@ -99,7 +108,18 @@ class Peer:
     def process_proposal(
         self, signed: proposal_pb2.SignedProposal | bytes
     ) -> pr_pb.ProposalResponse:
+        if self._use_process:
+            data = signed if isinstance(signed, (bytes, bytearray)) else signed.SerializeToString()
+            return pr_pb.ProposalResponse.FromString(self._ensure_process().endorse(bytes(data)))
         return self.endorser.process_proposal(signed)
+
+    def _ensure_process(self) -> PeerProcess:
+        with self._process_lock:
+            if self._process is None:
+                assert self._identities_dir is not None
+                self._process = PeerProcess(self.directory, self._identities_dir, self.name,
+                                            self._chaincodes, self._on_result)
+            return self._process
 
     # -- delivery and commit ---------------------------------------------------------------
 
@@ -121,11 +141,10 @@ class Peer:
             if self.failure is not None:
                 continue
             if self._use_process:
-                if self._process is None:
-                    self._process = CommitterProcess(self.directory, self.name, self._on_result)
+                process = self._ensure_process()
                 with self._progress:
                     self._sent += 1
-                self._process.send(data)
+                process.send_block(data)
                 continue
             try:
                 self.commit(data)
@@ -135,12 +154,14 @@ class Peer:
 
     def commit(self, data: bytes) -> CommittedBlock:
         """Check, validate and commit one block here (atomically); returns what was committed."""
+        if self._process is not None:
+            raise LedgerError(f"{self.name} commits in its own process; deliver blocks instead")
         committed = self.committer.commit(data)
         self._notify(committed, committed.events())
         return committed
 
     def _on_result(self, message: dict) -> None:
-        """A committer process reported a block (on the process's reader thread)."""
+        """The peer process reported a block (on the process's reader thread)."""
         if "error" in message:
             self.failure = f"{self.name}: {message['error']}"
             log.error("peer %s stopped committing: %s", self.name, message["error"])
