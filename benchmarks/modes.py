@@ -3,8 +3,9 @@
 Runs three experiment files (default: examples/modes-clean.toml, modes-dirichlet.toml with
 Dirichlet α = 0.3, modes-labelflip.toml with 30% label-flipping providers) and prints, as its
 last line, JSON with every mode's final accuracy per run, the accuracy drop (in points) of each
-ledger mode under label flipping against the clean run (target: within 1 point), and the
-gossip-inspired mode's accuracy over simulated time in the clean run.
+ledger mode under label flipping against the clean run (target: within 1 point), every mode's
+wall seconds per run, and the gossip-inspired mode's accuracy over simulated time and over
+wall time in the clean run.
 
     .venv/bin/python benchmarks/modes.py [--quick] [--out DIR] [--workers N] [CONFIG ...]
 """
@@ -40,6 +41,7 @@ def main() -> int:
     out = args.out or Path(tempfile.mkdtemp(prefix="ledgerlearn-modes-"))
     runs: dict[str, dict] = {}
     gossip_curve: list[tuple[float, float]] = []
+    gossip_wall_curve: list[tuple[float, float]] = []
     for index, path in enumerate(args.configs):
         config = load_config(path)
         if args.quick:
@@ -61,15 +63,20 @@ def main() -> int:
         runs[path.stem]["malicious_rejected"] = summary["updates"]["malicious_rejected"]
         runs[path.stem]["malicious_total"] = summary["updates"]["malicious_total"]
         runs[path.stem]["honest_rejected"] = summary["updates"]["honest_rejected"]
+        runs[path.stem]["wall_seconds"] = {
+            mode: round(values["wall_seconds"], 1) for mode, values in summary["modes"].items()
+        }
         if index == 0:
             from ledgerlearn.experiments.metrics import read_metrics
 
-            gossip_curve = [
-                (round(r.sim_seconds, 1), round(r.accuracy, 4))
-                for r in read_metrics(out / path.stem / "metrics.jsonl") if r.mode == "gossip"
+            gossip = [
+                r for r in read_metrics(out / path.stem / "metrics.jsonl") if r.mode == "gossip"
             ]
+            gossip_curve = [(round(r.sim_seconds, 1), round(r.accuracy, 4)) for r in gossip]
+            gossip_wall_curve = [(round(r.wall_seconds, 1), round(r.accuracy, 4)) for r in gossip]
     clean = args.configs[0].stem
     figures: dict = {"runs": runs, "gossip_accuracy_over_time": gossip_curve,
+                     "gossip_accuracy_over_wall_time": gossip_wall_curve,
                      "out": str(out), "quick": args.quick}
     for stem, values in runs.items():
         if stem == clean:
