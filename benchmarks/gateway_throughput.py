@@ -12,6 +12,10 @@ The last line printed is JSON: ``tx_per_s`` (gateway), ``inprocess_tx_per_s``, t
 gateway latency ``p50_ms``/``p95_ms``, ``n`` per path, and errors.
 
     .venv/bin/python benchmarks/gateway_throughput.py [--quick] [--clients 8] [--n 4000]
+
+``--profile FILE`` samples the gateway process while the clients run with py-spy (not a
+dependency: ``pip install py-spy`` anywhere and put it on PATH, or give ``--py-spy PATH``) and
+writes py-spy's raw (collapsed stacks) output, one line per stack and thread, to FILE.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -28,6 +34,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+#: py-spy's sampling: every thread, only while it holds the GIL (CPU, not waiting), without
+#: pausing the process; ``--profile-native`` adds C frames (pauses it: slower, fewer samples).
+SPY_OPTS = ("--threads", "--gil", "--nonblocking", "--rate", "200")
+SPY_NATIVE_OPTS = ("--threads", "--gil", "--native", "--rate", "25")
 
 
 def drive(clients: list, per_client: int, window: int) -> tuple[float, list[float], list[str]]:
@@ -73,36 +83,43 @@ def drive(clients: list, per_client: int, window: int) -> tuple[float, list[floa
     return time.perf_counter() - start, latencies, errors
 
 
-def inprocess(directory: Path, clients: int, per_client: int, window: int) -> dict:
+def inprocess(directory: Path, clients: int, per_client: int, window: int,
+              peer_processes: bool = False) -> dict:
     from ledgerlearn.gateway.deployment import default_members, network_contracts
     from ledgerlearn.ledger.network import EmbeddedNetwork
 
     plan = default_members(("Org1", "Org2"))
     net = EmbeddedNetwork.create(directory, ("Org1", "Org2"), contracts=network_contracts(),
-                                 members=plan)
+                                 members=plan, peer_processes=peer_processes)
     try:
         names = _application_members(net)[:clients]
         handles = [net.client(name, "kv") for name in names]
         handles[0].submit("put", "warmup", "0")
         cpu = time.process_time()
+        children_cpu = sum(_cpu_seconds(pid) for pid in _children(os.getpid()))
         elapsed, latencies, errors = drive(handles, per_client, window)
         net.sync()
         cpu = time.process_time() - cpu
+        children_cpu = sum(_cpu_seconds(pid) for pid in _children(os.getpid())) - children_cpu
     finally:
         net.close()
     figures = _figures(elapsed, latencies, errors)
     figures["cpu_ms_per_tx"] = round(cpu * 1000 / max(len(latencies), 1), 2)
+    figures["children_cpu_ms_per_tx"] = round(children_cpu * 1000 / max(len(latencies), 1), 2)
     return figures
 
 
-def through_gateway(directory: Path, clients: int, per_client: int, window: int) -> dict:
+def through_gateway(directory: Path, clients: int, per_client: int, window: int,
+                    profile: tuple[str, Path, bool] | None = None,
+                    peer_processes: bool = False) -> dict:
     from ledgerlearn.gateway.client import GatewayClient
     from ledgerlearn.gateway.deployment import read_state
 
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
     server = subprocess.Popen(
         [sys.executable, "-m", "ledgerlearn.cli", "network", "up", "--foreground",
-         "--dir", str(directory), "--address", "127.0.0.1:0"],
+         "--dir", str(directory), "--address", "127.0.0.1:0",
+         *(["--peer-processes"] if peer_processes else [])],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
     )
     try:
@@ -116,11 +133,17 @@ def through_gateway(directory: Path, clients: int, per_client: int, window: int)
             raise RuntimeError(f"only {len(files)} member connection files for {clients} clients")
         handles = [GatewayClient.connect(f, chaincode="kv") for f in files]
         handles[0].submit("put", "warmup", "0")
+        sampler = _start_sampler(profile, server.pid) if profile else None
         server_cpu = _cpu_seconds(server.pid)
+        children_cpu = sum(_cpu_seconds(pid) for pid in _children(server.pid))
         client_cpu = time.process_time()
         elapsed, latencies, errors = drive(handles, per_client, window)
         client_cpu = time.process_time() - client_cpu
         server_cpu = _cpu_seconds(server.pid) - server_cpu
+        children_cpu = sum(_cpu_seconds(pid) for pid in _children(server.pid)) - children_cpu
+        if sampler is not None:
+            sampler.send_signal(signal.SIGINT)
+            sampler.wait(timeout=60)
         for handle in handles:
             handle.close()
     finally:
@@ -128,8 +151,34 @@ def through_gateway(directory: Path, clients: int, per_client: int, window: int)
         server.wait(timeout=60)
     figures = _figures(elapsed, latencies, errors)
     figures["server_cpu_ms_per_tx"] = round(server_cpu * 1000 / max(len(latencies), 1), 2)
+    figures["server_children_cpu_ms_per_tx"] = round(
+        children_cpu * 1000 / max(len(latencies), 1), 2
+    )
     figures["client_cpu_ms_per_tx"] = round(client_cpu * 1000 / max(len(latencies), 1), 2)
     return figures
+
+
+def _start_sampler(profile: tuple[str, Path, bool], pid: int) -> subprocess.Popen:
+    """py-spy sampling process ``pid`` until SIGINT."""
+    py_spy, out, native = profile
+    sampler = subprocess.Popen(
+        [py_spy, "record", "--pid", str(pid), *(SPY_NATIVE_OPTS if native else SPY_OPTS),
+         "--format", "raw", "--output", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    time.sleep(1.0)  # attached before the clients start
+    if sampler.poll() is not None:
+        raise RuntimeError(f"py-spy could not sample the gateway: {sampler.stderr.read().decode()}")
+    return sampler
+
+
+def _children(pid: int) -> list[int]:
+    """Child processes of ``pid`` (peer processes of the service), Linux /proc."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children = (task / "children").read_text().split()
+        found.extend(int(child) for child in children)
+    return found
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -164,12 +213,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=None, help="transactions per path (4000)")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--window", type=int, default=32, help="transactions in flight/client")
+    parser.add_argument("--peer-processes", action="store_true",
+                        help="both paths: each peer in a process of its own")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="write py-spy samples of the gateway process to this file")
+    parser.add_argument("--profile-native", action="store_true",
+                        help="--profile with C frames (pauses the gateway at each sample)")
+    parser.add_argument("--py-spy", default="py-spy", help="the py-spy executable (PATH)")
     args = parser.parse_args(argv)
+    profile = None
+    if args.profile is not None:
+        py_spy = shutil.which(args.py_spy)
+        if py_spy is None:
+            parser.error(f"--profile needs py-spy: {args.py_spy!r} is not an executable on PATH "
+                         "(pip install py-spy, or give --py-spy PATH)")
+        profile = (py_spy, args.profile, args.profile_native)
     n = args.n or (1200 if args.quick else 4000)
     per_client = max(1, n // args.clients)
     with tempfile.TemporaryDirectory() as tmp:
-        local = inprocess(Path(tmp) / "inprocess", args.clients, per_client, args.window)
-        remote = through_gateway(Path(tmp) / "gateway", args.clients, per_client, args.window)
+        local = inprocess(Path(tmp) / "inprocess", args.clients, per_client, args.window,
+                          args.peer_processes)
+        remote = through_gateway(Path(tmp) / "gateway", args.clients, per_client, args.window,
+                                 profile, args.peer_processes)
     result = {
         "tx_per_s": remote["tx_per_s"],
         "inprocess_tx_per_s": local["tx_per_s"],
@@ -180,8 +245,10 @@ def main(argv: list[str] | None = None) -> int:
         "n": remote["n"],
         "inprocess_n": local["n"],
         "server_cpu_ms_per_tx": remote["server_cpu_ms_per_tx"],
+        "server_children_cpu_ms_per_tx": remote["server_children_cpu_ms_per_tx"],
         "client_cpu_ms_per_tx": remote["client_cpu_ms_per_tx"],
         "inprocess_cpu_ms_per_tx": local["cpu_ms_per_tx"],
+        "inprocess_children_cpu_ms_per_tx": local["children_cpu_ms_per_tx"],
         "clients": args.clients,
         "window": args.window,
         "errors": remote["errors"] + local["errors"],

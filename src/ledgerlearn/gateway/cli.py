@@ -34,8 +34,10 @@ def network_group() -> None:
               help="Committee members of a new network (member1..N).")
 @click.option("--foreground", is_flag=True,
               help="Serve in this process until SIGTERM/Ctrl-C instead of in the background.")
+@click.option("--peer-processes", is_flag=True,
+              help="Run each peer (endorsement, validation, commit) in a process of its own.")
 def up_command(directory: Path, address: str, org_count: int, providers: int, committee: int,
-               foreground: bool) -> None:
+               foreground: bool, peer_processes: bool) -> None:
     """Start the gateway for the network in DIR, creating the network on first start.
 
     Writes DIR/connection-<member>.json for every publisher, provider and committee member.
@@ -49,10 +51,11 @@ def up_command(directory: Path, address: str, org_count: int, providers: int, co
                            f"{os.getpid()}); stop with SIGTERM or Ctrl-C", err=True)
 
             serve(directory, address, org_count=org_count, providers=providers,
-                  committee=committee, on_ready=ready)
+                  committee=committee, on_ready=ready, peer_processes=peer_processes)
             return
         state = start_background(directory, address, org_count=org_count,
-                                 providers=providers, committee=committee)
+                                 providers=providers, committee=committee,
+                                 peer_processes=peer_processes)
     except (DeploymentError, OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     files = sorted(p.name for p in Path(directory).glob("connection-*.json"))

@@ -1,10 +1,14 @@
 """Watching one peer's commits: transaction status for CommitStatus, blocks for event streams.
 
-The gateway's calls wait on an asyncio event loop; the peer commits on its own thread and
-wakes them with ``call_soon_threadsafe``. A waiter registers interest in a transaction id
-*before* it looks in the peer's transaction index, so a commit that lands between the two is
-never missed. Event streams read committed blocks from the peer's store and sleep on
-:meth:`CommitWatcher.wait_for_height` until the next one is committed.
+The gateway's calls wait on an asyncio event loop; the peer commits on its own thread. Each
+committed block wakes its waiters with **one** ``call_soon_threadsafe`` per event loop (one
+wake-up of the loop per block, not one per transaction), and its outcomes are remembered in
+memory (the most recent ``remember`` transactions), so that a CommitStatus for a transaction
+already committed, the common case, is answered without a store query or a wait. A waiter
+registers interest in a transaction id *before* it looks in the peer's transaction index, so
+a commit that lands between the two is never missed. Event streams read committed blocks from
+the peer's store and sleep on :meth:`CommitWatcher.wait_for_height` until the next one is
+committed.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Callable
+from collections import deque
 from dataclasses import dataclass
 
 from fabric_protos.peer import chaincode_event_pb2
@@ -26,6 +30,11 @@ from ledgerlearn.ledger.protoutil import (
 )
 from ledgerlearn.ledger.validator import VALID
 
+#: Outcomes of this many of the latest transactions are kept in memory by each watcher.
+DEFAULT_REMEMBER = 100_000
+
+_Waiter = tuple[asyncio.AbstractEventLoop, asyncio.Future]
+
 
 @dataclass(frozen=True)
 class TxOutcome:
@@ -36,13 +45,16 @@ class TxOutcome:
 
 
 class CommitWatcher:
-    """Commit notifications from ``peer`` for the gateway's waiting calls (on an event loop)."""
+    """Commit notifications from ``peer`` for the gateway's waiting calls (on event loops)."""
 
-    def __init__(self, peer: Peer) -> None:
+    def __init__(self, peer: Peer, remember: int = DEFAULT_REMEMBER) -> None:
         self.peer = peer
         self._lock = threading.Lock()
-        self._pending: dict[str, list[Callable[[TxOutcome], None]]] = {}
-        self._height_listeners: list[Callable[[], None]] = []
+        self._pending: dict[str, list[_Waiter]] = {}
+        self._height_listeners: list[_Waiter] = []
+        self._recent: dict[str, TxOutcome] = {}
+        self._recent_order: deque[str] = deque()
+        self._remember = max(0, int(remember))
         self._closed = False
         peer.subscribe_blocks(self._on_block)
         #: Blocks this peer holds, kept from commit notifications (no store query needed).
@@ -50,45 +62,64 @@ class CommitWatcher:
 
     def _on_block(self, committed: CommittedBlock) -> None:
         """Called on the peer's commit thread once a block is on disk."""
-        self.committed_height = max(self.committed_height, committed.number + 1)
+        number = committed.number
+        wakes: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future, TxOutcome | None]]] = {}
         with self._lock:
-            resolved = []
-            if self._pending:
-                for tx in committed.validation.transactions:
-                    for wake in self._pending.pop(tx.tx_id, ()):
-                        resolved.append((wake, TxOutcome(tx.code, committed.number)))
+            self.committed_height = max(self.committed_height, number + 1)
+            recent, pending = self._recent, self._pending
+            for tx in committed.validation.transactions:
+                tx_id = tx.tx_id
+                if not tx_id or tx_id in recent:  # the ledger keeps a tx id's first outcome
+                    continue
+                outcome = TxOutcome(tx.code, number)
+                if self._remember:
+                    recent[tx_id] = outcome
+                    self._recent_order.append(tx_id)
+                for loop, future in pending.pop(tx_id, ()):
+                    wakes.setdefault(loop, []).append((future, outcome))
+            while len(self._recent_order) > self._remember:
+                recent.pop(self._recent_order.popleft(), None)
             listeners, self._height_listeners = self._height_listeners, []
-        for wake, outcome in resolved:
-            wake(outcome)
-        for wake in listeners:
-            wake()
+        for loop, future in listeners:
+            wakes.setdefault(loop, []).append((future, None))
+        for loop, items in wakes.items():
+            _settle_threadsafe(loop, items)
 
     def _stored(self, tx_id: str) -> TxOutcome | None:
         record = self.peer.store.tx_record(tx_id)
         return None if record is None else TxOutcome(record.code, record.block_num)
 
+    def outcome(self, tx_id: str) -> TxOutcome | None:
+        """The outcome of ``tx_id`` if the peer has committed it (memory, then the store)."""
+        outcome = self._recent.get(tx_id)
+        return outcome if outcome is not None else self._stored(tx_id)
+
     async def wait_for_commit(self, tx_id: str, timeout: float) -> TxOutcome | None:
         """The outcome of ``tx_id`` once the peer committed it; None after ``timeout``."""
+        outcome = self._recent.get(tx_id)
+        if outcome is not None:
+            return outcome
         loop = asyncio.get_running_loop()
-        future: asyncio.Future = loop.create_future()
-
-        def wake(outcome: TxOutcome) -> None:
-            _resolve_threadsafe(loop, future, outcome)
-
+        waiter: _Waiter = (loop, loop.create_future())
         with self._lock:  # registered before looking at the store: no commit slips between
-            self._pending.setdefault(tx_id, []).append(wake)
-        outcome = self._stored(tx_id)
-        if outcome is None:
-            try:
-                outcome = await asyncio.wait_for(future, timeout)
-            except asyncio.TimeoutError:
-                outcome = self._stored(tx_id)
-        with self._lock:
-            waiting = self._pending.get(tx_id)
-            if waiting is not None and wake in waiting:
-                waiting.remove(wake)
-                if not waiting:
-                    del self._pending[tx_id]
+            outcome = self._recent.get(tx_id)
+            if outcome is None:
+                self._pending.setdefault(tx_id, []).append(waiter)
+        if outcome is not None:
+            return outcome
+        try:
+            outcome = self._stored(tx_id)
+            if outcome is None:
+                outcome = await _wait(loop, waiter[1], timeout)
+                if outcome is None:
+                    outcome = self.outcome(tx_id)
+        finally:
+            with self._lock:
+                waiting = self._pending.get(tx_id)
+                if waiting is not None and waiter in waiting:
+                    waiting.remove(waiter)
+                    if not waiting:
+                        del self._pending[tx_id]
         return outcome
 
     def height(self) -> int:
@@ -96,22 +127,21 @@ class CommitWatcher:
 
     async def wait_for_height(self, height: int, timeout: float) -> bool:
         """True once the peer holds blocks up to ``height - 1`` (False on time-out or close)."""
+        if self.committed_height >= height:
+            return True
         loop = asyncio.get_running_loop()
-        future: asyncio.Future = loop.create_future()
-
-        def wake() -> None:
-            _resolve_threadsafe(loop, future, None)
-
+        waiter: _Waiter = (loop, loop.create_future())
         with self._lock:
             if self._closed:
                 return False
-            self._height_listeners.append(wake)
-        if self.peer.store.height() < height:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(future, timeout)
-        with self._lock:
-            if wake in self._height_listeners:
-                self._height_listeners.remove(wake)
+            self._height_listeners.append(waiter)
+        try:
+            if self.peer.store.height() < height:
+                await _wait(loop, waiter[1], timeout)
+        finally:
+            with self._lock:
+                if waiter in self._height_listeners:
+                    self._height_listeners.remove(waiter)
         return self.peer.store.height() >= height
 
     def close(self) -> None:
@@ -119,8 +149,11 @@ class CommitWatcher:
         with self._lock:
             self._closed = True
             listeners, self._height_listeners = self._height_listeners, []
-        for wake in listeners:
-            wake()
+        wakes: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future, None]]] = {}
+        for loop, future in listeners:
+            wakes.setdefault(loop, []).append((future, None))
+        for loop, items in wakes.items():
+            _settle_threadsafe(loop, items)
 
     def chaincode_events(
         self, number: int, chaincode: str
@@ -144,10 +177,22 @@ class CommitWatcher:
         return out
 
 
-def _resolve_threadsafe(loop: asyncio.AbstractEventLoop, future: asyncio.Future, value) -> None:
-    def resolve() -> None:
+async def _wait(loop: asyncio.AbstractEventLoop, future: asyncio.Future, timeout: float):
+    """``future``'s result, or None after ``timeout`` seconds (a timer, no extra task)."""
+    timer = loop.call_later(max(timeout, 0.0), _settle, [(future, None)])
+    try:
+        return await future
+    finally:
+        timer.cancel()
+
+
+def _settle(items: list[tuple[asyncio.Future, object]]) -> None:
+    """On the loop: give each future its result (unless it is already done or cancelled)."""
+    for future, value in items:
         if not future.done():
             future.set_result(value)
 
+
+def _settle_threadsafe(loop: asyncio.AbstractEventLoop, items: list) -> None:
     with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
-        loop.call_soon_threadsafe(resolve)
+        loop.call_soon_threadsafe(_settle, items)

@@ -69,17 +69,22 @@ def open_or_create(
     directory: Path,
     org_count: int = 2,
     members: Mapping[str, Sequence[tuple[str, str]]] | None = None,
+    *,
+    peer_processes: bool = False,
 ) -> tuple[EmbeddedNetwork, bool]:
     """The network in ``directory`` (created on first use, with ``members`` or
-    :func:`default_members`); True when it was just created."""
+    :func:`default_members`); True when it was just created. ``peer_processes`` runs each
+    peer in a child process of its own (``EmbeddedNetwork``'s option)."""
     contracts = network_contracts()
     if (directory / PEERS).exists():
-        return EmbeddedNetwork.open(directory, contracts=contracts), False
+        return EmbeddedNetwork.open(directory, contracts=contracts,
+                                    peer_processes=peer_processes), False
     if org_count < 1:
         raise DeploymentError("--orgs must be at least 1")
     org_names = [f"Org{i + 1}" for i in range(org_count)]
     plan = default_members(org_names) if members is None else members
-    return EmbeddedNetwork.create(directory, org_names, contracts=contracts, members=plan), True
+    return EmbeddedNetwork.create(directory, org_names, contracts=contracts, members=plan,
+                                  peer_processes=peer_processes), True
 
 
 def write_connection_files(
@@ -151,8 +156,10 @@ def serve(
     committee: int = 3,
     on_ready=None,
     stop: threading.Event | None = None,
+    peer_processes: bool = False,
 ) -> None:
-    """Run the service in this process until SIGTERM/SIGINT (or ``stop`` is set)."""
+    """Run the service in this process until SIGTERM/SIGINT (or ``stop`` is set);
+    ``peer_processes``: each peer in a child process, endorsements off the event loop."""
     from ledgerlearn.gateway.server import split_address, start_gateway
     from ledgerlearn.gateway.tls import issue_server_tls, write_server_tls
 
@@ -167,7 +174,8 @@ def serve(
     directory.mkdir(parents=True, exist_ok=True)
     orgs = [f"Org{i + 1}" for i in range(org_count)]
     network, _created = open_or_create(directory, org_count,
-                                       default_members(orgs, providers, committee))
+                                       default_members(orgs, providers, committee),
+                                       peer_processes=peer_processes)
     stop = stop or threading.Event()
     server = None
     try:
@@ -175,7 +183,7 @@ def serve(
         names = (host, socket.gethostname()) if host in ("0.0.0.0", "::") else (host,)
         tls = issue_server_tls(org, names)
         _, _, ca_path = write_server_tls(tls, directory / GATEWAY_DIR / "tls")
-        server = start_gateway(network, tls, address)
+        server = start_gateway(network, tls, address, endorse_off_loop=peer_processes)
         write_connection_files(network, directory, server.address, ca_path)
         _write_json(
             directory / GATEWAY_DIR / STATE_FILE,
@@ -212,6 +220,7 @@ def start_background(
     providers: int = 6,
     committee: int = 3,
     timeout: float = 90.0,
+    peer_processes: bool = False,
 ) -> ServiceState:
     """Start :func:`serve` in a detached child process; return once it serves."""
     directory = Path(directory).resolve()
@@ -225,6 +234,8 @@ def start_background(
     command = [sys.executable, "-m", "ledgerlearn.cli", "network", "up", "--foreground",
                "--dir", str(directory), "--address", address, "--orgs", str(org_count),
                "--providers", str(providers), "--committee", str(committee)]
+    if peer_processes:
+        command.append("--peer-processes")
     with open(log_path, "ab") as log:
         child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                  stdin=subprocess.DEVNULL, start_new_session=True)

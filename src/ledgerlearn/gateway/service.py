@@ -25,9 +25,11 @@ unless every check passed, so a refused call commits nothing.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import grpc
@@ -137,9 +139,30 @@ class GatewayService:
     # -- Evaluate ----------------------------------------------------------------------------
 
     def evaluate(self, request: gateway_pb2.EvaluateRequest) -> gateway_pb2.EvaluateResponse:
+        proposal, peer = self._evaluate_plan(request)
+        response = self._process(peer, request.proposed_transaction, proposal.tx_id, "evaluate")
+        return self._evaluated(peer, proposal, response)
+
+    async def evaluate_off_loop(
+        self, request: gateway_pb2.EvaluateRequest, executor: Executor
+    ) -> gateway_pb2.EvaluateResponse:
+        """:meth:`evaluate` with the peer's work on ``executor``'s threads (for peers in
+        their own processes: the event loop goes on serving while the peer works)."""
+        proposal, peer = self._evaluate_plan(request)
+        response = await asyncio.get_running_loop().run_in_executor(
+            executor, self._process, peer, request.proposed_transaction, proposal.tx_id,
+            "evaluate",
+        )
+        return self._evaluated(peer, proposal, response)
+
+    def _evaluate_plan(self, request: gateway_pb2.EvaluateRequest) -> tuple[ParsedProposal, Peer]:
         proposal, creator = self._checked_proposal(request, "evaluate")
         peer = self._peers(creator, request.target_organizations, "target_organizations")[0]
-        response = self._process(peer, request.proposed_transaction, proposal.tx_id, "evaluate")
+        return proposal, peer
+
+    def _evaluated(
+        self, peer: Peer, proposal: ParsedProposal, response: pr_pb.ProposalResponse
+    ) -> gateway_pb2.EvaluateResponse:
         if not 200 <= response.response.status < 400:
             raise self._peer_failure(peer, proposal.tx_id, response, "evaluate")
         return gateway_pb2.EvaluateResponse(result=response.response)
@@ -147,14 +170,51 @@ class GatewayService:
     # -- Endorse -----------------------------------------------------------------------------
 
     def endorse(self, request: gateway_pb2.EndorseRequest) -> gateway_pb2.EndorseResponse:
-        proposal, creator = self._checked_proposal(request, "endorse")
-        peers = self._peers(creator, request.endorsing_organizations, "endorsing_organizations")
+        proposal, peers = self._endorse_plan(request)
         responses = []
         for peer in peers:
             response = self._process(peer, request.proposed_transaction, proposal.tx_id, "endorse")
-            if not 200 <= response.response.status < 400 or not response.endorsement.signature:
-                raise self._peer_failure(peer, proposal.tx_id, response, "endorse")
+            self._check_endorsement(peer, proposal.tx_id, response)
             responses.append(response)
+        return self._endorsed(request, proposal, peers, responses)
+
+    async def endorse_off_loop(
+        self, request: gateway_pb2.EndorseRequest, executor: Executor
+    ) -> gateway_pb2.EndorseResponse:
+        """:meth:`endorse` with every peer endorsing at the same time on ``executor``'s
+        threads (peers in their own processes work in parallel, and the event loop goes on
+        serving meanwhile). The first failing peer, in order, decides the refusal."""
+        proposal, peers = self._endorse_plan(request)
+        loop = asyncio.get_running_loop()
+        outcomes = await asyncio.gather(
+            *(loop.run_in_executor(executor, self._process, peer, request.proposed_transaction,
+                                   proposal.tx_id, "endorse") for peer in peers),
+            return_exceptions=True,
+        )
+        for peer, outcome in zip(peers, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
+            self._check_endorsement(peer, proposal.tx_id, outcome)
+        return self._endorsed(request, proposal, peers, list(outcomes))
+
+    def _endorse_plan(
+        self, request: gateway_pb2.EndorseRequest
+    ) -> tuple[ParsedProposal, list[Peer]]:
+        proposal, creator = self._checked_proposal(request, "endorse")
+        peers = self._peers(creator, request.endorsing_organizations, "endorsing_organizations")
+        return proposal, peers
+
+    def _check_endorsement(self, peer: Peer, tx_id: str, response: pr_pb.ProposalResponse) -> None:
+        if not 200 <= response.response.status < 400 or not response.endorsement.signature:
+            raise self._peer_failure(peer, tx_id, response, "endorse")
+
+    def _endorsed(
+        self,
+        request: gateway_pb2.EndorseRequest,
+        proposal: ParsedProposal,
+        peers: list[Peer],
+        responses: list[pr_pb.ProposalResponse],
+    ) -> gateway_pb2.EndorseResponse:
         if any(r.payload != responses[0].payload for r in responses[1:]):
             raise GatewayAbort(
                 Code.ABORTED,
