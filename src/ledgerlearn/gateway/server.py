@@ -38,6 +38,7 @@ STREAM_POLL_S = 0.5
 ENDORSE_THREADS_PER_PEER = 8
 
 
+SERVICE = "gateway.Gateway"
 #: Request and response types of each call of ``gateway.Gateway``.
 CALLS = {
     "Evaluate": (gateway_pb2.EvaluateRequest, gateway_pb2.EvaluateResponse),
@@ -57,14 +58,16 @@ class _Servicer:
         self.service = service
         self.executor = executor
 
-    def handler(self) -> grpc.GenericRpcHandler:
+    def method_handlers(self) -> dict[str, grpc.RpcMethodHandler]:
+        """The calls of ``gateway.Gateway``, to register with the server before it starts
+        (registered methods are matched by gRPC's core, not by a Python lookup per call)."""
         methods = {}
         for name, (_, response_type) in CALLS.items():
             make = (grpc.unary_stream_rpc_method_handler if name == "ChaincodeEvents"
                     else grpc.unary_unary_rpc_method_handler)
             methods[name] = make(getattr(self, name),
                                  response_serializer=response_type.SerializeToString)
-        return grpc.method_handlers_generic_handler("gateway.Gateway", methods)
+        return methods
 
     async def Evaluate(self, raw: bytes, context):
         if self.executor is None:
@@ -199,7 +202,9 @@ class GatewayServer:
             ("grpc.max_send_message_length", self._limit),
             ("grpc.so_reuseport", 0),
         ])
-        server.add_generic_rpc_handlers((_Servicer(self.service, self._executor).handler(),))
+        server.add_registered_method_handlers(
+            SERVICE, _Servicer(self.service, self._executor).method_handlers()
+        )
         bind = f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
         try:
             if self._tls is None:
