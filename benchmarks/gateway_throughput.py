@@ -9,13 +9,18 @@ the same clients, workload and window on an embedded network in this process
 their commit status), as the ledger benchmark does.
 
 The last line printed is JSON: ``tx_per_s`` (gateway), ``inprocess_tx_per_s``, their ``ratio``,
-gateway latency ``p50_ms``/``p95_ms``, ``n`` per path, and errors.
+gateway latency ``p50_ms``/``p95_ms``, ``n`` per path, CPU per transaction (``server_cpu_ms_per_tx``
+of the service process, ``client_cpu_ms_per_tx`` of the clients, ``inprocess_cpu_ms_per_tx`` of
+the whole in-process run, and ``*_children_*`` of peer processes), and errors.
 
     .venv/bin/python benchmarks/gateway_throughput.py [--quick] [--clients 8] [--n 4000]
 
-``--profile FILE`` samples the gateway process while the clients run with py-spy (not a
-dependency: ``pip install py-spy`` anywhere and put it on PATH, or give ``--py-spy PATH``) and
-writes py-spy's raw (collapsed stacks) output, one line per stack and thread, to FILE.
+``--peer-processes`` runs the peers of both paths in processes of their own (``network up
+--peer-processes``; ``EmbeddedNetwork(peer_processes=True)``). ``--profile FILE`` samples the
+gateway process while the clients run with py-spy (not a dependency: ``pip install py-spy``
+anywhere and put it on PATH, or give ``--py-spy PATH``; GIL-holding samples of every thread,
+``--profile-native`` with C frames) and writes py-spy's raw output, one collapsed stack per line
+with its thread, to FILE.
 """
 
 from __future__ import annotations
