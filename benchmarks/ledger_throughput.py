@@ -41,6 +41,8 @@ def run(
     profile: str | None,
     processes: bool = False,
     verify_process: bool = False,
+    endorser_process: bool = False,
+    batch: bool = False,
 ) -> dict:
     from ledgerlearn.ledger.network import EmbeddedNetwork
 
@@ -53,6 +55,7 @@ def run(
             batch_timeout=batch_timeout,
             peer_processes=processes,
             verify_process=verify_process,
+            endorser_process=endorser_process,
         )
         handles = [net.client(f"Org1MSP/client{i}") for i in range(clients)]
         handles[0].submit("put", "warmup", "0")  # identities cached, code paths warm
@@ -66,7 +69,16 @@ def run(
             mine = []
             pending = []
             try:
-                for i in range(per_client):
+                for first in range(0, per_client, 32) if batch else ():
+                    start = time.perf_counter()  # a window of 32 submitted at once
+                    calls = [("put", f"k{index}-{i}", "v" * 32)
+                             for i in range(first, min(first + 32, per_client))]
+                    for sub in client.submit_many(calls):
+                        status = sub.status()
+                        if not status.valid:
+                            errors.append(status.code)
+                        mine.append(time.perf_counter() - start)
+                for i in range(0 if not batch else per_client, per_client):
                     start = time.perf_counter()
                     pending.append((start, client.submit_async("put", f"k{index}-{i}", "v" * 32)))
                     if len(pending) >= 32:  # a window of transactions in flight per client
@@ -121,6 +133,8 @@ def run(
         "clients": clients,
         "peer_processes": processes,
         "verify_process": verify_process,
+        "endorser_process": endorser_process,
+        "submit_many": batch,
         "batch_size": batch_size,
         "batch_timeout_ms": batch_timeout * 1000,
         "elapsed_s": round(elapsed, 2),
@@ -164,6 +178,16 @@ def main(argv: list[str] | None = None) -> int:
         help="also run with each peer in its own process and report both (speedup)",
     )
     parser.add_argument(
+        "--endorser-process",
+        action="store_true",
+        help="endorse in one child process for all peers (EmbeddedNetwork endorser_process)",
+    )
+    parser.add_argument(
+        "--submit-many",
+        action="store_true",
+        help="each client submits its windows of 32 with one submit_many call",
+    )
+    parser.add_argument(
         "--verify-process",
         action="store_true",
         help="check signatures in verifier child processes (EmbeddedNetwork verify_process)",
@@ -176,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     n = args.n or (2000 if args.quick else 8000)
     result = run(n, args.clients, args.batch_size, args.batch_timeout, args.profile,
-                 verify_process=args.verify_process)
+                 verify_process=args.verify_process, endorser_process=args.endorser_process,
+                 batch=args.submit_many)
     if args.compare:
         # the same load with verifier processes; the headline figures stay the first run's
         other = run(n, args.clients, args.batch_size, args.batch_timeout, None,

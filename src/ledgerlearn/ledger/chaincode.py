@@ -19,6 +19,7 @@ from fabric_protos.peer import chaincode_event_pb2, chaincode_pb2, proposal_pb2
 from fabric_protos.peer import proposal_response_pb2 as pr_pb
 
 from ledgerlearn.ledger.fabric_api import ChaincodeStub, Contract, ContractChaincode
+from ledgerlearn.ledger.fastschema import speed_up_schema_checks
 from ledgerlearn.ledger.simulator import InProcessShimHandler, TxSimulator
 
 ContractFactory = Callable[[], "Contract | Sequence[Contract]"]
@@ -77,6 +78,8 @@ class ChaincodeRuntime:
     def __init__(self, name: str, factory: Any) -> None:
         self.name = name
         self.chaincode = ContractChaincode.new_chaincode(*instantiate(factory))
+        # the library's dispatch, with its argument checks answered quickly where they can be
+        speed_up_schema_checks(self.chaincode._metadata)
 
     def execute(
         self,

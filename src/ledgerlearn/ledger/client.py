@@ -17,7 +17,12 @@ from fabric_protos.peer import proposal_pb2
 from fabric_protos.peer import proposal_response_pb2 as pr_pb
 
 from ledgerlearn.identity import Member
-from ledgerlearn.ledger.errors import CommitError, CommitTimeoutError, EndorsementError
+from ledgerlearn.ledger.errors import (
+    CommitError,
+    CommitTimeoutError,
+    EndorsementError,
+    ProposalError,
+)
 from ledgerlearn.ledger.protoutil import (
     EndorsementMismatchError,
     build_endorsed_transaction,
@@ -165,9 +170,20 @@ class EmbeddedClient(SubmitsToCommit):
         self, signed: proposal_pb2.SignedProposal, tx_id: str
     ) -> list[pr_pb.ProposalResponse]:
         """Endorsements from peers enough for the policy; EndorsementError on failure."""
-        responses = []
-        for peer in self.network.endorsers_for(self.member.msp_id):
-            response = peer.process_proposal(signed)
+        peers = self.network.endorsers_for(self.member.msp_id)
+        return self._agreeing(tx_id, peers, self.network.endorse(signed, peers))
+
+    @staticmethod
+    def _agreeing(
+        tx_id: str, peers: Sequence[Peer], responses: Sequence[pr_pb.ProposalResponse]
+    ) -> list[pr_pb.ProposalResponse]:
+        """The responses if every peer endorsed and all agree; EndorsementError otherwise."""
+        if len(responses) != len(peers):
+            raise EndorsementError(
+                f"transaction {tx_id}: {len(responses)} responses for {len(peers)} endorsers",
+                tx_id=tx_id,
+            )
+        for peer, response in zip(peers, responses, strict=True):
             if response.response.status >= 400 or not response.endorsement.signature:
                 raise EndorsementError(
                     f"{peer.name} did not endorse transaction {tx_id}: "
@@ -175,7 +191,6 @@ class EmbeddedClient(SubmitsToCommit):
                     tx_id=tx_id,
                     status=response.response.status,
                 )
-            responses.append(response)
         first = responses[0]
         for peer_response in responses[1:]:
             if peer_response.payload != first.payload:
@@ -184,7 +199,7 @@ class EmbeddedClient(SubmitsToCommit):
                     "different results (is the contract deterministic?)",
                     tx_id=tx_id,
                 )
-        return responses
+        return list(responses)
 
     def envelope(
         self, signed: proposal_pb2.SignedProposal, responses: Sequence[pr_pb.ProposalResponse]
@@ -206,6 +221,31 @@ class EmbeddedClient(SubmitsToCommit):
 
     def submit_async(self, function: str, *args: str | bytes) -> EmbeddedSubmitted:
         return self.endorse_transaction(function, *args).submit()
+
+    def submit_many(self, calls: Sequence[Sequence[str | bytes]]) -> list[EmbeddedSubmitted]:
+        """Submit several transactions at once: ``[(function, *args), ...]``.
+
+        Every call is endorsed first (with an endorsement process, in one round trip); if any
+        is refused, EndorsementError names it and none is ordered. Otherwise all are handed to
+        the orderer, in order, and the handles' ``status()`` wait for their commits.
+        """
+        proposals = [self.propose(call[0], *call[1:]) for call in calls]  # type: ignore[arg-type]
+        peers = self.network.endorsers_for(self.member.msp_id)
+        results = self.network.endorse_many([signed for signed, _ in proposals], peers)
+        endorsed = []
+        for index, ((signed, tx_id), result) in enumerate(zip(proposals, results, strict=True)):
+            try:
+                if isinstance(result, ProposalError):
+                    raise result
+                responses = self._agreeing(tx_id, peers, result)
+            except (ProposalError, EndorsementError) as exc:
+                raise EndorsementError(
+                    f"call {index} ({calls[index][0]!r}) of the batch was not endorsed, so none "
+                    f"was submitted: {exc}", tx_id=tx_id, status=getattr(exc, "status", 0)
+                ) from None
+            endorsed.append((tx_id, self.envelope(signed, responses),
+                             responses[0].response.payload))
+        return [self._order(tx_id, envelope, result) for tx_id, envelope, result in endorsed]
 
     def _order(self, tx_id: str, envelope: bytes, result: bytes) -> EmbeddedSubmitted:
         own = self.network.peer_of(self.member.msp_id)

@@ -95,6 +95,18 @@ class Orderer:
 
     def broadcast(self, envelope: bytes) -> None:
         """Accept an envelope for ordering or raise OrderingError saying why not."""
+        self.check(envelope)
+        with self._cond:
+            if self._stopped:
+                raise OrderingError(self.failure or "the orderer is stopped")
+            if not self._pending:
+                self._first_at = time.monotonic()
+            self._pending.append(envelope)
+            if len(self._pending) == 1 or len(self._pending) >= self.batch_size:
+                self._cond.notify()
+
+    def check(self, envelope: bytes) -> None:
+        """The orderer's message filters; OrderingError says why an envelope is refused."""
         if len(envelope) > self.max_message_bytes:
             raise OrderingError(
                 f"envelope of {len(envelope)} bytes exceeds the channel's absolute maximum of "
@@ -119,14 +131,6 @@ class Orderer:
             raise OrderingError(
                 f"orderer refused the envelope: {creator.label} is not a writer of the channel"
             )
-        with self._cond:
-            if self._stopped:
-                raise OrderingError(self.failure or "the orderer is stopped")
-            if not self._pending:
-                self._first_at = time.monotonic()
-            self._pending.append(envelope)
-            if len(self._pending) == 1 or len(self._pending) >= self.batch_size:
-                self._cond.notify()
 
     def _take_batch(self) -> list[bytes] | None:
         with self._cond:
@@ -178,3 +182,8 @@ class Orderer:
     @property
     def height(self) -> int:
         return self._next_number
+
+    @property
+    def previous_hash(self) -> bytes:
+        """Header hash of the last block cut (what the next block chains to)."""
+        return self._previous_hash

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import queue
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -24,8 +23,10 @@ from fabric_protos.peer import proposal_response_pb2 as pr_pb
 from ledgerlearn.identity import Member, MembershipService
 from ledgerlearn.ledger.chaincode import ChaincodeRuntime
 from ledgerlearn.ledger.channelconfig import ChannelConfig
+from ledgerlearn.ledger.commitloop import CommitLoop
 from ledgerlearn.ledger.committer import BlockCommitter, BlockRejectedError, CommittedBlock
 from ledgerlearn.ledger.endorser import Endorser
+from ledgerlearn.ledger.endorserproc import EndorserProcess
 from ledgerlearn.ledger.errors import LedgerError
 from ledgerlearn.ledger.peerproc import PeerProcess, factory_reference
 from ledgerlearn.ledger.protoutil import block_header_hash, decode_block, set_transactions_filter
@@ -66,9 +67,12 @@ class Peer:
         *,
         create: bool = False,
         identities_dir: Path | None = None,
+        commit_loop: CommitLoop | None = None,
     ) -> None:
         """``identities_dir`` (the network's MSP folders) runs the peer in a child process
-        (:mod:`ledgerlearn.ledger.peerproc`) that loads its identity from there."""
+        (:mod:`ledgerlearn.ledger.peerproc`) that loads its identity from there.
+        ``commit_loop`` is a thread shared with the other peers of this process (else the peer
+        gets one of its own)."""
         self.directory = Path(directory)
         self.identity = identity
         self.msp_id = identity.msp_id
@@ -89,6 +93,8 @@ class Peer:
             for name, factory in self._chaincodes.items():
                 factory_reference(name, factory)  # importable, or a clear error now
         self._process: PeerProcess | None = None
+        #: Set by the network when every peer endorses in one child (endorserproc).
+        self.endorsement_process: EndorserProcess | None = None
         self._process_lock = threading.Lock()
         self._progress = threading.Condition()
         self._sent = 0
@@ -97,20 +103,22 @@ class Peer:
         self._waiters_lock = threading.Lock()
         self._block_listeners: list[BlockListener] = []
         self._event_listeners: list[tuple[str, EventListener]] = []
-        self._inbox: queue.Queue = queue.Queue()
         self.failure: str | None = None
-        self._thread = threading.Thread(target=self._commit_loop, name=f"commit-{self.name}",
-                                        daemon=True)
-        self._thread.start()
+        self._own_loop = commit_loop is None
+        self._loop = commit_loop or CommitLoop(f"commit-{self.name}")
 
     # -- endorsement -----------------------------------------------------------------------
 
     def process_proposal(
         self, signed: proposal_pb2.SignedProposal | bytes
     ) -> pr_pb.ProposalResponse:
-        if self._use_process:
+        if self._use_process or self.endorsement_process is not None:
             data = signed if isinstance(signed, (bytes, bytearray)) else signed.SerializeToString()
-            return pr_pb.ProposalResponse.FromString(self._ensure_process().endorse(bytes(data)))
+            if self.endorsement_process is not None:
+                answer = self.endorsement_process.endorse(bytes(data), [self.name])[0]
+            else:
+                answer = self._ensure_process().endorse(bytes(data))
+            return pr_pb.ProposalResponse.FromString(answer)
         return self.endorser.process_proposal(signed)
 
     def _ensure_process(self) -> PeerProcess:
@@ -125,32 +133,32 @@ class Peer:
 
     def deliver(self, number: int, data: bytes) -> None:
         """Called by the orderer: queue block ``number`` for validation and commit."""
-        self._inbox.put(("block", data))
+        self._loop.put(self._handle, ("block", data))
 
-    def _commit_loop(self) -> None:
-        while True:
-            item = self._inbox.get()
-            if item is None:
-                if self._process is not None:
-                    self._process.close()
-                return
-            kind, data = item
-            if kind == "barrier":
-                self._barrier(data)
-                continue
-            if self.failure is not None:
-                continue
-            if self._use_process:
-                process = self._ensure_process()
-                with self._progress:
-                    self._sent += 1
-                process.send_block(data)
-                continue
-            try:
-                self.commit(data)
-            except Exception as exc:  # a peer that cannot commit stops committing
-                self.failure = f"{self.name}: {exc}"
-                log.error("peer %s stopped committing: %s", self.name, exc)
+    def _handle(self, item: tuple[str, Any]) -> None:
+        """One item of the commit loop: a delivered block, a barrier, or closing."""
+        kind, data = item
+        if kind == "close":
+            if self._process is not None:
+                self._process.close()
+            data.set()
+            return
+        if kind == "barrier":
+            self._barrier(data)
+            return
+        if self.failure is not None:
+            return
+        if self._use_process:
+            process = self._ensure_process()
+            with self._progress:
+                self._sent += 1
+            process.send_block(data)
+            return
+        try:
+            self.commit(data)
+        except Exception as exc:  # a peer that cannot commit stops committing
+            self.failure = f"{self.name}: {exc}"
+            log.error("peer %s stopped committing: %s", self.name, exc)
 
     def commit(self, data: bytes) -> CommittedBlock:
         """Check, validate and commit one block here (atomically); returns what was committed."""
@@ -254,12 +262,15 @@ class Peer:
     def drain(self) -> None:
         """Wait until every delivered block has been processed."""
         done = threading.Event()
-        self._inbox.put(("barrier", done))
+        self._loop.put(self._handle, ("barrier", done))
         done.wait()
 
     def close(self) -> None:
-        self._inbox.put(None)
-        self._thread.join()
+        done = threading.Event()
+        self._loop.put(self._handle, ("close", done))
+        done.wait()
+        if self._own_loop:
+            self._loop.stop()
         self.store.close()
 
     def describe_code(self, code: int) -> str:

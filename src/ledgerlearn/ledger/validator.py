@@ -261,7 +261,8 @@ class BlockValidator:
                         f"key {key!r} was read at version {_fmt(version)} but is now at "
                         f"{_fmt(now)}"
                     )
-        for namespace, info in _range_queries(parsed):
+        ranges = _range_queries(parsed) if any(ns.has_range_queries for ns in parsed.rwset) else []
+        for namespace, info in ranges:
             for (ns, key), _ in updated.items():
                 if ns == namespace and key >= info.start_key and (
                     not info.end_key or key < info.end_key

@@ -25,6 +25,7 @@ class NamespaceRWSet:
     namespace: str
     reads: tuple[tuple[str, Version | None], ...] = ()
     writes: tuple[tuple[str, bytes, bool], ...] = ()  # (key, value, is_delete)
+    has_range_queries: bool = False  # the validator then reads the RangeQueryInfo records
 
 
 def encode_rwset(namespaces: Iterable[NamespaceRWSet]) -> bytes:
@@ -55,5 +56,7 @@ def decode_rwset(data: bytes, where: str = "rwset") -> tuple[NamespaceRWSet, ...
             for r in kv.reads
         )
         writes = tuple((w.key, w.value, w.is_delete) for w in kv.writes)
-        result.append(NamespaceRWSet(ns.namespace, reads, writes))
+        result.append(
+            NamespaceRWSet(ns.namespace, reads, writes, len(kv.range_queries_info) > 0)
+        )
     return tuple(result)

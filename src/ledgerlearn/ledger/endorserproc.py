@@ -1,0 +1,320 @@
+"""An optional endorsement process: every peer's endorser in one child, commits stay here.
+
+On two cores, the cheapest way to use the second one is to split each transaction's work in
+two halves that share nothing but bytes. Endorsement (check the proposal, simulate the
+contract, sign the response) is about half of a ``put``'s CPU and needs only read access to
+the ledger; validation and commit need the write side. With
+``EmbeddedNetwork.create(..., endorser_process=True)`` one child process
+(``python -m ledgerlearn.ledger.endorserproc SPEC``) holds the endorsing half of every peer:
+it loads each peer's signing identity from the network's MSP folders, opens each peer's SQLite
+copy for reading (WAL lets it read what this process commits), builds its membership service
+from the genesis block, imports the chaincodes by name and runs
+:class:`~ledgerlearn.ledger.endorser.Endorser`, the in-process peer's code, unchanged.
+
+Unlike per-peer processes (:mod:`ledgerlearn.ledger.peerproc`), no signature is verified twice
+for the same purpose: the child checks a proposal once for all the peers it endorses on, and
+this process checks the envelope (orderer) and the endorsements (validation) once for all
+peers, as in process. A proposal goes to all the endorsing peers in one message, and each side
+reads whatever frames have arrived and answers them in one write, so that under load a
+wake-up carries many transactions.
+
+Frames (length-prefixed, see :func:`~ledgerlearn.ledger.peerproc.write_frame`):
+
+- parent to child: request id (8 bytes), number of peers (1 byte), each peer's index (1 byte),
+  then the ``SignedProposal`` bytes;
+- child to parent: request id, then per peer a status byte (``1`` answer, ``0`` refusal), the
+  length (4 bytes) and the ``ProposalResponse`` bytes or the refusal as UTF-8.
+
+Nothing is pickled. When the parent dies the child reads end-of-file and exits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import select
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ledgerlearn.ledger.errors import ProposalError
+from ledgerlearn.ledger.peerproc import factory_reference, resolve_reference
+
+_LENGTH = struct.Struct(">I")
+_REQUEST = struct.Struct(">Q")
+MAX_FRAME = 1 << 30
+_READ_SIZE = 1 << 20
+
+
+class FrameBuffer:
+    """Collects bytes read from a pipe and yields the complete frames among them."""
+
+    def __init__(self) -> None:
+        self._data = bytearray()
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        self._data += chunk
+        frames, offset, data = [], 0, self._data
+        while len(data) - offset >= _LENGTH.size:
+            (size,) = _LENGTH.unpack_from(data, offset)
+            if size > MAX_FRAME:
+                raise ValueError(f"frame of {size} bytes exceeds {MAX_FRAME}")
+            end = offset + _LENGTH.size + size
+            if end > len(data):
+                break
+            frames.append(bytes(data[offset + _LENGTH.size : end]))
+            offset = end
+        del data[:offset]
+        return frames
+
+
+def frame(body: bytes) -> bytes:
+    return _LENGTH.pack(len(body)) + body
+
+
+def write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def encode_request(request: int, peers: Sequence[int], proposal: bytes) -> bytes:
+    return frame(_REQUEST.pack(request) + bytes([len(peers), *peers]) + proposal)
+
+
+def decode_request(body: bytes) -> tuple[bytes, list[int], bytes]:
+    count = body[_REQUEST.size]
+    start = _REQUEST.size + 1
+    return body[: _REQUEST.size], list(body[start : start + count]), body[start + count :]
+
+
+def encode_answers(request: bytes, answers: Sequence[tuple[bool, bytes]]) -> bytes:
+    parts = [request]
+    for ok, data in answers:
+        parts.append(b"\x01" if ok else b"\x00")
+        parts.append(_LENGTH.pack(len(data)))
+        parts.append(data)
+    return frame(b"".join(parts))
+
+
+def decode_answers(body: bytes) -> tuple[int, list[tuple[bool, bytes]]]:
+    (request,) = _REQUEST.unpack_from(body)
+    offset, answers = _REQUEST.size, []
+    while offset < len(body):
+        ok = body[offset] == 1
+        (size,) = _LENGTH.unpack_from(body, offset + 1)
+        start = offset + 1 + _LENGTH.size
+        answers.append((ok, body[start : start + size]))
+        offset = start + size
+    return request, answers
+
+
+class _Reply:
+    __slots__ = ("answers", "done")
+
+    def __init__(self) -> None:
+        self.done = False
+        self.answers: list[tuple[bool, bytes]] | None = None
+
+
+class EndorserProcess:
+    """The parent's handle on the child that endorses for the peers named in ``peers``.
+
+    ``peers`` is a list of ``(peer name, ledger directory)``; a request names peers by their
+    index in it. There is no reader thread: a caller waiting for an answer reads the pipe
+    itself while no other caller does, and hands every answer it reads to its owner. On
+    these machines a hand-over between threads costs about 50 µs of CPU, as much as a
+    signature, so a lone client gets its answers without one.
+    """
+
+    def __init__(
+        self,
+        identities: Path,
+        peers: Sequence[tuple[str, Path]],
+        chaincodes: Mapping[str, Any],
+    ) -> None:
+        spec = {
+            "identities": str(identities),
+            "peers": [[name, str(directory)] for name, directory in peers],
+            "chaincodes": {n: factory_reference(n, f) for n, f in chaincodes.items()},
+        }
+        self.names = [name for name, _ in peers]
+        self._index = {name: i for i, name in enumerate(self.names)}
+        self._write_lock = threading.Lock()
+        self._cond = threading.Condition()
+        self._reading = False
+        self._frames = FrameBuffer()
+        self._pending: dict[int, _Reply] = {}
+        self._ids = itertools.count(1)
+        self._dead: str | None = None
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "ledgerlearn.ledger.endorserproc", json.dumps(spec)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        self._out = self.proc.stdout.fileno()
+
+    def endorse(
+        self, signed_proposal: bytes, peers: Sequence[str], timeout: float = 120.0
+    ) -> list[bytes]:
+        """Each named peer's ``ProposalResponse`` bytes; ProposalError with the first refusal."""
+        answers = self.endorse_many([signed_proposal], peers, timeout)[0]
+        for ok, body in answers:
+            if not ok:
+                raise ProposalError(body.decode("utf-8", "replace"))
+        return [body for _, body in answers]
+
+    def endorse_many(
+        self, proposals: Sequence[bytes], peers: Sequence[str], timeout: float = 120.0
+    ) -> list[list[tuple[bool, bytes]]]:
+        """For each proposal, each peer's (answered, response bytes or refusal text).
+
+        All proposals go out in one write and come back in as few reads as the child allows.
+        """
+        indices = [self._index[p] for p in peers]
+        replies = [(next(self._ids), _Reply()) for _ in proposals]
+        with self._cond:
+            if self._dead is not None:
+                raise ProposalError(self._dead)
+            self._pending.update(replies)
+        data = b"".join(encode_request(request, indices, proposal)
+                        for (request, _), proposal in zip(replies, proposals, strict=True))
+        try:
+            with self._write_lock:
+                write_all(self.proc.stdin.fileno(), data)
+        except OSError as exc:
+            with self._cond:
+                for request, _ in replies:
+                    self._pending.pop(request, None)
+            raise ProposalError(f"the endorsement process is gone: {exc}") from None
+        deadline = time.monotonic() + timeout
+        out = []
+        try:
+            for request, reply in replies:
+                self._wait(request, reply, deadline, timeout)
+                if reply.answers is None:
+                    raise ProposalError(self._dead or "the endorsement process stopped")
+                out.append(reply.answers)
+        finally:
+            if len(out) < len(replies):  # answers that will not be waited for are dropped
+                with self._cond:
+                    for request, _ in replies:
+                        self._pending.pop(request, None)
+        return out
+
+    def _wait(self, request: int, reply: _Reply, deadline: float, timeout: float) -> None:
+        with self._cond:
+            while not reply.done:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self._pending.pop(request, None)
+                    raise ProposalError(
+                        f"the endorsement process did not answer within {timeout} s"
+                    )
+                if self._reading:
+                    self._cond.wait(left)
+                    continue
+                self._reading = True
+                self._cond.release()
+                try:
+                    chunk = self._read_some(left)
+                finally:
+                    self._cond.acquire()
+                    self._reading = False
+                self._deliver(chunk)
+                self._cond.notify_all()
+
+    def _read_some(self, timeout: float) -> bytes | None:
+        """Bytes from the child (b"" at its end), or None when none came within ``timeout``."""
+        ready, _, _ = select.select([self._out], [], [], timeout)
+        return os.read(self._out, _READ_SIZE) if ready else None
+
+    def _deliver(self, chunk: bytes | None) -> None:
+        """Hand out the answers in ``chunk`` (holding the condition's lock)."""
+        if chunk is None:
+            return
+        if not chunk:
+            code = self.proc.wait()
+            self._dead = f"the endorsement process exited with code {code}"
+            for waiting in self._pending.values():
+                waiting.done = True
+            self._pending.clear()
+            return
+        for body in self._frames.feed(chunk):
+            request, answers = decode_answers(body)
+            owner = self._pending.pop(request, None)
+            if owner is not None:
+                owner.answers = answers
+                owner.done = True
+
+    @property
+    def alive(self) -> bool:
+        return self._dead is None and self.proc.poll() is None
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError), self._write_lock:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+        with contextlib.suppress(OSError):
+            self.proc.stdout.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The child: endorse each proposal read from stdin on the peers it names."""
+    from ledgerlearn.identity import MembershipService, load_network_identities
+    from ledgerlearn.ledger.chaincode import ChaincodeRuntime
+    from ledgerlearn.ledger.channelconfig import ChannelConfig
+    from ledgerlearn.ledger.endorser import Endorser
+    from ledgerlearn.ledger.protoutil import decode_block
+    from ledgerlearn.ledger.statedb import LedgerStore
+
+    spec = json.loads((argv if argv is not None else sys.argv[1:])[0])
+    identities = load_network_identities(Path(spec["identities"]))
+    stores = [LedgerStore(Path(directory)) for _, directory in spec["peers"]]
+    config = ChannelConfig.from_genesis_block(decode_block(stores[0].block_bytes(0)))
+    msp = MembershipService.from_ca_certificates(config.ca_certificates())
+    endorsers = []
+    for (name, _), store in zip(spec["peers"], stores, strict=True):
+        msp_id, _, member = name.partition("/")
+        runtimes = {
+            cc: ChaincodeRuntime(cc, resolve_reference(reference))
+            for cc, reference in spec["chaincodes"].items()
+        }
+        endorsers.append(Endorser(identities.member(msp_id, member), msp, store,
+                                  config.channel_id, runtimes, config.max_message_bytes))
+    source, sink = sys.stdin.buffer.fileno(), sys.stdout.buffer.fileno()
+    frames = FrameBuffer()
+    try:
+        while chunk := os.read(source, _READ_SIZE):
+            replies = []
+            for body in frames.feed(chunk):
+                request, peers, proposal = decode_request(body)
+                replies.append(encode_answers(request, [
+                    _endorse(endorsers[i], proposal) for i in peers
+                ]))
+            if replies:
+                write_all(sink, b"".join(replies))
+    finally:
+        for store in stores:
+            store.close()
+    return 0
+
+
+def _endorse(endorser: Any, proposal: bytes) -> tuple[bool, bytes]:
+    try:
+        return True, endorser.process_proposal(proposal).SerializeToString()
+    except ProposalError as exc:
+        return False, str(exc).encode()
+    except Exception as exc:  # the parent gets a refusal, the process goes on
+        return False, f"{endorser.where}: endorsement failed: {exc!r}".encode()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

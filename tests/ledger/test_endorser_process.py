@@ -1,0 +1,142 @@
+"""All endorsements in one child process: same answers, same refusals, clear errors."""
+
+from __future__ import annotations
+
+import pytest
+from fabric_protos.peer import proposal_pb2
+
+from ledgerlearn.ledger.endorserproc import (
+    FrameBuffer,
+    decode_answers,
+    decode_request,
+    encode_answers,
+    encode_request,
+)
+from ledgerlearn.ledger.errors import EndorsementError, LedgerError, ProposalError
+from ledgerlearn.ledger.kvcontract import KeyValueContract
+from ledgerlearn.ledger.network import EmbeddedNetwork
+
+from .conftest import MEMBERS, take_snapshot
+
+
+@pytest.fixture(scope="module")
+def network(tmp_path_factory):
+    net = EmbeddedNetwork.create(
+        tmp_path_factory.mktemp("endorser") / "net", members=MEMBERS, batch_timeout=0.02,
+        endorser_process=True,
+    )
+    yield net
+    net.close()
+
+
+def test_flow_endorses_in_the_child_and_commits_here(network):
+    alice = network.client("Org1MSP/alice")
+    assert alice.submit("put", "colour", "blue") == b""
+    assert alice.evaluate("get", "colour") == b"blue"  # read in the child from the copy
+    assert network.endorser_process.alive
+    network.sync()
+    assert all(p.store.get_state("kv", "colour")[0] == b"blue" for p in network.peers)
+    assert alice.submit("bump", "n") == b"1"
+    assert alice.submit("bump", "n") == b"2"  # the child reads what this process committed
+
+
+def test_endorsements_come_from_each_peer_identity(network):
+    alice = network.client("Org1MSP/alice")
+    signed, tx_id = alice.propose("put", "who", "x")
+    responses = alice.endorse(signed, tx_id)
+    endorsers = [r.endorsement.endorser for r in responses]
+    assert len(set(endorsers)) == 2
+    identities = {network.msp.deserialize(e).msp_id for e in endorsers}
+    assert identities == {"Org1MSP", "Org2MSP"}
+
+
+def test_refusals_cross_the_process_boundary_and_change_nothing(network):
+    alice = network.client("Org1MSP/alice")
+    alice.submit("put", "k", "v")
+    before = take_snapshot(network)
+    signed, tx_id = alice.propose("put", "k", "changed")
+    signature = bytearray(signed.signature)
+    signature[-1] ^= 0x01
+    forged = proposal_pb2.SignedProposal(proposal_bytes=signed.proposal_bytes,
+                                         signature=bytes(signature))
+    with pytest.raises(ProposalError, match="proposal creator refused"):
+        alice.endorse(forged, tx_id)
+    with pytest.raises(ProposalError, match="malformed proposal"):
+        network.peers[0].process_proposal(b"\xff\xff\xff\x07not a protobuf")
+    with pytest.raises(EndorsementError, match="boom"):
+        alice.submit("fail", "boom")
+    assert take_snapshot(network) == before
+
+
+def test_replayed_proposal_is_refused_by_the_child(network):
+    alice = network.client("Org1MSP/alice")
+    signed, tx_id = alice.propose("put", "once", "1")
+    responses = alice.endorse(signed, tx_id)
+    alice._order(tx_id, alice.envelope(signed, responses), b"").status()
+    with pytest.raises(ProposalError, match="duplicate transaction id"):
+        alice.endorse(signed, tx_id)
+
+
+@pytest.mark.parametrize("endorser_process", [False, True])
+def test_submit_many_commits_all_or_orders_none(tmp_path, endorser_process):
+    with EmbeddedNetwork.create(tmp_path / "n", members=MEMBERS, batch_timeout=0.02,
+                                endorser_process=endorser_process) as net:
+        alice = net.client("Org1MSP/alice")
+        handles = alice.submit_many([("put", f"k{i}", str(i)) for i in range(40)])
+        assert [h.status().valid for h in handles] == [True] * 40
+        assert alice.evaluate("get", "k39") == b"39"
+        before = take_snapshot(net)
+        with pytest.raises(EndorsementError, match=r"call 1 \('fail'\).*none was submitted"):
+            alice.submit_many([("put", "x", "1"), ("fail", "no"), ("put", "y", "2")])
+        assert take_snapshot(net) == before
+
+
+def test_options_exclude_each_other_and_factories_must_import(tmp_path):
+    with pytest.raises(ValueError, match="not both"):
+        EmbeddedNetwork.create(tmp_path / "a", peer_processes=True, endorser_process=True)
+    with pytest.raises(LedgerError, match="not importable"):
+        EmbeddedNetwork.create(tmp_path / "b", contracts={"kv": lambda: [KeyValueContract()]},
+                               endorser_process=True)
+
+
+def test_reopened_network_can_endorse_in_a_process(tmp_path):
+    with EmbeddedNetwork.create(tmp_path / "n", batch_timeout=0.02) as net:
+        net.client("Org1MSP/admin").submit("put", "a", "1")
+    with EmbeddedNetwork.open(tmp_path / "n", endorser_process=True) as net:
+        assert net.client("Org1MSP/admin").evaluate("get", "a") == b"1"
+
+
+def test_a_dead_endorsement_process_gives_clear_errors(tmp_path):
+    with EmbeddedNetwork.create(tmp_path / "n", batch_timeout=0.02, endorser_process=True) as net:
+        client = net.client("Org1MSP/admin")
+        client.submit("put", "a", "1")
+        net.endorser_process.proc.kill()
+        net.endorser_process.proc.wait(10)
+        with pytest.raises(ProposalError, match=r"exited with code|is gone"):
+            client.submit("put", "b", "2")
+        with pytest.raises(ProposalError, match=r"exited with code|is gone"):
+            client.submit("put", "c", "3")
+        assert not net.endorser_process.alive
+
+
+def test_frames_survive_any_split_of_the_byte_stream():
+    frames = [encode_request(7, [0, 1], b"proposal"),
+              encode_answers(_REQUEST_ID, [(True, b"resp"), (False, b"no")]),
+              encode_request(9, [1], b"")]
+    stream = b"".join(frames)
+    for cut in range(1, len(stream)):
+        buffer = FrameBuffer()
+        got = buffer.feed(stream[:cut]) + buffer.feed(stream[cut:])
+        assert len(got) == 3
+    request, peers, proposal = decode_request(FrameBuffer().feed(frames[0])[0])
+    assert int.from_bytes(request, "big") == 7 and peers == [0, 1] and proposal == b"proposal"
+    number, answers = decode_answers(FrameBuffer().feed(frames[1])[0])
+    assert number == 3 and answers == [(True, b"resp"), (False, b"no")]
+
+
+_REQUEST_ID = (3).to_bytes(8, "big")
+
+
+def test_an_oversized_frame_header_is_refused():
+    with pytest.raises(ValueError, match="exceeds"):
+        FrameBuffer().feed(b"\xff\xff\xff\xff" + b"x")
