@@ -32,6 +32,9 @@ import threading
 import time
 from pathlib import Path
 
+#: Transactions per ``submit_many`` call with ``--submit-many``.
+SUBMIT_MANY_CHUNK = 32
+
 
 def run(
     n: int,
@@ -43,6 +46,7 @@ def run(
     verify_process: bool = False,
     endorser_process: bool = False,
     batch: bool = False,
+    window: int = 32,
 ) -> dict:
     from ledgerlearn.ledger.network import EmbeddedNetwork
 
@@ -68,31 +72,30 @@ def run(
             client = handles[index]
             mine = []
             pending = []
-            try:
-                for first in range(0, per_client, 32) if batch else ():
-                    start = time.perf_counter()  # a window of 32 submitted at once
-                    calls = [("put", f"k{index}-{i}", "v" * 32)
-                             for i in range(first, min(first + 32, per_client))]
-                    for sub in client.submit_many(calls):
-                        status = sub.status()
-                        if not status.valid:
-                            errors.append(status.code)
-                        mine.append(time.perf_counter() - start)
-                for i in range(0 if not batch else per_client, per_client):
-                    start = time.perf_counter()
-                    pending.append((start, client.submit_async("put", f"k{index}-{i}", "v" * 32)))
-                    if len(pending) >= 32:  # a window of transactions in flight per client
-                        for t0, sub in pending:
-                            status = sub.status()
-                            if not status.valid:
-                                errors.append(status.code)
-                            mine.append(time.perf_counter() - t0)
-                        pending = []
+
+            def wait_all() -> None:
                 for t0, sub in pending:
                     status = sub.status()
                     if not status.valid:
                         errors.append(status.code)
                     mine.append(time.perf_counter() - t0)
+                pending.clear()
+
+            try:
+                step = min(SUBMIT_MANY_CHUNK, window) if batch else 1
+                for first in range(0, per_client, step):
+                    start = time.perf_counter()
+                    keys = range(first, min(first + step, per_client))
+                    if batch:  # one submit_many call for the chunk
+                        subs = client.submit_many([("put", f"k{index}-{i}", "v" * 32)
+                                                   for i in keys])
+                    else:
+                        subs = [client.submit_async("put", f"k{index}-{i}", "v" * 32)
+                                for i in keys]
+                    pending.extend((start, sub) for sub in subs)
+                    if len(pending) >= window:  # the client's window is full: wait for it
+                        wait_all()
+                wait_all()
             except Exception as exc:  # reported in the JSON line
                 errors.append(repr(exc))
             with lock:
@@ -135,6 +138,7 @@ def run(
         "verify_process": verify_process,
         "endorser_process": endorser_process,
         "submit_many": batch,
+        "window": window,
         "batch_size": batch_size,
         "batch_timeout_ms": batch_timeout * 1000,
         "elapsed_s": round(elapsed, 2),
@@ -185,7 +189,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--submit-many",
         action="store_true",
-        help="each client submits its windows of 32 with one submit_many call",
+        help=f"clients submit {SUBMIT_MANY_CHUNK} transactions per submit_many call",
+    )
+    parser.add_argument(
+        "--window", type=int, default=32,
+        help="transactions a client has in flight before it waits for their commits",
     )
     parser.add_argument(
         "--verify-process",
@@ -201,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     n = args.n or (2000 if args.quick else 8000)
     result = run(n, args.clients, args.batch_size, args.batch_timeout, args.profile,
                  verify_process=args.verify_process, endorser_process=args.endorser_process,
-                 batch=args.submit_many)
+                 batch=args.submit_many, window=args.window)
     if args.compare:
         # the same load with verifier processes; the headline figures stay the first run's
         other = run(n, args.clients, args.batch_size, args.batch_timeout, None,

@@ -50,6 +50,25 @@ def test_endorsements_come_from_each_peer_identity(network):
     assert identities == {"Org1MSP", "Org2MSP"}
 
 
+def test_own_endorsements_are_remembered_others_are_verified(network, monkeypatch):
+    from ledgerlearn.identity import signing
+
+    alice = network.client("Org1MSP/alice")
+    signed, tx_id = alice.propose("put", "remembered", "x")
+    responses = alice.endorse(signed, tx_id)
+    checked = []
+    real = signing.verify
+    monkeypatch.setattr(signing, "verify", lambda *a: checked.append(1) or real(*a))
+    for response in responses:  # what validation asks: found remembered, not checked again
+        e = response.endorsement
+        network.msp.verify(e.endorser, response.payload + e.endorser, e.signature)
+    assert checked == []
+    stranger = network.member("Org1MSP/alice")  # a signature nobody here made is checked
+    message = b"not an endorsement"
+    network.msp.verify(stranger.serialized(), message, stranger.sign(message))
+    assert checked == [1]
+
+
 def test_refusals_cross_the_process_boundary_and_change_nothing(network):
     alice = network.client("Org1MSP/alice")
     alice.submit("put", "k", "v")

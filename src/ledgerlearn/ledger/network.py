@@ -250,7 +250,26 @@ class EmbeddedNetwork:
             return [peer.process_proposal(signed) for peer in peers]
         data = signed if isinstance(signed, (bytes, bytearray)) else signed.SerializeToString()
         answers = self.endorser_process.endorse(bytes(data), [peer.name for peer in peers])
-        return [pr_pb.ProposalResponse.FromString(answer) for answer in answers]
+        return self._own_endorsements(answers, peers)
+
+    def _own_endorsements(
+        self, answers: Sequence[bytes], peers: Sequence[Peer]
+    ) -> list[pr_pb.ProposalResponse]:
+        """Responses from the endorsement process; their signatures count as this process's.
+
+        The child is the endorsing half of these very peers, so a signature it made with a
+        peer's key over a response is remembered as made here (as an in-process endorser
+        does, see ``MembershipService.remember_signed``) and validation does not check it
+        again. Only a signature by the identity of the peer that was asked is remembered.
+        """
+        responses = [pr_pb.ProposalResponse.FromString(answer) for answer in answers]
+        for peer, response in zip(peers, responses, strict=True):
+            endorsement = response.endorsement
+            if endorsement.signature and endorsement.endorser == peer.identity.serialized():
+                self.msp.remember_signed(endorsement.endorser,
+                                         response.payload + endorsement.endorser,
+                                         endorsement.signature)
+        return responses
 
     def endorse_many(
         self, proposals: Sequence[proposal_pb2.SignedProposal], peers: Sequence[Peer]
@@ -273,7 +292,7 @@ class EmbeddedNetwork:
         return [
             next((ProposalError(body.decode("utf-8", "replace"))
                   for ok, body in one if not ok), None)
-            or [pr_pb.ProposalResponse.FromString(body) for _, body in one]
+            or self._own_endorsements([body for _, body in one], peers)
             for one in answers
         ]
 
