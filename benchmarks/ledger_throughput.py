@@ -47,6 +47,7 @@ def run(
     endorser_process: bool = False,
     batch: bool = False,
     window: int = 32,
+    threads_count: int | None = None,
 ) -> dict:
     from ledgerlearn.ledger.network import EmbeddedNetwork
 
@@ -64,38 +65,46 @@ def run(
         handles = [net.client(f"Org1MSP/client{i}") for i in range(clients)]
         handles[0].submit("put", "warmup", "0")  # identities cached, code paths warm
         per_client = n // clients
+        step = min(SUBMIT_MANY_CHUNK, window) if batch else 1
         latencies: list[float] = []
         lock = threading.Lock()
         errors: list[str] = []
 
-        def worker(index: int) -> None:
+        def submit_chunk(index: int, first: int) -> list:
+            keys = range(first, min(first + step, per_client))
             client = handles[index]
-            mine = []
-            pending = []
+            if batch:  # one submit_many call for the chunk
+                return client.submit_many([("put", f"k{index}-{i}", "v" * 32) for i in keys])
+            return [client.submit_async("put", f"k{index}-{i}", "v" * 32) for i in keys]
 
-            def wait_all() -> None:
-                for t0, sub in pending:
+        def worker(indices: list[int]) -> None:
+            """Drive the clients ``indices``: each keeps up to ``window`` transactions in
+            flight and, when its window is full, waits for all of them to commit."""
+            mine: list[float] = []
+            pending: dict[int, list] = {i: [] for i in indices}
+            next_key = dict.fromkeys(indices, 0)
+
+            def wait_all(index: int) -> None:
+                for t0, sub in pending[index]:
                     status = sub.status()
                     if not status.valid:
                         errors.append(status.code)
                     mine.append(time.perf_counter() - t0)
-                pending.clear()
+                pending[index] = []
 
             try:
-                step = min(SUBMIT_MANY_CHUNK, window) if batch else 1
-                for first in range(0, per_client, step):
-                    start = time.perf_counter()
-                    keys = range(first, min(first + step, per_client))
-                    if batch:  # one submit_many call for the chunk
-                        subs = client.submit_many([("put", f"k{index}-{i}", "v" * 32)
-                                                   for i in keys])
-                    else:
-                        subs = [client.submit_async("put", f"k{index}-{i}", "v" * 32)
-                                for i in keys]
-                    pending.extend((start, sub) for sub in subs)
-                    if len(pending) >= window:  # the client's window is full: wait for it
-                        wait_all()
-                wait_all()
+                while any(next_key[i] < per_client or pending[i] for i in indices):
+                    progressed = False
+                    for i in indices:
+                        if next_key[i] < per_client and len(pending[i]) < window:
+                            start = time.perf_counter()
+                            subs = submit_chunk(i, next_key[i])
+                            next_key[i] += len(subs)
+                            pending[i].extend((start, sub) for sub in subs)
+                            progressed = True
+                    if not progressed:  # every window is full or done: wait for the oldest
+                        wait_all(min((i for i in indices if pending[i]),
+                                     key=lambda i: pending[i][0][0]))
             except Exception as exc:  # reported in the JSON line
                 errors.append(repr(exc))
             with lock:
@@ -107,7 +116,9 @@ def run(
 
             profiler = cProfile.Profile()
             profiler.enable()
-        threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+        drivers = threads_count or clients
+        threads = [threading.Thread(target=worker, args=(list(range(t, clients, drivers)),))
+                   for t in range(drivers)]
         cpu_start = time.process_time()
         children_start = os.times()
         start = time.perf_counter()
@@ -139,6 +150,7 @@ def run(
         "endorser_process": endorser_process,
         "submit_many": batch,
         "window": window,
+        "threads": threads_count or clients,
         "batch_size": batch_size,
         "batch_timeout_ms": batch_timeout * 1000,
         "elapsed_s": round(elapsed, 2),
@@ -192,6 +204,10 @@ def main(argv: list[str] | None = None) -> int:
         help=f"clients submit {SUBMIT_MANY_CHUNK} transactions per submit_many call",
     )
     parser.add_argument(
+        "--threads", type=int, default=None,
+        help="threads driving the clients (default: one per client)",
+    )
+    parser.add_argument(
         "--window", type=int, default=32,
         help="transactions a client has in flight before it waits for their commits",
     )
@@ -209,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     n = args.n or (2000 if args.quick else 8000)
     result = run(n, args.clients, args.batch_size, args.batch_timeout, args.profile,
                  verify_process=args.verify_process, endorser_process=args.endorser_process,
-                 batch=args.submit_many, window=args.window)
+                 batch=args.submit_many, window=args.window, threads_count=args.threads)
     if args.compare:
         # the same load with verifier processes; the headline figures stay the first run's
         other = run(n, args.clients, args.batch_size, args.batch_timeout, None,

@@ -58,6 +58,8 @@ class Endorser:
         self.chaincodes = chaincodes
         self.max_message_bytes = max_message_bytes
         self.where = f"peer {identity.msp_id}/{identity.name}"
+        #: Off where this process never validates (the endorsement process).
+        self.remember_own = True
 
     def process_proposal(
         self, signed: proposal_pb2.SignedProposal | bytes
@@ -125,8 +127,10 @@ class Endorser:
             results=simulator.rwset_bytes(),
             events=result.event.SerializeToString() if result.event is not None else b"",
         )
-        endorsement = response.endorsement  # validation here need not re-check our own key
-        self.msp.remember_signed(
-            endorsement.endorser, response.payload + endorsement.endorser, endorsement.signature
-        )
+        if self.remember_own:  # validation here need not re-check our own key
+            endorsement = response.endorsement
+            self.msp.remember_signed(
+                endorsement.endorser, response.payload + endorsement.endorser,
+                endorsement.signature,
+            )
         return response

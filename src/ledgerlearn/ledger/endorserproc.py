@@ -287,8 +287,10 @@ def main(argv: list[str] | None = None) -> int:
             cc: ChaincodeRuntime(cc, resolve_reference(reference))
             for cc, reference in spec["chaincodes"].items()
         }
-        endorsers.append(Endorser(identities.member(msp_id, member), msp, store,
-                                  config.channel_id, runtimes, config.max_message_bytes))
+        endorser = Endorser(identities.member(msp_id, member), msp, store, config.channel_id,
+                            runtimes, config.max_message_bytes)
+        endorser.remember_own = False  # this process never validates; the parent remembers
+        endorsers.append(endorser)
     source, sink = sys.stdin.buffer.fileno(), sys.stdout.buffer.fileno()
     frames = FrameBuffer()
     try:

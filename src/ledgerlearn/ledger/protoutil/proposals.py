@@ -7,7 +7,9 @@ what a client sent, and :func:`build_proposal_response` to sign the simulation r
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
+import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -153,7 +155,25 @@ def parse_signed_proposal(signed: proposal_pb2.SignedProposal | bytes) -> Parsed
     see :func:`~ledgerlearn.ledger.protoutil.ids.compute_tx_id`.
     """
     if isinstance(signed, bytes | bytearray):
-        signed = decode(proposal_pb2.SignedProposal, bytes(signed), "signed proposal")
+        data = bytes(signed)
+        if len(data) <= PROPOSAL_CACHE_MAX_BYTES:
+            return _parse_proposal_bytes(data)
+        signed = decode(proposal_pb2.SignedProposal, data, "signed proposal")
+    return _parse_proposal(signed)
+
+
+#: Every endorsing peer of a process parses the same proposal bytes: the last few parses are
+#: kept (by their bytes; the records are immutable), small proposals only.
+PROPOSAL_CACHE_SIZE = 256
+PROPOSAL_CACHE_MAX_BYTES = 32768
+
+
+@functools.lru_cache(maxsize=PROPOSAL_CACHE_SIZE)
+def _parse_proposal_bytes(data: bytes) -> ParsedProposal:
+    return _parse_proposal(decode(proposal_pb2.SignedProposal, data, "signed proposal"))
+
+
+def _parse_proposal(signed: proposal_pb2.SignedProposal) -> ParsedProposal:
     where = "signed proposal"
     require(bool(signed.proposal_bytes), where, "proposal_bytes is empty")
     require(bool(signed.signature), where, "signature is empty")
@@ -161,11 +181,8 @@ def parse_signed_proposal(signed: proposal_pb2.SignedProposal | bytes) -> Parsed
     header = decode(common_pb2.Header, proposal.header, f"{where}: proposal header")
     ch = decode(common_pb2.ChannelHeader, header.channel_header, f"{where}: channel header")
     sh = decode(common_pb2.SignatureHeader, header.signature_header, f"{where}: signature header")
-    require(
-        ch.type == ENDORSER_TRANSACTION,
-        where,
-        f"header type {_type_name(ch.type)} is not ENDORSER_TRANSACTION",
-    )
+    if ch.type != ENDORSER_TRANSACTION:
+        require(False, where, f"header type {_type_name(ch.type)} is not ENDORSER_TRANSACTION")
     require(bool(ch.channel_id), where, "channel header has no channel_id")
     require(bool(ch.tx_id), where, "channel header has no tx_id")
     require(bool(sh.creator), where, "signature header has no creator")
@@ -193,7 +210,7 @@ def parse_signed_proposal(signed: proposal_pb2.SignedProposal | bytes) -> Parsed
         nonce=sh.nonce,
         chaincode=chaincode,
         args=tuple(invocation.chaincode_spec.input.args),
-        transient=dict(payload.TransientMap),
+        transient=types.MappingProxyType(dict(payload.TransientMap)),
     )
 
 
