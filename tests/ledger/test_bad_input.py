@@ -214,8 +214,7 @@ def test_replayed_transaction_id(network, snapshot):
     peer = network.peers[0]
     waiter = peer.waiter(tx_id)
     network.orderer.broadcast(envelope)
-    waiter.event.wait(10)
-    assert waiter.record.code == 9  # DUPLICATE_TXID
+    assert peer.wait(tx_id, waiter, 10).code == 9  # DUPLICATE_TXID
     after = snapshot(network)
     assert [s for _, s in after] == [s for _, s in before]
     assert peer.store.tx_record(tx_id).code == 0  # the first record stays
