@@ -159,3 +159,25 @@ _REQUEST_ID = (3).to_bytes(8, "big")
 def test_an_oversized_frame_header_is_refused():
     with pytest.raises(ValueError, match="exceeds"):
         FrameBuffer().feed(b"\xff\xff\xff\xff" + b"x")
+
+
+def test_broadcast_many_accepts_all_or_none(tmp_path):
+    from ledgerlearn.ledger.errors import OrderingError
+    from ledgerlearn.ledger.protoutil import parse_transaction
+
+    with EmbeddedNetwork.create(tmp_path / "n", members=MEMBERS, batch_timeout=0.02) as net:
+        alice = net.client("Org1MSP/alice")
+        good = []
+        for key in ("p", "q"):
+            signed, tx_id = alice.propose("put", key, "1")
+            good.append(alice.envelope(signed, alice.endorse(signed, tx_id)))
+        before = take_snapshot(net)
+        with pytest.raises(OrderingError, match="envelope 1 of the batch"):
+            net.orderer.broadcast_many([good[0], b"\x0a\x03not an envelope", good[1]])
+        assert take_snapshot(net) == before  # nothing was ordered
+        peer = net.peers[0]
+        tx_id = parse_transaction(good[1]).tx_id
+        waiter = peer.waiter(tx_id)
+        net.orderer.broadcast_many(good)
+        assert peer.wait(tx_id, waiter, 10).code == 0  # VALID
+        assert peer.store.get_state("kv", "p")[0] == b"1"

@@ -245,7 +245,22 @@ class EmbeddedClient(SubmitsToCommit):
                 ) from None
             endorsed.append((tx_id, self.envelope(signed, responses),
                              responses[0].response.payload))
-        return [self._order(tx_id, envelope, result) for tx_id, envelope, result in endorsed]
+        return self._order_many(endorsed)
+
+    def _order_many(self, endorsed: Sequence[tuple[str, bytes, bytes]]) -> list[EmbeddedSubmitted]:
+        """Hand (tx id, envelope, result) triples to the orderer in one call."""
+        own = self.network.peer_of(self.member.msp_id)
+        peers = [own] + [p for p in self.network.peers if p is not own]
+        waits = [[(peer, peer.waiter(tx_id)) for peer in peers] for tx_id, _, _ in endorsed]
+        try:
+            self.network.orderer.broadcast_many([envelope for _, envelope, _ in endorsed])
+        except Exception:
+            for (tx_id, _, _), registered in zip(endorsed, waits, strict=True):
+                for peer, waiter in registered:
+                    peer.forget(tx_id, waiter)
+            raise
+        return [EmbeddedSubmitted(tx_id, result, registered, self.commit_timeout)
+                for (tx_id, _, result), registered in zip(endorsed, waits, strict=True)]
 
     def _order(self, tx_id: str, envelope: bytes, result: bytes) -> EmbeddedSubmitted:
         own = self.network.peer_of(self.member.msp_id)

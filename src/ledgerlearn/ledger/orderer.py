@@ -105,6 +105,23 @@ class Orderer:
             if len(self._pending) == 1 or len(self._pending) >= self.batch_size:
                 self._cond.notify()
 
+    def broadcast_many(self, envelopes: Sequence[bytes]) -> None:
+        """Accept several envelopes, in order, or none: OrderingError names the first refused."""
+        for index, envelope in enumerate(envelopes):
+            try:
+                self.check(envelope)
+            except OrderingError as exc:
+                raise OrderingError(f"envelope {index} of the batch: {exc}") from None
+        with self._cond:
+            if self._stopped:
+                raise OrderingError(self.failure or "the orderer is stopped")
+            if not self._pending:
+                self._first_at = time.monotonic()
+            was = len(self._pending)
+            self._pending.extend(envelopes)
+            if was == 0 or len(self._pending) >= self.batch_size:
+                self._cond.notify()
+
     def check(self, envelope: bytes) -> None:
         """The orderer's message filters; OrderingError says why an envelope is refused."""
         if len(envelope) > self.max_message_bytes:
