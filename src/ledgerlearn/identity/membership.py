@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +57,11 @@ class _Valid:
     identity: Identity
     not_before: dt.datetime
     not_after: dt.datetime
+
+    @property
+    def window(self) -> tuple[float, float]:
+        """The validity period in POSIX seconds (compared with ``time.time()``)."""
+        return self.not_before.timestamp(), self.not_after.timestamp()
 
 
 #: Failed identities are remembered too (so garbage costs one parse), but fewer and only
@@ -123,6 +129,7 @@ class MembershipService:
             raise IdentityError("the clock of a membership service must return aware datetimes")
         self._cache_size = cache_size
         self._valid: dict[bytes, _Valid] = {}
+        self._windows: dict[bytes, tuple[float, float]] = {}
         self._invalid: dict[bytes, IdentityError] = {}
         self._verified_size = verified_cache_size
         self._verified: dict[bytes, None] = {}
@@ -215,10 +222,19 @@ class MembershipService:
                     self._remember(self._invalid, serialized, exc, _INVALID_CACHE_SIZE)
                 raise
             self._remember(self._valid, serialized, entry)
+        if self._clock is _utc_now:  # the usual clock: compare seconds, no datetime made
+            start, end = self._windows.get(serialized) or self._window_of(serialized, entry)
+            if start <= time.time() <= end:
+                return entry.identity
         now = self._clock()
         if now < entry.not_before or now > entry.not_after:
             raise _time_error(entry, now)
         return entry.identity
+
+    def _window_of(self, serialized: bytes, entry: _Valid) -> tuple[float, float]:
+        window = entry.window
+        self._remember(self._windows, serialized, window)
+        return window
 
     def verify(self, serialized: bytes, message: bytes, signature: bytes) -> Identity:
         """Validate the identity and check its signature over ``message``.
