@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from ledgerlearn.ledger.network import EmbeddedNetwork
@@ -12,14 +14,23 @@ MEMBERS = {
 }
 
 
+@contextlib.contextmanager
+def small_network(tmp_path_factory, label: str, **options):
+    """A two-organization network with the kv chaincode and MEMBERS, closed afterwards."""
+    net = EmbeddedNetwork.create(
+        tmp_path_factory.mktemp(label) / "net", members=MEMBERS, batch_timeout=0.02, **options
+    )
+    try:
+        yield net
+    finally:
+        net.close()
+
+
 @pytest.fixture(scope="module")
 def network(tmp_path_factory):
     """A two-organization network with the kv chaincode, shared by a test module."""
-    net = EmbeddedNetwork.create(
-        tmp_path_factory.mktemp("ledger") / "net", members=MEMBERS, batch_timeout=0.02
-    )
-    yield net
-    net.close()
+    with small_network(tmp_path_factory, "ledger") as net:
+        yield net
 
 
 @pytest.fixture
