@@ -102,6 +102,15 @@ def test_a_dead_endorsement_process_gives_clear_errors(tmp_path):
         assert not net.endorser_process.alive
 
 
+def test_a_closed_network_refuses_endorsements_clearly(tmp_path):
+    net = EmbeddedNetwork.create(tmp_path / "n", batch_timeout=0.02, endorser_process=True)
+    client = net.client("Org1MSP/admin")
+    signed, tx_id = client.propose("put", "a", "1")
+    net.close()
+    with pytest.raises(ProposalError, match="was closed"):
+        client.endorse(signed, tx_id)
+
+
 def test_frames_survive_any_split_of_the_byte_stream():
     frames = [encode_request(7, [0, 1], b"proposal"),
               encode_answers(_REQUEST_ID, [(True, b"resp"), (False, b"no")]),

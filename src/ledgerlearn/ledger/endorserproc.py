@@ -233,8 +233,11 @@ class EndorserProcess:
 
     def _read_some(self, timeout: float) -> bytes | None:
         """Bytes from the child (b"" at its end), or None when none came within ``timeout``."""
-        ready, _, _ = select.select([self._out], [], [], timeout)
-        return os.read(self._out, _READ_SIZE) if ready else None
+        try:
+            ready, _, _ = select.select([self._out], [], [], timeout)
+            return os.read(self._out, _READ_SIZE) if ready else None
+        except (OSError, ValueError):  # the pipe was closed: as good as end of input
+            return b""
 
     def _deliver(self, chunk: bytes | None) -> None:
         """Hand out the answers in ``chunk`` (holding the condition's lock)."""
@@ -242,7 +245,7 @@ class EndorserProcess:
             return
         if not chunk:
             code = self.proc.wait()
-            self._dead = f"the endorsement process exited with code {code}"
+            self._dead = self._dead or f"the endorsement process exited with code {code}"
             for waiting in self._pending.values():
                 waiting.done = True
             self._pending.clear()
@@ -259,6 +262,8 @@ class EndorserProcess:
         return self._dead is None and self.proc.poll() is None
 
     def close(self) -> None:
+        with self._cond:
+            self._dead = self._dead or "the endorsement process was closed"
         with contextlib.suppress(OSError), self._write_lock:
             self.proc.stdin.close()
         self.proc.wait(timeout=60)
