@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -57,6 +58,9 @@ class _Valid:
     identity: Identity
     not_before: dt.datetime
     not_after: dt.datetime
+    #: Unique for the life of the process (never reused, unlike ``id()``): names the identity
+    #: in the keys of remembered signature checks instead of its ~850 bytes.
+    handle: int = field(default_factory=itertools.count().__next__)
 
     @property
     def window(self) -> tuple[float, float]:
@@ -80,11 +84,10 @@ class BatchVerifier(Protocol):
     def check(self, items: list[tuple[bytes, bytes, bytes]]) -> bytes | None: ...
 
 
-def _verified_key(serialized: bytes, message: bytes, signature: bytes) -> bytes:
-    """Key of a successful check: SHA-256 over the identity, the signature and the message."""
+def _verified_key(entry: _Valid, message: bytes, signature: bytes) -> bytes:
+    """Key of a successful check: SHA-256 over the identity's handle, signature and message."""
     digest = hashlib.sha256(
-        len(serialized).to_bytes(4, "big") + serialized
-        + len(signature).to_bytes(4, "big") + signature
+        entry.handle.to_bytes(8, "big") + len(signature).to_bytes(4, "big") + signature
     )
     view = memoryview(message)
     for start in range(0, len(view), _UNLOCKED_HASH_SIZE):
@@ -210,6 +213,10 @@ class MembershipService:
 
     def deserialize(self, serialized: bytes) -> Identity:
         """Parse and validate ``SerializedIdentity`` bytes; IdentityError says why not."""
+        return self._entry(serialized).identity
+
+    def _entry(self, serialized: bytes) -> _Valid:
+        """The validation record of a valid identity (cached), checked against the clock."""
         entry = self._valid.get(serialized)
         if entry is None:
             failure = self._invalid.get(serialized)
@@ -225,11 +232,11 @@ class MembershipService:
         if self._clock is _utc_now:  # the usual clock: compare seconds, no datetime made
             start, end = self._windows.get(serialized) or self._window_of(serialized, entry)
             if start <= time.time() <= end:
-                return entry.identity
+                return entry
         now = self._clock()
         if now < entry.not_before or now > entry.not_after:
             raise _time_error(entry, now)
-        return entry.identity
+        return entry
 
     def _window_of(self, serialized: bytes, entry: _Valid) -> tuple[float, float]:
         window = entry.window
@@ -239,16 +246,18 @@ class MembershipService:
     def verify(self, serialized: bytes, message: bytes, signature: bytes) -> Identity:
         """Validate the identity and check its signature over ``message``.
 
-        Successful checks are remembered by ``SHA-256(identity, signature, message)``, so the
+        Successful checks are remembered by ``SHA-256(identity handle, signature, message)``
+        (the handle is unique to this identity's cached validation, never reused), so the
         orderer and every peer of one process verify a given signature only once. The
         identity's validity period is still checked on every call. With a :attr:`verifier`,
         a signature not yet remembered is checked in its child process, which leaves this
         process's GIL to its other threads; one the child refuses is checked here again, so
         the error says why.
         """
-        identity = self.deserialize(serialized)
+        entry = self._entry(serialized)
+        identity = entry.identity
         if self._verified_size:
-            key = _verified_key(serialized, message, signature)
+            key = _verified_key(entry, message, signature)
             if key in self._verified:
                 return identity
             verifier = self.verifier
@@ -275,8 +284,12 @@ class MembershipService:
         anyone else are verified as always.
         """
         if self._verified_size:
-            key = _verified_key(serialized, message, signature)
-            self._remember(self._verified, key, None, self._verified_size)
+            try:
+                entry = self._entry(serialized)
+            except IdentityError:  # not valid here: nothing to remember, verify() will say why
+                return
+            self._remember(self._verified, _verified_key(entry, message, signature), None,
+                           self._verified_size)
 
     def _point(self, serialized: bytes, identity: Identity) -> bytes:
         """The identity's public key as an uncompressed point (what the verifier reads)."""
@@ -306,15 +319,15 @@ class MembershipService:
             keys: list[bytes] = []
             batch: list[tuple[bytes, bytes, bytes]] = []
             for serialized, message, signature in items:
-                key = _verified_key(serialized, message, signature)
-                if key in self._verified:
-                    continue
                 try:
-                    identity = self.deserialize(serialized)
+                    entry = self._entry(serialized)
                 except IdentityError:
                     continue
+                key = _verified_key(entry, message, signature)
+                if key in self._verified:
+                    continue
                 keys.append(key)
-                batch.append((self._point(serialized, identity), message, signature))
+                batch.append((self._point(serialized, entry.identity), message, signature))
             if not batch:
                 return 0
             answer = verifier.check(batch)
