@@ -260,3 +260,37 @@ def test_timestamps():
     assert timestamp_ns(timestamp_proto(1795624026_777287144)) == 1795624026_777287144
     with pytest.raises(ValueError, match="timezone-aware"):
         timestamp_proto(dt.datetime(2026, 1, 1))
+
+
+def test_nonces_are_unique_per_thread_and_after_fork():
+    import os
+    import threading
+
+    from ledgerlearn.ledger.protoutil.ids import NONCE_SIZE, new_nonce
+
+    seen: list[bytes] = []
+    lock = threading.Lock()
+
+    def draw() -> None:
+        mine = [new_nonce() for _ in range(300)]
+        with lock:
+            seen.extend(mine)
+
+    threads = [threading.Thread(target=draw) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(seen) == len(set(seen)) == 1200
+    assert all(len(n) == NONCE_SIZE for n in seen)
+    new_nonce()  # leaves nonces in this thread's pool
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child must not reuse the parent's pool
+        os.write(write, new_nonce())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    from_child = os.read(read, NONCE_SIZE)
+    os.close(read)
+    os.close(write)
+    assert from_child != new_nonce()
