@@ -252,8 +252,12 @@ class EmbeddedClient(SubmitsToCommit):
         own = self.network.peer_of(self.member.msp_id)
         peers = [own] + [p for p in self.network.peers if p is not own]
         waits = [[(peer, peer.waiter(tx_id)) for peer in peers] for tx_id, _, _ in endorsed]
+        orderer = self.network.orderer
         try:
-            self.network.orderer.broadcast_many([envelope for _, envelope, _ in endorsed])
+            if len(endorsed) == 1:  # the orderer's own words for a single refusal
+                orderer.broadcast(endorsed[0][1])
+            else:
+                orderer.broadcast_many([envelope for _, envelope, _ in endorsed])
         except Exception:
             for (tx_id, _, _), registered in zip(endorsed, waits, strict=True):
                 for peer, waiter in registered:
@@ -263,16 +267,7 @@ class EmbeddedClient(SubmitsToCommit):
                 for (tx_id, _, result), registered in zip(endorsed, waits, strict=True)]
 
     def _order(self, tx_id: str, envelope: bytes, result: bytes) -> EmbeddedSubmitted:
-        own = self.network.peer_of(self.member.msp_id)
-        peers = [own] + [p for p in self.network.peers if p is not own]
-        waits = [(peer, peer.waiter(tx_id)) for peer in peers]
-        try:
-            self.network.orderer.broadcast(envelope)
-        except Exception:
-            for peer, waiter in waits:
-                peer.forget(tx_id, waiter)
-            raise
-        return EmbeddedSubmitted(tx_id, result, waits, self.commit_timeout)
+        return self._order_many([(tx_id, envelope, result)])[0]
 
     def evaluate(self, function: str, *args: str | bytes) -> bytes:
         """Query one peer (the client's own organization's): no ordering, nothing written."""

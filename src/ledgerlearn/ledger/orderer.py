@@ -96,14 +96,7 @@ class Orderer:
     def broadcast(self, envelope: bytes) -> None:
         """Accept an envelope for ordering or raise OrderingError saying why not."""
         self.check(envelope)
-        with self._cond:
-            if self._stopped:
-                raise OrderingError(self.failure or "the orderer is stopped")
-            if not self._pending:
-                self._first_at = time.monotonic()
-            self._pending.append(envelope)
-            if len(self._pending) == 1 or len(self._pending) >= self.batch_size:
-                self._cond.notify()
+        self._enqueue([envelope])
 
     def broadcast_many(self, envelopes: Sequence[bytes]) -> None:
         """Accept several envelopes, in order, or none: OrderingError names the first refused."""
@@ -112,12 +105,16 @@ class Orderer:
                 self.check(envelope)
             except OrderingError as exc:
                 raise OrderingError(f"envelope {index} of the batch: {exc}") from None
+        self._enqueue(envelopes)
+
+    def _enqueue(self, envelopes: Sequence[bytes]) -> None:
+        """Queue checked envelopes; wake the cutter for a first one or a full batch."""
         with self._cond:
             if self._stopped:
                 raise OrderingError(self.failure or "the orderer is stopped")
-            if not self._pending:
-                self._first_at = time.monotonic()
             was = len(self._pending)
+            if was == 0:
+                self._first_at = time.monotonic()
             self._pending.extend(envelopes)
             if was == 0 or len(self._pending) >= self.batch_size:
                 self._cond.notify()
