@@ -27,6 +27,20 @@ def test_items_run_in_order_on_one_thread_and_stop_drains():
     assert len(threads) == 1 and threading.get_ident() not in threads
 
 
+def test_a_failing_handler_does_not_stop_the_loop(caplog):
+    loop = CommitLoop("test")
+    seen: list[int] = []
+
+    def fails(item: int) -> None:
+        raise RuntimeError(f"broken {item}")
+
+    loop.put(fails, 1)
+    loop.put(seen.append, 2)
+    loop.stop()
+    assert seen == [2]
+    assert "commit loop handler raised" in caplog.text
+
+
 def test_peers_of_a_network_share_one_loop(network):
     loops = {id(peer._loop) for peer in network.peers}
     assert len(loops) == 1

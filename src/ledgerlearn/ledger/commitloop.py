@@ -9,10 +9,13 @@ on the first peer, then on the next, which finds the signatures already checked.
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from collections.abc import Callable
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 Handler = Callable[[Any], None]
 
@@ -33,7 +36,10 @@ class CommitLoop:
             handler, item = self._queue.get()
             if handler is None:
                 return
-            handler(item)
+            try:
+                handler(item)
+            except Exception:  # one peer's failure must not stop the others' commits
+                log.exception("a commit loop handler raised")
 
     def stop(self) -> None:
         """Process what is queued, then end the thread."""

@@ -146,9 +146,11 @@ class Peer:
         """One item of the commit loop: a delivered block, a barrier, or closing."""
         kind, data = item
         if kind == "close":
-            if self._process is not None:
-                self._process.close()
-            data.set()
+            try:
+                if self._process is not None:
+                    self._process.close()
+            finally:
+                data.set()
             return
         if kind == "barrier":
             self._barrier(data)
