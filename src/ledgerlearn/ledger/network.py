@@ -36,6 +36,7 @@ from ledgerlearn.ledger.endorserproc import EndorserProcess
 from ledgerlearn.ledger.errors import LedgerError, ProposalError, StorageError
 from ledgerlearn.ledger.orderer import Orderer
 from ledgerlearn.ledger.peer import BlockListener, EventListener, Peer
+from ledgerlearn.ledger.peerproc import factory_reference
 from ledgerlearn.ledger.policy import EndorsementPolicy, MajorityOfOrgs, policy_from
 from ledgerlearn.ledger.protoutil import decode_block, new_block
 from ledgerlearn.ledger.statedb import LedgerStore
@@ -153,6 +154,9 @@ class EmbeddedNetwork:
             msp.verifier = ProcessVerifier()
         genesis = new_block(0, b"", [config.genesis_envelope()])
         contracts = default_contracts() if contracts is None else contracts
+        if endorser_process:  # importable by the child, or a clear error before any peer starts
+            for name, factory in contracts.items():
+                factory_reference(name, factory)
         peers = []
         loop = CommitLoop()
         for msp_id in app_orgs:
@@ -202,6 +206,9 @@ class EmbeddedNetwork:
         if verify_process:
             msp.verifier = ProcessVerifier()
         contracts = default_contracts() if contracts is None else contracts
+        if endorser_process:  # importable by the child, or a clear error before any peer starts
+            for name, factory in contracts.items():
+                factory_reference(name, factory)
         loop = CommitLoop()
         peers = [
             Peer(directory / PEERS / msp_id, _peer_identity(identities, msp_id), config, msp,
