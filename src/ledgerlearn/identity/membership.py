@@ -13,6 +13,7 @@ failures that cannot change with time are cached too.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import itertools
 import threading
@@ -62,7 +63,7 @@ class _Valid:
     #: in the keys of remembered signature checks instead of its ~850 bytes.
     handle: int = field(default_factory=itertools.count().__next__)
 
-    @property
+    @functools.cached_property
     def window(self) -> tuple[float, float]:
         """The validity period in POSIX seconds (compared with ``time.time()``)."""
         return self.not_before.timestamp(), self.not_after.timestamp()
@@ -132,7 +133,6 @@ class MembershipService:
             raise IdentityError("the clock of a membership service must return aware datetimes")
         self._cache_size = cache_size
         self._valid: dict[bytes, _Valid] = {}
-        self._windows: dict[bytes, tuple[float, float]] = {}
         self._invalid: dict[bytes, IdentityError] = {}
         self._verified_size = verified_cache_size
         self._verified: dict[bytes, None] = {}
@@ -230,18 +230,13 @@ class MembershipService:
                 raise
             self._remember(self._valid, serialized, entry)
         if self._clock is _utc_now:  # the usual clock: compare seconds, no datetime made
-            start, end = self._windows.get(serialized) or self._window_of(serialized, entry)
+            start, end = entry.window
             if start <= time.time() <= end:
                 return entry
         now = self._clock()
         if now < entry.not_before or now > entry.not_after:
             raise _time_error(entry, now)
         return entry
-
-    def _window_of(self, serialized: bytes, entry: _Valid) -> tuple[float, float]:
-        window = entry.window
-        self._remember(self._windows, serialized, window)
-        return window
 
     def verify(self, serialized: bytes, message: bytes, signature: bytes) -> Identity:
         """Validate the identity and check its signature over ``message``.

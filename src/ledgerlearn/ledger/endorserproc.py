@@ -45,11 +45,10 @@ from pathlib import Path
 from typing import Any
 
 from ledgerlearn.ledger.errors import ProposalError
-from ledgerlearn.ledger.peerproc import factory_reference, resolve_reference
+from ledgerlearn.ledger.peerproc import MAX_FRAME, factory_reference, frame, resolve_reference
 
-_LENGTH = struct.Struct(">I")
+_LENGTH = struct.Struct(">I")  # frame and answer lengths, as peerproc's frames
 _REQUEST = struct.Struct(">Q")
-MAX_FRAME = 1 << 30
 _READ_SIZE = 1 << 20
 
 
@@ -73,10 +72,6 @@ class FrameBuffer:
             offset = end
         del data[:offset]
         return frames
-
-
-def frame(body: bytes) -> bytes:
-    return _LENGTH.pack(len(body)) + body
 
 
 def write_all(fd: int, data: bytes) -> None:

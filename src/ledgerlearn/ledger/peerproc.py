@@ -45,8 +45,13 @@ MAX_FRAME = 1 << 30
 PROPOSAL, BLOCK = b"P", b"B"
 
 
+def frame(body: bytes) -> bytes:
+    """``body`` with its length in front (4 bytes, big-endian): one frame."""
+    return _HEADER.pack(len(body)) + body
+
+
 def write_frame(stream: BinaryIO, data: bytes) -> None:
-    stream.write(_HEADER.pack(len(data)) + data)
+    stream.write(frame(data))
     stream.flush()
 
 

@@ -18,6 +18,7 @@ from fabric_protos.peer import chaincode_pb2, proposal_pb2, proposal_response_pb
 
 from ledgerlearn.identity.member import Member
 from ledgerlearn.ledger.protoutil.decode import decode, require
+from ledgerlearn.ledger.protoutil.errors import MalformedMessageError
 from ledgerlearn.ledger.protoutil.ids import compute_tx_id, new_nonce, timestamp_ns, timestamp_proto
 
 ENDORSER_TRANSACTION = common_pb2.HeaderType.ENDORSER_TRANSACTION
@@ -181,8 +182,10 @@ def _parse_proposal(signed: proposal_pb2.SignedProposal) -> ParsedProposal:
     header = decode(common_pb2.Header, proposal.header, f"{where}: proposal header")
     ch = decode(common_pb2.ChannelHeader, header.channel_header, f"{where}: channel header")
     sh = decode(common_pb2.SignatureHeader, header.signature_header, f"{where}: signature header")
-    if ch.type != ENDORSER_TRANSACTION:
-        require(False, where, f"header type {_type_name(ch.type)} is not ENDORSER_TRANSACTION")
+    if ch.type != ENDORSER_TRANSACTION:  # the message is built only when it is needed
+        raise MalformedMessageError(
+            f"{where}: header type {_type_name(ch.type)} is not ENDORSER_TRANSACTION"
+        )
     require(bool(ch.channel_id), where, "channel header has no channel_id")
     require(bool(ch.tx_id), where, "channel header has no tx_id")
     require(bool(sh.creator), where, "signature header has no creator")
