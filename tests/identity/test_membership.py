@@ -19,6 +19,7 @@ from ledgerlearn.identity import (
     serialize_identity,
     signing,
 )
+from ledgerlearn.identity.membership import REMEMBER_WHOLE_BYTES
 from ledgerlearn.identity.roles import FABRIC_CA_ATTRS_OID
 
 UTC = dt.timezone.utc
@@ -304,3 +305,23 @@ def test_own_signatures_are_remembered_exactly(orgs, msp, clock, monkeypatch):
     clock.now = END + dt.timedelta(days=1)
     with pytest.raises(IdentityError, match="expired"):  # the identity is still checked
         msp.verify(peer.serialized(), b"response", signature)
+
+
+@pytest.mark.parametrize("size", [100, REMEMBER_WHOLE_BYTES + 1])
+def test_remembered_checks_need_the_same_bytes(orgs, msp, monkeypatch, size):
+    """Short messages are kept whole, long ones by SHA-256: either way an equal copy of the
+    message hits and one changed byte (same length, same signature) is verified again."""
+    alice = issue(orgs["Org1"], "alice", "provider")
+    message = bytes(range(256)) * (size // 256) + b"m" * (size % 256)
+    signature = alice.sign(message)
+    calls = []
+    original = signing.verify
+    monkeypatch.setattr(signing, "verify", lambda *a: calls.append(1) or original(*a))
+    msp.verify(alice.serialized(), message, signature)
+    msp.verify(alice.serialized(), bytes(bytearray(message)), signature)  # equal, not the same
+    assert len(calls) == 1
+    changed = bytearray(message)
+    changed[size // 2] ^= 0x01
+    with pytest.raises(SignatureError):
+        msp.verify(alice.serialized(), bytes(changed), signature)
+    assert len(calls) == 2

@@ -196,6 +196,24 @@ def test_envelope_altered_after_endorsement(network, snapshot):
                                                                               strict=True))
 
 
+def test_a_body_that_is_not_a_transaction_passes_the_orderer_and_is_invalid(network, unchanged):
+    """The orderer reads only what it needs (headers, creator signature), as Fabric's does:
+    a signed envelope whose body does not parse is accepted for ordering, then BAD_PAYLOAD."""
+    alice = network.identities.member("Org1MSP", "alice")
+    client = network.client(alice)
+    signed, tx_id = client.propose("put", "k", "v")
+    good = common_pb2.Envelope.FromString(client.envelope(signed, client.endorse(signed, tx_id)))
+    payload = common_pb2.Payload.FromString(good.payload)
+    payload.data = b"\xff\xff not a Transaction"
+    data = payload.SerializeToString()
+    junk = common_pb2.Envelope(payload=data, signature=alice.sign(data)).SerializeToString()
+    network.orderer.check(junk)  # accepted
+    peer = network.peers[0]
+    result = peer.validator.validate(peer.store.height(), [junk], peer.store)
+    assert result.transactions[0].code_name == "BAD_PAYLOAD"
+    assert result.writes == []
+
+
 def test_endorsements_that_disagree(network, unchanged):
     client = network.client("Org1MSP/alice", chaincode="random")
     with pytest.raises(EndorsementError, match="disagree"):

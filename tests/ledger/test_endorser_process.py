@@ -154,3 +154,44 @@ def test_broadcast_many_accepts_all_or_none(tmp_path):
         net.orderer.broadcast_many(good)
         assert peer.wait(tx_id, waiter, 10).code == 0  # VALID
         assert peer.store.get_state("kv", "p")[0] == b"1"
+
+
+def test_a_replay_inside_a_batch_is_refused_by_every_peer(network):
+    """The child looks a chunk's ids up in one query per peer: a committed id among fresh
+    ones is still found, and only that proposal is refused."""
+    alice = network.client("Org1MSP/alice")
+    signed, tx_id = alice.propose("put", "batch-once", "1")
+    alice._order(tx_id, alice.envelope(signed, alice.endorse(signed, tx_id)), b"").status()
+    fresh = [alice.propose("put", f"batch-{i}", "1")[0] for i in range(3)]
+    peers = network.endorsers_for("Org1MSP")
+    results = network.endorse_many([fresh[0], signed, *fresh[1:]], peers)
+    assert isinstance(results[1], ProposalError)
+    assert "duplicate transaction id" in str(results[1])
+    assert all(isinstance(r, list) and len(r) == 2 for i, r in enumerate(results) if i != 1)
+
+
+def test_sent_batches_are_collected_in_any_order(network):
+    alice = network.client("Org1MSP/alice")
+    peers = [p.name for p in network.endorsers_for("Org1MSP")]
+    first = [alice.propose("put", f"pipelined-a{i}", "1")[0] for i in range(3)]
+    second = [alice.propose("put", f"pipelined-b{i}", "1")[0] for i in range(2)]
+    pending_first = network.endorser_process.send_many(
+        [s.SerializeToString() for s in first], peers)
+    pending_second = network.endorser_process.send_many(
+        [s.SerializeToString() for s in second], peers)
+    assert [len(a) for a in pending_second.wait(30)] == [2, 2]
+    answers = pending_first.wait(30)
+    assert len(answers) == 3 and all(ok for one in answers for ok, _ in one)
+
+
+def test_committed_ids_outside_the_batch_are_looked_up(network):
+    from ledgerlearn.ledger.endorser import CommittedTxIds
+
+    alice = network.client("Org1MSP/alice")
+    signed, tx_id = alice.propose("put", "outside", "1")
+    alice._order(tx_id, alice.envelope(signed, alice.endorse(signed, tx_id)), b"").status()
+    store = network.peers[0].store
+    lookup = CommittedTxIds(store, ["not-a-committed-id"])
+    assert not lookup.has_tx("not-a-committed-id")
+    assert lookup.has_tx(tx_id)  # not asked for in the batch: looked up on its own
+    assert CommittedTxIds(store, [tx_id]).has_tx(tx_id)

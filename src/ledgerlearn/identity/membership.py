@@ -85,22 +85,33 @@ class BatchVerifier(Protocol):
     def check(self, items: list[tuple[bytes, bytes, bytes]]) -> bytes | None: ...
 
 
-def _verified_key(entry: _Valid, message: bytes, signature: bytes) -> bytes:
-    """Key of a successful check: SHA-256 over the identity's handle, signature and message."""
-    digest = hashlib.sha256(
-        entry.handle.to_bytes(8, "big") + len(signature).to_bytes(4, "big") + signature
-    )
+#: Messages up to this size are remembered whole and compared byte for byte on a hit, which
+#: costs a dictionary lookup and a memcmp; longer ones are remembered by their SHA-256.
+REMEMBER_WHOLE_BYTES = 4096
+
+#: hashlib lets go of the interpreter lock for updates of 2048 bytes or more. The lookups run
+#: several times per transaction on threads that compete for the lock, and on these machines
+#: each hand-over costs more (about 50 µs) than hashing the message (a few µs), so a long
+#: message is fed in smaller pieces that keep the lock.
+_UNLOCKED_HASH_SIZE = 2047
+
+
+@dataclass(frozen=True)
+class _Digest:
+    """What a remembered check keeps of a long message."""
+
+    sha256: bytes
+
+
+def _fingerprint(message: bytes) -> bytes | _Digest:
+    """What a remembered check keeps of ``message`` and compares on a hit."""
+    if len(message) <= REMEMBER_WHOLE_BYTES:
+        return bytes(message)
+    digest = hashlib.sha256()
     view = memoryview(message)
     for start in range(0, len(view), _UNLOCKED_HASH_SIZE):
         digest.update(view[start : start + _UNLOCKED_HASH_SIZE])
-    return digest.digest()
-
-
-#: hashlib lets go of the interpreter lock for updates of 2048 bytes or more. This cache
-#: lookup runs several times per transaction on threads that compete for the lock, and on
-#: these machines each hand-over costs more (about 50 µs) than hashing the message (a few µs),
-#: so the message is fed in smaller pieces that keep the lock.
-_UNLOCKED_HASH_SIZE = 2047
+    return _Digest(digest.digest())
 
 
 def _utc_now() -> dt.datetime:
@@ -116,7 +127,7 @@ class MembershipService:
         *,
         clock: Clock | None = None,
         cache_size: int = 65536,
-        verified_cache_size: int = 65536,
+        verified_cache_size: int = 16384,
     ) -> None:
         if not ca_certificates:
             raise IdentityError("a membership service needs at least one MSP with a CA")
@@ -135,7 +146,8 @@ class MembershipService:
         self._valid: dict[bytes, _Valid] = {}
         self._invalid: dict[bytes, IdentityError] = {}
         self._verified_size = verified_cache_size
-        self._verified: dict[bytes, None] = {}
+        #: (identity handle, signature) -> the message it was checked over (or its digest)
+        self._verified: dict[tuple[int, bytes], bytes | _Digest] = {}
         self._points: dict[bytes, bytes] = {}
         self._lock = threading.Lock()
         self._prime_lock = threading.Lock()
@@ -241,9 +253,11 @@ class MembershipService:
     def verify(self, serialized: bytes, message: bytes, signature: bytes) -> Identity:
         """Validate the identity and check its signature over ``message``.
 
-        Successful checks are remembered by ``SHA-256(identity handle, signature, message)``
-        (the handle is unique to this identity's cached validation, never reused), so the
-        orderer and every peer of one process verify a given signature only once. The
+        Successful checks are remembered by (identity handle, signature), with the message
+        they covered; a hit needs the very same message, compared byte for byte (by SHA-256
+        beyond :data:`REMEMBER_WHOLE_BYTES` bytes). The handle is unique to this identity's cached
+        validation, never reused. So the orderer and every peer of one process verify a given
+        signature only once. The
         identity's validity period is still checked on every call. With a :attr:`verifier`,
         a signature not yet remembered is checked in its child process, which leaves this
         process's GIL to its other threads; one the child refuses is checked here again, so
@@ -252,14 +266,13 @@ class MembershipService:
         entry = self._entry(serialized)
         identity = entry.identity
         if self._verified_size:
-            key = _verified_key(entry, message, signature)
-            if key in self._verified:
+            if self._is_remembered(entry, message, signature):
                 return identity
             verifier = self.verifier
             if verifier is not None:
                 answer = verifier.check([(self._point(serialized, identity), message, signature)])
                 if answer == b"\x01":
-                    self._remember(self._verified, key, None, self._verified_size)
+                    self._remember_verified(entry, message, signature)
                     return identity
         # no verifier process, or it refused the signature: check here, which says why not
         try:
@@ -267,8 +280,18 @@ class MembershipService:
         except SignatureError as exc:
             raise SignatureError(f"{identity.label}: {exc}", exc.reason) from None
         if self._verified_size:
-            self._remember(self._verified, key, None, self._verified_size)
+            self._remember_verified(entry, message, signature)
         return identity
+
+    def _is_remembered(self, entry: _Valid, message: bytes, signature: bytes) -> bool:
+        stored = self._verified.get((entry.handle, bytes(signature)))
+        if stored is None:
+            return False
+        return stored is message or stored == _fingerprint(message)
+
+    def _remember_verified(self, entry: _Valid, message: bytes, signature: bytes) -> None:
+        self._remember(self._verified, (entry.handle, bytes(signature)), _fingerprint(message),
+                       self._verified_size)
 
     def remember_signed(self, serialized: bytes, message: bytes, signature: bytes) -> None:
         """Record a signature this process has just made with ``serialized``'s own key.
@@ -283,8 +306,7 @@ class MembershipService:
                 entry = self._entry(serialized)
             except IdentityError:  # not valid here: nothing to remember, verify() will say why
                 return
-            self._remember(self._verified, _verified_key(entry, message, signature), None,
-                           self._verified_size)
+            self._remember_verified(entry, message, signature)
 
     def _point(self, serialized: bytes, identity: Identity) -> bytes:
         """The identity's public key as an uncompressed point (what the verifier reads)."""
@@ -311,17 +333,16 @@ class MembershipService:
         if len(items) < PRIME_MIN_ITEMS:
             return 0
         with self._prime_lock:  # peers committing the same block wait, then find it cached
-            keys: list[bytes] = []
+            checked: list[tuple[_Valid, bytes, bytes]] = []
             batch: list[tuple[bytes, bytes, bytes]] = []
             for serialized, message, signature in items:
                 try:
                     entry = self._entry(serialized)
                 except IdentityError:
                     continue
-                key = _verified_key(entry, message, signature)
-                if key in self._verified:
+                if self._is_remembered(entry, message, signature):
                     continue
-                keys.append(key)
+                checked.append((entry, message, signature))
                 batch.append((self._point(serialized, entry.identity), message, signature))
             if not batch:
                 return 0
@@ -329,9 +350,9 @@ class MembershipService:
             if answer is None:
                 return 0
             cached = 0
-            for key, ok in zip(keys, answer, strict=True):
+            for (entry, message, signature), ok in zip(checked, answer, strict=True):
                 if ok == 1:
-                    self._remember(self._verified, key, None, self._verified_size)
+                    self._remember_verified(entry, message, signature)
                     cached += 1
             return cached
 
@@ -345,7 +366,7 @@ class MembershipService:
 
     # -- internals --------------------------------------------------------------------------
 
-    def _remember(self, cache: dict, key: bytes, value: object, limit: int = 0) -> None:
+    def _remember(self, cache: dict, key: object, value: object, limit: int = 0) -> None:
         with self._lock:  # eviction iterates the dict: keep other threads out meanwhile
             if len(cache) >= (limit or self._cache_size):
                 cache.pop(next(iter(cache)), None)

@@ -11,7 +11,7 @@ response without an endorsement, as on Fabric.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from fabric_protos.peer import proposal_pb2
 from fabric_protos.peer import proposal_response_pb2 as pr_pb
@@ -39,6 +39,24 @@ def check_writer(node_ou: str, label: str) -> None:
         )
 
 
+class CommittedTxIds:
+    """Which of a batch's transaction ids a ledger already has, looked up in one query.
+
+    An id outside the batch is looked up on its own, so a caller that missed one cannot
+    let a replayed proposal through.
+    """
+
+    def __init__(self, store: LedgerStore, tx_ids: Iterable[str]) -> None:
+        self._store = store
+        self._asked = set(tx_ids)
+        self._found = store.known_tx_ids(list(self._asked)) if self._asked else set()
+
+    def has_tx(self, tx_id: str) -> bool:
+        if tx_id in self._asked:
+            return tx_id in self._found
+        return self._store.has_tx(tx_id)
+
+
 class Endorser:
     """The endorsing half of one peer."""
 
@@ -62,9 +80,15 @@ class Endorser:
         self.remember_own = True
 
     def process_proposal(
-        self, signed: proposal_pb2.SignedProposal | bytes
+        self,
+        signed: proposal_pb2.SignedProposal | bytes,
+        committed: CommittedTxIds | None = None,
     ) -> pr_pb.ProposalResponse:
-        """Endorse ``signed`` or say why not (ProposalError); contract failures give 500."""
+        """Endorse ``signed`` or say why not (ProposalError); contract failures give 500.
+
+        ``committed`` answers the duplicate check for a batch of proposals from one query;
+        without it the id is looked up here.
+        """
         size = len(signed) if isinstance(signed, (bytes, bytearray)) else signed.ByteSize()
         if size > self.max_message_bytes:
             raise ProposalError(
@@ -94,7 +118,8 @@ class Endorser:
                 f"{self.where}: transaction id {proposal.tx_id} is not SHA-256(nonce ‖ creator) "
                 f"= {expected}"
             )
-        if self.store.has_tx(proposal.tx_id):
+        lookup = self.store if committed is None else committed
+        if lookup.has_tx(proposal.tx_id):
             raise ProposalError(
                 f"{self.where}: duplicate transaction id {proposal.tx_id}: it is already in the "
                 "ledger (a replayed proposal); build a new proposal with a fresh nonce"

@@ -40,7 +40,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +119,18 @@ class _Reply:
         self.answers: list[tuple[bool, bytes]] | None = None
 
 
+class PendingAnswers:
+    """Answers on their way back from the endorsement process (see ``send_many``)."""
+
+    def __init__(self, process: EndorserProcess, replies: Sequence[tuple[int, _Reply]]) -> None:
+        self._process = process
+        self._replies = replies
+
+    def wait(self, timeout: float = 120.0) -> list[list[tuple[bool, bytes]]]:
+        """For each proposal, each peer's (answered, response bytes or refusal text)."""
+        return self._process._collect(self._replies, timeout)
+
+
 class EndorserProcess:
     """The parent's handle on the child that endorses for the peers named in ``peers``.
 
@@ -173,6 +185,13 @@ class EndorserProcess:
 
         All proposals go out in one write and come back in as few reads as the child allows.
         """
+        return self.send_many(proposals, peers).wait(timeout)
+
+    def send_many(self, proposals: Sequence[bytes], peers: Sequence[str]) -> PendingAnswers:
+        """Send the proposals without waiting; :meth:`PendingAnswers.wait` collects the answers.
+
+        A caller can so keep several batches in the child at once (one thread, no hand-over).
+        """
         indices = [self._index[p] for p in peers]
         replies = [(next(self._ids), _Reply()) for _ in proposals]
         with self._cond:
@@ -185,10 +204,13 @@ class EndorserProcess:
             with self._write_lock:
                 write_all(self.proc.stdin.fileno(), data)
         except OSError as exc:
-            with self._cond:
-                for request, _ in replies:
-                    self._pending.pop(request, None)
+            self._drop(replies)
             raise ProposalError(f"the endorsement process is gone: {exc}") from None
+        return PendingAnswers(self, replies)
+
+    def _collect(
+        self, replies: Sequence[tuple[int, _Reply]], timeout: float
+    ) -> list[list[tuple[bool, bytes]]]:
         deadline = time.monotonic() + timeout
         out = []
         try:
@@ -199,10 +221,13 @@ class EndorserProcess:
                 out.append(reply.answers)
         finally:
             if len(out) < len(replies):  # answers that will not be waited for are dropped
-                with self._cond:
-                    for request, _ in replies:
-                        self._pending.pop(request, None)
+                self._drop(replies)
         return out
+
+    def _drop(self, replies: Sequence[tuple[int, _Reply]]) -> None:
+        with self._cond:
+            for request, _ in replies:
+                self._pending.pop(request, None)
 
     def _wait(self, request: int, reply: _Reply, deadline: float, timeout: float) -> None:
         with self._cond:
@@ -271,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     from ledgerlearn.identity import MembershipService, load_network_identities
     from ledgerlearn.ledger.chaincode import ChaincodeRuntime
     from ledgerlearn.ledger.channelconfig import ChannelConfig
-    from ledgerlearn.ledger.endorser import Endorser
+    from ledgerlearn.ledger.endorser import CommittedTxIds, Endorser
     from ledgerlearn.ledger.protoutil import decode_block
     from ledgerlearn.ledger.statedb import LedgerStore
 
@@ -296,11 +321,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         while chunk := os.read(source, _READ_SIZE):
             replies = []
-            for body in frames.feed(chunk):
-                request, peers, proposal = decode_request(body)
-                replies.append(encode_answers(request, [
-                    _endorse(endorsers[i], proposal) for i in peers
-                ]))
+            requests = [decode_request(body) for body in frames.feed(chunk)]
+            with contextlib.ExitStack() as snapshots:  # one read transaction per chunk
+                for store in stores:
+                    snapshots.enter_context(store.read_snapshot())
+                ids = _tx_ids(proposal for _, _, proposal in requests)
+                committed = [CommittedTxIds(store, ids) for store in stores]
+                for request, peers, proposal in requests:
+                    replies.append(encode_answers(request, [
+                        _endorse(endorsers[i], proposal, committed[i]) for i in peers
+                    ]))
             if replies:
                 write_all(sink, b"".join(replies))
     finally:
@@ -309,9 +339,22 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _endorse(endorser: Any, proposal: bytes) -> tuple[bool, bytes]:
+def _tx_ids(proposals: Iterable[bytes]) -> list[str]:
+    """The transaction ids the proposals claim (those that parse; the rest fail later)."""
+    from ledgerlearn.ledger.protoutil import MalformedMessageError, parse_signed_proposal
+
+    ids = []
+    for proposal in proposals:
+        try:
+            ids.append(parse_signed_proposal(proposal).tx_id)
+        except MalformedMessageError:
+            continue
+    return ids
+
+
+def _endorse(endorser: Any, proposal: bytes, committed: Any) -> tuple[bool, bytes]:
     try:
-        return True, endorser.process_proposal(proposal).SerializeToString()
+        return True, endorser.process_proposal(proposal, committed).SerializeToString()
     except ProposalError as exc:
         return False, str(exc).encode()
     except Exception as exc:  # the parent gets a refusal, the process goes on

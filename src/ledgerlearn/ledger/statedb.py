@@ -13,6 +13,7 @@ composite keys with ``\\x00`` separators survive unchanged.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import weakref
@@ -175,6 +176,26 @@ class LedgerStore:
         self._local = threading.local()
 
     # -- reads -----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def read_snapshot(self) -> Iterator[None]:
+        """Run this thread's reads inside one read transaction (one snapshot).
+
+        Each read outside it is a transaction of its own: it takes and drops WAL read locks
+        (system calls when another process writes) and, after any commit, refills the page
+        cache. Many reads in a row (a batch of endorsements) share that cost here. Nested
+        use joins the outer snapshot.
+        """
+        reader = self._reader
+        if reader.in_transaction:
+            yield
+            return
+        reader.execute("BEGIN")
+        try:
+            yield
+        finally:
+            if reader.in_transaction:
+                reader.execute("COMMIT")
 
     def height(self) -> int:
         row = self._reader.execute("SELECT MAX(number) FROM blocks").fetchone()

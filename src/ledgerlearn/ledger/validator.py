@@ -39,7 +39,6 @@ from ledgerlearn.ledger.protoutil import (
     ParsedTransaction,
     compute_tx_id,
     parse_transaction,
-    proposal_hash,
 )
 from ledgerlearn.ledger.statedb import StateWrite, Version
 
@@ -193,13 +192,7 @@ class BlockValidator:
             return parsed, Code.Value("INVALID_ENDORSER_TRANSACTION"), (
                 "the action's signature header differs from the transaction's"
             )
-        try:
-            expected_hash = proposal_hash(
-                parsed.channel_header, parsed.signature_header, parsed.chaincode_proposal_payload
-            )
-        except MalformedMessageError as exc:
-            return parsed, Code.Value("BAD_PAYLOAD"), str(exc)
-        if parsed.proposal_hash != expected_hash:
+        if parsed.proposal_hash != parsed.computed_proposal_hash:
             return parsed, Code.Value("INVALID_ENDORSER_TRANSACTION"), (
                 "the endorsed proposal hash does not match the transaction's proposal "
                 "(the transaction was altered after endorsement)"

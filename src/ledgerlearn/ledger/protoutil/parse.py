@@ -21,6 +21,7 @@ from fabric_protos.peer import (
 from ledgerlearn.ledger.protoutil.decode import decode, require
 from ledgerlearn.ledger.protoutil.errors import MalformedMessageError
 from ledgerlearn.ledger.protoutil.ids import timestamp_ns
+from ledgerlearn.ledger.protoutil.proposals import headers_and_payload_hash, without_transient
 from ledgerlearn.ledger.protoutil.rwset import NamespaceRWSet, decode_rwset
 
 ENDORSER_TRANSACTION = common_pb2.HeaderType.ENDORSER_TRANSACTION
@@ -57,7 +58,11 @@ class ParsedTransaction:
     action_header: bytes = b""  # TransactionAction.header (SignatureHeader bytes)
     chaincode_proposal_payload: bytes = b""
     proposal_response_payload: bytes = b""
-    proposal_hash: bytes = b""
+    proposal_hash: bytes = b""  # as the endorsers recorded it
+    #: The proposal hash recomputed from this transaction's own headers and payload (Fabric's
+    #: ``GetProposalHash1``): a mismatch with ``proposal_hash`` means it was altered after
+    #: endorsement. Computed here, once, because the payload is decoded here anyway.
+    computed_proposal_hash: bytes = b""
     endorsements: tuple[tuple[bytes, bytes], ...] = ()  # (endorser identity, signature)
     response: ChaincodeResponse | None = None
     chaincode_version: str = ""
@@ -205,6 +210,10 @@ def _parse_endorser_transaction(base: dict, ch: common_pb2.ChannelHeader) -> Par
         chaincode_proposal_payload=action_payload.chaincode_proposal_payload,
         proposal_response_payload=endorsed.proposal_response_payload,
         proposal_hash=prp.proposal_hash,
+        computed_proposal_hash=headers_and_payload_hash(
+            base["channel_header"], base["signature_header"],
+            without_transient(proposal_payload, action_payload.chaincode_proposal_payload),
+        ),
         endorsements=tuple((e.endorser, e.signature) for e in endorsed.endorsements),
         response=ChaincodeResponse(response.status, response.message, response.payload),
         chaincode_version=chaincode_action.chaincode_id.version,

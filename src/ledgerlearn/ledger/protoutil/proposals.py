@@ -109,8 +109,15 @@ def build_proposal(
 def strip_transient(chaincode_proposal_payload: bytes, where: str = "proposal payload") -> bytes:
     """The proposal payload without its transient map (what goes into the transaction)."""
     payload = decode(proposal_pb2.ChaincodeProposalPayload, chaincode_proposal_payload, where)
+    return without_transient(payload, chaincode_proposal_payload)
+
+
+def without_transient(
+    payload: proposal_pb2.ChaincodeProposalPayload, payload_bytes: bytes
+) -> bytes:
+    """:func:`strip_transient` for a payload the caller has already decoded."""
     if not payload.TransientMap:
-        return chaincode_proposal_payload
+        return payload_bytes
     return proposal_pb2.ChaincodeProposalPayload(input=payload.input).SerializeToString()
 
 
@@ -118,9 +125,18 @@ def proposal_hash(
     channel_header: bytes, signature_header: bytes, chaincode_proposal_payload: bytes
 ) -> bytes:
     """Fabric's ``GetProposalHash1``: SHA-256 over both headers and the payload sans transient."""
+    return headers_and_payload_hash(
+        channel_header, signature_header, strip_transient(chaincode_proposal_payload)
+    )
+
+
+def headers_and_payload_hash(
+    channel_header: bytes, signature_header: bytes, payload_sans_transient: bytes
+) -> bytes:
+    """SHA-256 over both headers and a payload already stripped of its transient map."""
     digest = hashlib.sha256(channel_header)
     digest.update(signature_header)
-    digest.update(strip_transient(chaincode_proposal_payload))
+    digest.update(payload_sans_transient)
     return digest.digest()
 
 
