@@ -7,7 +7,8 @@ of each stage:
 
 - ``client_propose``: build and sign the proposal;
 - ``endorse``: every endorsing peer checks the proposal, simulates it and signs the response;
-- ``client_envelope``: the client checks the endorsements and builds and signs the envelope;
+- ``client_envelope``: the client checks the endorsements and builds and signs the envelope
+  (with ``--endorser-process``: checks and signs the payload the endorsement process prepared);
 - ``order``: the orderer's checks (``broadcast``) and cutting and signing the blocks;
 - ``commit``: every peer checks, validates and commits the blocks (in order).
 
@@ -76,16 +77,17 @@ def measure(n: int, block: int, profile: str | None, endorser_process: bool = Fa
                 client.propose("put", f"k{i}", "v" * 32) for i in range(n)])
             child = net.endorser_process.proc.pid if net.endorser_process else None
             child_start = child_cpu_seconds(child)
-            responses = stage("endorse", lambda: [
-                response for start in range(0, n, chunk)
-                for response in net.endorse_many(
+            endorsed = stage("endorse", lambda: [
+                one for start in range(0, n, chunk)
+                for one in net.endorse_many(
                     [signed for signed, _ in proposals[start : start + chunk]], peers)])
             if child is not None:
                 timings_child["endorse_child"] = (
                     (child_cpu_seconds(child) - child_start) * 1000 / n)
-            envelopes = stage("client_envelope", lambda: [
-                client.envelope(signed, rs)
-                for (signed, _), rs in zip(proposals, responses, strict=True)])
+            envelopes = stage("client_envelope", lambda: [  # as submit_many makes them
+                client.envelope(signed, one.responses) if one.prepared is None
+                else client._sign_prepared(signed, tx_id, one.prepared)
+                for (signed, tx_id), one in zip(proposals, endorsed, strict=True)])
             orderer = net.orderer
 
             def order() -> list[bytes]:

@@ -13,12 +13,20 @@ transaction (all threads), which depends far less on the other load of the machi
 wall-clock rate; ``children_cpu_ms_per_tx`` is what its child processes (the signature
 verifier, committer processes) spent on top, and ``load_1min`` the machine's load average.
 
-``--verify-process`` checks signatures in verifier child processes
-(``EmbeddedNetwork.create(..., verify_process=True)``); ``--compare`` runs both and reports
-``verify_process_speedup``.
+By default the network endorses in one child process for all its peers
+(``EmbeddedNetwork.create(..., endorser_process=True)``, which also prepares each
+transaction's payload as a Fabric gateway does), and each client submits
+``SUBMIT_MANY_CHUNK`` transactions per ``submit_many`` call from 4 driver threads; every
+transaction is still proposed, signed, endorsed, ordered, validated and committed on its own.
+``thread_cpu_ms_per_tx`` splits this process's CPU between the commit thread, the orderer
+and the client drivers. ``--in-process`` endorses in this process instead, ``--one-by-one``
+submits each transaction alone (``submit_async``, one thread per client): both together are
+the library's defaults, about 2.4x slower on 2 cores. ``--verify-process`` checks signatures
+in verifier child processes (``EmbeddedNetwork.create(..., verify_process=True)``, in
+process endorsement); ``--compare`` runs that too and reports ``verify_process_speedup``.
 
-    .venv/bin/python benchmarks/ledger_throughput.py [--quick] [--compare] [--clients 8]
-        [--endorser-process] [--submit-many] [--threads N] [--window N] [--repeat N]
+    .venv/bin/python benchmarks/ledger_throughput.py [--quick] [--repeat N] [--n N]
+        [--in-process] [--one-by-one] [--threads N] [--window N] [--clients 8] [--compare]
 """
 
 from __future__ import annotations
@@ -33,8 +41,11 @@ import threading
 import time
 from pathlib import Path
 
-#: Transactions per ``submit_many`` call with ``--submit-many``.
+#: Transactions per ``submit_many`` call (unless ``--one-by-one``).
 SUBMIT_MANY_CHUNK = 32
+#: Threads driving the clients with submit_many: fewer threads than clients hand the
+#: interpreter lock around less (4 measured best on 2 cores, against 2, 3 and 8).
+DEFAULT_BATCH_THREADS = 4
 
 
 def run(
@@ -121,6 +132,7 @@ def run(
         threads = [threading.Thread(target=worker, args=(list(range(t, clients, drivers)),))
                    for t in range(drivers)]
         cpu_start = time.process_time()
+        threads_start = thread_cpu_seconds()
         children_start = os.times()
         start = time.perf_counter()
         for t in threads:
@@ -130,6 +142,7 @@ def run(
         net.sync()
         elapsed = time.perf_counter() - start
         cpu = time.process_time() - cpu_start  # this process, all threads (not the children)
+        threads_end = thread_cpu_seconds()
         if profiler is not None:
             profiler.disable()
             profiler.dump_stats(profile)
@@ -157,11 +170,43 @@ def run(
         "elapsed_s": round(elapsed, 2),
         "cpu_ms_per_tx": round(cpu * 1000 / max(1, len(latencies)), 3),
         "children_cpu_ms_per_tx": round(children_cpu * 1000 / max(1, len(latencies)), 3),
+        "thread_cpu_ms_per_tx": {
+            role: round(seconds * 1000 / max(1, len(latencies)), 3)
+            for role, seconds in by_role(threads_start, threads_end, cpu).items()
+        },
         "load_1min": round(os.getloadavg()[0], 2),
         "block_heights": heights,
         "errors": len(errors),
         "first_error": errors[0] if errors else None,
     }
+
+
+def thread_cpu_seconds() -> dict[str, float]:
+    """CPU seconds used so far by each live thread of this process, by thread name (Linux)."""
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:  # not Linux: no per-thread figures
+        return out
+    for tid in tids:
+        try:
+            stat = Path(f"/proc/self/task/{tid}/stat").read_text()
+        except OSError:  # the thread ended meanwhile
+            continue
+        fields = stat.rpartition(")")[2].split()
+        out[names.get(int(tid), tid)] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def by_role(start: dict[str, float], end: dict[str, float], total: float) -> dict[str, float]:
+    """CPU seconds between two readings by thread; what ended threads (the drivers) used is
+    the rest of ``total``."""
+    used = {name: seconds - start.get(name, 0.0) for name, seconds in end.items()}
+    used = {name: seconds for name, seconds in used.items() if seconds > 0}
+    used["drivers"] = max(0.0, total - sum(used.values()))
+    return used
 
 
 def crypto_bound(seconds: float = 1.0) -> float:
@@ -195,18 +240,24 @@ def main(argv: list[str] | None = None) -> int:
         help="also run with each peer in its own process and report both (speedup)",
     )
     parser.add_argument(
-        "--endorser-process",
+        "--in-process",
         action="store_true",
-        help="endorse in one child process for all peers (EmbeddedNetwork endorser_process)",
+        help="endorse in this process, peer by peer (the default endorses in one child "
+        "process for all peers: EmbeddedNetwork endorser_process)",
     )
     parser.add_argument(
-        "--submit-many",
+        "--one-by-one",
         action="store_true",
-        help=f"clients submit {SUBMIT_MANY_CHUNK} transactions per submit_many call",
+        help="clients submit each transaction with submit_async (the default is "
+        f"{SUBMIT_MANY_CHUNK} per submit_many call)",
     )
+    parser.add_argument("--endorser-process", action="store_true",
+                        help="the default (kept so that older commands still run)")
+    parser.add_argument("--submit-many", action="store_true",
+                        help="the default (kept so that older commands still run)")
     parser.add_argument(
         "--threads", type=int, default=None,
-        help="threads driving the clients (default: one per client)",
+        help="threads driving the clients (default: 4 with submit_many, else one per client)",
     )
     parser.add_argument(
         "--window", type=int, default=32,
@@ -230,12 +281,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     n = args.n or (2000 if args.quick else 8000)
+    endorser_process = not args.in_process and not args.verify_process
+    batch = not args.one_by_one
+    threads = args.threads or (DEFAULT_BATCH_THREADS if batch else None)
     runs = []
     for _ in range(max(1, args.repeat)):
         runs.append(run(n, args.clients, args.batch_size, args.batch_timeout, args.profile,
                         verify_process=args.verify_process,
-                        endorser_process=args.endorser_process, batch=args.submit_many,
-                        window=args.window, threads_count=args.threads))
+                        endorser_process=endorser_process, batch=batch,
+                        window=args.window, threads_count=threads))
         if len(runs) > 1 or args.repeat > 1:
             print(json.dumps({"run": len(runs), **runs[-1]}))
     result = dict(sorted(runs, key=lambda r: r["tx_per_s"])[len(runs) // 2])  # the median

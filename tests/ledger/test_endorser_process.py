@@ -114,16 +114,20 @@ def test_a_closed_network_refuses_endorsements_clearly(tmp_path):
 def test_frames_survive_any_split_of_the_byte_stream():
     frames = [encode_request(7, [0, 1], b"proposal"),
               encode_answers(_REQUEST_ID, [(True, b"resp"), (False, b"no")]),
-              encode_request(9, [1], b"")]
+              encode_request(9, [1], b""),
+              encode_answers(_REQUEST_ID, [(True, b"r0"), (True, b"r1")], b"payload")]
     stream = b"".join(frames)
     for cut in range(1, len(stream)):
         buffer = FrameBuffer()
         got = buffer.feed(stream[:cut]) + buffer.feed(stream[cut:])
-        assert len(got) == 3
+        assert len(got) == 4
     request, peers, proposal = decode_request(FrameBuffer().feed(frames[0])[0])
     assert int.from_bytes(request, "big") == 7 and peers == [0, 1] and proposal == b"proposal"
     number, answers = decode_answers(FrameBuffer().feed(frames[1])[0])
-    assert number == 3 and answers == [(True, b"resp"), (False, b"no")]
+    assert number == 3 and answers == ([(True, b"resp"), (False, b"no")], None)
+    _, with_payload = decode_answers(FrameBuffer().feed(frames[3])[0])
+    assert with_payload.answers == [(True, b"r0"), (True, b"r1")]
+    assert with_payload.prepared == b"payload"
 
 
 _REQUEST_ID = (3).to_bytes(8, "big")
@@ -167,7 +171,7 @@ def test_a_replay_inside_a_batch_is_refused_by_every_peer(network):
     results = network.endorse_many([fresh[0], signed, *fresh[1:]], peers)
     assert isinstance(results[1], ProposalError)
     assert "duplicate transaction id" in str(results[1])
-    assert all(isinstance(r, list) and len(r) == 2 for i, r in enumerate(results) if i != 1)
+    assert all(len(r.responses) == 2 and r.prepared for i, r in enumerate(results) if i != 1)
 
 
 def test_sent_batches_are_collected_in_any_order(network):
@@ -179,9 +183,9 @@ def test_sent_batches_are_collected_in_any_order(network):
         [s.SerializeToString() for s in first], peers)
     pending_second = network.endorser_process.send_many(
         [s.SerializeToString() for s in second], peers)
-    assert [len(a) for a in pending_second.wait(30)] == [2, 2]
+    assert [len(a.answers) for a in pending_second.wait(30)] == [2, 2]
     answers = pending_first.wait(30)
-    assert len(answers) == 3 and all(ok for one in answers for ok, _ in one)
+    assert len(answers) == 3 and all(ok for one in answers for ok, _ in one.answers)
 
 
 def test_committed_ids_outside_the_batch_are_looked_up(network):
@@ -195,3 +199,32 @@ def test_committed_ids_outside_the_batch_are_looked_up(network):
     assert not lookup.has_tx("not-a-committed-id")
     assert lookup.has_tx(tx_id)  # not asked for in the batch: looked up on its own
     assert CommittedTxIds(store, [tx_id]).has_tx(tx_id)
+
+
+def test_the_child_prepares_the_transaction_and_the_client_signs_it(network):
+    """Like a Fabric gateway, the child assembles the payload; the envelope the client signs
+    is the one the client would have built itself, byte for byte."""
+    alice = network.client("Org1MSP/alice")
+    signed, tx_id = alice.propose("put", "prepared", "1")
+    peers = network.endorsers_for("Org1MSP")
+    (endorsed,) = network.endorse_many([signed], peers)
+    assert endorsed.prepared is not None
+    from fabric_protos.common import common_pb2
+
+    mine = common_pb2.Envelope.FromString(alice.envelope(signed, endorsed.responses))
+    assert endorsed.prepared == mine.payload
+    signed_envelope = alice._sign_prepared(signed, tx_id, endorsed.prepared)
+    envelope = common_pb2.Envelope.FromString(signed_envelope)
+    assert envelope.payload == mine.payload
+    network.msp.verify(alice.member.serialized(), envelope.payload, envelope.signature)
+
+
+def test_a_prepared_transaction_of_another_proposal_is_not_signed(network):
+    alice = network.client("Org1MSP/alice")
+    signed, tx_id = alice.propose("put", "mine", "1")
+    other, _ = alice.propose("put", "mine", "1")  # same call, another nonce and tx id
+    (endorsed,) = network.endorse_many([other], network.endorsers_for("Org1MSP"))
+    with pytest.raises(EndorsementError, match="does not carry this proposal's headers"):
+        alice._sign_prepared(signed, tx_id, endorsed.prepared)
+    with pytest.raises(EndorsementError, match="unreadable prepared transaction"):
+        alice._sign_prepared(signed, tx_id, b"\xff\xff\xff")

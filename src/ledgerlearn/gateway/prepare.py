@@ -11,9 +11,9 @@ import hashlib
 from collections.abc import Sequence
 
 from fabric_protos.common import common_pb2
-from fabric_protos.peer import proposal_pb2, proposal_response_pb2, transaction_pb2
+from fabric_protos.peer import proposal_pb2, proposal_response_pb2
 
-from ledgerlearn.ledger.protoutil import strip_transient
+from ledgerlearn.ledger.protoutil import transaction_payload
 
 
 def prepare_transaction(
@@ -26,22 +26,7 @@ def prepare_transaction(
     """
     proposal = proposal_pb2.Proposal.FromString(signed_proposal.proposal_bytes)
     header = common_pb2.Header.FromString(proposal.header)
-    action_payload = transaction_pb2.ChaincodeActionPayload(
-        chaincode_proposal_payload=strip_transient(proposal.payload),
-        action=transaction_pb2.ChaincodeEndorsedAction(
-            proposal_response_payload=responses[0].payload,
-            endorsements=[r.endorsement for r in responses],
-        ),
-    )
-    transaction = transaction_pb2.Transaction(
-        actions=[
-            transaction_pb2.TransactionAction(
-                header=header.signature_header, payload=action_payload.SerializeToString()
-            )
-        ]
-    )
-    payload = common_pb2.Payload(header=header, data=transaction.SerializeToString())
-    return common_pb2.Envelope(payload=payload.SerializeToString())
+    return common_pb2.Envelope(payload=transaction_payload(header, proposal.payload, responses))
 
 
 def payload_digest(payload: bytes) -> bytes:

@@ -18,6 +18,7 @@ import hashlib
 import itertools
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,12 +144,14 @@ class MembershipService:
         if self._clock().tzinfo is None:
             raise IdentityError("the clock of a membership service must return aware datetimes")
         self._cache_size = cache_size
-        self._valid: dict[bytes, _Valid] = {}
-        self._invalid: dict[bytes, IdentityError] = {}
+        # OrderedDicts: evicting the oldest entry is O(1). A plain dict's first key is found by
+        # skipping the holes earlier evictions left, about 19 µs at 16384 entries.
+        self._valid: OrderedDict[bytes, _Valid] = OrderedDict()
+        self._invalid: OrderedDict[bytes, IdentityError] = OrderedDict()
         self._verified_size = verified_cache_size
         #: (identity handle, signature) -> the message it was checked over (or its digest)
-        self._verified: dict[tuple[int, bytes], bytes | _Digest] = {}
-        self._points: dict[bytes, bytes] = {}
+        self._verified: OrderedDict[tuple[int, bytes], bytes | _Digest] = OrderedDict()
+        self._points: OrderedDict[bytes, bytes] = OrderedDict()
         self._lock = threading.Lock()
         self._prime_lock = threading.Lock()
         #: Optional batch checker in another process (see :meth:`prime`).
@@ -366,10 +369,10 @@ class MembershipService:
 
     # -- internals --------------------------------------------------------------------------
 
-    def _remember(self, cache: dict, key: object, value: object, limit: int = 0) -> None:
-        with self._lock:  # eviction iterates the dict: keep other threads out meanwhile
-            if len(cache) >= (limit or self._cache_size):
-                cache.pop(next(iter(cache)), None)
+    def _remember(self, cache: OrderedDict, key: object, value: object, limit: int = 0) -> None:
+        with self._lock:
+            if cache and len(cache) >= (limit or self._cache_size):
+                cache.popitem(last=False)  # the oldest
             cache[key] = value
 
     def _validate(self, serialized: bytes) -> _Valid:

@@ -13,8 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from fabric_protos.common import common_pb2
 from fabric_protos.peer import proposal_pb2
 from fabric_protos.peer import proposal_response_pb2 as pr_pb
+from google.protobuf.message import DecodeError
 
 from ledgerlearn.identity import Member
 from ledgerlearn.ledger.errors import (
@@ -210,6 +212,29 @@ class EmbeddedClient(SubmitsToCommit):
             raise EndorsementError(str(exc)) from None
         return env.SerializeToString()
 
+    def _sign_prepared(
+        self, signed: proposal_pb2.SignedProposal, tx_id: str, prepared: bytes
+    ) -> bytes:
+        """The envelope of a payload the endorsing side prepared, once it is seen to be this
+        proposal's transaction (same headers, so same creator, nonce and tx id); the
+        peers' validation checks the rest (proposal hash, endorsements)."""
+        try:
+            payload = common_pb2.Payload.FromString(prepared)
+            proposal = proposal_pb2.Proposal.FromString(signed.proposal_bytes)
+            header = common_pb2.Header.FromString(proposal.header)
+        except DecodeError as exc:
+            raise EndorsementError(f"transaction {tx_id}: unreadable prepared transaction: "
+                                   f"{exc}", tx_id=tx_id) from None
+        if (payload.header.channel_header != header.channel_header
+                or payload.header.signature_header != header.signature_header):
+            raise EndorsementError(
+                f"transaction {tx_id}: the prepared transaction does not carry this proposal's "
+                "headers; it was not signed", tx_id=tx_id,
+            )
+        return common_pb2.Envelope(
+            payload=prepared, signature=self.member.sign(prepared)
+        ).SerializeToString()
+
     # -- the Gateway-like API ----------------------------------------------------------------
 
     def endorse_transaction(self, function: str, *args: str | bytes) -> EndorsedTransaction:
@@ -237,14 +262,15 @@ class EmbeddedClient(SubmitsToCommit):
             try:
                 if isinstance(result, ProposalError):
                     raise result
-                responses = self._agreeing(tx_id, peers, result)
+                responses = self._agreeing(tx_id, peers, result.responses)
+                envelope = (self.envelope(signed, responses) if result.prepared is None
+                            else self._sign_prepared(signed, tx_id, result.prepared))
             except (ProposalError, EndorsementError) as exc:
                 raise EndorsementError(
                     f"call {index} ({calls[index][0]!r}) of the batch was not endorsed, so none "
                     f"was submitted: {exc}", tx_id=tx_id, status=getattr(exc, "status", 0)
                 ) from None
-            endorsed.append((tx_id, self.envelope(signed, responses),
-                             responses[0].response.payload))
+            endorsed.append((tx_id, envelope, responses[0].response.payload))
         return self._order_many(endorsed)
 
     def _order_many(self, endorsed: Sequence[tuple[str, bytes, bytes]]) -> list[EmbeddedSubmitted]:

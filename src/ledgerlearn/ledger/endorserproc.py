@@ -42,7 +42,9 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+
+from fabric_protos.common import common_pb2
 
 from ledgerlearn.ledger.errors import ProposalError
 from ledgerlearn.ledger.peerproc import MAX_FRAME, factory_reference, frame, resolve_reference
@@ -90,25 +92,48 @@ def decode_request(body: bytes) -> tuple[bytes, list[int], bytes]:
     return body[: _REQUEST.size], list(body[start : start + count]), body[start + count :]
 
 
-def encode_answers(request: bytes, answers: Sequence[tuple[bool, bytes]]) -> bytes:
+#: Answer flags: a peer's refusal text, a peer's ProposalResponse, the prepared payload.
+_REFUSED, _RESPONSE, _PREPARED = 0, 1, 2
+
+
+class Answers(NamedTuple):
+    """What the child says about one proposal."""
+
+    #: For each peer asked: (endorsed, ProposalResponse bytes or refusal text).
+    answers: list[tuple[bool, bytes]]
+    #: The transaction payload, unsigned, that the child assembled from agreeing
+    #: endorsements (as a Fabric gateway prepares it); None when they did not all agree.
+    prepared: bytes | None = None
+
+
+def encode_answers(
+    request: bytes, answers: Sequence[tuple[bool, bytes]], prepared: bytes | None = None
+) -> bytes:
     parts = [request]
-    for ok, data in answers:
-        parts.append(b"\x01" if ok else b"\x00")
+    entries = [(_RESPONSE if ok else _REFUSED, data) for ok, data in answers]
+    if prepared is not None:
+        entries.append((_PREPARED, prepared))
+    for flag, data in entries:
+        parts.append(bytes([flag]))
         parts.append(_LENGTH.pack(len(data)))
         parts.append(data)
     return frame(b"".join(parts))
 
 
-def decode_answers(body: bytes) -> tuple[int, list[tuple[bool, bytes]]]:
+def decode_answers(body: bytes) -> tuple[int, Answers]:
     (request,) = _REQUEST.unpack_from(body)
-    offset, answers = _REQUEST.size, []
+    offset, answers, prepared = _REQUEST.size, [], None
     while offset < len(body):
-        ok = body[offset] == 1
+        flag = body[offset]
         (size,) = _LENGTH.unpack_from(body, offset + 1)
         start = offset + 1 + _LENGTH.size
-        answers.append((ok, body[start : start + size]))
+        data = body[start : start + size]
+        if flag == _PREPARED:
+            prepared = data
+        else:
+            answers.append((flag == _RESPONSE, data))
         offset = start + size
-    return request, answers
+    return request, Answers(answers, prepared)
 
 
 class _Reply:
@@ -116,7 +141,7 @@ class _Reply:
 
     def __init__(self) -> None:
         self.done = False
-        self.answers: list[tuple[bool, bytes]] | None = None
+        self.answers: Answers | None = None
 
 
 class PendingAnswers:
@@ -126,8 +151,8 @@ class PendingAnswers:
         self._process = process
         self._replies = replies
 
-    def wait(self, timeout: float = 120.0) -> list[list[tuple[bool, bytes]]]:
-        """For each proposal, each peer's (answered, response bytes or refusal text)."""
+    def wait(self, timeout: float = 120.0) -> list[Answers]:
+        """For each proposal, the peers' answers (and the prepared payload, if any)."""
         return self._process._collect(self._replies, timeout)
 
 
@@ -172,7 +197,7 @@ class EndorserProcess:
         self, signed_proposal: bytes, peers: Sequence[str], timeout: float = 120.0
     ) -> list[bytes]:
         """Each named peer's ``ProposalResponse`` bytes; ProposalError with the first refusal."""
-        answers = self.endorse_many([signed_proposal], peers, timeout)[0]
+        answers = self.endorse_many([signed_proposal], peers, timeout)[0].answers
         for ok, body in answers:
             if not ok:
                 raise ProposalError(body.decode("utf-8", "replace"))
@@ -180,8 +205,9 @@ class EndorserProcess:
 
     def endorse_many(
         self, proposals: Sequence[bytes], peers: Sequence[str], timeout: float = 120.0
-    ) -> list[list[tuple[bool, bytes]]]:
-        """For each proposal, each peer's (answered, response bytes or refusal text).
+    ) -> list[Answers]:
+        """For each proposal, each peer's (answered, response bytes or refusal text), and the
+        transaction payload prepared from them when they all agree.
 
         All proposals go out in one write and come back in as few reads as the child allows.
         """
@@ -208,9 +234,7 @@ class EndorserProcess:
             raise ProposalError(f"the endorsement process is gone: {exc}") from None
         return PendingAnswers(self, replies)
 
-    def _collect(
-        self, replies: Sequence[tuple[int, _Reply]], timeout: float
-    ) -> list[list[tuple[bool, bytes]]]:
+    def _collect(self, replies: Sequence[tuple[int, _Reply]], timeout: float) -> list[Answers]:
         deadline = time.monotonic() + timeout
         out = []
         try:
@@ -328,9 +352,11 @@ def main(argv: list[str] | None = None) -> int:
                 ids = _tx_ids(proposal for _, _, proposal in requests)
                 committed = [CommittedTxIds(store, ids) for store in stores]
                 for request, peers, proposal in requests:
-                    replies.append(encode_answers(request, [
-                        _endorse(endorsers[i], proposal, committed[i]) for i in peers
-                    ]))
+                    outcomes = [_endorse(endorsers[i], proposal, committed[i]) for i in peers]
+                    replies.append(encode_answers(
+                        request, [(ok, body) for ok, body, _ in outcomes],
+                        _prepare(proposal, [response for _, _, response in outcomes]),
+                    ))
             if replies:
                 write_all(sink, b"".join(replies))
     finally:
@@ -352,13 +378,39 @@ def _tx_ids(proposals: Iterable[bytes]) -> list[str]:
     return ids
 
 
-def _endorse(endorser: Any, proposal: bytes, committed: Any) -> tuple[bool, bytes]:
+def _endorse(endorser: Any, proposal: bytes, committed: Any) -> tuple[bool, bytes, Any]:
+    """(endorsed, response bytes or refusal text, the ProposalResponse or None)."""
     try:
-        return True, endorser.process_proposal(proposal, committed).SerializeToString()
+        response = endorser.process_proposal(proposal, committed)
     except ProposalError as exc:
-        return False, str(exc).encode()
+        return False, str(exc).encode(), None
     except Exception as exc:  # the parent gets a refusal, the process goes on
-        return False, f"{endorser.where}: endorsement failed: {exc!r}".encode()
+        return False, f"{endorser.where}: endorsement failed: {exc!r}".encode(), None
+    return True, response.SerializeToString(), response
+
+
+def _prepare(proposal: bytes, responses: Sequence[Any]) -> bytes | None:
+    """The unsigned transaction payload when every peer endorsed and all agree, else None.
+
+    This is what a Fabric gateway does after Endorse: the client only signs it. Anything
+    short of agreement is left to the client, which then says exactly what went wrong.
+    """
+    from ledgerlearn.ledger.protoutil import (
+        EndorsementMismatchError,
+        check_responses,
+        parse_signed_proposal,
+        transaction_payload,
+    )
+
+    if not responses or any(response is None for response in responses):
+        return None
+    try:
+        check_responses(responses)
+    except EndorsementMismatchError:
+        return None
+    parsed = parse_signed_proposal(proposal)  # cached: the endorsers parsed it already
+    header = common_pb2.Header.FromString(parsed.header)
+    return transaction_payload(header, parsed.payload, responses)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from fabric_protos.peer import proposal_pb2
 from fabric_protos.peer import proposal_response_pb2 as pr_pb
@@ -53,6 +53,14 @@ def default_contracts() -> dict[str, Any]:
     from ledgerlearn.ledger.kvcontract import kv_contracts
 
     return {"kv": kv_contracts}
+
+
+class Endorsed(NamedTuple):
+    """One proposal's endorsements, and the transaction payload prepared from them."""
+
+    responses: list[pr_pb.ProposalResponse]
+    #: Unsigned ``Payload`` bytes assembled by the endorsement process (None in process).
+    prepared: bytes | None = None
 
 
 class EmbeddedNetwork:
@@ -280,27 +288,30 @@ class EmbeddedNetwork:
 
     def endorse_many(
         self, proposals: Sequence[proposal_pb2.SignedProposal], peers: Sequence[Peer]
-    ) -> list[list[pr_pb.ProposalResponse] | ProposalError]:
+    ) -> list[Endorsed | ProposalError]:
         """For each proposal, the peers' responses, or the ProposalError of the one refusing.
 
-        With an endorsement process, all of them travel in one message each way.
+        With an endorsement process, all of them travel in one message each way, and the
+        process also prepares each transaction's payload from agreeing endorsements, as a
+        Fabric gateway does (the client then only checks and signs it).
         """
         if self.endorser_process is None:
-            out: list[list[pr_pb.ProposalResponse] | ProposalError] = []
+            out: list[Endorsed | ProposalError] = []
             for signed in proposals:
                 try:
-                    out.append(self.endorse(signed, peers))
+                    out.append(Endorsed(self.endorse(signed, peers)))
                 except ProposalError as exc:
                     out.append(exc)
             return out
-        answers = self.endorser_process.endorse_many(
+        results = self.endorser_process.endorse_many(
             [s.SerializeToString() for s in proposals], [peer.name for peer in peers]
         )
         return [
             next((ProposalError(body.decode("utf-8", "replace"))
-                  for ok, body in one if not ok), None)
-            or self._own_endorsements([body for _, body in one], peers)
-            for one in answers
+                  for ok, body in one.answers if not ok), None)
+            or Endorsed(self._own_endorsements([body for _, body in one.answers], peers),
+                        one.prepared)
+            for one in results
         ]
 
     def subscribe_blocks(self, callback: BlockListener, msp_id: str | None = None) -> None:

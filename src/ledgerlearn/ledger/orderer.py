@@ -25,7 +25,6 @@ from ledgerlearn.ledger.protoutil import (
     MalformedMessageError,
     block_header_hash,
     new_block,
-    parse_transaction,
     sign_block,
 )
 from ledgerlearn.ledger.protoutil.decode import decode
@@ -48,22 +47,11 @@ class EnvelopeHeader:
 def read_envelope_header(envelope: bytes) -> EnvelopeHeader:
     """Decode envelope, payload and headers; MalformedMessageError names what is wrong.
 
-    The whole transaction is parsed when it can be: the peers of this process then find the
-    parse cached (see ``parse_transaction``), and the creator's signature is checked over
-    the very bytes object they will check. A body that does not parse is the committers'
-    business (Fabric orders it and marks it invalid), so only the headers are read then.
+    Only the headers are read, as Fabric's orderer does: a body that does not parse is the
+    committers' business (ordered, then marked BAD_PAYLOAD). Parsing the whole transaction
+    here instead, so that the peers would find it cached, was measured slower: the parse
+    moved to the four client threads cost about twice what it saved in the commit thread.
     """
-    try:
-        parsed = parse_transaction(envelope)
-    except MalformedMessageError:
-        return _read_headers_only(envelope)
-    if not parsed.signature or not parsed.creator:
-        raise MalformedMessageError("envelope: missing creator or signature")
-    return EnvelopeHeader(parsed.header_type, parsed.channel_id, parsed.creator, parsed.payload,
-                          parsed.signature)
-
-
-def _read_headers_only(envelope: bytes) -> EnvelopeHeader:
     env = decode(common_pb2.Envelope, envelope, "envelope")
     payload = decode(common_pb2.Payload, env.payload, "envelope payload")
     channel = decode(common_pb2.ChannelHeader, payload.header.channel_header, "channel header")

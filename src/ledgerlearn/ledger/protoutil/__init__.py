@@ -48,6 +48,8 @@ from ledgerlearn.ledger.protoutil.rwset import NamespaceRWSet, decode_rwset, enc
 from ledgerlearn.ledger.protoutil.transactions import (
     EndorsementMismatchError,
     build_endorsed_transaction,
+    check_responses,
+    transaction_payload,
 )
 
 __all__ = [
@@ -72,6 +74,7 @@ __all__ = [
     "build_proposal",
     "build_proposal_response",
     "build_signed_proposal",
+    "check_responses",
     "compute_tx_id",
     "decode_block",
     "decode_rwset",
@@ -86,5 +89,6 @@ __all__ = [
     "strip_transient",
     "timestamp_ns",
     "timestamp_proto",
+    "transaction_payload",
     "transactions_filter",
 ]

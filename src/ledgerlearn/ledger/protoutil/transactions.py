@@ -27,8 +27,7 @@ def build_endorsed_transaction(
     must be successful (status 200..399) and carry the same payload; the transient map is
     stripped from the proposal payload; the envelope payload is signed by ``signer``.
     """
-    if not responses:
-        raise EndorsementMismatchError("at least one proposal response is required")
+    check_responses(responses)
     proposal = decode(proposal_pb2.Proposal, signed_proposal.proposal_bytes, "proposal")
     header = decode(common_pb2.Header, proposal.header, "proposal header")
     signature_header = decode(
@@ -39,6 +38,14 @@ def build_endorsed_transaction(
             f"signer {signer.msp_id}/{signer.name} is not the creator of the proposal; only "
             "the creator may sign the transaction"
         )
+    payload_bytes = transaction_payload(header, proposal.payload, responses)
+    return common_pb2.Envelope(payload=payload_bytes, signature=signer.sign(payload_bytes))
+
+
+def check_responses(responses: Sequence[proposal_response_pb2.ProposalResponse]) -> None:
+    """Every response succeeded, carries an endorsement, and all agree; else say which not."""
+    if not responses:
+        raise EndorsementMismatchError("at least one proposal response is required")
     first = responses[0].payload
     for i, response in enumerate(responses):
         status = response.response.status
@@ -54,10 +61,22 @@ def build_endorsed_transaction(
             )
         if not response.HasField("endorsement") or not response.endorsement.signature:
             raise EndorsementMismatchError(f"proposal response {i} carries no endorsement")
+
+
+def transaction_payload(
+    header: common_pb2.Header,
+    chaincode_proposal_payload: bytes,
+    responses: Sequence[proposal_response_pb2.ProposalResponse],
+) -> bytes:
+    """The ``Payload`` bytes of the endorsed transaction, still to be signed (Fabric's
+    ``CreateTx``): the proposal's header, its payload without the transient map, and the
+    endorsements of the responses, which the caller has checked (:func:`check_responses`).
+
+    Clients sign it; a gateway prepares it for them (it holds no client key)."""
     action_payload = transaction_pb2.ChaincodeActionPayload(
-        chaincode_proposal_payload=strip_transient(proposal.payload),
+        chaincode_proposal_payload=strip_transient(chaincode_proposal_payload),
         action=transaction_pb2.ChaincodeEndorsedAction(
-            proposal_response_payload=first,
+            proposal_response_payload=responses[0].payload,
             endorsements=[r.endorsement for r in responses],
         ),
     )
@@ -69,6 +88,4 @@ def build_endorsed_transaction(
         ]
     )
     payload = common_pb2.Payload(header=header, data=transaction.SerializeToString())
-    payload_bytes = payload.SerializeToString()
-    return common_pb2.Envelope(payload=payload_bytes, signature=signer.sign(payload_bytes))
-
+    return payload.SerializeToString()
