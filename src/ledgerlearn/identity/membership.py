@@ -128,7 +128,7 @@ class MembershipService:
         *,
         clock: Clock | None = None,
         cache_size: int = 65536,
-        verified_cache_size: int = 16384,
+        verified_cache_size: int = 4096,
     ) -> None:
         if not ca_certificates:
             raise IdentityError("a membership service needs at least one MSP with a CA")
