@@ -80,9 +80,9 @@ def build_proposal(
             input=chaincode_pb2.ChaincodeInput(args=[bytes(a) for a in args]),
         )
     )
-    payload = proposal_pb2.ChaincodeProposalPayload(
-        input=invocation.SerializeToString(), TransientMap=dict(transient or {})
-    )
+    payload = proposal_pb2.ChaincodeProposalPayload(input=invocation.SerializeToString())
+    if transient:  # an empty map argument alone costs more than the rest of this message
+        payload.TransientMap.update(transient)
     channel_header = common_pb2.ChannelHeader(
         type=ENDORSER_TRANSACTION,
         version=0,
