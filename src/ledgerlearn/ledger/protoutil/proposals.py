@@ -159,6 +159,11 @@ class ParsedProposal:
     chaincode: str
     args: tuple[bytes, ...]
     transient: Mapping[str, bytes] = field(default_factory=dict)
+    #: SHA-256(nonce ‖ creator) as hex: what ``tx_id`` must be (computed once per parse).
+    computed_tx_id: str = ""
+    #: Fabric's proposal hash (headers and payload without the transient map), which every
+    #: endorsement of this proposal records; computed once, however many peers endorse.
+    proposal_hash: bytes = b""
 
     @property
     def function(self) -> str:
@@ -230,6 +235,11 @@ def _parse_proposal(signed: proposal_pb2.SignedProposal) -> ParsedProposal:
         chaincode=chaincode,
         args=tuple(invocation.chaincode_spec.input.args),
         transient=types.MappingProxyType(dict(payload.TransientMap)),
+        computed_tx_id=compute_tx_id(sh.nonce, sh.creator),
+        proposal_hash=headers_and_payload_hash(
+            header.channel_header, header.signature_header,
+            without_transient(payload, proposal.payload),
+        ),
     )
 
 
@@ -257,7 +267,7 @@ def build_proposal_response(
         chaincode_id=chaincode_pb2.ChaincodeID(name=proposal.chaincode, version=chaincode_version),
     )
     prp_bytes = proposal_response_pb2.ProposalResponsePayload(
-        proposal_hash=proposal_hash(
+        proposal_hash=proposal.proposal_hash or proposal_hash(
             proposal.channel_header, proposal.signature_header, proposal.payload
         ),
         extension=action.SerializeToString(),
