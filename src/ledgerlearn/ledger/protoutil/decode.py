@@ -13,9 +13,8 @@ M = TypeVar("M", bound=Message)
 
 def decode(message_type: type[M], data: bytes, where: str) -> M:
     """Parse ``data`` as ``message_type``; MalformedMessageError naming ``where`` if it fails."""
-    message = message_type()
     try:
-        message.ParseFromString(data)
+        message = message_type.FromString(data)
     except (DecodeError, TypeError, ValueError) as exc:
         raise MalformedMessageError(
             f"{where}: {len(data)} bytes are not a valid {message_type.DESCRIPTOR.full_name} "

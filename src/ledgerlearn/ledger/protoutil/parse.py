@@ -124,71 +124,82 @@ def parse_transaction(envelope_bytes: bytes) -> ParsedTransaction:
 
 
 def _parse(envelope_bytes: bytes) -> ParsedTransaction:
+    # Each field is read once into a local: reading a bytes field of a protobuf message
+    # copies it into a new object, and the records keep ~10 KB per transaction.
     require(bool(envelope_bytes), "envelope", "is empty")
     envelope = decode(common_pb2.Envelope, envelope_bytes, "envelope")
-    require(bool(envelope.payload), "envelope", "has no payload")
-    payload = decode(common_pb2.Payload, envelope.payload, "envelope payload")
+    envelope_payload = envelope.payload
+    require(bool(envelope_payload), "envelope", "has no payload")
+    payload = decode(common_pb2.Payload, envelope_payload, "envelope payload")
     require(payload.HasField("header"), "envelope payload", "has no header")
-    require(bool(payload.header.channel_header), "payload header", "has no channel header")
-    ch = decode(common_pb2.ChannelHeader, payload.header.channel_header, "channel header")
-    sh = decode(common_pb2.SignatureHeader, payload.header.signature_header, "signature header")
-    if ch.type not in SUPPORTED_TYPES:
+    header = payload.header
+    channel_header = header.channel_header
+    signature_header = header.signature_header
+    require(bool(channel_header), "payload header", "has no channel header")
+    ch = decode(common_pb2.ChannelHeader, channel_header, "channel header")
+    sh = decode(common_pb2.SignatureHeader, signature_header, "signature header")
+    header_type = ch.type
+    if header_type not in SUPPORTED_TYPES:
         try:
-            name = common_pb2.HeaderType.Name(ch.type)
+            name = common_pb2.HeaderType.Name(header_type)
         except ValueError:
-            name = str(ch.type)
+            name = str(header_type)
         raise MalformedMessageError(
             f"channel header: unsupported header type {name}; only ENDORSER_TRANSACTION and "
             "CONFIG transactions are read"
         )
+    channel_id = ch.channel_id
+    data = payload.data
     base = dict(
-        header_type=ch.type,
-        channel_id=ch.channel_id,
+        header_type=header_type,
+        channel_id=channel_id,
         tx_id=ch.tx_id,
         timestamp_ns=timestamp_ns(ch.timestamp),
         creator=sh.creator,
         nonce=sh.nonce,
         signature=envelope.signature,
-        payload=envelope.payload,
-        channel_header=payload.header.channel_header,
-        signature_header=payload.header.signature_header,
-        data=payload.data,
+        payload=envelope_payload,
+        channel_header=channel_header,
+        signature_header=signature_header,
+        data=data,
     )
-    require(bool(ch.channel_id), "channel header", "has no channel_id")
-    if ch.type == CONFIG:
-        require(bool(payload.data), "config transaction", "has no ConfigEnvelope data")
+    require(bool(channel_id), "channel header", "has no channel_id")
+    if header_type == CONFIG:
+        require(bool(data), "config transaction", "has no ConfigEnvelope data")
         return ParsedTransaction(**base)
-    return _parse_endorser_transaction(base, ch)
+    return _parse_endorser_transaction(base)
 
 
 _parse_cached = functools.lru_cache(maxsize=PARSE_CACHE_SIZE)(_parse)
 
 
-def _parse_endorser_transaction(base: dict, ch: common_pb2.ChannelHeader) -> ParsedTransaction:
-    where = f"transaction {ch.tx_id or '(no tx_id)'}"
-    require(bool(ch.tx_id), where, "channel header has no tx_id")
-    require(bool(base["creator"]), where, "signature header has no creator")
-    require(bool(base["nonce"]), where, "signature header has no nonce")
+def _parse_endorser_transaction(base: dict) -> ParsedTransaction:
+    tx_id, creator, nonce = base["tx_id"], base["creator"], base["nonce"]
+    where = f"transaction {tx_id or '(no tx_id)'}"
+    require(bool(tx_id), where, "channel header has no tx_id")
+    require(bool(creator), where, "signature header has no creator")
+    require(bool(nonce), where, "signature header has no nonce")
     require(bool(base["signature"]), where, "envelope has no signature")
     require(bool(base["data"]), where, "payload has no Transaction data")
     tx = decode(transaction_pb2.Transaction, base["data"], f"{where}: Transaction")
+    actions = tx.actions
     require(
-        len(tx.actions) == 1,
+        len(actions) == 1,
         where,
-        f"has {len(tx.actions)} actions; Fabric allows exactly one per transaction",
+        f"has {len(actions)} actions; Fabric allows exactly one per transaction",
     )
-    action = tx.actions[0]
+    action = actions[0]
     action_payload = decode(
         transaction_pb2.ChaincodeActionPayload, action.payload, f"{where}: ChaincodeActionPayload"
     )
     require(action_payload.HasField("action"), where, "ChaincodeActionPayload has no action")
     endorsed = action_payload.action
-    require(
-        bool(endorsed.proposal_response_payload), where, "action has no proposal response payload"
-    )
+    response_payload = endorsed.proposal_response_payload
+    require(bool(response_payload), where, "action has no proposal response payload")
+    chaincode_proposal_payload = action_payload.chaincode_proposal_payload
     proposal_payload = decode(
         proposal_pb2.ChaincodeProposalPayload,
-        action_payload.chaincode_proposal_payload,
+        chaincode_proposal_payload,
         f"{where}: ChaincodeProposalPayload",
     )
     invocation = decode(
@@ -198,27 +209,28 @@ def _parse_endorser_transaction(base: dict, ch: common_pb2.ChannelHeader) -> Par
     )
     prp = decode(
         proposal_response_pb2.ProposalResponsePayload,
-        endorsed.proposal_response_payload,
+        response_payload,
         f"{where}: ProposalResponsePayload",
     )
     chaincode_action = decode(
         proposal_pb2.ChaincodeAction, prp.extension, f"{where}: ChaincodeAction"
     )
-    chaincode = invocation.chaincode_spec.chaincode_id.name
+    spec = invocation.chaincode_spec
+    chaincode = spec.chaincode_id.name
     require(bool(chaincode), where, "invocation spec names no chaincode")
     response = chaincode_action.response
     return ParsedTransaction(
         **base,
         chaincode=chaincode,
-        args=tuple(invocation.chaincode_spec.input.args),
+        args=tuple(spec.input.args),
         action_header=action.header,
-        chaincode_proposal_payload=action_payload.chaincode_proposal_payload,
-        proposal_response_payload=endorsed.proposal_response_payload,
+        chaincode_proposal_payload=chaincode_proposal_payload,
+        proposal_response_payload=response_payload,
         proposal_hash=prp.proposal_hash,
-        computed_tx_id=compute_tx_id(base["nonce"], base["creator"]),
+        computed_tx_id=compute_tx_id(nonce, creator),
         computed_proposal_hash=headers_and_payload_hash(
             base["channel_header"], base["signature_header"],
-            without_transient(proposal_payload, action_payload.chaincode_proposal_payload),
+            without_transient(proposal_payload, chaincode_proposal_payload),
         ),
         endorsements=tuple((e.endorser, e.signature) for e in endorsed.endorsements),
         response=ChaincodeResponse(response.status, response.message, response.payload),
