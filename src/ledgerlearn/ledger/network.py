@@ -280,10 +280,9 @@ class EmbeddedNetwork:
         responses = [pr_pb.ProposalResponse.FromString(answer) for answer in answers]
         for peer, response in zip(peers, responses, strict=True):
             endorsement = response.endorsement
-            if endorsement.signature and endorsement.endorser == peer.identity.serialized():
-                self.msp.remember_signed(endorsement.endorser,
-                                         response.payload + endorsement.endorser,
-                                         endorsement.signature)
+            signature, endorser = endorsement.signature, endorsement.endorser  # read once
+            if signature and endorser == peer.identity.serialized():
+                self.msp.remember_signed(endorser, response.payload + endorser, signature)
         return responses
 
     def endorse_many(

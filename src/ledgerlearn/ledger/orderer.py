@@ -53,15 +53,16 @@ def read_envelope_header(envelope: bytes) -> EnvelopeHeader:
     moved to the four client threads cost about twice what it saved in the commit thread.
     """
     env = decode(common_pb2.Envelope, envelope, "envelope")
-    payload = decode(common_pb2.Payload, env.payload, "envelope payload")
-    channel = decode(common_pb2.ChannelHeader, payload.header.channel_header, "channel header")
-    signature = decode(
-        common_pb2.SignatureHeader, payload.header.signature_header, "signature header"
-    )
-    if not env.signature or not signature.creator:
+    payload_bytes, envelope_signature = env.payload, env.signature  # each read copies: once
+    payload = decode(common_pb2.Payload, payload_bytes, "envelope payload")
+    header = payload.header
+    channel = decode(common_pb2.ChannelHeader, header.channel_header, "channel header")
+    signature = decode(common_pb2.SignatureHeader, header.signature_header, "signature header")
+    creator = signature.creator
+    if not envelope_signature or not creator:
         raise MalformedMessageError("envelope: missing creator or signature")
-    return EnvelopeHeader(channel.type, channel.channel_id, signature.creator, env.payload,
-                          env.signature)
+    return EnvelopeHeader(channel.type, channel.channel_id, creator, payload_bytes,
+                          envelope_signature)
 
 
 class Orderer:

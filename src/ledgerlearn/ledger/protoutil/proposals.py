@@ -196,49 +196,54 @@ def _parse_proposal_bytes(data: bytes) -> ParsedProposal:
 
 
 def _parse_proposal(signed: proposal_pb2.SignedProposal) -> ParsedProposal:
+    # each field is read once: reading a bytes field of a protobuf message copies it
     where = "signed proposal"
-    require(bool(signed.proposal_bytes), where, "proposal_bytes is empty")
-    require(bool(signed.signature), where, "signature is empty")
-    proposal = decode(proposal_pb2.Proposal, signed.proposal_bytes, f"{where}: proposal")
-    header = decode(common_pb2.Header, proposal.header, f"{where}: proposal header")
-    ch = decode(common_pb2.ChannelHeader, header.channel_header, f"{where}: channel header")
-    sh = decode(common_pb2.SignatureHeader, header.signature_header, f"{where}: signature header")
+    proposal_bytes, signature = signed.proposal_bytes, signed.signature
+    require(bool(proposal_bytes), where, "proposal_bytes is empty")
+    require(bool(signature), where, "signature is empty")
+    proposal = decode(proposal_pb2.Proposal, proposal_bytes, f"{where}: proposal")
+    header_bytes, payload_bytes = proposal.header, proposal.payload
+    header = decode(common_pb2.Header, header_bytes, f"{where}: proposal header")
+    channel_header, signature_header = header.channel_header, header.signature_header
+    ch = decode(common_pb2.ChannelHeader, channel_header, f"{where}: channel header")
+    sh = decode(common_pb2.SignatureHeader, signature_header, f"{where}: signature header")
     if ch.type != ENDORSER_TRANSACTION:  # the message is built only when it is needed
         raise MalformedMessageError(
             f"{where}: header type {_type_name(ch.type)} is not ENDORSER_TRANSACTION"
         )
-    require(bool(ch.channel_id), where, "channel header has no channel_id")
-    require(bool(ch.tx_id), where, "channel header has no tx_id")
-    require(bool(sh.creator), where, "signature header has no creator")
-    require(bool(sh.nonce), where, "signature header has no nonce")
+    channel_id, tx_id, creator, nonce = ch.channel_id, ch.tx_id, sh.creator, sh.nonce
+    require(bool(channel_id), where, "channel header has no channel_id")
+    require(bool(tx_id), where, "channel header has no tx_id")
+    require(bool(creator), where, "signature header has no creator")
+    require(bool(nonce), where, "signature header has no nonce")
     payload = decode(
-        proposal_pb2.ChaincodeProposalPayload, proposal.payload, f"{where}: proposal payload"
+        proposal_pb2.ChaincodeProposalPayload, payload_bytes, f"{where}: proposal payload"
     )
     invocation = decode(
         chaincode_pb2.ChaincodeInvocationSpec, payload.input, f"{where}: invocation spec"
     )
-    chaincode = invocation.chaincode_spec.chaincode_id.name
+    spec = invocation.chaincode_spec
+    chaincode = spec.chaincode_id.name
     require(bool(chaincode), where, "invocation spec names no chaincode")
     return ParsedProposal(
-        proposal_bytes=signed.proposal_bytes,
-        signature=signed.signature,
-        header=proposal.header,
-        payload=proposal.payload,
-        channel_header=header.channel_header,
-        signature_header=header.signature_header,
+        proposal_bytes=proposal_bytes,
+        signature=signature,
+        header=header_bytes,
+        payload=payload_bytes,
+        channel_header=channel_header,
+        signature_header=signature_header,
         header_type=ch.type,
-        channel_id=ch.channel_id,
-        tx_id=ch.tx_id,
+        channel_id=channel_id,
+        tx_id=tx_id,
         timestamp_ns=timestamp_ns(ch.timestamp),
-        creator=sh.creator,
-        nonce=sh.nonce,
+        creator=creator,
+        nonce=nonce,
         chaincode=chaincode,
-        args=tuple(invocation.chaincode_spec.input.args),
+        args=tuple(spec.input.args),
         transient=types.MappingProxyType(dict(payload.TransientMap)),
-        computed_tx_id=compute_tx_id(sh.nonce, sh.creator),
+        computed_tx_id=compute_tx_id(nonce, creator),
         proposal_hash=headers_and_payload_hash(
-            header.channel_header, header.signature_header,
-            without_transient(payload, proposal.payload),
+            channel_header, signature_header, without_transient(payload, payload_bytes)
         ),
     )
 
