@@ -228,3 +228,30 @@ def test_a_prepared_transaction_of_another_proposal_is_not_signed(network):
         alice._sign_prepared(signed, tx_id, endorsed.prepared)
     with pytest.raises(EndorsementError, match="unreadable prepared transaction"):
         alice._sign_prepared(signed, tx_id, b"\xff\xff\xff")
+
+
+def test_the_clients_own_envelope_signature_is_not_checked_again(network, monkeypatch):
+    """The client signed the envelope in this process with the key its certificate
+    certifies: the orderer and the peers find that signature remembered. A member whose
+    key is not its certificate's gets no such trust: the orderer checks and refuses it."""
+    from ledgerlearn.identity import Member, signing
+    from ledgerlearn.ledger.errors import OrderingError
+
+    alice = network.client("Org1MSP/alice")
+    signed, tx_id = alice.propose("put", "own-signature", "1")
+    envelope = alice.envelope(signed, alice.endorse(signed, tx_id))
+    checked = []
+    real = signing.verify
+    monkeypatch.setattr(signing, "verify", lambda *a: checked.append(1) or real(*a))
+    network.orderer.check(envelope)
+    assert checked == []
+    member = alice.member
+    other = network.member("Org2MSP/bob")
+    impostor = Member(member.msp_id, member.certificate, other.private_key)  # alice's cert
+    assert member.key_matches_certificate and not impostor.key_matches_certificate
+    signed, tx_id = alice.propose("put", "impostor", "1")
+    responses = alice.endorse(signed, tx_id)
+    forged = network.client(impostor).envelope(signed, responses)  # claims to be alice
+    with pytest.raises(OrderingError, match="does not verify"):
+        network.orderer.check(forged)
+    assert checked == [1]

@@ -50,6 +50,17 @@ class Member:
         """This identity as Fabric ``SerializedIdentity`` bytes (computed once)."""
         return self._serialized
 
+    @cached_property
+    def key_matches_certificate(self) -> bool:
+        """Whether the private key is the one the certificate certifies (then what this
+        member signs verifies against its identity, and a process that made a signature
+        need not check it; see ``MembershipService.remember_signed``)."""
+        try:
+            return (self.private_key.public_key().public_numbers()
+                    == self.certificate.public_key().public_numbers())
+        except (AttributeError, TypeError, ValueError):  # not an EC key pair
+            return False
+
     def sign(self, data: bytes) -> bytes:
         """ECDSA P-256 / SHA-256 signature over ``data``, DER, low-S (as Fabric's BCCSP)."""
         return signing.sign(self.private_key, data)

@@ -210,7 +210,21 @@ class EmbeddedClient(SubmitsToCommit):
             env = build_endorsed_transaction(self.member, signed, responses)
         except EndorsementMismatchError as exc:
             raise EndorsementError(str(exc)) from None
+        self._remember_own_signature(env.payload, env.signature)
         return env.SerializeToString()
+
+    def _remember_own_signature(self, payload: bytes, signature: bytes) -> None:
+        """Tell the network's MSP that this process just signed ``payload`` as the creator.
+
+        The orderer and the peers of the embedded network share this process and its MSP:
+        a signature made here with the member's own key, over exactly these bytes, needs no
+        check (as the peers' own endorsements, see ``MembershipService.remember_signed``).
+        Only a member whose key is the one its certificate certifies is trusted so; the
+        creator's identity is still validated on every use, and envelopes from anywhere
+        else (a gateway, a test that forges one) are verified as always.
+        """
+        if self.member.key_matches_certificate:
+            self.network.msp.remember_signed(self.member.serialized(), payload, signature)
 
     def _sign_prepared(
         self, signed: proposal_pb2.SignedProposal, tx_id: str, prepared: bytes
@@ -231,9 +245,9 @@ class EmbeddedClient(SubmitsToCommit):
                 f"transaction {tx_id}: the prepared transaction does not carry this proposal's "
                 "headers; it was not signed", tx_id=tx_id,
             )
-        return common_pb2.Envelope(
-            payload=prepared, signature=self.member.sign(prepared)
-        ).SerializeToString()
+        signature = self.member.sign(prepared)
+        self._remember_own_signature(prepared, signature)
+        return common_pb2.Envelope(payload=prepared, signature=signature).SerializeToString()
 
     # -- the Gateway-like API ----------------------------------------------------------------
 
