@@ -121,8 +121,10 @@ def test_frames_survive_any_split_of_the_byte_stream():
         buffer = FrameBuffer()
         got = buffer.feed(stream[:cut]) + buffer.feed(stream[cut:])
         assert len(got) == 4
-    request, peers, proposal = decode_request(FrameBuffer().feed(frames[0])[0])
+    request, peers, proposal, signed_here = decode_request(FrameBuffer().feed(frames[0])[0])
     assert int.from_bytes(request, "big") == 7 and peers == [0, 1] and proposal == b"proposal"
+    assert not signed_here
+    assert decode_request(encode_request(8, [1], b"p", True)[4:])[3]
     number, answers = decode_answers(FrameBuffer().feed(frames[1])[0])
     assert number == 3 and answers == ([(True, b"resp"), (False, b"no")], None)
     _, with_payload = decode_answers(FrameBuffer().feed(frames[3])[0])
@@ -255,3 +257,52 @@ def test_the_clients_own_envelope_signature_is_not_checked_again(network, monkey
     with pytest.raises(OrderingError, match="does not verify"):
         network.orderer.check(forged)
     assert checked == [1]
+
+
+@pytest.mark.parametrize("endorser_process", [False, True])
+def test_submit_many_takes_its_own_proposal_signatures_as_made_here(
+    tmp_path, monkeypatch, endorser_process
+):
+    """An embedded client's submit_many signed its proposals itself: the endorsers take
+    those signatures as made in process and nothing in the flow verifies a signature made
+    here. A member whose key is not its certificate's is verified, and refused."""
+    from ledgerlearn.identity import Member, signing
+
+    with EmbeddedNetwork.create(tmp_path / "n", members=MEMBERS, batch_timeout=0.02,
+                                endorser_process=endorser_process) as net:
+        alice = net.client("Org1MSP/alice")
+        alice.submit("put", "warm", "0")  # identities validated, code paths warm
+        checked = []
+        real = signing.verify
+        monkeypatch.setattr(signing, "verify", lambda *a: checked.append(1) or real(*a))
+        before = net.height()
+        handles = alice.submit_many([("put", f"m{i}", "1") for i in range(3)])
+        assert all(h.status().valid for h in handles)
+        net.sync()
+        # only the orderer's signature on each new block is checked (once for both peers);
+        # the endorsement process is another process, not counted here
+        assert len(checked) == net.height() - before
+        member = alice.member
+        impostor = Member(member.msp_id, member.certificate,
+                          net.member("Org2MSP/bob").private_key)
+        with pytest.raises(EndorsementError, match="proposal creator refused"):
+            net.client(impostor).submit_many([("put", "x", "1")])
+
+
+def test_the_child_remembers_a_proposal_its_parent_signed(network, monkeypatch):
+    from ledgerlearn.identity import signing
+    from ledgerlearn.ledger.endorserproc import _remember_parents_signature
+    from ledgerlearn.ledger.protoutil import parse_signed_proposal
+
+    alice = network.client("Org1MSP/alice")
+    signed, _ = alice.propose("put", "flagged", "1")
+    data = signed.SerializeToString()
+    msp = type(network.msp).from_ca_certificates(network.config.ca_certificates())
+    _remember_parents_signature(msp, data)
+    _remember_parents_signature(msp, b"\xff not a proposal")  # ignored: the endorser refuses
+    checked = []
+    real = signing.verify
+    monkeypatch.setattr(signing, "verify", lambda *a: checked.append(1) or real(*a))
+    parsed = parse_signed_proposal(data)
+    msp.verify(parsed.creator, parsed.proposal_bytes, parsed.signature)
+    assert checked == []

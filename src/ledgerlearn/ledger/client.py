@@ -270,7 +270,10 @@ class EmbeddedClient(SubmitsToCommit):
         """
         proposals = [self.propose(call[0], *call[1:]) for call in calls]  # type: ignore[arg-type]
         peers = self.network.endorsers_for(self.member.msp_id)
-        results = self.network.endorse_many([signed for signed, _ in proposals], peers)
+        results = self.network.endorse_many(  # signed just above, by this member's own key
+            [signed for signed, _ in proposals], peers,
+            signed_in_process=self.member.key_matches_certificate,
+        )
         endorsed = []
         for index, ((signed, tx_id), result) in enumerate(zip(proposals, results, strict=True)):
             try:

@@ -82,14 +82,20 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def encode_request(request: int, peers: Sequence[int], proposal: bytes) -> bytes:
-    return frame(_REQUEST.pack(request) + bytes([len(peers), *peers]) + proposal)
+def encode_request(
+    request: int, peers: Sequence[int], proposal: bytes, signed_in_process: bool = False
+) -> bytes:
+    flags = bytes([1 if signed_in_process else 0, len(peers), *peers])
+    return frame(_REQUEST.pack(request) + flags + proposal)
 
 
-def decode_request(body: bytes) -> tuple[bytes, list[int], bytes]:
-    count = body[_REQUEST.size]
-    start = _REQUEST.size + 1
-    return body[: _REQUEST.size], list(body[start : start + count]), body[start + count :]
+def decode_request(body: bytes) -> tuple[bytes, list[int], bytes, bool]:
+    """(request id, peer indices, signed proposal, signed in the parent by its creator)."""
+    signed_in_process = body[_REQUEST.size] == 1
+    count = body[_REQUEST.size + 1]
+    start = _REQUEST.size + 2
+    return (body[: _REQUEST.size], list(body[start : start + count]), body[start + count :],
+            signed_in_process)
 
 
 #: Answer flags: a peer's refusal text, a peer's ProposalResponse, the prepared payload.
@@ -204,19 +210,29 @@ class EndorserProcess:
         return [body for _, body in answers]
 
     def endorse_many(
-        self, proposals: Sequence[bytes], peers: Sequence[str], timeout: float = 120.0
+        self,
+        proposals: Sequence[bytes],
+        peers: Sequence[str],
+        timeout: float = 120.0,
+        signed_in_process: bool = False,
     ) -> list[Answers]:
         """For each proposal, each peer's (answered, response bytes or refusal text), and the
         transaction payload prepared from them when they all agree.
 
         All proposals go out in one write and come back in as few reads as the child allows.
         """
-        return self.send_many(proposals, peers).wait(timeout)
+        return self.send_many(proposals, peers, signed_in_process).wait(timeout)
 
-    def send_many(self, proposals: Sequence[bytes], peers: Sequence[str]) -> PendingAnswers:
+    def send_many(
+        self, proposals: Sequence[bytes], peers: Sequence[str], signed_in_process: bool = False
+    ) -> PendingAnswers:
         """Send the proposals without waiting; :meth:`PendingAnswers.wait` collects the answers.
 
         A caller can so keep several batches in the child at once (one thread, no hand-over).
+        ``signed_in_process`` says this process signed them with their creator's own key (an
+        embedded client): the child then takes the signatures as made by its parent, as the
+        parent takes the child's endorsements (``MembershipService.remember_signed``), and
+        does not verify them. The creator's identity is still validated.
         """
         indices = [self._index[p] for p in peers]
         replies = [(next(self._ids), _Reply()) for _ in proposals]
@@ -224,7 +240,7 @@ class EndorserProcess:
             if self._dead is not None:
                 raise ProposalError(self._dead)
             self._pending.update(replies)
-        data = b"".join(encode_request(request, indices, proposal)
+        data = b"".join(encode_request(request, indices, proposal, signed_in_process)
                         for (request, _), proposal in zip(replies, proposals, strict=True))
         try:
             with self._write_lock:
@@ -349,9 +365,11 @@ def main(argv: list[str] | None = None) -> int:
             with contextlib.ExitStack() as snapshots:  # one read transaction per chunk
                 for store in stores:
                     snapshots.enter_context(store.read_snapshot())
-                ids = _tx_ids(proposal for _, _, proposal in requests)
+                ids = _tx_ids(proposal for _, _, proposal, _ in requests)
                 committed = [CommittedTxIds(store, ids) for store in stores]
-                for request, peers, proposal in requests:
+                for request, peers, proposal, signed_in_process in requests:
+                    if signed_in_process:
+                        _remember_parents_signature(msp, proposal)
                     outcomes = [_endorse(endorsers[i], proposal, committed[i]) for i in peers]
                     replies.append(encode_answers(
                         request, [(ok, body) for ok, body, _ in outcomes],
@@ -363,6 +381,17 @@ def main(argv: list[str] | None = None) -> int:
         for store in stores:
             store.close()
     return 0
+
+
+def _remember_parents_signature(msp: Any, proposal: bytes) -> None:
+    """The parent signed this proposal as its creator: remember it as made here."""
+    from ledgerlearn.ledger.protoutil import MalformedMessageError, parse_signed_proposal
+
+    try:
+        parsed = parse_signed_proposal(proposal)
+    except MalformedMessageError:  # the endorser says what is wrong with it
+        return
+    msp.remember_signed(parsed.creator, parsed.proposal_bytes, parsed.signature)
 
 
 def _tx_ids(proposals: Iterable[bytes]) -> list[str]:

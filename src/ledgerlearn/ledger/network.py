@@ -38,7 +38,12 @@ from ledgerlearn.ledger.orderer import Orderer
 from ledgerlearn.ledger.peer import BlockListener, EventListener, Peer
 from ledgerlearn.ledger.peerproc import factory_reference
 from ledgerlearn.ledger.policy import EndorsementPolicy, MajorityOfOrgs, policy_from
-from ledgerlearn.ledger.protoutil import decode_block, new_block
+from ledgerlearn.ledger.protoutil import (
+    MalformedMessageError,
+    decode_block,
+    new_block,
+    parse_signed_proposal,
+)
 from ledgerlearn.ledger.statedb import LedgerStore
 
 IDENTITIES = "identities"
@@ -53,6 +58,14 @@ def default_contracts() -> dict[str, Any]:
     from ledgerlearn.ledger.kvcontract import kv_contracts
 
     return {"kv": kv_contracts}
+
+
+def _creator(signed: proposal_pb2.SignedProposal) -> bytes:
+    """The creator a signed proposal names (empty when it does not parse)."""
+    try:
+        return parse_signed_proposal(signed.SerializeToString()).creator
+    except MalformedMessageError:
+        return b""
 
 
 class Endorsed(NamedTuple):
@@ -286,15 +299,26 @@ class EmbeddedNetwork:
         return responses
 
     def endorse_many(
-        self, proposals: Sequence[proposal_pb2.SignedProposal], peers: Sequence[Peer]
+        self,
+        proposals: Sequence[proposal_pb2.SignedProposal],
+        peers: Sequence[Peer],
+        signed_in_process: bool = False,
     ) -> list[Endorsed | ProposalError]:
         """For each proposal, the peers' responses, or the ProposalError of the one refusing.
 
         With an endorsement process, all of them travel in one message each way, and the
         process also prepares each transaction's payload from agreeing endorsements, as a
         Fabric gateway does (the client then only checks and signs it).
+        ``signed_in_process``: this process signed the proposals with their creators' own
+        keys (an embedded client's ``submit_many``), so the endorsers take the signatures as
+        made here instead of verifying them (``MembershipService.remember_signed``); the
+        creators' identities are still validated. Never set it for proposals from outside.
         """
         if self.endorser_process is None:
+            if signed_in_process:
+                for signed in proposals:
+                    self.msp.remember_signed(_creator(signed), signed.proposal_bytes,
+                                             signed.signature)
             out: list[Endorsed | ProposalError] = []
             for signed in proposals:
                 try:
@@ -303,7 +327,8 @@ class EmbeddedNetwork:
                     out.append(exc)
             return out
         results = self.endorser_process.endorse_many(
-            [s.SerializeToString() for s in proposals], [peer.name for peer in peers]
+            [s.SerializeToString() for s in proposals], [peer.name for peer in peers],
+            signed_in_process=signed_in_process,
         )
         return [
             next((ProposalError(body.decode("utf-8", "replace"))
