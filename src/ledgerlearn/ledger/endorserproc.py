@@ -14,16 +14,23 @@ from the genesis block, imports the chaincodes by name and runs
 Unlike per-peer processes (:mod:`ledgerlearn.ledger.peerproc`), no signature is verified twice
 for the same purpose: the child checks a proposal once for all the peers it endorses on, and
 this process checks the envelope (orderer) and the endorsements (validation) once for all
-peers, as in process. A proposal goes to all the endorsing peers in one message, and each side
-reads whatever frames have arrived and answers them in one write, so that under load a
-wake-up carries many transactions.
+peers, as in process. A signature one side made itself is not checked by it: the parent
+remembers the endorsements the child made with the peers' keys, and a proposal the parent's
+embedded client signed with its own key comes flagged, so the child remembers it
+(``MembershipService.remember_signed``; identities are validated on every use all the same).
+A proposal goes to all the endorsing peers in one message, and each side reads whatever frames
+have arrived and answers them in one write, so that under load a wake-up carries many
+transactions. When all the peers asked endorse and agree, the child also prepares the
+transaction's payload, as a Fabric gateway does after Endorse; the client checks and signs it.
 
 Frames (length-prefixed, see :func:`~ledgerlearn.ledger.peerproc.write_frame`):
 
-- parent to child: request id (8 bytes), number of peers (1 byte), each peer's index (1 byte),
-  then the ``SignedProposal`` bytes;
+- parent to child: request id (8 bytes), flags (1 byte: ``1`` when signed in the parent by
+  its creator's own key), number of peers (1 byte), each peer's index (1 byte), then the
+  ``SignedProposal`` bytes;
 - child to parent: request id, then per peer a status byte (``1`` answer, ``0`` refusal), the
-  length (4 bytes) and the ``ProposalResponse`` bytes or the refusal as UTF-8.
+  length (4 bytes) and the ``ProposalResponse`` bytes or the refusal as UTF-8; then, when the
+  peers agreed, a ``2`` byte, the length and the prepared ``Payload`` bytes (unsigned).
 
 Nothing is pickled. When the parent dies the child reads end-of-file and exits.
 """
