@@ -291,15 +291,15 @@ def test_submit_many_takes_its_own_proposal_signatures_as_made_here(
 
 def test_the_child_remembers_a_proposal_its_parent_signed(network, monkeypatch):
     from ledgerlearn.identity import signing
-    from ledgerlearn.ledger.endorserproc import _remember_parents_signature
+    from ledgerlearn.ledger.endorser import remember_signed_proposal
     from ledgerlearn.ledger.protoutil import parse_signed_proposal
 
     alice = network.client("Org1MSP/alice")
     signed, _ = alice.propose("put", "flagged", "1")
     data = signed.SerializeToString()
     msp = type(network.msp).from_ca_certificates(network.config.ca_certificates())
-    _remember_parents_signature(msp, data)
-    _remember_parents_signature(msp, b"\xff not a proposal")  # ignored: the endorser refuses
+    remember_signed_proposal(msp, data)
+    remember_signed_proposal(msp, b"\xff not a proposal")  # ignored: the endorser refuses
     checked = []
     real = signing.verify
     monkeypatch.setattr(signing, "verify", lambda *a: checked.append(1) or real(*a))

@@ -258,10 +258,10 @@ class MembershipService:
 
         Successful checks are remembered by (identity handle, signature), with the message
         they covered; a hit needs the very same message, compared byte for byte (by SHA-256
-        beyond :data:`REMEMBER_WHOLE_BYTES` bytes). The handle is unique to this identity's cached
-        validation, never reused. So the orderer and every peer of one process verify a given
-        signature only once. The
-        identity's validity period is still checked on every call. With a :attr:`verifier`,
+        beyond :data:`REMEMBER_WHOLE_BYTES` bytes). The handle is unique to this identity's
+        cached validation, never reused. So the orderer and every peer of one process verify
+        a given signature only once. The identity's validity period is still checked on
+        every call. With a :attr:`verifier`,
         a signature not yet remembered is checked in its child process, which leaves this
         process's GIL to its other threads; one the child refuses is checked here again, so
         the error says why.

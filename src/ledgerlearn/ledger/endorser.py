@@ -39,6 +39,17 @@ def check_writer(node_ou: str, label: str) -> None:
         )
 
 
+def remember_signed_proposal(msp: MembershipService, proposal: bytes) -> None:
+    """Take a proposal's signature as made in this process (its creator's own key signed it
+    here, or in the parent that says so): endorsing it then validates the creator but does
+    not verify the signature again (``MembershipService.remember_signed``)."""
+    try:
+        parsed = parse_signed_proposal(proposal)  # cached: the endorsers find it parsed
+    except MalformedMessageError:  # the endorser says what is wrong with it
+        return
+    msp.remember_signed(parsed.creator, parsed.proposal_bytes, parsed.signature)
+
+
 class CommittedTxIds:
     """Which of a batch's transaction ids a ledger already has, looked up in one query.
 

@@ -55,6 +55,13 @@ from fabric_protos.common import common_pb2
 
 from ledgerlearn.ledger.errors import ProposalError
 from ledgerlearn.ledger.peerproc import MAX_FRAME, factory_reference, frame, resolve_reference
+from ledgerlearn.ledger.protoutil import (
+    EndorsementMismatchError,
+    MalformedMessageError,
+    check_responses,
+    parse_signed_proposal,
+    transaction_payload,
+)
 
 _LENGTH = struct.Struct(">I")  # frame and answer lengths, as peerproc's frames
 _REQUEST = struct.Struct(">Q")
@@ -343,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     from ledgerlearn.identity import MembershipService, load_network_identities
     from ledgerlearn.ledger.chaincode import ChaincodeRuntime
     from ledgerlearn.ledger.channelconfig import ChannelConfig
-    from ledgerlearn.ledger.endorser import CommittedTxIds, Endorser
+    from ledgerlearn.ledger.endorser import CommittedTxIds, Endorser, remember_signed_proposal
     from ledgerlearn.ledger.protoutil import decode_block
     from ledgerlearn.ledger.statedb import LedgerStore
 
@@ -376,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
                 committed = [CommittedTxIds(store, ids) for store in stores]
                 for request, peers, proposal, signed_in_process in requests:
                     if signed_in_process:
-                        _remember_parents_signature(msp, proposal)
+                        remember_signed_proposal(msp, proposal)
                     outcomes = [_endorse(endorsers[i], proposal, committed[i]) for i in peers]
                     replies.append(encode_answers(
                         request, [(ok, body) for ok, body, _ in outcomes],
@@ -390,21 +397,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _remember_parents_signature(msp: Any, proposal: bytes) -> None:
-    """The parent signed this proposal as its creator: remember it as made here."""
-    from ledgerlearn.ledger.protoutil import MalformedMessageError, parse_signed_proposal
-
-    try:
-        parsed = parse_signed_proposal(proposal)
-    except MalformedMessageError:  # the endorser says what is wrong with it
-        return
-    msp.remember_signed(parsed.creator, parsed.proposal_bytes, parsed.signature)
-
-
 def _tx_ids(proposals: Iterable[bytes]) -> list[str]:
     """The transaction ids the proposals claim (those that parse; the rest fail later)."""
-    from ledgerlearn.ledger.protoutil import MalformedMessageError, parse_signed_proposal
-
     ids = []
     for proposal in proposals:
         try:
@@ -431,13 +425,6 @@ def _prepare(proposal: bytes, responses: Sequence[Any]) -> bytes | None:
     This is what a Fabric gateway does after Endorse: the client only signs it. Anything
     short of agreement is left to the client, which then says exactly what went wrong.
     """
-    from ledgerlearn.ledger.protoutil import (
-        EndorsementMismatchError,
-        check_responses,
-        parse_signed_proposal,
-        transaction_payload,
-    )
-
     if not responses or any(response is None for response in responses):
         return None
     try:

@@ -32,18 +32,14 @@ from ledgerlearn.identity.verifier import ProcessVerifier
 from ledgerlearn.ledger.channelconfig import ChannelConfig
 from ledgerlearn.ledger.client import EmbeddedClient
 from ledgerlearn.ledger.commitloop import CommitLoop
+from ledgerlearn.ledger.endorser import remember_signed_proposal
 from ledgerlearn.ledger.endorserproc import EndorserProcess
 from ledgerlearn.ledger.errors import LedgerError, ProposalError, StorageError
 from ledgerlearn.ledger.orderer import Orderer
 from ledgerlearn.ledger.peer import BlockListener, EventListener, Peer
 from ledgerlearn.ledger.peerproc import factory_reference
 from ledgerlearn.ledger.policy import EndorsementPolicy, MajorityOfOrgs, policy_from
-from ledgerlearn.ledger.protoutil import (
-    MalformedMessageError,
-    decode_block,
-    new_block,
-    parse_signed_proposal,
-)
+from ledgerlearn.ledger.protoutil import decode_block, new_block
 from ledgerlearn.ledger.statedb import LedgerStore
 
 IDENTITIES = "identities"
@@ -58,14 +54,6 @@ def default_contracts() -> dict[str, Any]:
     from ledgerlearn.ledger.kvcontract import kv_contracts
 
     return {"kv": kv_contracts}
-
-
-def _creator(signed: proposal_pb2.SignedProposal) -> bytes:
-    """The creator a signed proposal names (empty when it does not parse)."""
-    try:
-        return parse_signed_proposal(signed.SerializeToString()).creator
-    except MalformedMessageError:
-        return b""
 
 
 class Endorsed(NamedTuple):
@@ -315,14 +303,13 @@ class EmbeddedNetwork:
         creators' identities are still validated. Never set it for proposals from outside.
         """
         if self.endorser_process is None:
-            if signed_in_process:
-                for signed in proposals:
-                    self.msp.remember_signed(_creator(signed), signed.proposal_bytes,
-                                             signed.signature)
             out: list[Endorsed | ProposalError] = []
             for signed in proposals:
+                data = signed.SerializeToString()  # as bytes, the peers share one parse
+                if signed_in_process:
+                    remember_signed_proposal(self.msp, data)
                 try:
-                    out.append(Endorsed(self.endorse(signed, peers)))
+                    out.append(Endorsed(self.endorse(data, peers)))
                 except ProposalError as exc:
                     out.append(exc)
             return out
