@@ -18,7 +18,7 @@ import asyncio
 import json
 import time
 
-from ledgerlearn.ledger.shim_logging import import_chaincode_library
+from ledgerlearn.ledger.endorse.shim_logging import import_chaincode_library
 
 import_chaincode_library()
 

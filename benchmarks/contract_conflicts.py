@@ -67,8 +67,8 @@ def run_threads(clients: list, calls_per_client: list[list[tuple[str, str]]]) ->
 
 def run(n: int, providers: int) -> dict:
     from ledgerlearn.contract import CHAINCODE_NAME, learning_contract
-    from ledgerlearn.ledger.kvcontract import kv_contracts
-    from ledgerlearn.ledger.network import EmbeddedNetwork
+    from ledgerlearn.ledger.endorse.kvcontract import kv_contracts
+    from ledgerlearn.ledger.network.network import EmbeddedNetwork
 
     members = {
         "Org1": [("pub", "publisher"), ("c1", "committee")]

@@ -90,8 +90,8 @@ def drive(clients: list, per_client: int, window: int) -> tuple[float, list[floa
 
 def inprocess(directory: Path, clients: int, per_client: int, window: int,
               peer_processes: bool = False) -> dict:
-    from ledgerlearn.gateway.deployment import default_members, network_contracts
-    from ledgerlearn.ledger.network import EmbeddedNetwork
+    from ledgerlearn.gateway.service.deployment import default_members, network_contracts
+    from ledgerlearn.ledger.network.network import EmbeddedNetwork
 
     plan = default_members(("Org1", "Org2"))
     net = EmbeddedNetwork.create(directory, ("Org1", "Org2"), contracts=network_contracts(),
@@ -117,8 +117,8 @@ def inprocess(directory: Path, clients: int, per_client: int, window: int,
 def through_gateway(directory: Path, clients: int, per_client: int, window: int,
                     profile: tuple[str, Path, bool] | None = None,
                     peer_processes: bool = False) -> dict:
-    from ledgerlearn.gateway.client import GatewayClient
-    from ledgerlearn.gateway.deployment import read_state
+    from ledgerlearn.gateway.client.client import GatewayClient
+    from ledgerlearn.gateway.service.deployment import read_state
 
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
     server = subprocess.Popen(

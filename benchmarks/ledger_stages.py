@@ -50,7 +50,7 @@ def child_cpu_seconds(pid: int | None) -> float:
 
 def measure(n: int, block: int, profile: str | None, endorser_process: bool = False,
             chunk: int = 32) -> dict:
-    from ledgerlearn.ledger.network import EmbeddedNetwork
+    from ledgerlearn.ledger.network.network import EmbeddedNetwork
     from ledgerlearn.ledger.protoutil import block_header_hash, new_block, sign_block
 
     timings: dict[str, float] = {}

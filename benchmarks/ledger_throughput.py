@@ -61,7 +61,7 @@ def run(
     window: int = 32,
     threads_count: int | None = None,
 ) -> dict:
-    from ledgerlearn.ledger.network import EmbeddedNetwork
+    from ledgerlearn.ledger.network.network import EmbeddedNetwork
 
     with tempfile.TemporaryDirectory() as tmp:
         members = {"Org1": [(f"client{i}", "provider") for i in range(clients)]}

@@ -80,8 +80,8 @@ def main() -> int:
     import torch
 
     # Everything is imported now, so the run does not depend on later edits of the tree.
-    import ledgerlearn.ledger.audit
-    import ledgerlearn.ledger.network
+    import ledgerlearn.ledger.audit.audit
+    import ledgerlearn.ledger.network.network
     import ledgerlearn.storage.local  # noqa: F401
     from ledgerlearn.protocols.baselines.centralized import run_centralized
     from ledgerlearn.protocols.baselines.fedavg import run_fedavg

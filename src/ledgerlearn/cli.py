@@ -10,9 +10,10 @@ import click
 from ledgerlearn import __version__
 from ledgerlearn.experiments.cli import run_command
 from ledgerlearn.fabric.cli import fabric_group
-from ledgerlearn.gateway.cli import network_group, node_command
+from ledgerlearn.gateway.service.cli import network_group
 from ledgerlearn.learning.cli import data_group
 from ledgerlearn.ledger.cli import ledger_group
+from ledgerlearn.participants.cli import node_command
 from ledgerlearn.storage.cli import store_group
 
 
@@ -42,7 +43,7 @@ def main() -> None:
 def demo(out_dir: str, distributed: bool, ipfs: bool) -> None:
     """Run the demo scenario on embedded defaults (no services to start)."""
     if distributed:
-        from ledgerlearn.gateway.distributed import run_distributed_demo_command
+        from ledgerlearn.participants.distributed import run_distributed_demo_command
 
         run_distributed_demo_command(out_dir, ipfs=ipfs)
         return

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ledgerlearn.contract import CHAINCODE_NAME, learning_contract
-from ledgerlearn.ledger.network import EmbeddedNetwork
+from ledgerlearn.ledger.network.network import EmbeddedNetwork
 
 from .learning_ledger import MEMBERS, Ledger
 

@@ -10,7 +10,7 @@ import pytest
 
 from ledgerlearn.contract import CHAINCODE_NAME
 from ledgerlearn.ledger.errors import EndorsementError
-from ledgerlearn.ledger.network import EmbeddedNetwork
+from ledgerlearn.ledger.network.network import EmbeddedNetwork
 
 MEMBERS = {
     "Org1": [("pub", "publisher"), ("p1", "provider"), ("p2", "provider"), ("c1", "committee"),

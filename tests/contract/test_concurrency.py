@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import threading
 
-from ledgerlearn.ledger.validator import code_name
+from ledgerlearn.ledger.validate.validator import code_name
 
 from .learning_ledger import COMMITTEE, PROVIDERS, Ledger, fake_cid, report_request
 

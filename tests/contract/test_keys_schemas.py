@@ -13,7 +13,7 @@ from ledgerlearn.contract.schemas import parse_request
 
 
 def test_composite_key_matches_fabric_shim() -> None:
-    from ledgerlearn.ledger.fabric_api import ChaincodeStub
+    from ledgerlearn.ledger.endorse.fabric_api import ChaincodeStub
 
     stub = ChaincodeStub(None, "ch", "tx", None, None)
     for attrs in (["m1"], ["m1", "000003", "abc"], ["Org1MSP/alice", "m1", "u"]):

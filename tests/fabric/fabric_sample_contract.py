@@ -3,7 +3,7 @@ fabric-chaincode-python's Contract API, ``ctx: TransactionContext`` annotated.""
 
 from __future__ import annotations
 
-from ledgerlearn.ledger.shim_logging import import_chaincode_library
+from ledgerlearn.ledger.endorse.shim_logging import import_chaincode_library
 
 import_chaincode_library()
 

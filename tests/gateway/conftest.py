@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from ledgerlearn.gateway.client import GatewayClient, open_channel
-from ledgerlearn.gateway.deployment import (
+from ledgerlearn.gateway.client.client import GatewayClient, open_channel
+from ledgerlearn.gateway.service.deployment import (
     default_members,
     network_contracts,
     write_connection_files,
 )
-from ledgerlearn.gateway.server import GatewayServer, start_gateway
-from ledgerlearn.gateway.tls import ServerTLS, issue_server_tls, write_server_tls
+from ledgerlearn.gateway.service.server import GatewayServer, start_gateway
+from ledgerlearn.gateway.service.tls import ServerTLS, issue_server_tls, write_server_tls
 from ledgerlearn.identity import Member
-from ledgerlearn.ledger.network import EmbeddedNetwork
+from ledgerlearn.ledger.network.network import EmbeddedNetwork
 
 
 @dataclass

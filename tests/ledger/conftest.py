@@ -6,7 +6,7 @@ import contextlib
 
 import pytest
 
-from ledgerlearn.ledger.network import EmbeddedNetwork
+from ledgerlearn.ledger.network.network import EmbeddedNetwork
 
 MEMBERS = {
     "Org1": [("alice", "provider"), ("pat", "publisher")],

@@ -10,16 +10,16 @@ from fabric_protos.common import common_pb2
 from fabric_protos.peer import proposal_pb2, proposal_response_pb2, transaction_pb2
 
 from ledgerlearn.identity import Organization
+from ledgerlearn.ledger.endorse.fabric_api import Contract, TransactionContext
+from ledgerlearn.ledger.endorse.kvcontract import KeyValueContract
 from ledgerlearn.ledger.errors import (
     CommitError,
     EndorsementError,
     OrderingError,
     ProposalError,
 )
-from ledgerlearn.ledger.fabric_api import Contract, TransactionContext
-from ledgerlearn.ledger.kvcontract import KeyValueContract
-from ledgerlearn.ledger.network import EmbeddedNetwork
-from ledgerlearn.ledger.peer import BlockRejectedError
+from ledgerlearn.ledger.network.network import EmbeddedNetwork
+from ledgerlearn.ledger.peer.peer import BlockRejectedError
 from ledgerlearn.ledger.protoutil.rwset import decode_rwset, encode_rwset
 
 
@@ -75,7 +75,7 @@ def wait_code(network, tx_id: str, envelope: bytes) -> str:
     network.orderer.broadcast(envelope)
     record = peer.wait(tx_id, waiter, 10)
     network.sync()
-    from ledgerlearn.ledger.validator import code_name
+    from ledgerlearn.ledger.validate.validator import code_name
 
     return code_name(record.code)
 
@@ -263,7 +263,7 @@ def test_submit_raises_commit_error_naming_the_code(network):
         signed, tx_id = client.propose("bump", "raced")
         envelope = client.envelope(signed, client.endorse(signed, tx_id))
         first.status()
-        from ledgerlearn.ledger.client import EmbeddedSubmitted
+        from ledgerlearn.ledger.network.client import EmbeddedSubmitted
 
         waits = [(p, p.waiter(tx_id)) for p in network.peers]
         network.orderer.broadcast(envelope)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ledgerlearn.ledger.network import EmbeddedNetwork
+from ledgerlearn.ledger.network.network import EmbeddedNetwork
 from ledgerlearn.ledger.protoutil import decode_block, parse_transaction, transactions_filter
 
 

@@ -22,7 +22,7 @@ from ledgerlearn.ledger.protoutil import (
     compute_tx_id,
     parse_transaction,
 )
-from ledgerlearn.ledger.verify import verify_block
+from ledgerlearn.ledger.validate.verify import verify_block
 
 NOW = dt.datetime(2027, 1, 1, tzinfo=dt.timezone.utc)  # inside the certificates' validity
 

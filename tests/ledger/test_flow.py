@@ -5,10 +5,10 @@ import json
 import pytest
 from fabric_protos.common import common_pb2
 
-from ledgerlearn.ledger.network import EmbeddedNetwork
+from ledgerlearn.ledger.network.network import EmbeddedNetwork
 from ledgerlearn.ledger.protoutil import block_header_hash, decode_block, parse_transaction
-from ledgerlearn.ledger.statedb import Version
-from ledgerlearn.ledger.verify import verify_block
+from ledgerlearn.ledger.store.statedb import Version
+from ledgerlearn.ledger.validate.verify import verify_block
 
 
 def test_submit_commits_on_every_peer(network, alice):
@@ -162,7 +162,7 @@ def test_create_refuses_an_existing_network(network):
 
 
 def test_open_lets_a_lagging_peer_catch_up(tmp_path):
-    from ledgerlearn.ledger.audit import audit_path
+    from ledgerlearn.ledger.audit.audit import audit_path
 
     net = EmbeddedNetwork.create(tmp_path / "n", batch_timeout=0.02)
     client = net.client("Org1MSP/admin")
@@ -200,7 +200,7 @@ def test_audit_json_output(network, alice, tmp_path):
 
 
 def test_peer_processes_give_the_same_ledger(tmp_path):
-    from ledgerlearn.ledger.audit import audit_path
+    from ledgerlearn.ledger.audit.audit import audit_path
 
     with EmbeddedNetwork.create(tmp_path / "n", batch_timeout=0.02,
                                 peer_processes=True) as net:

@@ -29,7 +29,7 @@ from ledgerlearn.ledger.protoutil import (
     timestamp_ns,
     timestamp_proto,
 )
-from ledgerlearn.ledger.verify import transaction_problems
+from ledgerlearn.ledger.validate.verify import transaction_problems
 
 RWSET = (
     NamespaceRWSet("kv", reads=(("a", (3, 1)), ("missing", None)), writes=(("a", b"1", False),)),

@@ -26,7 +26,7 @@ from ledgerlearn.ledger.protoutil import (
     sign_block,
     transactions_filter,
 )
-from ledgerlearn.ledger.verify import verify_block
+from ledgerlearn.ledger.validate.verify import verify_block
 
 
 @pytest.fixture(scope="module")

@@ -66,7 +66,7 @@ fraction = 0.25
 
 
 def _ledger_run(template: Path, out: Path, config: ExperimentConfig, workers: int) -> tuple:
-    from ledgerlearn.ledger.network import EmbeddedNetwork
+    from ledgerlearn.ledger.network.network import EmbeddedNetwork
 
     shutil.copytree(template, out)
     workload = build_workload(config)
@@ -85,7 +85,7 @@ def _ledger_run(template: Path, out: Path, config: ExperimentConfig, workers: in
 @pytest.mark.slow
 def test_ledger_modes_identical_with_one_and_two_workers(tmp_path: Path) -> None:
     """Same members (a copied template network), 1 vs 2 workers: same updates, same DAG."""
-    from ledgerlearn.ledger.network import EmbeddedNetwork
+    from ledgerlearn.ledger.network.network import EmbeddedNetwork
 
     config = parse_config(LEDGER)
     template = tmp_path / "template"

@@ -15,7 +15,7 @@ from ledgerlearn.learning.datasets import DatasetSplits, load_dataset
 from ledgerlearn.learning.models import builtin_spec
 from ledgerlearn.learning.training import TrainConfig
 from ledgerlearn.ledger.errors import CommitError, EndorsementError
-from ledgerlearn.ledger.network import EmbeddedNetwork
+from ledgerlearn.ledger.network.network import EmbeddedNetwork
 from ledgerlearn.roles.committee import CommitteeMember
 from ledgerlearn.roles.ledger_api import LearningLedger
 from ledgerlearn.roles.provider import DataProvider

@@ -56,7 +56,7 @@ from ledgerlearn.contract.state import (
     scan,
     tx_time,
 )
-from ledgerlearn.ledger.fabric_api import Contract, TransactionContext
+from ledgerlearn.ledger.endorse.fabric_api import Contract, TransactionContext
 
 CONTRACT_NAME = "LearningContract"
 APPLICATION_ROLES = ("publisher", "provider", "committee")

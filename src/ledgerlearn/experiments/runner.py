@@ -212,7 +212,7 @@ def _summary(config, workload, results, out: Path, wall: float) -> dict[str, Any
 
 
 def _ledger_summary(path: Path) -> dict[str, Any]:
-    from ledgerlearn.ledger.audit import audit_path
+    from ledgerlearn.ledger.audit.audit import audit_path
 
     report = audit_path(path)
     first = report.copies[0] if report.copies else None

@@ -11,7 +11,7 @@ import importlib
 from collections.abc import Sequence
 from typing import Any
 
-from ledgerlearn.ledger.shim_logging import import_chaincode_library
+from ledgerlearn.ledger.endorse.shim_logging import import_chaincode_library
 
 DEFAULT_CONTRACT = "ledgerlearn.contract.contract:LearningContract"
 

@@ -20,7 +20,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ledgerlearn.ledger.shim_logging import import_chaincode_library
+from ledgerlearn.ledger.endorse.shim_logging import import_chaincode_library
 
 import_chaincode_library()
 

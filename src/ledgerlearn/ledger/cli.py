@@ -22,7 +22,7 @@ def audit_command(path: str, as_json: bool) -> None:
 
     Exits 0 when everything holds; otherwise 1, naming the first bad block and transaction.
     """
-    from ledgerlearn.ledger.audit import audit_path, format_report
+    from ledgerlearn.ledger.audit.audit import audit_path, format_report
     from ledgerlearn.ledger.errors import LedgerError
 
     try:
@@ -46,8 +46,8 @@ def show_command(path: str, key: str | None, namespace: str, last: int | None) -
 
     PATH is a network folder (the first peer copy is shown) or one peer's folder.
     """
+    from ledgerlearn.ledger.audit.show import show_copy
     from ledgerlearn.ledger.errors import LedgerError
-    from ledgerlearn.ledger.show import show_copy
 
     try:
         click.echo(show_copy(path, key=key, namespace=namespace, last=last))

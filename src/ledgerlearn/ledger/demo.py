@@ -14,10 +14,10 @@ import json
 from pathlib import Path
 
 from ledgerlearn.identity import Organization
-from ledgerlearn.ledger.audit import audit_path, format_report
+from ledgerlearn.ledger.audit.audit import audit_path, format_report
+from ledgerlearn.ledger.audit.show import show_copy
 from ledgerlearn.ledger.errors import LedgerError
-from ledgerlearn.ledger.network import PEERS, EmbeddedNetwork
-from ledgerlearn.ledger.show import show_copy
+from ledgerlearn.ledger.network.network import PEERS, EmbeddedNetwork
 
 ORGS = ("Org1", "Org2", "Org3")
 MEMBERS = {

@@ -43,7 +43,7 @@ def seeded_client(network: Any, label: str, seed: int) -> Any:
     nonce to be unique per creator; a counter under a seed is.) The drivers act one at a
     time, so after each commit the client waits for every peer to have the block.
     """
-    from ledgerlearn.ledger.client import EmbeddedClient
+    from ledgerlearn.ledger.network.client import EmbeddedClient
     from ledgerlearn.ledger.protoutil import build_signed_proposal
 
     class SeededNonceClient(EmbeddedClient):
@@ -119,7 +119,7 @@ class LedgerSession:
         cls, directory: Path, config: ExperimentConfig, workload: Workload
     ) -> LedgerSession:
         """A new network in ``directory/ledger`` and store in ``directory/store``."""
-        from ledgerlearn.ledger.network import EmbeddedNetwork
+        from ledgerlearn.ledger.network.network import EmbeddedNetwork
 
         network = EmbeddedNetwork.create(
             directory / "ledger", ORGS, contracts=CONTRACTS, members=member_plan(config)

@@ -11,7 +11,7 @@ import json
 import time
 from typing import Any
 
-from ledgerlearn.ledger.client import LedgerClient
+from ledgerlearn.ledger.client_api import LedgerClient
 from ledgerlearn.ledger.errors import CommitError, EndorsementError
 
 #: Validation codes after which a transaction is simply run again (Fabric's usual practice):

@@ -127,7 +127,7 @@ def audit_ledger(directory: Path | str) -> tuple[str, dict[str, Any]]:
     """The ledger package's audit of every peer copy under ``directory`` (hash chain,
     signatures, endorsement policy, recomputed validation codes, replayed state, copies
     compared): ``"ok"`` or the first problems, and the audit's figures of the first copy."""
-    from ledgerlearn.ledger.audit import audit_path
+    from ledgerlearn.ledger.audit.audit import audit_path
 
     report = audit_path(directory)
     figures = report.to_json()["copies"][0] if report.copies else {}
@@ -148,7 +148,7 @@ def run_scenario(
     from ledgerlearn.learning.models import builtin_spec
     from ledgerlearn.learning.partition import partition
     from ledgerlearn.learning.training import TrainConfig
-    from ledgerlearn.ledger.network import EmbeddedNetwork
+    from ledgerlearn.ledger.network.network import EmbeddedNetwork
     from ledgerlearn.storage.local import LocalStore
 
     config = config or ScenarioConfig()

@@ -1,0 +1,1 @@
+"""The audit: every block re-checked from genesis, peers' copies compared, and shown."""

@@ -1,0 +1,1 @@
+"""Channel configuration: the genesis block's organizations, orderer settings and policies."""

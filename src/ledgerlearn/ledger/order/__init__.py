@@ -1,0 +1,1 @@
+"""Ordering: cut endorsed transactions into signed, hash-chained blocks."""

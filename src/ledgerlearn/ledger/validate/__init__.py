@@ -1,0 +1,1 @@
+"""Validation and commit: signatures, endorsement policy, MVCC checks, then the block applied."""

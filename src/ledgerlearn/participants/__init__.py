@@ -1,0 +1,1 @@
+"""Participants as processes (`ledgerlearn node`), Kubo discovery, and the distributed demo."""
