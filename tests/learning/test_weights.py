@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from ledgerlearn.learning.models import (
-    builtin_spec,
+from ledgerlearn.learning.models import builtin_spec
+from ledgerlearn.learning.weights import (
     bytes_to_state_dict,
     flatten,
     state_dict_to_bytes,

@@ -38,10 +38,6 @@ __all__ = [
     "ModelSpec",
     "ModelSpecError",
     "builtin_spec",
-    "bytes_to_state_dict",
-    "flatten",
-    "state_dict_to_bytes",
-    "unflatten",
 ]
 
 #: Limits that keep a hostile spec from exhausting a member's machine.
@@ -296,12 +292,3 @@ def builtin_spec(name: str) -> ModelSpec:
         raise ModelSpecError(f"unknown built-in model {name!r}; choose one of {BUILTIN_SPECS}")
     text = resources.files("ledgerlearn.learning").joinpath(f"specs/{name}.json").read_bytes()
     return ModelSpec.from_json(text)
-
-
-# Weight conversions live in weights.py; re-exported here, where the API promises them.
-from ledgerlearn.learning.weights import (  # noqa: E402
-    bytes_to_state_dict,
-    flatten,
-    state_dict_to_bytes,
-    unflatten,
-)
