@@ -67,7 +67,7 @@ def main() -> int:
             mode: round(values["wall_seconds"], 1) for mode, values in summary["modes"].items()
         }
         if index == 0:
-            from ledgerlearn.experiments.metrics import read_metrics
+            from ledgerlearn.protocols.metrics import read_metrics
 
             gossip = [
                 r for r in read_metrics(out / path.stem / "metrics.jsonl") if r.mode == "gossip"

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ledgerlearn.experiments.metrics import MetricsLog, read_metrics
 from ledgerlearn.experiments.report import (
     UpdateNode,
     VerdictRecord,
@@ -17,6 +16,7 @@ from ledgerlearn.experiments.report import (
     plot_verdicts,
     write_report_html,
 )
+from ledgerlearn.protocols.metrics import MetricsLog, read_metrics
 
 PNG = b"\x89PNG"
 

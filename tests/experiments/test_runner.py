@@ -11,12 +11,12 @@ from click.testing import CliRunner
 
 from ledgerlearn.cli import main
 from ledgerlearn.experiments.config import parse_config
-from ledgerlearn.experiments.metrics import read_metrics
 from ledgerlearn.experiments.runner import (
     RunDirectoryError,
     demo_config,
     run_experiment,
 )
+from ledgerlearn.protocols.metrics import read_metrics
 
 TINY = """
 [experiment]

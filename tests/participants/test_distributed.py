@@ -19,7 +19,7 @@ from ledgerlearn.roles.ledger_api import LearningLedger
 @pytest.mark.timeout(900)
 def test_distributed_demo_writes_the_summary_and_the_audit_passes(tmp_path):
     from ledgerlearn.participants.distributed import run_distributed_demo
-    from ledgerlearn.roles.scenario import ScenarioConfig
+    from ledgerlearn.scenario import ScenarioConfig
 
     config = ScenarioConfig(modes=("federation",), providers=2, attacks=("random_weights",),
                             committee=1, quorum=1, rounds=1, local_epochs=1)
@@ -40,7 +40,7 @@ def test_distributed_demo_writes_the_summary_and_the_audit_passes(tmp_path):
 @pytest.mark.timeout(900)
 def test_distributed_run_with_a_kubo_node_per_participant(tmp_path):
     from ledgerlearn.participants.distributed import run_distributed_demo
-    from ledgerlearn.roles.scenario import ScenarioConfig
+    from ledgerlearn.scenario import ScenarioConfig
     from ledgerlearn.storage.kubo import kubo_available
 
     if kubo_available() is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ledgerlearn.protocols.attacks import (
+from ledgerlearn.attacks.plain import (
     claimed_samples,
     poisoned_config,
     poisoned_dataset,

@@ -7,11 +7,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from ledgerlearn.attacks import FreeRider, LabelFlipper
 from ledgerlearn.learning.training import train_local
 from ledgerlearn.protocols.deferred import DeferredTraining
 from ledgerlearn.protocols.jobs import JobRunner
 from ledgerlearn.protocols.workload import Workload
-from ledgerlearn.roles.adversaries import FreeRider, LabelFlipper
 from ledgerlearn.roles.provider import Contribution, DataProvider
 
 

@@ -20,7 +20,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ledgerlearn.experiments.metrics import MetricRecord
+from ledgerlearn.protocols.metrics import MetricRecord
 from ledgerlearn.protocols.results import UpdateNode, VerdictRecord
 
 

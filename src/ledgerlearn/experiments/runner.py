@@ -24,7 +24,7 @@ from ledgerlearn.experiments.config import (
     config_to_toml,
     parse_config,
 )
-from ledgerlearn.experiments.metrics import MetricsLog
+from ledgerlearn.protocols.metrics import MetricsLog
 
 FILES = ("experiment.toml", "metrics.jsonl", "dag.json", "summary.json", "report.html")
 FIGURES = ("accuracy.png", "dag-federation.png", "dag-gossip.png", "verdicts.png", "labels.png")

@@ -41,7 +41,7 @@ def run_distributed_demo(
     other through ``OUT/ipfs/peers``) instead of sharing the folder ``OUT/store``, and this
     driver runs one more, an archive that pins each model's content before the committee's
     nodes stop (providers' nodes stop as soon as their updates are judged)."""
-    from ledgerlearn.roles.scenario import ScenarioConfig
+    from ledgerlearn.scenario import ScenarioConfig
 
     config = config or ScenarioConfig(modes=("federation", "gossip"))
     if config.committee_attacks:
@@ -79,7 +79,7 @@ def run_distributed_demo(
         if archive is not None:
             archive.close()
         say("network down")
-    from ledgerlearn.roles.scenario import audit_ledger
+    from ledgerlearn.scenario import audit_ledger
 
     audit, copy = audit_ledger(ledger_dir)
     summary["ledger"].update({
@@ -271,7 +271,7 @@ def _wait_until_settled(ledger_dir: Path, model_id: str, check: Callable[[], Non
 
 def _summary(config, ledger_dir: Path, store, kinds: dict[str, str]) -> dict[str, Any]:
     from ledgerlearn.participants.node import NodeConfig, _validation_and_held_out
-    from ledgerlearn.roles.scenario import count_updates, model_summary
+    from ledgerlearn.scenario import count_updates, model_summary
     from ledgerlearn.storage.local import LocalStore
 
     node = NodeConfig(role="provider", connection=ledger_dir, store=ledger_dir,

@@ -63,7 +63,7 @@ class NodeConfig:
     # provider
     provider_index: int = 0
     max_updates: int = 3  # gossip: stop after this many own updates
-    attack: str | None = None  # a provider attack of ledgerlearn.roles.adversaries
+    attack: str | None = None  # a provider attack of ledgerlearn.attacks
     # own Kubo node (the ipfs extra) instead of the shared folder ``store``
     ipfs_repo: Path | None = None
     ipfs_peers: Path | None = None  # folder where the nodes announce their Kubo addresses
@@ -79,7 +79,7 @@ class NodeConfig:
         if self.role == "publisher" and not self.committee:
             raise NodeError("a publisher needs the committee's member ids (--committee)")
         if self.attack is not None:
-            from ledgerlearn.roles.adversaries import PROVIDER_ATTACKS
+            from ledgerlearn.attacks import PROVIDER_ATTACKS
 
             if self.attack not in PROVIDER_ATTACKS:
                 raise NodeError(f"unknown attack {self.attack!r}; known: "
@@ -200,8 +200,8 @@ def _publisher(config, ledger, store, refresh, stop, say) -> dict[str, Any]:
 
 
 def _provider(config, ledger, store, refresh, stop, say) -> dict[str, Any]:
+    from ledgerlearn.attacks import PROVIDER_ATTACKS
     from ledgerlearn.learning.training import TrainConfig
-    from ledgerlearn.roles.adversaries import PROVIDER_ATTACKS
     from ledgerlearn.roles.provider import DataProvider
 
     data = _partition(config)

@@ -15,11 +15,11 @@ from __future__ import annotations
 import numpy as np
 
 from ledgerlearn.contract.records import FEDERATION
-from ledgerlearn.experiments.metrics import MetricsLog
 from ledgerlearn.protocols.baselines.fedavg import choose_participants
 from ledgerlearn.protocols.deferred import DeferredTraining
 from ledgerlearn.protocols.jobs import JobRunner
 from ledgerlearn.protocols.ledger_session import LedgerSession, collect_outcome
+from ledgerlearn.protocols.metrics import MetricsLog
 from ledgerlearn.protocols.progress import progress_bar
 from ledgerlearn.protocols.results import ModeResult, evaluate_on_test
 from ledgerlearn.protocols.simclock import ProviderSchedule, SimClock

@@ -13,11 +13,11 @@ this driver only decides when each agent acts.
 from __future__ import annotations
 
 from ledgerlearn.contract.records import GOSSIP
-from ledgerlearn.experiments.metrics import MetricsLog
 from ledgerlearn.protocols.deferred import DeferredTraining
 from ledgerlearn.protocols.federation import model_state
 from ledgerlearn.protocols.jobs import JobRunner
 from ledgerlearn.protocols.ledger_session import LedgerSession, collect_outcome
+from ledgerlearn.protocols.metrics import MetricsLog
 from ledgerlearn.protocols.progress import SimTimeBar
 from ledgerlearn.protocols.results import ModeResult, evaluate_on_test
 from ledgerlearn.protocols.simclock import ProviderSchedule, SimClock

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ledgerlearn.attacks import COMMITTEE_ATTACKS, PROVIDER_ATTACKS
 from ledgerlearn.contract import CHAINCODE_NAME, learning_contract
 from ledgerlearn.contract.records import FEDERATION, REJECTED, VERIFIED
-from ledgerlearn.experiments.config import ExperimentConfig
+from ledgerlearn.protocols.config import ExperimentConfig
 from ledgerlearn.protocols.results import UpdateNode, VerdictRecord
 from ledgerlearn.protocols.workload import Workload
-from ledgerlearn.roles.adversaries import COMMITTEE_ATTACKS, PROVIDER_ATTACKS
 from ledgerlearn.roles.committee import CommitteeMember
 from ledgerlearn.roles.ledger_api import LearningLedger
 from ledgerlearn.roles.provider import DataProvider

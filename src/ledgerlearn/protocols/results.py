@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ledgerlearn.experiments.metrics import MetricRecord
+from ledgerlearn.protocols.metrics import MetricRecord
 from ledgerlearn.protocols.workload import Workload
 
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ledgerlearn.experiments.config import ExperimentConfig
 from ledgerlearn.learning.datasets import Dataset, load_dataset
 from ledgerlearn.learning.models import ModelSpec, builtin_spec
 from ledgerlearn.learning.training import TrainConfig
+from ledgerlearn.protocols.config import ExperimentConfig
 
 
 @dataclass(frozen=True)

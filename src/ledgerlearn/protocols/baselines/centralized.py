@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from ledgerlearn.experiments.metrics import MetricsLog
 from ledgerlearn.learning.datasets import concatenate
 from ledgerlearn.learning.training import train_local
+from ledgerlearn.protocols.metrics import MetricsLog
 from ledgerlearn.protocols.progress import progress_bar
 from ledgerlearn.protocols.results import ModeResult, evaluate_on_test
 from ledgerlearn.protocols.workload import Workload

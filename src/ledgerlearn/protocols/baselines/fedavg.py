@@ -16,16 +16,16 @@ import math
 
 import numpy as np
 
-from ledgerlearn.experiments.metrics import MetricsLog
-from ledgerlearn.learning.aggregation import aggregate
-from ledgerlearn.protocols.attacks import (
+from ledgerlearn.attacks.plain import (
     claimed_samples,
     poisoned_config,
     poisoned_dataset,
     poisoned_state,
     trains,
 )
+from ledgerlearn.learning.aggregation import aggregate
 from ledgerlearn.protocols.jobs import JobRunner, TrainJob
+from ledgerlearn.protocols.metrics import MetricsLog
 from ledgerlearn.protocols.progress import progress_bar
 from ledgerlearn.protocols.results import ModeResult, evaluate_on_test, validation_score
 from ledgerlearn.protocols.simclock import ProviderSchedule

@@ -14,15 +14,15 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ledgerlearn.experiments.metrics import MetricsLog
-from ledgerlearn.learning.aggregation import aggregate
-from ledgerlearn.protocols.attacks import (
+from ledgerlearn.attacks.plain import (
     poisoned_config,
     poisoned_dataset,
     poisoned_state,
     trains,
 )
+from ledgerlearn.learning.aggregation import aggregate
 from ledgerlearn.protocols.jobs import JobRunner, PendingResult, TrainJob
+from ledgerlearn.protocols.metrics import MetricsLog
 from ledgerlearn.protocols.progress import SimTimeBar
 from ledgerlearn.protocols.results import ModeResult, evaluate_on_test
 from ledgerlearn.protocols.simclock import ProviderSchedule, SimClock

@@ -4,6 +4,8 @@ Federated Learning", without the backdoor)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from ledgerlearn.learning.models import ModelSpec
@@ -11,6 +13,17 @@ from ledgerlearn.learning.training import TrainConfig
 from ledgerlearn.roles.provider import DataProvider, Produced
 
 SCALE = -10.0
+
+
+def plain_state(
+    trained: Mapping[str, np.ndarray], start: Mapping[str, np.ndarray], rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """Without agents (the baselines): the trained weights times :data:`SCALE`."""
+    return {
+        k: (v * np.asarray(SCALE, dtype=v.dtype)) if v.dtype.kind == "f"
+        else np.array(v, copy=True)
+        for k, v in trained.items()
+    }
 
 
 class ScaledWeights(DataProvider):

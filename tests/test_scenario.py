@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from ledgerlearn.roles.adversaries import PROVIDER_ATTACKS
-from ledgerlearn.roles.scenario import ScenarioConfig, run_scenario
+from ledgerlearn.attacks import PROVIDER_ATTACKS
+from ledgerlearn.scenario import ScenarioConfig, run_scenario
 
 
 @pytest.fixture(autouse=True)

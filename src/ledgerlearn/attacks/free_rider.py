@@ -3,11 +3,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from ledgerlearn.learning.models import ModelSpec
 from ledgerlearn.learning.training import TrainConfig
 from ledgerlearn.roles.provider import DataProvider, Produced
+
+#: Without agents (the baselines): it does not train at all.
+PLAIN_TRAINS = False
+
+
+def plain_state(
+    trained: Mapping[str, np.ndarray], start: Mapping[str, np.ndarray], rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """Without agents (the baselines): its starting weights sent back untouched."""
+    return {k: np.array(v, copy=True) for k, v in start.items()}
 
 
 class FreeRider(DataProvider):

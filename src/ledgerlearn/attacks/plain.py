@@ -1,8 +1,9 @@
 """What malicious providers do, applied to plain weights for the ledger-free baselines.
 
-The ledger modes run the roles' adversarial agents (`ledgerlearn.roles.adversaries`); the
-baselines have no agents, so the same attacks, with the same constants, are applied here to
-data and weights directly. Kinds (the keys of `roles.adversaries.PROVIDER_ATTACKS`):
+The ledger modes run the adversarial agents of `ledgerlearn.attacks`; the baselines have no
+agents, so each attack's module also holds its plain version (``plain_*``, same constants),
+which this module applies to data and weights by kind. Kinds (the keys of
+`attacks.PROVIDER_ATTACKS`):
 
 - ``label_flip``: trains (three times as long) on labels mapped y -> C-1-y (Tolpegin et al.
   2020);
@@ -16,41 +17,50 @@ data and weights directly. Kinds (the keys of `roles.adversaries.PROVIDER_ATTACK
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 
 import numpy as np
 
+from ledgerlearn.attacks import (
+    PROVIDER_ATTACKS,
+    free_rider,
+    impossible_time,
+    label_flip,
+    random_weights,
+    scaled_weights,
+)
 from ledgerlearn.learning.datasets import Dataset
 from ledgerlearn.learning.training import TrainConfig
-from ledgerlearn.roles.adversaries import PROVIDER_ATTACKS
-from ledgerlearn.roles.adversaries.impossible_time import INFLATION
-from ledgerlearn.roles.adversaries.label_flip import flip_labels
-from ledgerlearn.roles.adversaries.scaled_weights import SCALE
 
 KINDS = tuple(sorted(PROVIDER_ATTACKS))
+#: The attacks that change the weights sent, each by its module's ``plain_state``.
+STATE_ATTACKS = {
+    random_weights.RandomWeights.kind: random_weights.plain_state,
+    scaled_weights.ScaledWeights.kind: scaled_weights.plain_state,
+    free_rider.FreeRider.kind: free_rider.plain_state,
+}
 
 
 def poisoned_dataset(dataset: Dataset, kind: str | None) -> Dataset:
     """The data a provider of this kind trains on (label flipping changes the labels)."""
-    return flip_labels(dataset) if kind == "label_flip" else dataset
+    return label_flip.flip_labels(dataset) if kind == "label_flip" else dataset
 
 
 def poisoned_config(config: TrainConfig, kind: str | None) -> TrainConfig:
     """The training settings it uses (a label flipper trains three times as long)."""
-    if kind == "label_flip":
-        return dataclasses.replace(config, epochs=config.epochs * 3)
-    return config
+    return label_flip.plain_config(config) if kind == "label_flip" else config
 
 
 def trains(kind: str | None) -> bool:
     """Whether a provider of this kind trains at all (a free rider does not)."""
-    return kind != "free_rider"
+    return free_rider.PLAIN_TRAINS if kind == "free_rider" else True
 
 
 def claimed_samples(kind: str | None, samples: int) -> int:
     """The sample count it claims (the weight of its update in FedAvg)."""
-    return samples * INFLATION if kind == "impossible_time" else samples
+    if kind == "impossible_time":
+        return impossible_time.plain_claimed_samples(samples)
+    return samples
 
 
 def poisoned_state(
@@ -60,18 +70,7 @@ def poisoned_state(
     rng: np.random.Generator,
 ) -> dict[str, np.ndarray]:
     """The weights a provider of this kind sends, given what honest training produced."""
-    if kind == "random_weights":
-        return {
-            k: rng.normal(0.0, 1.0, size=v.shape).astype(v.dtype) if v.dtype.kind == "f"
-            else np.array(v, copy=True)
-            for k, v in trained.items()
-        }
-    if kind == "scaled_weights":
-        return {
-            k: (v * np.asarray(SCALE, dtype=v.dtype)) if v.dtype.kind == "f"
-            else np.array(v, copy=True)
-            for k, v in trained.items()
-        }
-    if kind == "free_rider":
-        return {k: np.array(v, copy=True) for k, v in start.items()}
+    attack = STATE_ATTACKS.get(kind) if kind is not None else None
+    if attack is not None:
+        return attack(trained, start, rng)
     return {k: np.array(v, copy=True) for k, v in trained.items()}

@@ -3,6 +3,8 @@ Tolpegin et al. 2020, "Data Poisoning Attacks Against Federated Learning Systems
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from ledgerlearn.learning.datasets import Dataset
@@ -15,6 +17,11 @@ def flip_labels(data: Dataset) -> Dataset:
     """The same samples with every label y replaced by num_classes - 1 - y."""
     flipped = (data.num_classes - 1 - data.y).astype(np.int64)
     return Dataset(x=data.x, y=flipped, num_classes=data.num_classes, name=f"{data.name}/flipped")
+
+
+def plain_config(config: TrainConfig) -> TrainConfig:
+    """Without agents (the baselines): the training settings it uses, three times as long."""
+    return dataclasses.replace(config, epochs=config.epochs * 3)
 
 
 class LabelFlipper(DataProvider):

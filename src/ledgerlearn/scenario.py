@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from ledgerlearn.attacks import COMMITTEE_ATTACKS, PROVIDER_ATTACKS
 from ledgerlearn.contract import CHAINCODE_NAME, learning_contract
 from ledgerlearn.contract.records import FEDERATION, GOSSIP, INITIAL, MODES, VERIFIED
-from ledgerlearn.roles.adversaries import COMMITTEE_ATTACKS, PROVIDER_ATTACKS
 from ledgerlearn.roles.committee import CommitteeMember
 from ledgerlearn.roles.ledger_api import LearningLedger
 from ledgerlearn.roles.provider import DataProvider

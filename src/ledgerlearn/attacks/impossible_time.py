@@ -13,6 +13,11 @@ from ledgerlearn.roles.provider import DataProvider, Produced
 INFLATION = 100
 
 
+def plain_claimed_samples(samples: int) -> int:
+    """Without agents (the baselines): the sample count it claims, its weight in FedAvg."""
+    return samples * INFLATION
+
+
 class ImpossibleTime(DataProvider):
     kind = "impossible_time"
 

@@ -5,12 +5,24 @@ Descent")."""
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 import numpy as np
 
 from ledgerlearn.learning.models import ModelSpec
 from ledgerlearn.learning.training import TrainConfig
 from ledgerlearn.roles.provider import DataProvider, Produced
+
+
+def plain_state(
+    trained: Mapping[str, np.ndarray], start: Mapping[str, np.ndarray], rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """Without agents (the baselines): Gaussian noise instead of the trained weights."""
+    return {
+        k: rng.normal(0.0, 1.0, size=v.shape).astype(v.dtype) if v.dtype.kind == "f"
+        else np.array(v, copy=True)
+        for k, v in trained.items()
+    }
 
 
 class RandomWeights(DataProvider):

@@ -1,0 +1,140 @@
+"""What an experiment is: the typed, validated records a run is made of (one TOML file plus its
+seed). Reading and checking the TOML file is :mod:`ledgerlearn.experiments.config`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+MODES = ("federation", "gossip", "centralized", "fedavg", "gossip-baseline")
+LEDGER_MODES = ("federation", "gossip")
+PARTITION_SCHEMES = ("iid", "dirichlet", "shards")
+ADVERSARY_KINDS = (
+    "label_flip", "random_weights", "scaled_weights", "free_rider", "impossible_time"
+)
+METRICS = ("accuracy", "macro_f1", "loss")
+
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which data set, where its files are, and how much of it the committee holds back."""
+
+    dataset: str = "digits"
+    data_dir: str | None = None
+    validation_fraction: float = 0.2
+    max_train_samples: int | None = None
+
+
+@dataclass(frozen=True)
+class PartitionConfig:
+    """How the training data is split among providers (`alpha` for Dirichlet label skew)."""
+
+    scheme: str = "iid"
+    alpha: float = 0.5
+    classes_per_provider: int = 2
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The architecture (a built-in spec name) and the metric the committee scores with."""
+
+    spec: str = "mlp"
+    metric: str = "accuracy"
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Local training hyper-parameters, shared by every mode so that comparisons are fair."""
+
+    local_epochs: int = 1
+    batch_size: int = 32
+    learning_rate: float = 0.05
+    momentum: float = 0.0
+    optimizer: str = "sgd"
+
+
+@dataclass(frozen=True)
+class ProvidersConfig:
+    """How many providers, how fast they are, and how often they are online (simulated)."""
+
+    count: int = 6
+    speed_min: float = 0.5
+    speed_max: float = 2.0
+    availability: float = 1.0
+    session_seconds: float = 120.0
+
+
+@dataclass(frozen=True)
+class CommitteeConfig:
+    """Committee size, and how many of its members report random scores."""
+
+    size: int = 3
+    dishonest: int = 0
+
+
+@dataclass(frozen=True)
+class RulesConfig:
+    """The contract's rules for the published model (quorum, score, rounds, plausibility)."""
+
+    quorum: int = 2
+    min_score: float = 0.2
+    rounds: int = 5
+    providers_per_round: int = 0  # 0: every provider online in the round
+    time_tolerance: float = 20.0
+    round_deadline: float = 600.0
+
+
+@dataclass(frozen=True)
+class GossipConfig:
+    """Gossip-inspired parameters: k parents, selection strength α, how long it runs."""
+
+    parents: int = 2
+    selection_alpha: float = 5.0
+    duration: float = 300.0
+    max_updates: int = 0  # 0: no cap, only `duration` stops the run
+
+
+@dataclass(frozen=True)
+class ClockConfig:
+    """Costs on the simulated clock (seconds), so runs are fast and reproducible."""
+
+    samples_per_second: float = 200.0
+    evaluation_seconds: float = 1.0
+    commit_seconds: float = 2.0
+
+
+@dataclass(frozen=True)
+class AdversaryConfig:
+    """A kind of malicious provider and the fraction of providers that behave so."""
+
+    kind: str
+    fraction: float
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """A complete, validated experiment."""
+
+    name: str = "experiment"
+    seed: int = 0
+    workers: int = 1
+    modes: tuple[str, ...] = MODES
+    data: DataConfig = field(default_factory=DataConfig)
+    partition: PartitionConfig = field(default_factory=PartitionConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    providers: ProvidersConfig = field(default_factory=ProvidersConfig)
+    committee: CommitteeConfig = field(default_factory=CommitteeConfig)
+    rules: RulesConfig = field(default_factory=RulesConfig)
+    gossip: GossipConfig = field(default_factory=GossipConfig)
+    clock: ClockConfig = field(default_factory=ClockConfig)
+    adversaries: tuple[AdversaryConfig, ...] = ()
+    source_text: str = ""
+
+    def malicious_count(self, kind: str | None = None) -> int:
+        """Number of providers that are malicious (of one kind, or in total)."""
+        return sum(
+            round(adv.fraction * self.providers.count)
+            for adv in self.adversaries
+            if kind is None or adv.kind == kind
+        )
