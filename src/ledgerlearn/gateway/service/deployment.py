@@ -3,7 +3,7 @@
 ::
 
     DIR/identities/, DIR/peers/        the embedded network (see ledgerlearn.ledger.network.network)
-    DIR/gateway/service/tls/                   the gateway's TLS certificate, key (0600) and CA
+    DIR/gateway/tls/                   the gateway's TLS certificate, key (0600) and CA
     DIR/gateway/gateway.json           pid and address of the running service
     DIR/gateway/gateway.log            its log when started in the background
     DIR/connection-<member>.json       one connection file per application member
