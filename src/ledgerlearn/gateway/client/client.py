@@ -6,16 +6,21 @@ the validation code; ``evaluate`` is one Evaluate call. The client implements th
 ``LedgerClient`` protocol, so the roles use it exactly as they use the in-process client, and
 it reaches a real Fabric peer's gateway from the same connection file.
 
-Errors are the ledger's: ``EndorsementError`` when the contract refused or endorsements
-failed, ``CommitError`` naming the validation code, ``CommitTimeoutError`` when no commit came
-in time; everything else the gateway refuses is a :class:`GatewayError` with the gRPC status,
-the gateway's message and its ``ErrorDetail``\\ s. Calls that change nothing (Evaluate, Endorse,
-CommitStatus) are retried while the gateway is unavailable; Submit too, since a gateway that
-already has the transaction answers ALREADY_EXISTS, which then counts as success.
+Errors are the ledger's, read from the statuses Fabric 2.5's gateway gives (see the table in
+``docs/gateway.md``): ``EndorsementError`` when the contract refused or the endorsements failed
+(Evaluate: ``UNKNOWN`` "... chaincode response 500, <message>"; Endorse: ``ABORTED``, the
+peers' messages in the ErrorDetails), with the contract's message and status;
+``CommitError`` naming the validation code, ``CommitTimeoutError`` when no commit came in
+time; everything else the gateway refuses is a :class:`GatewayError` with the gRPC status, the
+gateway's message and its ``ErrorDetail`` entries. Calls that change nothing (Evaluate,
+Endorse, CommitStatus) are retried while the gateway is unavailable; Submit too, since a
+gateway that already has the transaction accepts it again (older embedded gateways answered
+ALREADY_EXISTS, which then counts as success as well).
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -34,7 +39,7 @@ from fabric_protos.peer import (
 )
 from google.protobuf.message import DecodeError
 
-from ledgerlearn.gateway.errors import error_details
+from ledgerlearn.gateway.errors import PAYLOADS_DIFFER, error_details
 from ledgerlearn.identity import Member
 from ledgerlearn.ledger.client_api import CommitStatus, SubmitsToCommit, encode_args
 from ledgerlearn.ledger.errors import (
@@ -49,6 +54,10 @@ T = TypeVar("T")
 #: Status codes after which a call that changes nothing is simply tried again.
 RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED)
 MAX_MESSAGE_BYTES = 100 * 1024 * 1024
+#: How Fabric's gateway words a contract's error response ("chaincode response 500, ...").
+CHAINCODE_RESPONSE = re.compile(r"chaincode response (\d+), (.*)", re.DOTALL)
+#: The gateway's answer to an unknown channel, UNAVAILABLE on Fabric but not worth a retry.
+NO_CHANNEL = "failed to get config for channel"
 
 
 class GatewayError(LedgerError):
@@ -66,6 +75,25 @@ class GatewayError(LedgerError):
         self.code = code
         self.details = details or []
         self.tx_id = tx_id
+
+
+class GatewayEndorsementError(EndorsementError):
+    """A refused endorsement as a gateway reported it: ``status`` and ``contract_message``
+    are the contract's response ("" when a peer, not the contract, refused), ``details``
+    the gateway's ErrorDetails."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        tx_id: str = "",
+        status: int = 500,
+        contract_message: str = "",
+        details: list[gateway_pb2.ErrorDetail] | None = None,
+    ) -> None:
+        super().__init__(message, tx_id=tx_id, status=status)
+        self.contract_message = contract_message
+        self.details = details or []
 
 
 @dataclass(frozen=True)
@@ -307,6 +335,7 @@ class GatewayClient(SubmitsToCommit):
                 if (
                     retry
                     and exc.code() in RETRYABLE
+                    and not (exc.details() or "").startswith(NO_CHANNEL)
                     and attempt <= self.retries
                     and time.monotonic() + self.retry_delay * attempt < deadline
                 ):
@@ -318,16 +347,51 @@ class GatewayClient(SubmitsToCommit):
         code = exc.code()
         message = exc.details() or code.name
         details = error_details(exc)
+        refused = _endorsement_refusal(name, code, message, details, tx_id)
+        if refused is not None:
+            return refused
         where = f"gateway {self.endpoint}" if self.endpoint else "gateway"
-        if code == grpc.StatusCode.ABORTED and name in ("Evaluate", "Endorse"):
-            extra = [f"{d.msp_id}: {d.message}" for d in details if d.message not in message]
-            text = f"{message} [{'; '.join(extra)}]" if extra else message
-            return EndorsementError(text, tx_id=tx_id, status=500)
         tried = f" after {attempts} attempts" if attempts > 1 else ""
         return GatewayError(
             f"{name} refused by {where}{tried}: {code.name}: {message}",
             code, details, tx_id,
         )
+
+
+def _endorsement_refusal(
+    name: str,
+    code: grpc.StatusCode,
+    message: str,
+    details: list[gateway_pb2.ErrorDetail],
+    tx_id: str,
+) -> EndorsementError | None:
+    """The EndorsementError a gateway's status means, or None when it means none.
+
+    Fabric 2.5 answers a contract's error on Evaluate with UNKNOWN (message and ErrorDetail
+    "chaincode response <status>, <message>"), and a peer-made 500 with ABORTED; on Endorse
+    every failed or differing endorsement is ABORTED, the reasons only in the ErrorDetails.
+    Earlier embedded gateways answered ABORTED in both calls, with the message in the text.
+    """
+    if name == "Evaluate" and code not in (grpc.StatusCode.UNKNOWN, grpc.StatusCode.ABORTED):
+        return None
+    if name == "Endorse" and code != grpc.StatusCode.ABORTED:
+        return None
+    if name not in ("Evaluate", "Endorse"):
+        return None
+    texts = [*(d.message for d in details), message]
+    found = [m for m in map(CHAINCODE_RESPONSE.search, texts) if m]
+    if code == grpc.StatusCode.UNKNOWN and not found:
+        return None  # UNKNOWN without a contract's response: not a refusal we can read
+    status = int(found[0].group(1)) if found else 500
+    contract = found[0].group(2) if found else ""
+    extra = [f"{d.msp_id}: {d.message}" for d in details if d.message not in message]
+    if any(d.message == PAYLOADS_DIFFER for d in details):
+        extra.append("the endorsements disagree (the peers simulated different results; is "
+                     "the contract deterministic, or had a peer not yet committed the latest "
+                     "block?)")
+    text = f"{message} [{'; '.join(extra)}]" if extra else message
+    return GatewayEndorsementError(text, tx_id=tx_id, status=status,
+                                   contract_message=contract, details=details)
 
 
 def transaction_result(envelope: common_pb2.Envelope, tx_id: str = "") -> bytes:
