@@ -70,3 +70,26 @@ def error_details(error: grpc.RpcError) -> list[gateway_pb2.ErrorDetail]:
                 out.append(detail)
         return out
     return []
+
+
+# -- the messages of Fabric 2.5's gateway (internal/pkg/gateway/), which clients may match ----
+
+#: Evaluate: one endorser's error, after this prefix (evaluate.go).
+EVALUATE_CALL_FAILED = "evaluate call to endorser returned error: "
+#: Endorse: the first endorser (the gateway's organization's) failed (endorse.go).
+ENDORSE_FAILED = "failed to endorse transaction, see attached details for more info"
+#: Endorse: a further endorser failed or disagreed (endorse.go).
+COLLECT_FAILED = (
+    "failed to collect enough transaction endorsements, see attached details for more info"
+)
+#: Endorse: the ErrorDetail of an endorser whose result differs from the first (endorsement.go).
+PAYLOADS_DIFFER = "ProposalResponsePayloads do not match"
+#: Submit: the orderer answered a 4xx status (submit.go).
+ORDERER_REFUSED = "received unsuccessful response from orderer: "
+#: Submit: no orderer took the transaction (submit.go).
+NO_ORDERER = "no orderers could successfully process transaction"
+
+
+def chaincode_response(status: int, message: str) -> str:
+    """How Fabric's gateway words a chaincode's error response (apiutils.go)."""
+    return f"chaincode response {status}, {message}"

@@ -59,4 +59,4 @@ def test_official_node_client_submits_evaluates_and_streams_events(gateway):
     assert fail["details"] and "refused on purpose" in fail["details"][0]["message"]
     assert fail["details"][0]["mspId"] == "Org1MSP"
     unknown = out["unknownChaincodeError"]
-    assert unknown["code"] == 5 and "no-such-contract" in unknown["message"]  # NOT_FOUND
+    assert unknown["code"] == 9 and "no-such-contract" in unknown["message"]  # FAILED_PRECONDITION

@@ -14,13 +14,16 @@ The semantics follow the gateway built into Fabric peers:
   valid transactions, from a start position.
 
 Whatever the wire brings is checked before it reaches the ledger, and a refusal ends the call
-with a gRPC status, a message saying what was wrong, and Fabric's ``ErrorDetail`` in the status
-details: malformed messages (``INVALID_ARGUMENT``), an unknown channel or chaincode
-(``NOT_FOUND``), an identity not issued by the network's CAs or a bad signature
-(``PERMISSION_DENIED``), a contract or endorsement failure (``ABORTED``), an envelope that is not
-the one this gateway prepared (``INVALID_ARGUMENT``), a transaction submitted twice
-(``ALREADY_EXISTS``), no commit in time (``DEADLINE_EXCEEDED``). Nothing reaches the orderer
-unless every check passed, so a refused call commits nothing.
+with the gRPC status, the message shape and the ``ErrorDetail`` entries that Fabric 2.5's gateway
+gives in the same case (``internal/pkg/gateway/``), so that a client written for Fabric reads
+our refusals as it reads Fabric's: a contract's error on Evaluate is ``UNKNOWN`` ("evaluate call
+to endorser returned error: chaincode response 500, ..."), any failed endorsement on Endorse is
+``ABORTED`` ("failed to endorse transaction, see attached details for more info"), malformed
+requests are ``INVALID_ARGUMENT``, a signed request the channel's Readers refuse is
+``PERMISSION_DENIED``, and so on; ``docs/gateway.md`` has the table, case by case, and says
+where we are stricter than Fabric (an envelope altered after Endorse, a transaction too large
+for the channel). Nothing reaches the orderer unless every check passed, so a refused call
+commits nothing.
 """
 
 from __future__ import annotations
@@ -34,11 +37,21 @@ from dataclasses import dataclass
 
 import grpc
 from fabric_protos.gateway import gateway_pb2
+from fabric_protos.msp import identities_pb2
 from fabric_protos.peer import proposal_pb2
 from fabric_protos.peer import proposal_response_pb2 as pr_pb
 from google.protobuf.message import DecodeError
 
-from ledgerlearn.gateway.errors import GatewayAbort
+from ledgerlearn.gateway.errors import (
+    COLLECT_FAILED,
+    ENDORSE_FAILED,
+    EVALUATE_CALL_FAILED,
+    NO_ORDERER,
+    ORDERER_REFUSED,
+    PAYLOADS_DIFFER,
+    GatewayAbort,
+    chaincode_response,
+)
 from ledgerlearn.gateway.service.commits import CommitWatcher, TxOutcome
 from ledgerlearn.gateway.service.prepare import payload_digest, prepare_transaction
 from ledgerlearn.identity import Identity, IdentityError
@@ -156,27 +169,29 @@ class GatewayService:
         return self._evaluated(peer, proposal, response)
 
     def _evaluate_plan(self, request: gateway_pb2.EvaluateRequest) -> tuple[ParsedProposal, Peer]:
-        proposal, creator = self._checked_proposal(request, "evaluate")
-        peer = self._peers(creator, request.target_organizations, "target_organizations")[0]
+        proposal = self._checked_proposal(request, "evaluate")
+        peer = self._evaluator(proposal, request.target_organizations)
+        self._check_creator(proposal, "evaluate", peer)
         return proposal, peer
 
     def _evaluated(
         self, peer: Peer, proposal: ParsedProposal, response: pr_pb.ProposalResponse
     ) -> gateway_pb2.EvaluateResponse:
         if not 200 <= response.response.status < 400:
-            raise self._peer_failure(peer, proposal.tx_id, response, "evaluate")
+            raise self._peer_failure(peer, response, "evaluate")
         return gateway_pb2.EvaluateResponse(result=response.response)
 
     # -- Endorse -----------------------------------------------------------------------------
 
     def endorse(self, request: gateway_pb2.EndorseRequest) -> gateway_pb2.EndorseResponse:
-        proposal, peers = self._endorse_plan(request)
+        proposal, peers, chosen = self._endorse_plan(request)
         responses = []
-        for peer in peers:
-            response = self._process(peer, request.proposed_transaction, proposal.tx_id, "endorse")
-            self._check_endorsement(peer, proposal.tx_id, response)
+        for index, peer in enumerate(peers):
+            call = "endorse" if index == 0 and not chosen else "collect"
+            response = self._process(peer, request.proposed_transaction, proposal.tx_id, call)
+            self._check_endorsement(peer, response, call)
             responses.append(response)
-        return self._endorsed(request, proposal, peers, responses)
+        return self._endorsed(request, proposal, peers, responses, chosen)
 
     async def endorse_off_loop(
         self, request: gateway_pb2.EndorseRequest, executor: Executor
@@ -184,29 +199,35 @@ class GatewayService:
         """:meth:`endorse` with every peer endorsing at the same time on ``executor``'s
         threads (peers in their own processes work in parallel, and the event loop goes on
         serving meanwhile). The first failing peer, in order, decides the refusal."""
-        proposal, peers = self._endorse_plan(request)
+        proposal, peers, chosen = self._endorse_plan(request)
         loop = asyncio.get_running_loop()
+        calls = ["endorse" if i == 0 and not chosen else "collect" for i in range(len(peers))]
         outcomes = await asyncio.gather(
             *(loop.run_in_executor(executor, self._process, peer, request.proposed_transaction,
-                                   proposal.tx_id, "endorse") for peer in peers),
+                                   proposal.tx_id, call)
+              for peer, call in zip(peers, calls, strict=True)),
             return_exceptions=True,
         )
-        for peer, outcome in zip(peers, outcomes, strict=True):
+        for peer, call, outcome in zip(peers, calls, outcomes, strict=True):
             if isinstance(outcome, BaseException):
                 raise outcome
-            self._check_endorsement(peer, proposal.tx_id, outcome)
-        return self._endorsed(request, proposal, peers, list(outcomes))
+            self._check_endorsement(peer, outcome, call)
+        return self._endorsed(request, proposal, peers, list(outcomes), chosen)
 
     def _endorse_plan(
         self, request: gateway_pb2.EndorseRequest
-    ) -> tuple[ParsedProposal, list[Peer]]:
-        proposal, creator = self._checked_proposal(request, "endorse")
-        peers = self._peers(creator, request.endorsing_organizations, "endorsing_organizations")
-        return proposal, peers
+    ) -> tuple[ParsedProposal, list[Peer], bool]:
+        """The proposal, the peers to endorse it (the creator's organization's first), and
+        whether the client chose them (``endorsing_organizations``)."""
+        proposal = self._checked_proposal(request, "endorse")
+        chosen = bool(request.endorsing_organizations)
+        peers = self._endorsers(proposal, request.endorsing_organizations)
+        self._check_creator(proposal, "collect" if chosen else "endorse", peers[0])
+        return proposal, peers, chosen
 
-    def _check_endorsement(self, peer: Peer, tx_id: str, response: pr_pb.ProposalResponse) -> None:
+    def _check_endorsement(self, peer: Peer, response: pr_pb.ProposalResponse, call: str) -> None:
         if not 200 <= response.response.status < 400 or not response.endorsement.signature:
-            raise self._peer_failure(peer, tx_id, response, "endorse")
+            raise self._peer_failure(peer, response, call)
 
     def _endorsed(
         self,
@@ -214,20 +235,39 @@ class GatewayService:
         proposal: ParsedProposal,
         peers: list[Peer],
         responses: list[pr_pb.ProposalResponse],
+        chosen: bool = False,
     ) -> gateway_pb2.EndorseResponse:
-        if any(r.payload != responses[0].payload for r in responses[1:]):
+        first = responses[0].payload
+        differ = [p for p, r in zip(peers, responses, strict=True) if r.payload != first]
+        if differ:
             raise GatewayAbort(
-                Code.ABORTED,
-                f"failed to endorse transaction {proposal.tx_id}: the endorsements disagree "
-                "(the peers simulated different results; is the contract deterministic, or "
-                "had a peer not yet committed the latest block?)",
-                [self._detail(p, "endorsement differs") for p in peers],
+                Code.ABORTED, COLLECT_FAILED, [self._detail(p, PAYLOADS_DIFFER) for p in differ]
             )
         envelope = prepare_transaction(request.proposed_transaction, responses)
+        self._check_size(proposal, envelope.ByteSize(), len(responses[0].payload))
         with self._lock:
             self._prepared[proposal.tx_id] = payload_digest(envelope.payload)
             self._trim(self._prepared)
         return gateway_pb2.EndorseResponse(prepared_transaction=envelope)
+
+    def _check_size(self, proposal: ParsedProposal, size: int, results: int | None = None) -> None:
+        """Refuse a transaction the orderer would refuse for its size, before it is ordered
+        (and, for a proposal too large in itself, before any peer runs it)."""
+        limit = self.network.config.max_message_bytes
+        if size <= limit:
+            return
+        what = (
+            f"its proposal alone is {size} bytes" if results is None
+            else f"endorsed it is {size} bytes (the proposal's arguments and the simulated "
+                 f"results of {results} bytes, which hold written values once more)"
+        )
+        raise GatewayAbort(
+            Code.INVALID_ARGUMENT,
+            f"transaction {proposal.tx_id} is too large: {what}, more than the {limit} bytes a "
+            f"transaction may have on channel {self.network.channel_id!r} (the orderer's "
+            "AbsoluteMaxBytes); store large data off-chain and put its content address in the "
+            "transaction",
+        )
 
     # -- Submit ------------------------------------------------------------------------------
 
@@ -235,63 +275,73 @@ class GatewayService:
         if not request.HasField("prepared_transaction"):
             raise GatewayAbort(
                 Code.INVALID_ARGUMENT,
-                "a submit request needs prepared_transaction: the envelope returned by Endorse, "
-                "signed by the client",
+                "a prepared transaction is required: the envelope returned by Endorse, signed "
+                "by the client",
             )
         envelope = request.prepared_transaction
         if not envelope.signature:
             raise GatewayAbort(
                 Code.INVALID_ARGUMENT,
-                "the prepared transaction is not signed: sign envelope.payload with the key of "
+                "prepared transaction must be signed: sign envelope.payload with the key of "
                 "the proposal's creator before Submit",
             )
+        if request.channel_id and request.channel_id != self.network.channel_id:
+            raise GatewayAbort(Code.FAILED_PRECONDITION, self._no_channel(request.channel_id))
         data = envelope.SerializeToString()
         try:
             parsed = parse_transaction(data)
         except MalformedMessageError as exc:
-            raise GatewayAbort(
-                Code.INVALID_ARGUMENT, f"failed to unpack the prepared transaction: {exc}"
+            raise self._orderer_refused(
+                "BAD_REQUEST", f"failed to unpack the prepared transaction: {exc}"
             ) from None
         if parsed.is_config:
-            raise GatewayAbort(
-                Code.INVALID_ARGUMENT, "configuration transactions cannot be submitted here"
+            raise self._orderer_refused(
+                "BAD_REQUEST", "configuration transactions cannot be submitted here"
             )
         self._check_ids(request.channel_id, request.transaction_id, parsed.channel_id,
                         parsed.tx_id, "prepared transaction")
-        self._check_channel(parsed.channel_id)
-        self._verify(parsed.creator, parsed.payload, parsed.signature, "transaction's creator")
-        self._check_prepared(parsed, data)
+        if parsed.channel_id != self.network.channel_id:
+            raise self._orderer_refused(
+                "BAD_REQUEST", f"the envelope is for channel {parsed.channel_id!r}; this "
+                f"orderer serves {self.network.channel_id!r}",
+            )
+        if self._check_prepared(parsed, data):
+            return gateway_pb2.SubmitResponse()
         with self._lock:
             if parsed.tx_id in self._submitted:
-                raise GatewayAbort(
-                    Code.ALREADY_EXISTS,
-                    f"transaction {parsed.tx_id} was already submitted; ask CommitStatus for "
-                    "its outcome",
-                )
+                # Fabric's orderer takes a copy too (committed as DUPLICATE_TXID, while
+                # CommitStatus reports the first): the client sees success either way.
+                return gateway_pb2.SubmitResponse()
             self._submitted[parsed.tx_id] = None
             self._trim(self._submitted)
+        orderer = self.network.orderer
         try:
-            self.network.orderer.broadcast(data)
+            orderer.broadcast(data)
         except OrderingError as exc:
             with self._lock:
                 self._submitted.pop(parsed.tx_id, None)
+            if not orderer.stopped:  # the orderer's filters refused it: a client error
+                status = "FORBIDDEN" if "refused the envelope" in str(exc) else "BAD_REQUEST"
+                raise self._orderer_refused(status, str(exc)) from None
             orderer_msp = next(iter(self.network.config.orderer_orgs), "")
             raise GatewayAbort(
-                Code.ABORTED,
-                f"failed to submit transaction {parsed.tx_id} to the orderer: {exc}",
+                Code.UNAVAILABLE,
+                f"{NO_ORDERER} (transaction {parsed.tx_id}: {exc})",
                 [gateway_pb2.ErrorDetail(address=self.address, msp_id=orderer_msp,
                                          message=str(exc))],
             ) from None
         return gateway_pb2.SubmitResponse()
 
-    def _check_prepared(self, parsed: ParsedTransaction, data: bytes) -> None:
-        """The envelope must be what Endorse prepared; unknown ones get the full checks."""
+    @staticmethod
+    def _orderer_refused(status: str, info: str) -> GatewayAbort:
+        """What Fabric's gateway answers when the orderer refuses with a 4xx status."""
+        return GatewayAbort(Code.ABORTED, f"{ORDERER_REFUSED}status={status}, info={info}")
+
+    def _check_prepared(self, parsed: ParsedTransaction, data: bytes) -> bool:
+        """The envelope must be what Endorse prepared; unknown ones get the full checks.
+        True when the transaction is already in the ledger (nothing more to order)."""
         if self.network.peers[0].store.has_tx(parsed.tx_id):
-            raise GatewayAbort(
-                Code.ALREADY_EXISTS,
-                f"transaction {parsed.tx_id} is already in the ledger (a replay); endorse a new "
-                "proposal with a fresh nonce",
-            )
+            return True
         with self._lock:
             digest = self._prepared.get(parsed.tx_id)
         if digest is not None:
@@ -302,7 +352,7 @@ class GatewayService:
                     "payload differs from the one this gateway prepared; sign the envelope "
                     "exactly as returned",
                 )
-            return
+            return False
         # Prepared elsewhere (another gateway, or before a restart): check it as the
         # committing peers will, short of the state-dependent read-set checks.
         validator = self.network.peers[0].validator
@@ -312,6 +362,7 @@ class GatewayService:
                 Code.INVALID_ARGUMENT,
                 f"transaction {parsed.tx_id} would be invalid ({code_name(code)}): {reason}",
             )
+        return False
 
     # -- CommitStatus ------------------------------------------------------------------------
 
@@ -319,10 +370,9 @@ class GatewayService:
         self, request: gateway_pb2.SignedCommitStatusRequest, time_remaining: float | None
     ) -> tuple[str, CommitWatcher, float]:
         """Check a signed commit status request: (tx id, watcher to wait on, time-out)."""
-        inner = self._signed_request(gateway_pb2.CommitStatusRequest, request, "commit status")
-        creator = self._verify(inner.identity, request.request, request.signature,
-                               "commit status request's identity")
-        self._check_channel(inner.channel_id)
+        inner = self._signed_request(gateway_pb2.CommitStatusRequest, request, "commit status",
+                                     "invalid status request")
+        creator = self._check_reader(inner, request, "commit status request")
         if not inner.transaction_id:
             raise GatewayAbort(Code.INVALID_ARGUMENT, "the commit status request has no "
                                "transaction_id")
@@ -350,11 +400,10 @@ class GatewayService:
     def open_event_stream(self, request: gateway_pb2.SignedChaincodeEventsRequest) -> EventCursor:
         """Check a signed chaincode events request; where its stream starts."""
         inner = self._signed_request(gateway_pb2.ChaincodeEventsRequest, request,
-                                     "chaincode events")
-        creator = self._verify(inner.identity, request.request, request.signature,
-                               "chaincode events request's identity")
-        self._check_channel(inner.channel_id)
-        self._check_chaincode(inner.chaincode_id)
+                                     "chaincode events", "invalid chaincode events request")
+        creator = self._check_reader(inner, request, "chaincode events request")
+        if inner.chaincode_id not in self.network.peers[0].runtimes:  # stricter than Fabric
+            raise GatewayAbort(Code.NOT_FOUND, self._no_chaincode(inner.chaincode_id))
         watcher = self._watcher(creator)
         number = self._start_block(inner, watcher)
         skip_through = -1
@@ -383,11 +432,15 @@ class GatewayService:
 
     # -- checks shared by the calls ----------------------------------------------------------
 
-    def _checked_proposal(self, request, call: str) -> tuple[ParsedProposal, Identity]:
-        if not request.HasField("proposed_transaction"):
+    def _checked_proposal(self, request, call: str) -> ParsedProposal:
+        """The proposal of an Evaluate or Endorse request, refused as Fabric's gateway refuses
+        it before any peer sees it (the creator is checked by :meth:`_check_creator`)."""
+        if not request.proposed_transaction.proposal_bytes:
             raise GatewayAbort(
                 Code.INVALID_ARGUMENT,
-                f"an {call} request needs proposed_transaction (a SignedProposal)",
+                "failed to unpack transaction proposal: a signed proposal is required"
+                if call == "evaluate" else
+                "the proposed transaction must contain a signed proposal",
             )
         try:
             proposal = parse_signed_proposal(request.proposed_transaction)
@@ -397,18 +450,45 @@ class GatewayService:
             ) from None
         self._check_ids(request.channel_id, request.transaction_id, proposal.channel_id,
                         proposal.tx_id, "proposal")
-        self._check_channel(proposal.channel_id)
-        self._check_chaincode(proposal.chaincode)
-        creator = self._verify(proposal.creator, proposal.proposal_bytes, proposal.signature,
-                               "proposal's creator")
+        if call == "endorse":
+            self._check_size(proposal, request.proposed_transaction.ByteSize())
+        if proposal.channel_id != self.network.channel_id:
+            if call == "evaluate":
+                raise GatewayAbort(Code.UNAVAILABLE, self._no_channel(proposal.channel_id))
+            raise GatewayAbort(Code.FAILED_PRECONDITION, self._no_plan(
+                f"channel {proposal.channel_id!r} not found; this gateway serves channel "
+                f"{self.network.channel_id!r}"))
+        if proposal.chaincode not in self.network.peers[0].runtimes:
+            if call == "evaluate":
+                raise GatewayAbort(Code.FAILED_PRECONDITION, self._no_evaluator(proposal))
+            raise GatewayAbort(Code.FAILED_PRECONDITION,
+                               self._no_plan(self._no_chaincode(proposal.chaincode)))
+        return proposal
+
+    def _check_creator(self, proposal: ParsedProposal, call: str, peer: Peer) -> Identity:
+        """The checks a Fabric peer makes of a proposal's creator, refused as the gateway
+        reports a peer's refusal (with the peer in the ErrorDetail)."""
         try:
+            creator = self._verify(proposal.creator, proposal.proposal_bytes, proposal.signature,
+                                   "proposal's creator")
             check_writer(creator.node_ou, creator.label)
-        except ProposalError as exc:
-            raise GatewayAbort(Code.PERMISSION_DENIED, str(exc)) from None
-        return proposal, creator
+        except (GatewayAbort, ProposalError) as exc:
+            raise self._refused(peer, str(exc), call) from None
+        return creator
+
+    def _refused(self, peer: Peer, message: str, call: str,
+                 code: grpc.StatusCode = Code.FAILED_PRECONDITION) -> GatewayAbort:
+        """A peer's failure as Fabric's gateway reports it: on Evaluate ``code`` with the
+        peer's message; on Endorse ABORTED, the peer's message in the ErrorDetail only."""
+        details = [self._detail(peer, message)]
+        if call == "evaluate":
+            return GatewayAbort(code, EVALUATE_CALL_FAILED + message, details)
+        return GatewayAbort(Code.ABORTED, ENDORSE_FAILED if call == "endorse" else COLLECT_FAILED,
+                            details)
 
     def _check_ids(self, request_channel: str, request_tx: str, channel: str, tx_id: str,
                    what: str) -> None:
+        """Stricter than Fabric, which uses the request's ids only in its logs."""
         if request_channel and request_channel != channel:
             raise GatewayAbort(
                 Code.INVALID_ARGUMENT,
@@ -421,26 +501,46 @@ class GatewayService:
                 f"the request names transaction {request_tx} but its {what} carries {tx_id}",
             )
 
-    def _check_channel(self, channel: str) -> None:
-        if channel != self.network.channel_id:
-            raise GatewayAbort(
-                Code.NOT_FOUND,
-                f"channel {channel!r} not found: this gateway serves channel "
-                f"{self.network.channel_id!r}",
-            )
+    def _no_channel(self, channel: str) -> str:
+        return (f"failed to get config for channel [{channel}]: channel not found; this gateway "
+                f"serves channel {self.network.channel_id!r}")
 
-    def _check_chaincode(self, chaincode: str) -> None:
+    @staticmethod
+    def _no_plan(reason: str) -> str:
+        return f"no combination of peers can be derived which satisfy the endorsement policy: " \
+               f"{reason}"
+
+    def _no_chaincode(self, chaincode: str) -> str:
         installed = self.network.peers[0].runtimes
-        if chaincode not in installed:
+        return (f"chaincode {chaincode!r} not found on channel {self.network.channel_id!r} "
+                f"(installed: {', '.join(sorted(installed)) or 'none'})")
+
+    def _no_evaluator(self, proposal: ParsedProposal) -> str:
+        return (f"no peers available to evaluate chaincode {proposal.chaincode} in channel "
+                f"{proposal.channel_id}")
+
+    def _check_reader(self, inner, request, what: str) -> Identity:
+        """A signed CommitStatus or ChaincodeEvents request must satisfy the channel's
+        Readers policy (Fabric's ACL check): refused with PERMISSION_DENIED otherwise."""
+        if inner.channel_id != self.network.channel_id:
             raise GatewayAbort(
-                Code.NOT_FOUND,
-                f"chaincode {chaincode!r} not found on channel {self.network.channel_id!r} "
-                f"(installed: {', '.join(sorted(installed)) or 'none'})",
+                Code.PERMISSION_DENIED,
+                f"Failed to get policy manager for channel [{inner.channel_id}] (this gateway "
+                f"serves channel {self.network.channel_id!r})",
             )
+        try:
+            return self._verify(inner.identity, request.request, request.signature,
+                                f"{what}'s identity")
+        except GatewayAbort as exc:
+            raise GatewayAbort(
+                Code.PERMISSION_DENIED,
+                "failed evaluating policy on signed data during check policy "
+                f"[/Channel/Application/Readers]: [{exc.message}]",
+            ) from None
 
     def _verify(self, serialized: bytes, message: bytes, signature: bytes, who: str) -> Identity:
         if not serialized:
-            raise GatewayAbort(Code.INVALID_ARGUMENT, f"the {who} is missing")
+            raise GatewayAbort(Code.PERMISSION_DENIED, f"the {who} is missing")
         try:
             return self.network.msp.verify(serialized, message, signature)
         except IdentityError as exc:
@@ -449,29 +549,39 @@ class GatewayService:
             ) from None
 
     @staticmethod
-    def _signed_request(message_type, request, what: str):
-        if not request.request or not request.signature:
+    def _signed_request(message_type, request, what: str, undecodable: str):
+        if not request.request:
             raise GatewayAbort(
                 Code.INVALID_ARGUMENT,
-                f"a signed {what} request needs both request bytes and the client's signature",
+                f"a {what} request is required (the request bytes, signed by the client)",
             )
         try:
             return message_type.FromString(request.request)
         except DecodeError as exc:
-            raise GatewayAbort(
-                Code.INVALID_ARGUMENT, f"the {what} request bytes do not decode: {exc}"
-            ) from None
+            raise GatewayAbort(Code.INVALID_ARGUMENT, f"{undecodable}: {exc}") from None
 
-    def _peers(self, creator: Identity, organizations: Sequence[str], field: str) -> list[Peer]:
+    def _evaluator(self, proposal: ParsedProposal, organizations: Sequence[str]) -> Peer:
+        """The peer to evaluate on: the creator's organization's, else the first of
+        ``target_organizations`` that has one (unknown ones are passed over, as Fabric)."""
+        by_msp = {p.msp_id: p for p in self.network.peers}
         if not organizations:
-            return self.network.endorsers_for(creator.msp_id)
+            return self.network.endorsers_for(_msp_id(proposal.creator))[0]
+        known = [by_msp[org] for org in organizations if org in by_msp]
+        if not known:
+            raise GatewayAbort(Code.FAILED_PRECONDITION, self._no_evaluator(proposal))
+        mine = [p for p in known if p.msp_id == _msp_id(proposal.creator)]
+        return (mine or known)[0]
+
+    def _endorsers(self, proposal: ParsedProposal, organizations: Sequence[str]) -> list[Peer]:
+        if not organizations:
+            return self.network.endorsers_for(_msp_id(proposal.creator))
         by_msp = {p.msp_id: p for p in self.network.peers}
         unknown = [org for org in organizations if org not in by_msp]
         if unknown:
             raise GatewayAbort(
-                Code.NOT_FOUND,
-                f"{field} names organizations without a peer on this channel: "
-                f"{', '.join(unknown)} (known: {', '.join(sorted(by_msp))})",
+                Code.UNAVAILABLE,
+                f"failed to find any endorsing peers for org(s): {', '.join(unknown)} "
+                f"(organizations with a peer on this channel: {', '.join(sorted(by_msp))})",
             )
         return [by_msp[org] for org in dict.fromkeys(organizations)]
 
@@ -480,28 +590,18 @@ class GatewayService:
     ) -> pr_pb.ProposalResponse:
         try:
             return peer.process_proposal(signed)
-        except ProposalError as exc:
-            raise GatewayAbort(
-                Code.ABORTED,
-                f"failed to {call} transaction {tx_id}: {exc}",
-                [self._detail(peer, str(exc))],
-            ) from None
-        except LedgerError as exc:
-            raise GatewayAbort(
-                Code.UNAVAILABLE, f"{peer.name} could not {call} transaction {tx_id}: {exc}",
-                [self._detail(peer, str(exc))],
-            ) from None
+        except ProposalError as exc:  # the peer refused the proposal itself
+            raise self._refused(peer, str(exc), call) from None
+        except LedgerError as exc:  # the peer could not answer (as an unreachable one)
+            raise self._refused(peer, f"{peer.name} could not {call} transaction {tx_id}: {exc}",
+                                call, Code.UNAVAILABLE) from None
 
-    def _peer_failure(
-        self, peer: Peer, tx_id: str, response: pr_pb.ProposalResponse, call: str
-    ) -> GatewayAbort:
-        message = response.response.message or f"status {response.response.status}"
-        return GatewayAbort(
-            Code.ABORTED,
-            f"failed to {call} transaction {tx_id}: chaincode response "
-            f"{response.response.status}, {message}",
-            [self._detail(peer, f"chaincode response {response.response.status}, {message}")],
-        )
+    def _peer_failure(self, peer: Peer, response: pr_pb.ProposalResponse, call: str
+                      ) -> GatewayAbort:
+        """The contract's error response, worded as Fabric's gateway words it: UNKNOWN on
+        Evaluate, ABORTED on Endorse."""
+        message = chaincode_response(response.response.status, response.response.message)
+        return self._refused(peer, message, call, Code.UNKNOWN)
 
     def _detail(self, peer: Peer, message: str) -> gateway_pb2.ErrorDetail:
         return gateway_pb2.ErrorDetail(
@@ -512,3 +612,10 @@ class GatewayService:
         while len(table) > self._remember:
             table.popitem(last=False)
 
+
+def _msp_id(serialized: bytes) -> str:
+    """The MSP id a serialized identity claims (unverified: for choosing peers only)."""
+    try:
+        return identities_pb2.SerializedIdentity.FromString(serialized).mspid
+    except DecodeError:
+        return ""

@@ -100,6 +100,11 @@ class Orderer:
         self._thread = threading.Thread(target=self._run, name="orderer", daemon=True)
         self._thread.start()
 
+    @property
+    def stopped(self) -> bool:
+        """True once the orderer takes no more envelopes (stopped, or failed)."""
+        return self._stopped
+
     def broadcast(self, envelope: bytes) -> None:
         """Accept an envelope for ordering or raise OrderingError saying why not."""
         self.check(envelope)
