@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 DEFAULT_ADDRESS = "127.0.0.1:7051"
 #: gRPC message limit: the channel's largest transaction plus room for the envelope around it.
 MESSAGE_SLACK_BYTES = 1 << 20
+#: ... and at least a Fabric peer's default (``peer.maxRecvMsgSize``/``maxSendMsgSize``, 100 MiB),
+#: so that a request too large for the channel reaches the service, which says so clearly,
+#: instead of ending in gRPC's bare RESOURCE_EXHAUSTED.
+FABRIC_PEER_MESSAGE_BYTES = 100 * 1024 * 1024
 #: How often an idle event stream checks whether the gateway is stopping.
 STREAM_POLL_S = 0.5
 #: Threads that wait for out-of-process peers (``endorse_off_loop``), per peer.
@@ -177,7 +181,8 @@ class GatewayServer:
         self._server: grpc.aio.Server | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
-        self._limit = network.config.max_message_bytes + MESSAGE_SLACK_BYTES
+        self._limit = max(network.config.max_message_bytes + MESSAGE_SLACK_BYTES,
+                          FABRIC_PEER_MESSAGE_BYTES)
         self._thread = threading.Thread(target=self._run, name="gateway-loop", daemon=True)
 
     @property
