@@ -49,8 +49,13 @@ class ChaincodeService(chaincode_shim_pb2_grpc.ChaincodeServicer):
         handler = SerializingHandler(self._chaincode_id, self._chaincode)
         try:
             await handler.chat_with_peer(request_iterator, context)
-        finally:
-            LOGGER.info("peer %s disconnected", peer)
+        except asyncio.CancelledError:
+            # gRPC cancels the streams still open when a stop's grace period ends (the peers
+            # keep theirs open for good): the end of a clean shutdown, not an error to log
+            # with a traceback. The peer reconnects to the next server it is given.
+            LOGGER.info("peer %s disconnected: the server is stopping", peer)
+            return
+        LOGGER.info("peer %s disconnected", peer)
 
 
 def create_server(
@@ -106,7 +111,8 @@ async def serve(
     on_ready: Callable[[int], None] | None = None,
     grace_s: float = 3.0,
 ) -> None:
-    """Serve until SIGINT or SIGTERM, then let running transactions finish for ``grace_s``."""
+    """Serve until SIGINT or SIGTERM, then let running transactions finish for ``grace_s``;
+    streams still open then are closed without an error, and the process exits with 0."""
     server, port = create_server(chaincode, config)
     await server.start()
     stop = asyncio.Event()
