@@ -20,12 +20,12 @@ from fabric_protos.gateway import gateway_pb2, gateway_pb2_grpc
 from fabric_protos.orderer import ab_pb2
 from fabric_protos.peer import proposal_pb2
 
-from ledgerlearn.gateway.client import GatewayClient, GatewayError
+from ledgerlearn.gateway.client.client import GatewayClient, GatewayError
 from ledgerlearn.gateway.errors import PAYLOADS_DIFFER, error_details
 from ledgerlearn.identity import Member
 from ledgerlearn.ledger.errors import CommitTimeoutError, EndorsementError, OrderingError
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "gateway.md"
+DOC = Path(__file__).resolve().parents[3] / "docs" / "gateway.md"
 CLIENT_ERRORS = {
     "GatewayError": GatewayError,
     "EndorsementError": EndorsementError,
@@ -303,7 +303,7 @@ def _(gateway, client, stub):
 
 @case("submit-altered")
 def _(gateway, client, stub):
-    from tests.gateway.test_gateway_service import _forge_result
+    from tests.gateway.service.test_gateway_service import _forge_result
 
     prepared, tx_id = _prepared(client, "altered-row")
     forged = client.sign_envelope(_forge_result(prepared, b"forged"))
