@@ -42,20 +42,49 @@ class ChaincodeService(chaincode_shim_pb2_grpc.ChaincodeServicer):
     def __init__(self, chaincode_id: str, chaincode: Any) -> None:
         self._chaincode_id = chaincode_id
         self._chaincode = chaincode
+        self._streams: dict[asyncio.Task, SerializingHandler] = {}
+        self._ended_here: set[asyncio.Task] = set()
 
     async def Connect(self, request_iterator: AsyncIterator[Any], context: Any) -> None:
         peer = context.peer()
         LOGGER.info("peer %s connected", peer)
         handler = SerializingHandler(self._chaincode_id, self._chaincode)
+        chat = asyncio.ensure_future(handler.chat_with_peer(request_iterator, context))
+        self._streams[chat] = handler
         try:
-            await handler.chat_with_peer(request_iterator, context)
+            await chat
         except asyncio.CancelledError:
-            # gRPC cancels the streams still open when a stop's grace period ends (the peers
-            # keep theirs open for good): the end of a clean shutdown, not an error to log
-            # with a traceback. The peer reconnects to the next server it is given.
+            if chat not in self._ended_here:  # gRPC cancelled the call itself
+                raise
             LOGGER.info("peer %s disconnected: the server is stopping", peer)
-            return
+            return  # the call ends with OK, before gRPC would cancel it
+        finally:
+            self._streams.pop(chat, None)
+            self._ended_here.discard(chat)
         LOGGER.info("peer %s disconnected", peer)
+
+    async def close_streams(self, grace_s: float) -> None:
+        """Let running transactions finish for up to ``grace_s``, then end every peer's
+        stream from this side, so that each call completes normally.
+
+        Fabric's peers never close their streams; left to gRPC's ``stop(grace)``, the calls
+        still open are cancelled wherever they are, inside gRPC's own code too, which then
+        logs an ERROR with a ``CancelledError`` traceback.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace_s
+        while loop.time() < deadline and any(
+            getattr(handler, "_pending_tasks", None) for handler in self._streams.values()
+        ):
+            await asyncio.sleep(0.05)
+        chats = list(self._streams)
+        for chat, handler in list(self._streams.items()):
+            for task in list(getattr(handler, "_pending_tasks", ())):
+                task.cancel()  # transactions past the grace period
+            self._ended_here.add(chat)
+            chat.cancel()
+        if chats:
+            await asyncio.wait(chats, timeout=1.0)
 
 
 def create_server(
@@ -113,7 +142,8 @@ async def serve(
 ) -> None:
     """Serve until SIGINT or SIGTERM, then let running transactions finish for ``grace_s``;
     streams still open then are closed without an error, and the process exits with 0."""
-    server, port = create_server(chaincode, config)
+    service = ChaincodeService(config.chaincode_id, chaincode)
+    server, port = create_server(chaincode, config, service_factory=lambda *_: service)
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -126,5 +156,7 @@ async def serve(
     stopper = asyncio.ensure_future(stop.wait())
     await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
     stopper.cancel()
-    await server.stop(grace=grace_s)
+    closing = asyncio.ensure_future(server.stop(grace=grace_s + 2.0))  # refuse new calls
+    await service.close_streams(grace_s)
+    await closing
     waiter.cancel()
