@@ -7,7 +7,9 @@ The semantics follow the gateway built into Fabric peers:
 - **Endorse** collects endorsements that satisfy the endorsement policy, checks that they
   agree, and returns the *prepared transaction*: an envelope with the endorsements whose
   signature is left empty for the client to fill.
-- **Submit** takes the envelope the client signed and hands it to the orderer.
+- **Submit** takes the envelope the client signed and hands it to the orderer; it answers OK
+  only once the orderer has the envelope in its log on disk (fsynced), so an acknowledged
+  transaction is ordered even if the process is killed right after.
 - **CommitStatus** (a request signed by the client) waits until the creator's organization's
   peer commits the transaction and returns its validation code and block number.
 - **ChaincodeEvents** (signed as well) streams, block by block, the events of a chaincode's
@@ -45,6 +47,7 @@ from ledgerlearn.identity import Identity, IdentityError
 from ledgerlearn.ledger.endorse.endorser import check_writer
 from ledgerlearn.ledger.errors import LedgerError, OrderingError, ProposalError
 from ledgerlearn.ledger.network.network import EmbeddedNetwork
+from ledgerlearn.ledger.order.orderlog import Acceptance
 from ledgerlearn.ledger.peer.peer import Peer
 from ledgerlearn.ledger.protoutil import (
     MalformedMessageError,
@@ -107,7 +110,8 @@ class GatewayService:
         self.max_commit_wait_s = max_commit_wait_s
         self._watchers = {peer.msp_id: CommitWatcher(peer) for peer in network.peers}
         self._prepared: OrderedDict[str, bytes] = OrderedDict()  # tx id -> payload digest
-        self._submitted: OrderedDict[str, None] = OrderedDict()
+        # ordered again from the orderer's log at start: a retried Submit is a duplicate
+        self._submitted: OrderedDict[str, None] = OrderedDict.fromkeys(network.replayed)
         self._remember = remember_transactions
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -232,6 +236,26 @@ class GatewayService:
     # -- Submit ------------------------------------------------------------------------------
 
     def submit(self, request: gateway_pb2.SubmitRequest) -> gateway_pb2.SubmitResponse:
+        """Check and hand the envelope to the orderer; returns once it is durable there."""
+        tx_id, acceptance = self._start_submit(request)
+        try:
+            acceptance.wait()
+        except OrderingError as exc:
+            raise self._orderer_refused(tx_id, exc) from None
+        return gateway_pb2.SubmitResponse()
+
+    async def submit_async(self, request: gateway_pb2.SubmitRequest) -> gateway_pb2.SubmitResponse:
+        """:meth:`submit` for the event loop: other calls go on while the orderer's log
+        writes (one fsync then covers the envelopes of many Submits)."""
+        tx_id, acceptance = self._start_submit(request)
+        try:
+            await acceptance.wait_async()
+        except OrderingError as exc:
+            raise self._orderer_refused(tx_id, exc) from None
+        return gateway_pb2.SubmitResponse()
+
+    def _start_submit(self, request: gateway_pb2.SubmitRequest) -> tuple[str, Acceptance]:
+        """Every check of Submit, then the envelope handed to the orderer's log."""
         if not request.HasField("prepared_transaction"):
             raise GatewayAbort(
                 Code.INVALID_ARGUMENT,
@@ -271,18 +295,20 @@ class GatewayService:
             self._submitted[parsed.tx_id] = None
             self._trim(self._submitted)
         try:
-            self.network.orderer.broadcast(data)
+            return parsed.tx_id, self.network.orderer.accept([data], single=True)
         except OrderingError as exc:
-            with self._lock:
-                self._submitted.pop(parsed.tx_id, None)
-            orderer_msp = next(iter(self.network.config.orderer_orgs), "")
-            raise GatewayAbort(
-                Code.ABORTED,
-                f"failed to submit transaction {parsed.tx_id} to the orderer: {exc}",
-                [gateway_pb2.ErrorDetail(address=self.address, msp_id=orderer_msp,
-                                         message=str(exc))],
-            ) from None
-        return gateway_pb2.SubmitResponse()
+            raise self._orderer_refused(parsed.tx_id, exc) from None
+
+    def _orderer_refused(self, tx_id: str, exc: OrderingError) -> GatewayAbort:
+        with self._lock:
+            self._submitted.pop(tx_id, None)
+        orderer_msp = next(iter(self.network.config.orderer_orgs), "")
+        return GatewayAbort(
+            Code.ABORTED,
+            f"failed to submit transaction {tx_id} to the orderer: {exc}",
+            [gateway_pb2.ErrorDetail(address=self.address, msp_id=orderer_msp,
+                                     message=str(exc))],
+        )
 
     def _check_prepared(self, parsed: ParsedTransaction, data: bytes) -> None:
         """The envelope must be what Endorse prepared; unknown ones get the full checks."""
