@@ -92,7 +92,10 @@ class _Servicer:
             await _abort(context, exc, "Endorse")
 
     async def Submit(self, raw: bytes, context):
-        return await self._unary(context, self.service.submit, "Submit", raw)
+        try:
+            return await self.service.submit_async(_decode("Submit", raw))
+        except Exception as exc:
+            await _abort(context, exc, "Submit")
 
     async def CommitStatus(self, raw: bytes, context):
         try:

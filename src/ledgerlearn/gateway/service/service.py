@@ -7,7 +7,9 @@ The semantics follow the gateway built into Fabric peers:
 - **Endorse** collects endorsements that satisfy the endorsement policy, checks that they
   agree, and returns the *prepared transaction*: an envelope with the endorsements whose
   signature is left empty for the client to fill.
-- **Submit** takes the envelope the client signed and hands it to the orderer.
+- **Submit** takes the envelope the client signed and hands it to the orderer; it answers OK
+  only once the orderer has the envelope in its log on disk (fsynced), so an acknowledged
+  transaction is ordered even if the process is killed right after.
 - **CommitStatus** (a request signed by the client) waits until the creator's organization's
   peer commits the transaction and returns its validation code and block number.
 - **ChaincodeEvents** (signed as well) streams, block by block, the events of a chaincode's
@@ -58,6 +60,7 @@ from ledgerlearn.identity import Identity, IdentityError
 from ledgerlearn.ledger.endorse.endorser import check_writer
 from ledgerlearn.ledger.errors import LedgerError, OrderingError, ProposalError
 from ledgerlearn.ledger.network.network import EmbeddedNetwork
+from ledgerlearn.ledger.order.orderlog import Acceptance
 from ledgerlearn.ledger.peer.peer import Peer
 from ledgerlearn.ledger.protoutil import (
     MalformedMessageError,
@@ -120,7 +123,8 @@ class GatewayService:
         self.max_commit_wait_s = max_commit_wait_s
         self._watchers = {peer.msp_id: CommitWatcher(peer) for peer in network.peers}
         self._prepared: OrderedDict[str, bytes] = OrderedDict()  # tx id -> payload digest
-        self._submitted: OrderedDict[str, None] = OrderedDict()
+        # ordered again from the orderer's log at start: a retried Submit is a duplicate
+        self._submitted: OrderedDict[str, None] = OrderedDict.fromkeys(network.replayed)
         self._remember = remember_transactions
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -272,6 +276,34 @@ class GatewayService:
     # -- Submit ------------------------------------------------------------------------------
 
     def submit(self, request: gateway_pb2.SubmitRequest) -> gateway_pb2.SubmitResponse:
+        """Check and hand the envelope to the orderer; returns once it is durable there."""
+        started = self._start_submit(request)
+        if started is not None:
+            tx_id, acceptance = started
+            try:
+                acceptance.wait()
+            except OrderingError as exc:
+                raise self._submit_failed(tx_id, exc) from None
+        return gateway_pb2.SubmitResponse()
+
+    async def submit_async(self, request: gateway_pb2.SubmitRequest) -> gateway_pb2.SubmitResponse:
+        """:meth:`submit` for the event loop: other calls go on while the orderer's log
+        writes (one fsync then covers the envelopes of many Submits)."""
+        started = self._start_submit(request)
+        if started is not None:
+            tx_id, acceptance = started
+            try:
+                await acceptance.wait_async()
+            except OrderingError as exc:
+                raise self._submit_failed(tx_id, exc) from None
+        return gateway_pb2.SubmitResponse()
+
+    def _start_submit(
+        self, request: gateway_pb2.SubmitRequest
+    ) -> tuple[str, Acceptance] | None:
+        """Every check of Submit, then the envelope handed to the orderer's log; None when
+        the transaction is already in the ledger or was submitted before (Fabric's orderer
+        takes the copy and the client sees success: nothing more to wait for)."""
         if not request.HasField("prepared_transaction"):
             raise GatewayAbort(
                 Code.INVALID_ARGUMENT,
@@ -306,31 +338,37 @@ class GatewayService:
                 f"orderer serves {self.network.channel_id!r}",
             )
         if self._check_prepared(parsed, data):
-            return gateway_pb2.SubmitResponse()
+            return None
         with self._lock:
             if parsed.tx_id in self._submitted:
                 # Fabric's orderer takes a copy too (committed as DUPLICATE_TXID, while
                 # CommitStatus reports the first): the client sees success either way.
-                return gateway_pb2.SubmitResponse()
+                return None
             self._submitted[parsed.tx_id] = None
             self._trim(self._submitted)
         orderer = self.network.orderer
         try:
-            orderer.broadcast(data)
+            return parsed.tx_id, orderer.accept([data], single=True)
         except OrderingError as exc:
-            with self._lock:
-                self._submitted.pop(parsed.tx_id, None)
-            if not orderer.stopped:  # the orderer's filters refused it: a client error
-                status = "FORBIDDEN" if "refused the envelope" in str(exc) else "BAD_REQUEST"
-                raise self._orderer_refused(status, str(exc)) from None
-            orderer_msp = next(iter(self.network.config.orderer_orgs), "")
-            raise GatewayAbort(
-                Code.UNAVAILABLE,
-                f"{NO_ORDERER} (transaction {parsed.tx_id}: {exc})",
-                [gateway_pb2.ErrorDetail(address=self.address, msp_id=orderer_msp,
-                                         message=str(exc))],
-            ) from None
-        return gateway_pb2.SubmitResponse()
+            raise self._submit_failed(parsed.tx_id, exc) from None
+
+    def _submit_failed(self, tx_id: str, exc: OrderingError) -> GatewayAbort:
+        """What Fabric's gateway answers when the orderer did not take ``tx_id``: a 4xx
+        refusal of its filters is ABORTED (a client error); an orderer that is down is
+        UNAVAILABLE with the orderer's ErrorDetail."""
+        with self._lock:
+            self._submitted.pop(tx_id, None)
+        orderer = self.network.orderer
+        if not orderer.stopped:
+            status = "FORBIDDEN" if "refused the envelope" in str(exc) else "BAD_REQUEST"
+            return self._orderer_refused(status, str(exc))
+        orderer_msp = next(iter(self.network.config.orderer_orgs), "")
+        return GatewayAbort(
+            Code.UNAVAILABLE,
+            f"{NO_ORDERER} (transaction {tx_id}: {exc})",
+            [gateway_pb2.ErrorDetail(address=self.address, msp_id=orderer_msp,
+                                     message=str(exc))],
+        )
 
     @staticmethod
     def _orderer_refused(status: str, info: str) -> GatewayAbort:

@@ -4,16 +4,19 @@
 
     <directory>/identities/          the organizations' CAs and members (Fabric MSP layout)
     <directory>/peers/<msp_id>/      each peer's own ledger copy (ledger.sqlite)
+    <directory>/orderer/             the orderer's log of accepted envelopes (orderlog)
 
 The channel configuration (organizations, CA certificates, endorsement policy, batch settings)
 is block 0 of every copy; :meth:`EmbeddedNetwork.open` reads it from there. When a process
 stopped between the peers' commits of a block, ``open`` lets the lagging peers fetch the
 missing blocks from the most advanced copy and validate them themselves, as Fabric peers catch
-up through gossip or the deliver service.
+up through gossip or the deliver service. Then the orderer orders again, first, the envelopes
+it had acknowledged that no copy holds yet (from its log, once each, in their order).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -36,18 +39,22 @@ from ledgerlearn.ledger.endorse.endorserproc import EndorserProcess
 from ledgerlearn.ledger.errors import LedgerError, ProposalError, StorageError
 from ledgerlearn.ledger.framing import factory_reference
 from ledgerlearn.ledger.network.client import EmbeddedClient
-from ledgerlearn.ledger.order.orderer import Orderer
+from ledgerlearn.ledger.order.orderer import Orderer, read_envelope_header
+from ledgerlearn.ledger.order.orderlog import AcceptedLog
 from ledgerlearn.ledger.peer.peer import BlockListener, EventListener, Peer
-from ledgerlearn.ledger.protoutil import decode_block, new_block
+from ledgerlearn.ledger.protoutil import MalformedMessageError, decode_block, new_block
 from ledgerlearn.ledger.store.statedb import LedgerStore
 from ledgerlearn.ledger.validate.commitloop import CommitLoop
 
 IDENTITIES = "identities"
 PEERS = "peers"
+ORDERER = "orderer"
 DEFAULT_CHANNEL = "ledgerlearn"
 DEFAULT_BATCH_SIZE = 500
 DEFAULT_BATCH_TIMEOUT_S = 0.05
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
+log = logging.getLogger(__name__)
 
 
 def default_contracts() -> dict[str, Any]:
@@ -90,6 +97,13 @@ class EmbeddedNetwork:
         self.peers = peers
         self._by_msp = {p.msp_id: p for p in peers}
         height = peers[0].store.height()
+        accepted = AcceptedLog(directory / ORDERER)
+        replay = _not_committed(accepted.recover(), peers[0].store)
+        #: Transaction ids the orderer took back from its log at start, to order again.
+        self.replayed = [tx_id for tx_id, _, _ in replay]
+        if replay:
+            log.info("orderer: %d acknowledged transactions not in any block yet are "
+                     "ordered again from its log", len(replay))
         self.orderer = Orderer(
             orderer_identity,
             msp,
@@ -100,8 +114,14 @@ class EmbeddedNetwork:
             batch_timeout_s=config.batch_timeout_s,
             max_message_bytes=config.max_message_bytes,
             deliver=[p.deliver for p in peers],
+            log=accepted,
+            committed_height=self.height,
+            replay=[(number, envelope) for _, number, envelope in replay],
         )
         self._closed = False
+        if replay:  # open returns with every acknowledged transaction committed
+            self.orderer.cut_pending()
+            self.sync()
 
     # -- construction ----------------------------------------------------------------------
 
@@ -355,6 +375,8 @@ class EmbeddedNetwork:
             self.endorser_process.close()
         for peer in self.peers:
             peer.drain()
+        self.orderer.close_log()  # trimmed of what every copy now holds
+        for peer in self.peers:
             peer.close()
         if self._commit_loop is not None:
             self._commit_loop.stop()
@@ -404,6 +426,26 @@ def _orderer_identity(identities: NetworkIdentities, config: ChannelConfig) -> M
         if found:
             return sorted(found, key=lambda m: m.name)[0]
     raise StorageError("the network has no orderer identity (role orderer)")
+
+
+def _not_committed(
+    records: Sequence[tuple[int, bytes]], store: LedgerStore
+) -> list[tuple[str, int, bytes]]:
+    """(tx id, log number, envelope) of the logged envelopes ``store`` does not hold, in log
+    order, each transaction once: ordering one again would only make a DUPLICATE_TXID."""
+    ids = []
+    for number, envelope in records:
+        try:
+            ids.append((read_envelope_header(envelope).tx_id, number, envelope))
+        except MalformedMessageError as exc:  # it passed the filters once, so not expected
+            log.warning("orderer log record %d is not an envelope (%s); skipped", number, exc)
+    known = store.known_tx_ids([tx_id for tx_id, _, _ in ids])
+    out = []
+    for tx_id, number, envelope in ids:
+        if tx_id not in known:
+            known.add(tx_id)
+            out.append((tx_id, number, envelope))
+    return out
 
 
 def _catch_up(peers: list[Peer]) -> None:
