@@ -36,8 +36,8 @@ def test_nodes_learn_one_round_and_resume_without_duplicates(gateway, learning_f
     store = tmp_path / "store"  # shared content-addressed storage
     configs = [
         _config(learning_files, "committee", "member1", store),
-        _config(learning_files, "provider", "provider1", store, provider_index=0),
-        _config(learning_files, "provider", "provider2", store, provider_index=1),
+        _config(learning_files, "provider", "provider1", store, index=0),
+        _config(learning_files, "provider", "provider2", store, index=1),
         _config(learning_files, "publisher", "publisher", store,
                 committee=("Org1MSP/member1",)),
     ]
@@ -70,7 +70,7 @@ def test_nodes_learn_one_round_and_resume_without_duplicates(gateway, learning_f
 
     # started again (as after a crash): nothing is submitted twice
     height = gateway.network.height()
-    again = run_node(_config(learning_files, "provider", "provider1", store, provider_index=0))
+    again = run_node(_config(learning_files, "provider", "provider1", store, index=0))
     assert again["submitted"] == 0 and again["updates_on_ledger"] == 1
     published = run_node(_config(learning_files, "publisher", "publisher", store,
                                  committee=("Org1MSP/member1",)))
@@ -91,7 +91,7 @@ def test_node_config_is_checked(tmp_path):
         NodeConfig(role="publisher", connection=tmp_path / "c.json", store=tmp_path)
     with pytest.raises(NodeError, match="provider index"):
         NodeConfig(role="provider", connection=tmp_path / "c.json", store=tmp_path,
-                   provider_index=2, providers=2)
+                   index=2, providers=2)
 
 
 def test_node_command_needs_gateway_details_for_an_msp_folder(gateway, tmp_path):

@@ -40,6 +40,10 @@ _KNOWN_FIELDS = {
     "certificate", "private_key", "channel", "chaincode",
 }  # fmt: skip
 _MAX_FILE_BYTES = 1024 * 1024
+#: Channel of fabric-samples' test-network, and the chaincode name docs/fabric.md deploys the
+#: learning contract under: the defaults wherever a channel or chaincode is not given.
+DEFAULT_CHANNEL = "mychannel"
+DEFAULT_CHAINCODE = "learning"
 
 
 class ConnectionFileError(ValueError):
@@ -56,8 +60,8 @@ class GatewayConnection:
     private_key_pem: bytes
     tls_ca_pem: bytes | None
     server_name: str | None = None
-    channel: str = "mychannel"
-    chaincode: str = "learning"
+    channel: str = DEFAULT_CHANNEL
+    chaincode: str = DEFAULT_CHAINCODE
 
     @property
     def certificate(self) -> x509.Certificate:
@@ -201,8 +205,8 @@ def load_connection(path: Path) -> GatewayConnection:
         private_key_pem=key_pem,
         tls_ca_pem=tls_ca_pem,
         server_name=server_name,
-        channel=_string(document, "channel", source, "mychannel"),
-        chaincode=_string(document, "chaincode", source, "learning"),
+        channel=_string(document, "channel", source, DEFAULT_CHANNEL),
+        chaincode=_string(document, "chaincode", source, DEFAULT_CHAINCODE),
     )
 
 

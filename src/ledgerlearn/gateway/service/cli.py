@@ -36,8 +36,13 @@ def network_group() -> None:
               help="Serve in this process until SIGTERM/Ctrl-C instead of in the background.")
 @click.option("--peer-processes", is_flag=True,
               help="Run each peer (endorsement, validation, commit) in a process of its own.")
+@click.option("--experiment", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None,
+              help="A new network gets this experiment file's cast (publisher, member0.., "
+                   "provider0..) instead of --providers/--committee; for 'ledgerlearn run "
+                   "EXP.toml --network DIR'.")
 def up_command(directory: Path, address: str, org_count: int, providers: int, committee: int,
-               foreground: bool, peer_processes: bool) -> None:
+               foreground: bool, peer_processes: bool, experiment: Path | None) -> None:
     """Start the gateway for the network in DIR, creating the network on first start.
 
     Writes DIR/connection-<member>.json for every publisher, provider and committee member.
@@ -51,11 +56,12 @@ def up_command(directory: Path, address: str, org_count: int, providers: int, co
                            f"{os.getpid()}); stop with SIGTERM or Ctrl-C", err=True)
 
             serve(directory, address, org_count=org_count, providers=providers,
-                  committee=committee, on_ready=ready, peer_processes=peer_processes)
+                  committee=committee, on_ready=ready, peer_processes=peer_processes,
+                  experiment=experiment)
             return
         state = start_background(directory, address, org_count=org_count,
                                  providers=providers, committee=committee,
-                                 peer_processes=peer_processes)
+                                 peer_processes=peer_processes, experiment=experiment)
     except (DeploymentError, OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     files = sorted(p.name for p in Path(directory).glob("connection-*.json"))
