@@ -122,4 +122,61 @@ def test_msp_folder_becomes_a_checked_connection_file(gateway, tmp_path):
                                    gateway.directory / "gateway" / "tls" / "ca.crt", tmp_path)
     connection = load_connection(path)
     assert connection.msp_id == "Org2MSP" and connection.endpoint == gateway.server.address
-    assert connection.chaincode == "learning" and connection.channel == "ledgerlearn"
+    assert connection.chaincode == "learning" and connection.channel == "mychannel"
+    assert connection.server_name is None
+    path = connection_file_for_msp(msp, "Org2MSP", gateway.server.address,
+                                   gateway.directory / "gateway" / "tls" / "ca.crt", tmp_path,
+                                   channel="ledgerlearn", chaincode="kv", server_name="localhost")
+    connection = load_connection(path)
+    assert (connection.channel, connection.chaincode, connection.server_name) == (
+        "ledgerlearn", "kv", "localhost")
+
+
+def test_node_options_override_the_connection_file(gateway, tmp_path):
+    from ledgerlearn.participants.node import connection_of
+
+    plain = connection_of(NodeConfig(role="provider", connection=gateway.connection_file(),
+                                     store=tmp_path))
+    assert (plain.channel, plain.chaincode) == (gateway.network.channel_id, "kv")
+    changed = connection_of(NodeConfig(
+        role="provider", connection=gateway.connection_file(), store=tmp_path,
+        gateway="127.0.0.1:1", channel="mychannel", chaincode="learning",
+        server_name="peer0.org1.example.com",
+    ))
+    assert (changed.endpoint, changed.channel, changed.chaincode, changed.server_name) == (
+        "127.0.0.1:1", "mychannel", "learning", "peer0.org1.example.com")
+    assert changed.certificate_pem == plain.certificate_pem
+
+
+EXPERIMENT = """
+[experiment]
+name = "tiny"
+[providers]
+count = 3
+[committee]
+size = 2
+"""
+
+
+def test_a_node_of_an_experiment_takes_its_task_from_the_file(tmp_path):
+    from click.testing import CliRunner
+
+    from ledgerlearn.cli import main
+
+    experiment = tmp_path / "exp.toml"
+    experiment.write_text(EXPERIMENT)
+    options = {"connection": tmp_path / "c.json", "store": tmp_path, "experiment": experiment}
+    node = NodeConfig(role="provider", mode="gossip", index=2, **options)
+    assert node.model_id == "tiny-gossip" and node.experiment_config.providers.count == 3
+    assert NodeConfig(role="publisher", **options).model_id == "tiny-federation"
+    with pytest.raises(NodeError, match="has 3 provider participants; --index 3"):
+        NodeConfig(role="provider", index=3, **options)
+    with pytest.raises(NodeError, match="has 2 committee participants"):
+        NodeConfig(role="committee", index=2, **options)
+    with pytest.raises(NodeError, match="drop --attack"):
+        NodeConfig(role="provider", attack="label_flip", **options)
+    result = CliRunner().invoke(main, [
+        "node", "--role", "provider", "--identity", str(experiment), "--store", str(tmp_path),
+        "--experiment", str(experiment), "--rounds", "4", "--seed", "1",
+    ])
+    assert result.exit_code == 2 and "drop --seed, --rounds" in result.output

@@ -148,18 +148,22 @@ def connection_file_for_msp(
     return path
 
 
-def connect(config: NodeConfig) -> GatewayClient:
-    """The node's Gateway client, from its connection file (endpoint, channel, chaincode and
-    TLS server name overridable)."""
+def connection_of(config: NodeConfig):
+    """The node's connection file, checked, with the endpoint, channel, chaincode and TLS
+    server name the options override."""
     from ledgerlearn.fabric.connection import load_connection
 
     connection = load_connection(config.connection)
     overrides = {"endpoint": config.gateway, "channel": config.channel,
                  "chaincode": config.chaincode, "server_name": config.server_name}
-    connection = dataclasses.replace(
+    return dataclasses.replace(
         connection, **{k: v for k, v in overrides.items() if v is not None}
     )
-    return GatewayClient.connect(connection)
+
+
+def connect(config: NodeConfig) -> GatewayClient:
+    """The node's Gateway client (:func:`connection_of`)."""
+    return GatewayClient.connect(connection_of(config))
 
 
 def run_node(
