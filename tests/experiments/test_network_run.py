@@ -93,3 +93,30 @@ def test_run_on_a_network_writes_what_an_in_process_run_writes(tmp_path: Path) -
     processes = federation["processes"]
     assert sorted(p["process"] for p in processes) == [
         "member0", "provider0", "provider1", "provider2", "publisher"]
+
+
+def test_the_cast_of_an_experiment_is_named_as_in_process(tmp_path: Path) -> None:
+    from ledgerlearn.gateway.service.deployment import DeploymentError, experiment_members
+
+    experiment = tmp_path / "tiny.toml"
+    experiment.write_text(TINY)
+    cast = experiment_members(experiment)
+    assert cast == {"Org1": [("publisher", "publisher"), ("member0", "committee"),
+                             ("provider1", "provider")],
+                    "Org2": [("provider0", "provider"), ("provider2", "provider")]}
+    with pytest.raises(DeploymentError, match="drop --orgs 3"):
+        experiment_members(experiment, 3)
+
+
+def test_a_network_folder_without_the_cast_is_refused_before_anything_starts(
+    tmp_path: Path,
+) -> None:
+    experiment = tmp_path / "tiny.toml"
+    experiment.write_text(TINY)
+    (tmp_path / "net").mkdir()
+    result = CliRunner().invoke(main, ["run", str(experiment), "--out", str(tmp_path / "out"),
+                                       "--network", str(tmp_path / "net"), "--quiet"])
+    assert result.exit_code == 1
+    assert "lacks 5 connection file(s)" in result.output
+    assert "connection-publisher.json, connection-member0.json" in result.output
+    assert "network up --dir" in result.output

@@ -255,7 +255,7 @@ class _Reading:
         self.run = run
 
     def __enter__(self) -> _LedgerView:
-        from ledgerlearn.gateway.client import GatewayClient
+        from ledgerlearn.gateway.client.client import GatewayClient
         from ledgerlearn.roles.ledger_api import LearningLedger
         from ledgerlearn.storage.local import LocalStore
 

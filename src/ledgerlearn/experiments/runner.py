@@ -108,14 +108,15 @@ def run_experiment(
     results = []
     try:
         workload = build_workload(config)
+        if network is not None and set(config.modes) & set(LEDGER_MODES):
+            from ledgerlearn.experiments.network import NetworkRun
+
+            # checks the connection files before any mode runs
+            on_network = NetworkRun(Path(network), out, config, workload, say)
         with JobRunner(config.workers) as runner:
             for mode in config.modes:
                 log = MetricsLog(mode, out / "metrics.jsonl")
-                if mode in LEDGER_MODES and network is not None:
-                    from ledgerlearn.experiments.network import NetworkRun
-
-                    if on_network is None:
-                        on_network = NetworkRun(Path(network), out, config, workload, say)
+                if mode in LEDGER_MODES and on_network is not None:
                     result = on_network.run_mode(mode, log)
                     results.append(result)
                     say(f"{mode}: accuracy {result.final_accuracy:.4f} after "
