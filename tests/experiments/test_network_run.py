@@ -45,12 +45,14 @@ fraction = 0.34
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_run_on_a_network_writes_what_an_in_process_run_writes(tmp_path: Path) -> None:
-    from ledgerlearn.gateway.service.deployment import start_background, stop_service
+    from ledgerlearn.gateway.service.deployment import stop_service
 
     experiment = tmp_path / "tiny.toml"
     experiment.write_text(TINY)
     network = tmp_path / "net"
-    start_background(network, "127.0.0.1:0", experiment=experiment)
+    up = CliRunner().invoke(main, ["network", "up", "--dir", str(network), "--address",
+                                   "127.0.0.1:0", "--experiment", str(experiment)])
+    assert up.exit_code == 0, up.output
     try:
         names = sorted(p.name for p in network.glob("connection-*.json"))
         assert names == ["connection-member0.json", "connection-provider0.json",
@@ -96,16 +98,23 @@ def test_run_on_a_network_writes_what_an_in_process_run_writes(tmp_path: Path) -
 
 
 def test_the_cast_of_an_experiment_is_named_as_in_process(tmp_path: Path) -> None:
-    from ledgerlearn.gateway.service.deployment import DeploymentError, experiment_members
+    from ledgerlearn.experiments.config import parse_config
+    from ledgerlearn.experiments.network import cast_size, fabric_cast
+    from ledgerlearn.gateway.service.deployment import default_members
+    from ledgerlearn.protocols.ledger_session import member_plan
 
     experiment = tmp_path / "tiny.toml"
     experiment.write_text(TINY)
-    cast = experiment_members(experiment)
-    assert cast == {"Org1": [("publisher", "publisher"), ("member0", "committee"),
-                             ("provider1", "provider")],
-                    "Org2": [("provider0", "provider"), ("provider2", "provider")]}
-    with pytest.raises(DeploymentError, match="drop --orgs 3"):
-        experiment_members(experiment, 3)
+    assert cast_size(experiment) == (3, 1)
+    assert default_members(("Org1", "Org2"), 3, 1, first=0) == member_plan(parse_config(TINY))
+    assert fabric_cast(experiment) == [
+        ("publisher", "connection-publisher.json", 1), ("member0", "connection-member0.json", 1),
+        ("provider1", "connection-provider1.json", 1),
+        ("provider0", "connection-provider0.json", 2),
+        ("provider2", "connection-provider2.json", 2)]
+    result = CliRunner().invoke(main, ["network", "up", "--dir", str(tmp_path / "n"),
+                                       "--experiment", str(experiment), "--orgs", "3"])
+    assert result.exit_code == 2 and "drop --orgs 3" in result.output
 
 
 def test_a_network_folder_without_the_cast_is_refused_before_anything_starts(

@@ -162,19 +162,23 @@ def test_a_node_of_an_experiment_takes_its_task_from_the_file(tmp_path):
     from click.testing import CliRunner
 
     from ledgerlearn.cli import main
+    from ledgerlearn.experiments.participant import CastError, ExperimentCast
 
     experiment = tmp_path / "exp.toml"
     experiment.write_text(EXPERIMENT)
-    options = {"connection": tmp_path / "c.json", "store": tmp_path, "experiment": experiment}
-    node = NodeConfig(role="provider", mode="gossip", index=2, **options)
-    assert node.model_id == "tiny-gossip" and node.experiment_config.providers.count == 3
-    assert NodeConfig(role="publisher", **options).model_id == "tiny-federation"
-    with pytest.raises(NodeError, match="has 3 provider participants; --index 3"):
-        NodeConfig(role="provider", index=3, **options)
-    with pytest.raises(NodeError, match="has 2 committee participants"):
-        NodeConfig(role="committee", index=2, **options)
+    cast = ExperimentCast.load(experiment, "provider", 2, "gossip")
+    options = {"connection": tmp_path / "c.json", "store": tmp_path}
+    node = NodeConfig(role="provider", mode="gossip", index=2, cast=cast, **options)
+    assert node.model_id == "tiny-gossip" and cast.config.providers.count == 3
+    assert len(cast.workload.providers) == 3
+    assert NodeConfig(role="publisher", cast=ExperimentCast.load(
+        experiment, "publisher", 0, "federation"), **options).model_id == "tiny-federation"
+    with pytest.raises(CastError, match="has 3 provider participants; --index 3"):
+        ExperimentCast.load(experiment, "provider", 3, "federation")
+    with pytest.raises(CastError, match="has 2 committee participants"):
+        ExperimentCast.load(experiment, "committee", 2, "federation")
     with pytest.raises(NodeError, match="drop --attack"):
-        NodeConfig(role="provider", attack="label_flip", **options)
+        NodeConfig(role="provider", attack="label_flip", cast=cast, **options)
     result = CliRunner().invoke(main, [
         "node", "--role", "provider", "--identity", str(experiment), "--store", str(tmp_path),
         "--experiment", str(experiment), "--rounds", "4", "--seed", "1",

@@ -38,8 +38,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ledgerlearn.experiments.config import ExperimentConfig, config_to_toml, parse_config
-from ledgerlearn.experiments.metrics import MetricsLog
+from ledgerlearn.experiments.config import config_to_toml, parse_config
+from ledgerlearn.protocols.config import ExperimentConfig
+from ledgerlearn.protocols.metrics import MetricsLog
 from ledgerlearn.protocols.results import ModeResult
 from ledgerlearn.protocols.workload import Workload
 
@@ -235,15 +236,13 @@ class NetworkRun:
     def _reader(self) -> _Reading:
         return _Reading(self)
 
-    def ledger_summary(self) -> dict[str, Any]:
-        """The summary's ``ledger`` entry: the embedded network's audit when DIR holds its
+    def ledger_summary(self, audit: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
+        """The summary's ``ledger`` entry: ``audit`` of the embedded network when DIR holds its
         copies, else what can be said about a Fabric network from here (nothing audited)."""
         directory = self.files.directory.resolve()
         base = {"network": str(directory)}
         if (directory / "peers").is_dir():
-            from ledgerlearn.experiments.runner import _ledger_summary
-
-            return {**_ledger_summary(directory), **base}
+            return {**audit(directory), **base}
         return {"height": None, "transactions": None, "valid_transactions": None, "peers": None,
                 "audit": "not run: the ledger is the network's (audit it there)", **base}
 
@@ -367,3 +366,30 @@ def _gossip_result(view, workload, model_id, log, wall) -> ModeResult:
         records=tuple(log.records),
         extra={"model_id": model_id, "ledger_updates": outcome.counts}, outcome=outcome,
     )
+
+
+# -- what the lower layers' commands are passed (ledgerlearn.cli hands these in) ---------------
+
+
+def cast_size(path: Path) -> tuple[int, int]:
+    """(providers, committee size) of an experiment file, for ``network up --experiment``."""
+    from ledgerlearn.experiments.config import load_config
+
+    config = load_config(path)
+    return config.providers.count, config.committee.size
+
+
+def fabric_cast(path: Path) -> list[tuple[str, str, int]]:
+    """(user name, connection file name, organisation number) of every participant of an
+    experiment file, for ``fabric connection init --experiment``."""
+    from ledgerlearn.experiments.config import load_config
+    from ledgerlearn.protocols.ledger_session import member_plan
+
+    plan = member_plan(load_config(path))
+    cast = []
+    for number, org in enumerate(plan, start=1):
+        for name, role in plan[org]:
+            index = name.removeprefix("member").removeprefix("provider")
+            cast.append((name, FILE_NAMES[role].format(index if index.isdigit() else 0),
+                         number))
+    return cast

@@ -138,7 +138,7 @@ def run_experiment(
             session.close()
     summary = _summary(config, workload, results, out, time.perf_counter() - started)
     if on_network is not None:
-        summary["ledger"] = on_network.ledger_summary()
+        summary["ledger"] = on_network.ledger_summary(_ledger_summary)
     (out / "dag.json").write_text(json.dumps(_dag(results), indent=1) + "\n", encoding="utf-8")
     (out / "summary.json").write_text(
         json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8"

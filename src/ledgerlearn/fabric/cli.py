@@ -11,6 +11,10 @@ from ledgerlearn.fabric.contracts import DEFAULT_CONTRACT
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
+#: ``(experiment file) -> [(user name, connection file name, organisation number)]`` of its
+#: cast, passed in by ``ledgerlearn.cli`` (above the experiment layers that read the file).
+experiment_participants = None
+
 
 @click.group("fabric")
 def fabric_group() -> None:
@@ -260,7 +264,13 @@ def connection_init_command(
             click.echo(f"Wrote {out} ({document['msp_id']} {user} at {document['endpoint']})")
             return
         assert out_dir is not None
-        for name, file_name, org_number in _experiment_cast(experiment):
+        if experiment_participants is None:
+            raise click.UsageError("--experiment needs the full 'ledgerlearn' command")
+        try:
+            cast = experiment_participants(experiment)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+        for name, file_name, org_number in cast:
             document = fabric_samples_connection(test_network, org_number, name,
                                                  out_dir=out_dir, **options)
             if not Path(document["msp_dir"]).is_dir():
@@ -274,25 +284,6 @@ def connection_init_command(
                        f"{document['endpoint']})")
     except ConnectionFileError as exc:
         raise click.ClickException(str(exc)) from None
-
-
-def _experiment_cast(experiment: Path) -> list[tuple[str, str, int]]:
-    """(user name, connection file name, organisation number) of every participant."""
-    from ledgerlearn.experiments.config import ConfigError, load_config
-    from ledgerlearn.experiments.network import FILE_NAMES
-    from ledgerlearn.protocols.ledger_session import member_plan
-
-    try:
-        plan = member_plan(load_config(experiment))
-    except ConfigError as exc:
-        raise click.UsageError(str(exc)) from None
-    cast = []
-    for number, org in enumerate(plan, start=1):
-        for name, role in plan[org]:
-            index = name.removeprefix("member").removeprefix("provider")
-            file_name = FILE_NAMES[role].format(index if index.isdigit() else 0)
-            cast.append((name, file_name, number))
-    return cast
 
 
 def _write_checked(out: Path, document: dict) -> None:

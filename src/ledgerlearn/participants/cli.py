@@ -10,6 +10,11 @@ import click
 
 from ledgerlearn.fabric.connection import DEFAULT_CHAINCODE, DEFAULT_CHANNEL
 
+#: Builds the participant of an experiment file, ``(path, role, index, mode) -> cast``
+#: (``ledgerlearn.experiments.participant.ExperimentCast.load``): passed in by
+#: ``ledgerlearn.cli``, which sits above the experiment layers this needs.
+experiment_cast = None
+
 #: The node's task options: with --experiment the file decides them.
 TASK_OPTIONS = ("dataset", "seed", "rounds", "providers", "quorum", "min_score",
                 "local_epochs", "attack")
@@ -116,7 +121,13 @@ def node_command(ctx: click.Context, identity: Path, gateway: str | None, msp_id
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     options["committee"] = tuple(options["committee"])
+    experiment = options.pop("experiment")
     try:
+        if experiment is not None:
+            if experiment_cast is None:
+                raise click.UsageError("--experiment needs the full 'ledgerlearn' command")
+            options["cast"] = experiment_cast(experiment, options["role"], options["index"],
+                                              options["mode"])
         config = NodeConfig(connection=identity, store=store_dir, gateway=gateway, **options)
         result = run_node(config, stop, progress=lambda m: click.echo(m, err=True))
     except (NodeError, StorageError, ValueError, OSError) as exc:

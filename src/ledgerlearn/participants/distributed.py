@@ -300,40 +300,10 @@ def _summary(config, ledger_dir: Path, store, kinds: dict[str, str]) -> dict[str
     }
 
 
-def run_distributed_experiment(
-    out: Path, config=None, *, say: Callable[[str], None] | None = None
-) -> dict[str, Any]:
-    """An experiment (the demo's by default) with its ledger modes on a fresh embedded network
-    in ``OUT/network`` (``network up --experiment``), every participant its own process:
-    ``ledgerlearn run EXP --network OUT/network`` under the hood. Writes what the in-process
-    demo writes (summary.json, metrics.jsonl, report.html with its figures)."""
-    from ledgerlearn.experiments.runner import demo_config, run_experiment
-
-    say = say or (lambda _: None)
-    config = config or demo_config()
-    out = Path(out).resolve()
-    network = out / "network"
-    if network.exists():
-        raise DistributedRunError(f"{out} already holds a network of an earlier run; choose "
-                                  "another --out")
-    network.mkdir(parents=True)
-    cast = out / "network-experiment.toml"
-    from ledgerlearn.experiments.config import config_to_toml
-
-    cast.write_text(config.source_text or config_to_toml(config), encoding="utf-8")
-    state = start_background(network, "127.0.0.1:0", experiment=cast)
-    say(f"network up on {state.address} (pid {state.pid})")
-    try:
-        return run_experiment(config, out, progress=False, echo=say, network=network)
-    finally:
-        stop_service(network)
-        say("network down")
-
-
 def run_distributed_demo_command(out_dir: str, ipfs: bool = False) -> None:
     """`ledgerlearn demo --distributed [--ipfs]`: run, then print what the in-process demo
-    prints. Without ``ipfs`` it is the demo experiment with ``run --network`` on a fresh
-    embedded network; with it, the demo scenario with a Kubo node per participant."""
+    prints. (``ledgerlearn demo --distributed`` without ``--ipfs`` is
+    ``ledgerlearn.experiments.network.run_distributed_experiment_command``.)"""
     import signal
 
     import click
@@ -342,19 +312,6 @@ def run_distributed_demo_command(out_dir: str, ipfs: bool = False) -> None:
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, terminate)
-    if not ipfs:
-        from ledgerlearn.experiments.network import NetworkRunError
-        from ledgerlearn.experiments.report import format_table
-        from ledgerlearn.experiments.runner import RunDirectoryError
-
-        try:
-            summary = run_distributed_experiment(
-                Path(out_dir), say=lambda message: click.echo(message, err=True))
-        except (DistributedRunError, NetworkRunError, RunDirectoryError) as exc:
-            raise click.ClickException(str(exc)) from None
-        click.echo(format_table(summary))
-        click.echo(f"\nresults in {out_dir} (report.html, summary.json, metrics.jsonl)")
-        return
     try:
         summary = run_distributed_demo(
             Path(out_dir), ipfs=ipfs, progress=lambda message: click.echo(message, err=True)

@@ -51,11 +51,12 @@ class NodeConfig:
     channel: str | None = None  # overriding the connection file's channel
     chaincode: str | None = None  # overriding the connection file's chaincode (contract) name
     server_name: str | None = None  # overriding the connection file's TLS server name
-    #: An experiment file: dataset, split, partition, model, training, rules and adversaries
-    #: come from it (as in its in-process run), and ``index`` is this participant's place in
-    #: its cast; the task options below are then not used.
-    experiment: Path | None = None
-    model_id: str | None = None  # default: the experiment's, else "digits-federation"
+    #: A participant of an experiment's cast (``ledgerlearn.experiments.participant.
+    #: ExperimentCast``, made by ``ledgerlearn node --experiment``): dataset, split,
+    #: partition, model, training, rules and adversaries come from it, as in the experiment's
+    #: in-process run; the task options below are then not used.
+    cast: Any = None
+    model_id: str | None = None  # default: the cast's, else "digits-federation"
     mode: str = "federation"
     dataset: str = "digits"
     seed: int = 0
@@ -78,10 +79,12 @@ class NodeConfig:
     ipfs_peers: Path | None = None  # folder where the nodes announce their Kubo addresses
 
     def __post_init__(self) -> None:
-        if self.experiment is not None:
-            self._check_experiment()
-        elif self.model_id is None:
-            object.__setattr__(self, "model_id", "digits-federation")
+        if self.model_id is None:
+            model_id = self.cast.model_id if self.cast is not None else "digits-federation"
+            object.__setattr__(self, "model_id", model_id)
+        if self.cast is not None and self.attack is not None:
+            raise NodeError("with --experiment the adversaries come from its [[adversaries]]; "
+                            "drop --attack")
         if self.role not in NODE_ROLES:
             raise NodeError(f"role must be one of {', '.join(NODE_ROLES)}, not {self.role!r}")
         if (self.ipfs_repo is None) != (self.ipfs_peers is None):
@@ -89,7 +92,7 @@ class NodeConfig:
         if (self.store is None) == (self.ipfs_repo is None):
             raise NodeError("give either --store (a shared folder) or --ipfs-repo/--ipfs-peers "
                             "(this node's own Kubo node)")
-        if self.role == "publisher" and not self.committee and self.experiment is None:
+        if self.role == "publisher" and not self.committee and self.cast is None:
             raise NodeError("a publisher needs the committee's member ids (--committee)")
         if self.attack is not None:
             from ledgerlearn.attacks import PROVIDER_ATTACKS
@@ -97,34 +100,8 @@ class NodeConfig:
             if self.attack not in PROVIDER_ATTACKS:
                 raise NodeError(f"unknown attack {self.attack!r}; known: "
                                 f"{', '.join(sorted(PROVIDER_ATTACKS))}")
-        if self.experiment is None and not 0 <= self.index < self.providers:
+        if self.cast is None and not 0 <= self.index < self.providers:
             raise NodeError(f"provider index {self.index} must lie in 0..{self.providers - 1}")
-
-    def _check_experiment(self) -> None:
-        from ledgerlearn.experiments.config import LEDGER_MODES, ConfigError, load_config
-        from ledgerlearn.protocols.ledger_session import model_id_of
-
-        try:
-            config = load_config(self.experiment)
-        except (ConfigError, OSError) as exc:
-            raise NodeError(str(exc)) from None
-        if self.mode not in LEDGER_MODES:
-            raise NodeError(f"--mode must be one of {', '.join(LEDGER_MODES)}, not {self.mode}")
-        if self.attack is not None:
-            raise NodeError("with --experiment the adversaries come from its [[adversaries]]; "
-                            "drop --attack")
-        size = {"provider": config.providers.count, "committee": config.committee.size}
-        if self.role in size and not 0 <= self.index < size[self.role]:
-            raise NodeError(f"{self.experiment} has {size[self.role]} {self.role} "
-                            f"participants; --index {self.index} must lie in "
-                            f"0..{size[self.role] - 1}")
-        if self.model_id is None:
-            object.__setattr__(self, "model_id", model_id_of(config, self.mode))
-        object.__setattr__(self, "_config", config)
-
-    @property
-    def experiment_config(self):  # the parsed experiment file (None without one)
-        return getattr(self, "_config", None)
 
 
 def connection_file_for_msp(
@@ -219,15 +196,16 @@ def _publisher(config, ledger, store, refresh, stop, say) -> dict[str, Any]:
     from ledgerlearn.roles.publisher import ModelPlan, Publisher
 
     existing = _model(ledger, config.model_id)
-    committee = config.committee or _experiment_committee(config)
+    committee = config.committee or (
+        config.cast.committee_ids(Path(config.connection).parent) if config.cast else ())
     if existing is None:
         deadline = time.monotonic() + config.timeout_s
         for member_id in committee:  # fragments are encrypted to registered members
             while not _registered(ledger, member_id):
                 refresh()
                 _sleep(stop, config, deadline, f"committee member {member_id} to register")
-        if config.experiment_config is not None:
-            plan, validation = _experiment_plan(config)
+        if config.cast is not None:
+            plan, validation = config.cast.plan(config.model_id)
         else:
             validation, _ = _validation_and_held_out(config)
             plan = ModelPlan(model_id=config.model_id, spec=builtin_spec("mlp"),
@@ -259,13 +237,10 @@ def _provider(config, ledger, store, refresh, stop, say) -> dict[str, Any]:
 
     index = config.index
     max_updates = 3 if config.max_updates is None else config.max_updates
-    if config.experiment_config is not None:
-        from ledgerlearn.protocols.ledger_session import provider_agent
-
-        workload = _workload(config)
-        provider = provider_agent(config.experiment_config, workload, index, ledger, store)
+    if config.cast is not None:
+        provider = config.cast.provider(ledger, store)
         if config.max_updates is None:
-            max_updates = _gossip_quota(config, workload)
+            max_updates = config.cast.max_updates()
     else:
         kind = DataProvider if config.attack is None else PROVIDER_ATTACKS[config.attack]
         provider = kind(
@@ -307,11 +282,8 @@ def _provider(config, ledger, store, refresh, stop, say) -> dict[str, Any]:
 def _committee(config, ledger, store, refresh, stop, say) -> dict[str, Any]:
     from ledgerlearn.roles.committee import CommitteeMember
 
-    if config.experiment_config is not None:
-        from ledgerlearn.protocols.ledger_session import committee_agent
-
-        member = committee_agent(config.experiment_config, config.index, ledger, store,
-                                 _private_key(config))
+    if config.cast is not None:
+        member = config.cast.committee_member(ledger, store, _private_key(config))
     else:
         member = CommitteeMember(ledger, store, _private_key(config))
     reviewed = reported = 0
@@ -361,47 +333,6 @@ def _rules(config: NodeConfig) -> dict[str, Any]:
     if config.mode == "federation":
         rules.update(rounds=config.rounds, providers_per_round=config.providers)
     return rules
-
-
-def _workload(config: NodeConfig):
-    """The experiment's workload, derived here exactly as its in-process run derives it."""
-    from ledgerlearn.protocols.workload import build_workload
-
-    return build_workload(config.experiment_config)
-
-
-def _experiment_plan(config: NodeConfig):
-    """The model plan and validation set an experiment's publisher publishes. The federation
-    round's time-out is real time here: ``[rules].round_deadline`` seconds."""
-    from ledgerlearn.protocols.ledger_session import model_plan
-
-    experiment = config.experiment_config
-    workload = _workload(config)
-    plan = model_plan(experiment, workload, config.mode,
-                      round_timeout=experiment.rules.round_deadline)
-    return dataclasses.replace(plan, model_id=config.model_id), workload.validation
-
-
-def _experiment_committee(config: NodeConfig) -> tuple[str, ...]:
-    """The committee's member ids, read from the certificates of the connection files next to
-    this node's (``connection-member<i>.json``, the layout of a network folder)."""
-    if config.experiment_config is None:
-        return ()
-    from ledgerlearn.experiments.network import ParticipantFiles
-
-    files = ParticipantFiles(Path(config.connection).parent, config.experiment_config)
-    return tuple(files.member_id("committee", i)
-                 for i in range(config.experiment_config.committee.size))
-
-
-def _gossip_quota(config: NodeConfig, workload) -> int:
-    """This provider's updates in the experiment's in-process gossip schedule."""
-    from ledgerlearn.experiments.runner import make_schedule
-    from ledgerlearn.protocols.gossip import update_quotas
-
-    experiment = config.experiment_config
-    samples = [len(p.dataset) for p in workload.providers]
-    return update_quotas(experiment, make_schedule(experiment), samples)[config.index]
 
 
 def _splits(config: NodeConfig):
