@@ -9,10 +9,13 @@ import click
 
 from ledgerlearn import __version__
 from ledgerlearn.experiments.cli import run_command
+from ledgerlearn.fabric import cli as fabric_cli
 from ledgerlearn.fabric.cli import fabric_group
+from ledgerlearn.gateway.service import cli as service_cli
 from ledgerlearn.gateway.service.cli import network_group
 from ledgerlearn.learning.cli import data_group
 from ledgerlearn.ledger.cli import ledger_group
+from ledgerlearn.participants import cli as participants_cli
 from ledgerlearn.participants.cli import node_command
 from ledgerlearn.storage.cli import store_group
 
@@ -42,7 +45,12 @@ def main() -> None:
 )
 def demo(out_dir: str, distributed: bool, ipfs: bool) -> None:
     """Run the demo scenario on embedded defaults (no services to start)."""
-    if distributed:
+    if distributed and not ipfs:  # the demo experiment with run --network
+        from ledgerlearn.experiments.distributed import run_distributed_experiment_command
+
+        run_distributed_experiment_command(out_dir)
+        return
+    if distributed:  # the demo scenario, a Kubo node per participant
         from ledgerlearn.participants.distributed import run_distributed_demo_command
 
         run_distributed_demo_command(out_dir, ipfs=ipfs)
@@ -51,6 +59,30 @@ def demo(out_dir: str, distributed: bool, ipfs: bool) -> None:
 
     run_demo(out_dir)
 
+
+def _experiment_cast(path, role, index, mode):  # lazy: the experiment layers import torch
+    from ledgerlearn.experiments.participant import ExperimentCast
+
+    return ExperimentCast.load(path, role, index, mode)
+
+
+def _cast_size(path):
+    from ledgerlearn.experiments.network import cast_size
+
+    return cast_size(path)
+
+
+def _fabric_cast(path):
+    from ledgerlearn.experiments.network import fabric_cast
+
+    return fabric_cast(path)
+
+
+# The lower layers' commands take an experiment file through these (they sit below the
+# experiment layers that read it).
+participants_cli.experiment_cast = _experiment_cast
+service_cli.experiment_cast_size = _cast_size
+fabric_cli.experiment_participants = _fabric_cast
 
 main.add_command(ledger_group)
 main.add_command(store_group)

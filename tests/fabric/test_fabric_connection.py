@@ -175,3 +175,105 @@ def test_cli_init_writes_nothing_when_the_network_is_not_there(tmp_path: Path) -
     assert result.exit_code != 0
     assert "is the network up" in result.output
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "endpoint"),
+    [("localhost:7051", "localhost:7051"), ("grpcs://localhost:9051", "localhost:9051"),
+     ("grpc://peer0.org1.example.com:7051/", "peer0.org1.example.com:7051"),
+     ("  10.0.0.5:8051 ", "10.0.0.5:8051")],
+)
+def test_endpoints_as_given_or_as_profiles_write_them(text: str, endpoint: str) -> None:
+    from ledgerlearn.fabric.connection import parse_endpoint
+
+    assert parse_endpoint(text) == endpoint
+
+
+@pytest.mark.parametrize("text", ["localhost", "grpcs://", "host:port", ":7051"])
+def test_a_bad_endpoint_is_refused(text: str) -> None:
+    from ledgerlearn.fabric.connection import parse_endpoint
+
+    with pytest.raises(ConnectionFileError, match="--endpoint"):
+        parse_endpoint(text)
+
+
+def _init(*args: str):
+    return CliRunner().invoke(main, ["fabric", "connection", "init", *args])
+
+
+def test_cli_init_takes_the_endpoint_and_channel(network: Path, tmp_path: Path) -> None:
+    out = tmp_path / "c.json"
+    result = _init("--test-network", str(network), "--endpoint", "grpcs://127.0.0.1:17051",
+                   "--channel", "learnchannel", "--tls-server-name", "peer9", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    document = json.loads(out.read_text())
+    assert document["endpoint"] == "127.0.0.1:17051"
+    assert document["channel"] == "learnchannel"
+    assert document["server_name"] == "peer9"
+
+
+def test_cli_init_reads_the_peer_from_the_test_networks_profile(
+    network: Path, tmp_path: Path
+) -> None:
+    org = network / "organizations" / "peerOrganizations" / "org1.example.com"
+    pem = (org / "peers" / "peer0.org1.example.com" / "tls" / "ca.crt").read_text()
+    (org / "peers" / "peer0.org1.example.com" / "tls" / "ca.crt").unlink()  # only the profile
+    (org / "connection-org1.json").write_text(json.dumps({
+        "name": "test-network-org1",
+        "organizations": {"Org1": {"mspid": "Org1MSP", "peers": ["peer0.org1.example.com"]}},
+        "peers": {"peer0.org1.example.com": {
+            "url": "grpcs://localhost:27051", "tlsCACerts": {"pem": pem},
+            "grpcOptions": {"ssl-target-name-override": "peer0.org1.example.com"},
+        }},
+    }))
+    out = tmp_path / "net" / "c.json"
+    result = _init("--test-network", str(network), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    connection = load_connection(out)
+    assert connection.endpoint == "localhost:27051"
+    assert connection.server_name == "peer0.org1.example.com"
+    assert connection.tls_ca_pem == pem.encode()
+    assert (tmp_path / "net" / "tlsca-org1.pem").read_text() == pem
+
+
+def test_cli_init_for_an_experiment_names_the_identities_it_lacks(
+    network: Path, tmp_path: Path
+) -> None:
+    experiment = tmp_path / "exp.toml"
+    experiment.write_text("[providers]\ncount = 2\n[committee]\nsize = 1\n")
+    result = _init("--test-network", str(network), "--experiment", str(experiment),
+                   "--out-dir", str(tmp_path / "net"))
+    assert result.exit_code != 0
+    assert "publisher is not enrolled in Org1" in result.output
+    assert "step 8" in result.output
+    assert _init("--test-network", str(network)).exit_code == 2  # neither --out nor --out-dir
+
+
+def test_cli_init_writes_a_file_per_participant(tmp_path: Path, tls_files) -> None:
+    network = make_test_network(tmp_path / "test-network", tls_files.ca_cert)
+    for org, names in ((1, ["publisher", "member0", "provider1"]), (2, ["provider0"])):
+        source = network / "organizations" / "peerOrganizations" / "org1.example.com"
+        domain = f"org{org}.example.com"
+        target = network / "organizations" / "peerOrganizations" / domain
+        for name in names:
+            msp = target / "users" / f"{name}@{domain}" / "msp"
+            (msp / "signcerts").mkdir(parents=True)
+            (msp / "keystore").mkdir()
+            user = source / "users" / "User1@org1.example.com" / "msp"
+            for part in ("signcerts", "keystore"):
+                for item in (user / part).iterdir():
+                    (msp / part / item.name).write_bytes(item.read_bytes())
+        tls = target / "peers" / f"peer0.{domain}" / "tls"
+        tls.mkdir(parents=True, exist_ok=True)
+        (tls / "ca.crt").write_bytes(tls_files.ca_cert.read_bytes())
+    experiment = tmp_path / "exp.toml"
+    experiment.write_text("[providers]\ncount = 2\n[committee]\nsize = 1\n")
+    out = tmp_path / "net"
+    result = _init("--test-network", str(network), "--experiment", str(experiment),
+                   "--out-dir", str(out))
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.glob("*.json")) == [
+        "connection-member0.json", "connection-provider0.json", "connection-provider1.json",
+        "connection-publisher.json"]
+    assert load_connection(out / "connection-provider0.json").endpoint == "localhost:9051"
+    assert load_connection(out / "connection-member0.json").msp_id == "Org1MSP"

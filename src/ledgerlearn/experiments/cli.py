@@ -22,16 +22,28 @@ import click
     "depend on it).",
 )
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def run_command(experiment: str, out_dir: str, workers: int | None, quiet: bool) -> None:
+@click.option(
+    "--network",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="Folder of connection files, one per participant (connection-publisher.json, "
+    "connection-member<I>.json, connection-provider<I>.json): run the ledger modes on that "
+    "network, every participant as its own 'ledgerlearn node' process.",
+)
+def run_command(
+    experiment: str, out_dir: str, workers: int | None, quiet: bool, network: str | None
+) -> None:
     """Run the experiment file EXPERIMENT (TOML) and write its results to --out.
 
     Every mode named in [experiment].modes runs on the same data, partition and model:
-    federation and gossip on the embedded ledger, and the centralized, fedavg and
-    gossip-baseline baselines. See docs/experiments.md for the file format.
+    federation and gossip on the embedded ledger (or, with --network, on the network whose
+    connection files are there), and the centralized, fedavg and gossip-baseline baselines.
+    See docs/experiments.md for the file format.
     """
     import dataclasses
 
     from ledgerlearn.experiments.config import ConfigError, load_config
+    from ledgerlearn.experiments.network import NetworkRunError
     from ledgerlearn.experiments.report import format_table
     from ledgerlearn.experiments.runner import RunDirectoryError, run_experiment
 
@@ -42,8 +54,9 @@ def run_command(experiment: str, out_dir: str, workers: int | None, quiet: bool)
     if workers is not None:
         config = dataclasses.replace(config, workers=workers)
     try:
-        summary = run_experiment(config, out_dir, progress=not quiet, echo=click.echo)
-    except (RunDirectoryError, ValueError) as exc:
+        summary = run_experiment(config, out_dir, progress=not quiet, echo=click.echo,
+                                 network=network)
+    except (RunDirectoryError, NetworkRunError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo("")
     click.echo(format_table(summary))

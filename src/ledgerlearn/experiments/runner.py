@@ -79,11 +79,15 @@ def run_experiment(
     progress: bool = True,
     echo: Callable[[str], None] | None = None,
     replace: bool = False,
+    network: str | Path | None = None,
 ) -> dict[str, Any]:
     """Run every mode of `config`, write the run directory, return the summary.
 
     `out_dir` must be new or empty; with `replace`, a directory that holds an earlier run
-    (its summary.json and experiment.toml) is emptied of that run's files first."""
+    (its summary.json and experiment.toml) is emptied of that run's files first. With
+    `network` (a folder of connection files, :mod:`ledgerlearn.experiments.network`), the
+    ledger modes run there, every participant as its own process, instead of on a new
+    embedded network in ``out_dir/ledger``."""
     import torch
 
     from ledgerlearn.protocols.jobs import JobRunner
@@ -100,13 +104,24 @@ def run_experiment(
     # One torch thread everywhere: the pool's workers use one, so the modes compare fairly
     # and results do not depend on the machine's core count.
     torch.set_num_threads(1)
-    session = None
+    session = on_network = None
     results = []
     try:
         workload = build_workload(config)
+        if network is not None and set(config.modes) & set(LEDGER_MODES):
+            from ledgerlearn.experiments.network import NetworkRun
+
+            # checks the connection files before any mode runs
+            on_network = NetworkRun(Path(network), out, config, workload, say)
         with JobRunner(config.workers) as runner:
             for mode in config.modes:
                 log = MetricsLog(mode, out / "metrics.jsonl")
+                if mode in LEDGER_MODES and on_network is not None:
+                    result = on_network.run_mode(mode, log)
+                    results.append(result)
+                    say(f"{mode}: accuracy {result.final_accuracy:.4f} after "
+                        f"{result.sim_seconds:.0f} ledger s, {result.wall_seconds:.1f} s wall")
+                    continue
                 if mode in LEDGER_MODES and session is None:
                     from ledgerlearn.protocols.ledger_session import LedgerSession
 
@@ -122,6 +137,8 @@ def run_experiment(
         if session is not None:
             session.close()
     summary = _summary(config, workload, results, out, time.perf_counter() - started)
+    if on_network is not None:
+        summary["ledger"] = on_network.ledger_summary(_ledger_summary)
     (out / "dag.json").write_text(json.dumps(_dag(results), indent=1) + "\n", encoding="utf-8")
     (out / "summary.json").write_text(
         json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8"

@@ -6,9 +6,14 @@ from pathlib import Path
 
 import click
 
+from ledgerlearn.fabric.connection import DEFAULT_CHAINCODE, DEFAULT_CHANNEL
 from ledgerlearn.fabric.contracts import DEFAULT_CONTRACT
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+#: ``(experiment file) -> [(user name, connection file name, organisation number)]`` of its
+#: cast, passed in by ``ledgerlearn.cli`` (above the experiment layers that read the file).
+experiment_participants = None
 
 
 @click.group("fabric")
@@ -215,34 +220,83 @@ def connection_check_command(connection_file: Path) -> None:
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="The fabric-samples/test-network folder of a running test network.",
 )
-@click.option("--org", type=click.IntRange(1, 2), default=1, show_default=True)
-@click.option("--user", default="User1", show_default=True, help="User1 or Admin.")
-@click.option("--chaincode", default="learning", show_default=True)
+@click.option("--org", type=click.IntRange(1), default=1, show_default=True)
+@click.option("--user", default="User1", show_default=True,
+              help="User1, Admin, or a user enrolled as users/<user>@orgN.example.com.")
+@click.option("--endpoint", default=None,
+              help="HOST:PORT (or grpcs://HOST:PORT) of the peer's gateway [default: the "
+                   "peer of the org's connection-orgN.json, else localhost:7051/9051].")
+@click.option("--tls-server-name", "server_name", default=None,
+              help="Host name in the peer's TLS certificate [default: the profile's, else "
+                   "peer0.orgN.example.com].")
+@click.option("--channel", default=DEFAULT_CHANNEL, show_default=True)
+@click.option("--chaincode", default=DEFAULT_CHAINCODE, show_default=True)
 @click.option(
-    "--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="File to write."
+    "--out", default=None, type=click.Path(dir_okay=False, path_type=Path), help="File to write."
 )
+@click.option(
+    "--experiment", type=_FILE, default=None,
+    help="Instead of one file: a file per participant of this experiment's cast in --out-dir "
+         "(for 'ledgerlearn run EXP --network DIR'); identities enrolled as users publisher, "
+         "member<I>, provider<I> of the organisations the in-process run puts them in.",
+)
+@click.option("--out-dir", default=None, type=click.Path(file_okay=False, path_type=Path),
+              help="With --experiment: the network folder to write.")
 def connection_init_command(
-    test_network: Path, org: int, user: str, chaincode: str, out: Path
+    test_network: Path, org: int, user: str, endpoint: str | None, server_name: str | None,
+    channel: str, chaincode: str, out: Path | None, experiment: Path | None,
+    out_dir: Path | None,
 ) -> None:
-    """Write a connection file for a user of fabric-samples' test network, and check it."""
-    import json
+    """Write a connection file for a user of fabric-samples' test network, and check it; or,
+    with --experiment, one per participant of an experiment into --out-dir."""
+    from ledgerlearn.fabric.connection import ConnectionFileError, fabric_samples_connection
 
-    from ledgerlearn.fabric.connection import (
-        ConnectionFileError,
-        fabric_samples_connection,
-        load_connection,
-    )
-
+    if (experiment is None) != (out_dir is None) or (experiment is None) == (out is None):
+        raise click.UsageError("give either --out FILE, or --experiment EXP with --out-dir DIR")
+    options = {"chaincode": chaincode, "channel": channel, "endpoint": endpoint,
+               "server_name": server_name}
     try:
-        document = fabric_samples_connection(test_network, org, user, chaincode=chaincode)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        draft = out.with_name(out.name + ".draft")
-        draft.write_text(json.dumps(document, indent=2) + "\n")
+        if experiment is None:
+            assert out is not None
+            document = fabric_samples_connection(test_network, org, user,
+                                                 out_dir=out.parent, **options)
+            _write_checked(out, document)
+            click.echo(f"Wrote {out} ({document['msp_id']} {user} at {document['endpoint']})")
+            return
+        assert out_dir is not None
+        if experiment_participants is None:
+            raise click.UsageError("--experiment needs the full 'ledgerlearn' command")
         try:
-            load_connection(draft)
-            draft.replace(out)
-        finally:
-            draft.unlink(missing_ok=True)
+            cast = experiment_participants(experiment)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+        for name, file_name, org_number in cast:
+            document = fabric_samples_connection(test_network, org_number, name,
+                                                 out_dir=out_dir, **options)
+            if not Path(document["msp_dir"]).is_dir():
+                raise ConnectionFileError(
+                    f"{name} is not enrolled in Org{org_number}: {document['msp_dir']} is "
+                    "missing; register and enroll it with its ledgerlearn.role attribute "
+                    "(docs/fabric.md, step 8)"
+                )
+            _write_checked(out_dir / file_name, document)
+            click.echo(f"Wrote {out_dir / file_name} ({document['msp_id']} {name} at "
+                       f"{document['endpoint']})")
     except ConnectionFileError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"Wrote {out} ({document['msp_id']} {user} at {document['endpoint']})")
+
+
+def _write_checked(out: Path, document: dict) -> None:
+    """Write a connection file only once it loads (nothing is left behind when it does not)."""
+    import json
+
+    from ledgerlearn.fabric.connection import load_connection
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    draft = out.with_name(out.name + ".draft")
+    draft.write_text(json.dumps(document, indent=2) + "\n")
+    try:
+        load_connection(draft)
+        draft.replace(out)
+    finally:
+        draft.unlink(missing_ok=True)

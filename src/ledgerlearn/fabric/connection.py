@@ -40,6 +40,10 @@ _KNOWN_FIELDS = {
     "certificate", "private_key", "channel", "chaincode",
 }  # fmt: skip
 _MAX_FILE_BYTES = 1024 * 1024
+#: Channel of fabric-samples' test-network, and the chaincode name docs/fabric.md deploys the
+#: learning contract under: the defaults wherever a channel or chaincode is not given.
+DEFAULT_CHANNEL = "mychannel"
+DEFAULT_CHAINCODE = "learning"
 
 
 class ConnectionFileError(ValueError):
@@ -56,8 +60,8 @@ class GatewayConnection:
     private_key_pem: bytes
     tls_ca_pem: bytes | None
     server_name: str | None = None
-    channel: str = "mychannel"
-    chaincode: str = "learning"
+    channel: str = DEFAULT_CHANNEL
+    chaincode: str = DEFAULT_CHAINCODE
 
     @property
     def certificate(self) -> x509.Certificate:
@@ -201,21 +205,83 @@ def load_connection(path: Path) -> GatewayConnection:
         private_key_pem=key_pem,
         tls_ca_pem=tls_ca_pem,
         server_name=server_name,
-        channel=_string(document, "channel", source, "mychannel"),
-        chaincode=_string(document, "chaincode", source, "learning"),
+        channel=_string(document, "channel", source, DEFAULT_CHANNEL),
+        chaincode=_string(document, "chaincode", source, DEFAULT_CHAINCODE),
+    )
+
+
+def parse_endpoint(text: str, where: str = "--endpoint") -> str:
+    """``HOST:PORT`` from ``HOST:PORT`` or from a URL as Fabric connection profiles write it
+    (``grpcs://localhost:7051``, ``grpc://...``)."""
+    value = text.strip()
+    for scheme in ("grpcs://", "grpc://", "https://", "http://"):
+        if value.lower().startswith(scheme):
+            value = value[len(scheme):]
+            break
+    value = value.rstrip("/")
+    try:
+        return check_address(value, where)
+    except ServerConfigError as exc:
+        raise ConnectionFileError(str(exc)) from None
+
+
+@dataclass(frozen=True)
+class ProfilePeer:
+    """A peer as a Fabric connection profile (``connection-orgN.json``) describes it."""
+
+    name: str
+    endpoint: str
+    server_name: str | None
+    tls_ca_pem: str | None
+
+
+def profile_peer(path: Path) -> ProfilePeer:
+    """The first peer of a connection profile: its ``url``, TLS server name
+    (``grpcOptions.ssl-target-name-override``) and ``tlsCACerts.pem``."""
+    try:
+        document = json.loads(_read(Path(path), "connection profile", Path(path)))
+        peers = document["peers"]
+        name, peer = next(iter(peers.items()))
+        url = peer["url"]
+    except ValueError as exc:
+        raise ConnectionFileError(f"{path} is not JSON: {exc}") from exc
+    except (KeyError, TypeError, AttributeError, StopIteration):
+        raise ConnectionFileError(
+            f"{path} names no peer with a 'url' under 'peers' (a Fabric connection profile "
+            "as fabric-samples' test-network writes it)"
+        ) from None
+    options = peer.get("grpcOptions") or {}
+    return ProfilePeer(
+        name=name,
+        endpoint=parse_endpoint(str(url), f"{path}: peers.{name}.url"),
+        server_name=options.get("ssl-target-name-override") or options.get("hostnameOverride")
+        or name,
+        tls_ca_pem=(peer.get("tlsCACerts") or {}).get("pem"),
     )
 
 
 def fabric_samples_connection(
-    test_network: Path, org: int = 1, user: str = "User1", *, chaincode: str = "learning"
+    test_network: Path,
+    org: int = 1,
+    user: str = "User1",
+    *,
+    chaincode: str = DEFAULT_CHAINCODE,
+    channel: str = DEFAULT_CHANNEL,
+    endpoint: str | None = None,
+    server_name: str | None = None,
+    out_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """A connection document for fabric-samples' test-network (``network.sh up``).
+    """A connection document for a user of fabric-samples' test-network (``network.sh up``).
 
-    ``test_network`` is the ``fabric-samples/test-network`` folder; peers listen on
-    localhost:7051 (Org1) and localhost:9051 (Org2).
+    ``test_network`` is the ``fabric-samples/test-network`` folder. The peer is ``endpoint``
+    when given, else the one the network's own connection profile names
+    (``organizations/peerOrganizations/orgN.example.com/connection-orgN.json``: its peer's
+    ``url``, TLS server name and TLS CA), else the test network's default port (Org1
+    localhost:7051, Org2 localhost:9051). The TLS CA is the peer's ``tls/ca.crt``; when only
+    the profile holds it, it is written to ``out_dir/tlsca-orgN.pem``.
     """
-    if org not in (1, 2):
-        raise ConnectionFileError(f"the test network has organisations 1 and 2, not {org}")
+    if org < 1:
+        raise ConnectionFileError(f"organisations are numbered from 1, not {org}")
     domain = f"org{org}.example.com"
     org_dir = Path(test_network).resolve() / "organizations" / "peerOrganizations" / domain
     if not org_dir.is_dir():
@@ -223,12 +289,31 @@ def fabric_samples_connection(
             f"{org_dir} does not exist: is {test_network} fabric-samples/test-network, and is "
             "the network up (./network.sh up createChannel)?"
         )
+    profile_path = org_dir / f"connection-org{org}.json"
+    profile = profile_peer(profile_path) if profile_path.is_file() else None
+    peer_name = profile.name if profile else f"peer0.{domain}"
+    if endpoint is not None:
+        endpoint = parse_endpoint(endpoint)
+    elif profile is not None:
+        endpoint = profile.endpoint
+    elif org in (1, 2):
+        endpoint = f"localhost:{7051 if org == 1 else 9051}"
+    else:
+        raise ConnectionFileError(
+            f"{profile_path} does not exist and Org{org} has no default port: give --endpoint"
+        )
+    ca_file = org_dir / "peers" / peer_name / "tls" / "ca.crt"
+    if not ca_file.is_file() and profile is not None and profile.tls_ca_pem:
+        folder = Path(out_dir) if out_dir is not None else org_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        ca_file = folder / f"tlsca-org{org}.pem"
+        ca_file.write_text(profile.tls_ca_pem)
     return {
-        "endpoint": f"localhost:{7051 if org == 1 else 9051}",
-        "server_name": f"peer0.{domain}",
-        "tls_ca_cert": str(org_dir / "peers" / f"peer0.{domain}" / "tls" / "ca.crt"),
+        "endpoint": endpoint,
+        "server_name": server_name or (profile.server_name if profile else peer_name),
+        "tls_ca_cert": str(ca_file),
         "msp_id": f"Org{org}MSP",
         "msp_dir": str(org_dir / "users" / f"{user}@{domain}" / "msp"),
-        "channel": "mychannel",
+        "channel": channel,
         "chaincode": chaincode,
     }

@@ -302,7 +302,8 @@ def _summary(config, ledger_dir: Path, store, kinds: dict[str, str]) -> dict[str
 
 def run_distributed_demo_command(out_dir: str, ipfs: bool = False) -> None:
     """`ledgerlearn demo --distributed [--ipfs]`: run, then print what the in-process demo
-    prints."""
+    prints. (``ledgerlearn demo --distributed`` without ``--ipfs`` is
+    ``ledgerlearn.experiments.network.run_distributed_experiment_command``.)"""
     import signal
 
     import click

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from ledgerlearn.fabric.connection import DEFAULT_CHAINCODE, DEFAULT_CHANNEL
 from ledgerlearn.gateway.client.client import GatewayClient
 from ledgerlearn.ledger.errors import EndorsementError
 
@@ -47,7 +48,15 @@ class NodeConfig:
     connection: Path
     store: Path | None  # the content-addressed folder shared by the nodes (or ipfs_repo)
     gateway: str | None = None  # HOST:PORT overriding the connection file's endpoint
-    model_id: str = "digits-federation"
+    channel: str | None = None  # overriding the connection file's channel
+    chaincode: str | None = None  # overriding the connection file's chaincode (contract) name
+    server_name: str | None = None  # overriding the connection file's TLS server name
+    #: A participant of an experiment's cast (``ledgerlearn.experiments.participant.
+    #: ExperimentCast``, made by ``ledgerlearn node --experiment``): dataset, split,
+    #: partition, model, training, rules and adversaries come from it, as in the experiment's
+    #: in-process run; the task options below are then not used.
+    cast: Any = None
+    model_id: str | None = None  # default: the cast's, else "digits-federation"
     mode: str = "federation"
     dataset: str = "digits"
     seed: int = 0
@@ -60,15 +69,22 @@ class NodeConfig:
     quorum: int = 1
     min_score: float = 0.6
     local_epochs: int = 3
-    # provider
-    provider_index: int = 0
-    max_updates: int = 3  # gossip: stop after this many own updates
+    # provider (and, with an experiment, committee member): its place, 0-based
+    index: int = 0
+    max_updates: int | None = None  # gossip: stop after this many own updates (default 3,
+    # or with an experiment, as many as its in-process run gives this provider)
     attack: str | None = None  # a provider attack of ledgerlearn.attacks
     # own Kubo node (the ipfs extra) instead of the shared folder ``store``
     ipfs_repo: Path | None = None
     ipfs_peers: Path | None = None  # folder where the nodes announce their Kubo addresses
 
     def __post_init__(self) -> None:
+        if self.model_id is None:
+            model_id = self.cast.model_id if self.cast is not None else "digits-federation"
+            object.__setattr__(self, "model_id", model_id)
+        if self.cast is not None and self.attack is not None:
+            raise NodeError("with --experiment the adversaries come from its [[adversaries]]; "
+                            "drop --attack")
         if self.role not in NODE_ROLES:
             raise NodeError(f"role must be one of {', '.join(NODE_ROLES)}, not {self.role!r}")
         if (self.ipfs_repo is None) != (self.ipfs_peers is None):
@@ -76,7 +92,7 @@ class NodeConfig:
         if (self.store is None) == (self.ipfs_repo is None):
             raise NodeError("give either --store (a shared folder) or --ipfs-repo/--ipfs-peers "
                             "(this node's own Kubo node)")
-        if self.role == "publisher" and not self.committee:
+        if self.role == "publisher" and not self.committee and self.cast is None:
             raise NodeError("a publisher needs the committee's member ids (--committee)")
         if self.attack is not None:
             from ledgerlearn.attacks import PROVIDER_ATTACKS
@@ -84,15 +100,14 @@ class NodeConfig:
             if self.attack not in PROVIDER_ATTACKS:
                 raise NodeError(f"unknown attack {self.attack!r}; known: "
                                 f"{', '.join(sorted(PROVIDER_ATTACKS))}")
-        if not 0 <= self.provider_index < self.providers:
-            raise NodeError(
-                f"provider index {self.provider_index} must lie in 0..{self.providers - 1}"
-            )
+        if self.cast is None and not 0 <= self.index < self.providers:
+            raise NodeError(f"provider index {self.index} must lie in 0..{self.providers - 1}")
 
 
 def connection_file_for_msp(
     msp_dir: Path, msp_id: str, gateway: str, tls_ca: Path, out_dir: Path,
-    channel: str = "ledgerlearn",
+    channel: str = DEFAULT_CHANNEL, chaincode: str = DEFAULT_CHAINCODE,
+    server_name: str | None = None,
 ) -> Path:
     """A connection file for a member's MSP folder (signcerts/, keystore/), written to
     ``out_dir``; :func:`ledgerlearn.fabric.connection.load_connection` checks it."""
@@ -100,21 +115,32 @@ def connection_file_for_msp(
 
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "connection.json"
-    path.write_text(json.dumps({
+    document = {
         "endpoint": gateway, "tls_ca_cert": str(Path(tls_ca).resolve()), "msp_id": msp_id,
-        "msp_dir": str(Path(msp_dir).resolve()), "channel": channel, "chaincode": "learning",
-    }, indent=2))
+        "msp_dir": str(Path(msp_dir).resolve()), "channel": channel, "chaincode": chaincode,
+    }
+    if server_name:
+        document["server_name"] = server_name
+    path.write_text(json.dumps(document, indent=2))
     return path
 
 
-def connect(config: NodeConfig) -> GatewayClient:
-    """The node's Gateway client, from its connection file (endpoint overridable)."""
+def connection_of(config: NodeConfig):
+    """The node's connection file, checked, with the endpoint, channel, chaincode and TLS
+    server name the options override."""
     from ledgerlearn.fabric.connection import load_connection
 
     connection = load_connection(config.connection)
-    if config.gateway:
-        connection = dataclasses.replace(connection, endpoint=config.gateway)
-    return GatewayClient.connect(connection)
+    overrides = {"endpoint": config.gateway, "channel": config.channel,
+                 "chaincode": config.chaincode, "server_name": config.server_name}
+    return dataclasses.replace(
+        connection, **{k: v for k, v in overrides.items() if v is not None}
+    )
+
+
+def connect(config: NodeConfig) -> GatewayClient:
+    """The node's Gateway client (:func:`connection_of`)."""
+    return GatewayClient.connect(connection_of(config))
 
 
 def run_node(
@@ -170,17 +196,22 @@ def _publisher(config, ledger, store, refresh, stop, say) -> dict[str, Any]:
     from ledgerlearn.roles.publisher import ModelPlan, Publisher
 
     existing = _model(ledger, config.model_id)
+    committee = config.committee or (
+        config.cast.committee_ids(Path(config.connection).parent) if config.cast else ())
     if existing is None:
         deadline = time.monotonic() + config.timeout_s
-        for member_id in config.committee:  # fragments are encrypted to registered members
+        for member_id in committee:  # fragments are encrypted to registered members
             while not _registered(ledger, member_id):
                 refresh()
                 _sleep(stop, config, deadline, f"committee member {member_id} to register")
-        validation, _ = _validation_and_held_out(config)
-        plan = ModelPlan(model_id=config.model_id, spec=builtin_spec("mlp"), mode=config.mode,
-                         rules=_rules(config), seed=config.seed)
+        if config.cast is not None:
+            plan, validation = config.cast.plan(config.model_id)
+        else:
+            validation, _ = _validation_and_held_out(config)
+            plan = ModelPlan(model_id=config.model_id, spec=builtin_spec("mlp"),
+                             mode=config.mode, rules=_rules(config), seed=config.seed)
         try:
-            Publisher(ledger, store).publish(plan, validation, list(config.committee))
+            Publisher(ledger, store).publish(plan, validation, list(committee))
             say(f"published {config.model_id}")
         except EndorsementError as exc:
             if "already exists" not in str(exc):
@@ -204,14 +235,19 @@ def _provider(config, ledger, store, refresh, stop, say) -> dict[str, Any]:
     from ledgerlearn.learning.training import TrainConfig
     from ledgerlearn.roles.provider import DataProvider
 
-    data = _partition(config)
-    index = config.provider_index
-    kind = DataProvider if config.attack is None else PROVIDER_ATTACKS[config.attack]
-    provider = kind(
-        ledger, store, data,
-        train=TrainConfig(batch_size=32, optimizer="adam", lr=0.01, seed=index),
-        seed=config.seed * 1000 + index,
-    )
+    index = config.index
+    max_updates = 3 if config.max_updates is None else config.max_updates
+    if config.cast is not None:
+        provider = config.cast.provider(ledger, store)
+        if config.max_updates is None:
+            max_updates = config.cast.max_updates()
+    else:
+        kind = DataProvider if config.attack is None else PROVIDER_ATTACKS[config.attack]
+        provider = kind(
+            ledger, store, _partition(config),
+            train=TrainConfig(batch_size=32, optimizer="adam", lr=0.01, seed=index),
+            seed=config.seed * 1000 + index,
+        )
     provider.contributions = len(_own_updates(ledger, config.model_id))  # resume
     deadline = time.monotonic() + config.timeout_s
     submitted = 0
@@ -219,7 +255,7 @@ def _provider(config, ledger, store, refresh, stop, say) -> dict[str, Any]:
         refresh()
         info = _model(ledger, config.model_id)
         if info is not None and info["status"] == "active":
-            if config.mode == "gossip" and provider.contributions >= config.max_updates:
+            if config.mode == "gossip" and provider.contributions >= max_updates:
                 break
             choice = ledger.select_parents(config.model_id, seed=0)
             if choice["status"] == "finished":
@@ -246,7 +282,10 @@ def _provider(config, ledger, store, refresh, stop, say) -> dict[str, Any]:
 def _committee(config, ledger, store, refresh, stop, say) -> dict[str, Any]:
     from ledgerlearn.roles.committee import CommitteeMember
 
-    member = CommitteeMember(ledger, store, _private_key(config))
+    if config.cast is not None:
+        member = config.cast.committee_member(ledger, store, _private_key(config))
+    else:
+        member = CommitteeMember(ledger, store, _private_key(config))
     reviewed = reported = 0
     deadline = time.monotonic() + config.timeout_s
     while not stop.is_set():
@@ -317,8 +356,7 @@ def _partition(config: NodeConfig):
 
     train = _splits(config).train
     parts = partition(train.y, config.providers, "iid", config.seed)
-    return train.subset(parts[config.provider_index],
-                        name=f"provider{config.provider_index + 1}")
+    return train.subset(parts[config.index], name=f"provider{config.index + 1}")
 
 
 def _private_key(config: NodeConfig):

@@ -116,3 +116,36 @@ def run_gossip(
         extra={"model_id": model_id, "ledger_updates": outcome.counts},
         outcome=outcome,
     )
+
+
+def update_quotas(config, schedule: ProviderSchedule, samples: list[int]) -> list[int]:
+    """How many updates each provider submits in :func:`run_gossip`'s schedule: its speed and
+    online sessions on the simulated clock, ``duration`` and ``max_updates`` (``samples``: each
+    provider's training samples). A run with participants as processes has no simulated
+    clock; its gossip providers stop after these many updates, so that both runs do the same
+    amount of work per provider."""
+    count = len(samples)
+    clock = SimClock()
+    for index in range(count):
+        clock.schedule(schedule.next_online(index, 0.0), "ready", index)
+    clock.schedule(config.gossip.duration, "end")
+    quotas = [0] * count
+    started = 0
+    while len(clock):
+        event = clock.pop()
+        if event.kind == "end":
+            break
+        index = event.payload
+        if event.kind == "ready":
+            if config.gossip.max_updates and started >= config.gossip.max_updates:
+                continue
+            started += 1
+            clock.after(schedule.training_seconds(
+                index, samples[index] * config.training.local_epochs), "trained", index)
+        else:
+            quotas[index] += 1
+            clock.schedule(
+                schedule.next_online(index, event.time + config.clock.commit_seconds),
+                "ready", index,
+            )
+    return quotas

@@ -81,8 +81,11 @@ def member_plan(config: ExperimentConfig) -> dict[str, list[tuple[str, str]]]:
     return plan
 
 
-def model_rules(config: ExperimentConfig, mode: str) -> dict[str, Any]:
-    """The contract rules a ledger mode's model is published with."""
+def model_rules(
+    config: ExperimentConfig, mode: str, round_timeout: float = ROUND_TIMEOUT_SECONDS
+) -> dict[str, Any]:
+    """The contract rules a ledger mode's model is published with (``round_timeout``: real
+    seconds after a federation round's first update when the contract may close it)."""
     rules: dict[str, Any] = {
         "quorum": config.rules.quorum,
         "min_score": config.rules.min_score,
@@ -95,9 +98,60 @@ def model_rules(config: ExperimentConfig, mode: str) -> dict[str, Any]:
         rules.update(
             rounds=config.rules.rounds,
             providers_per_round=config.rules.providers_per_round or config.providers.count,
-            round_timeout_seconds=ROUND_TIMEOUT_SECONDS,
+            round_timeout_seconds=round_timeout,
         )
     return rules
+
+
+def model_id_of(config: ExperimentConfig, mode: str) -> str:
+    """The id under which a ledger mode's model is published."""
+    return f"{config.name}-{mode}"
+
+
+def model_plan(
+    config: ExperimentConfig, workload: Workload, mode: str,
+    round_timeout: float = ROUND_TIMEOUT_SECONDS,
+) -> ModelPlan:
+    """What the publisher publishes for a ledger mode of the experiment."""
+    return ModelPlan(
+        model_id=model_id_of(config, mode),
+        spec=workload.spec,
+        mode=mode,
+        rules=model_rules(config, mode, round_timeout),
+        name=f"{config.name} ({mode})",
+        description=f"Classify {config.data.dataset} samples "
+        f"({workload.spec.num_classes} classes), {mode}-inspired learning.",
+        data_requirements=f"labelled samples of shape {tuple(workload.spec.input_shape)}"
+        f" as in the {config.data.dataset} data set",
+        metric=config.model.metric,
+        higher_is_better=config.model.metric != "loss",
+        seed=config.seed,
+    )
+
+
+def committee_agent(
+    config: ExperimentConfig, index: int, ledger: LearningLedger, store: Any, key: Any
+) -> CommitteeMember:
+    """Committee member ``index`` (0-based): honest, or, for the last ``dishonest`` of the
+    committee, one reporting random scores."""
+    if index < config.committee.size - config.committee.dishonest:
+        return CommitteeMember(ledger, store, key)
+    return COMMITTEE_ATTACKS["random_scores"](ledger, store, key,
+                                              seed=config.seed * 1000 + index)
+
+
+def provider_agent(
+    config: ExperimentConfig, workload: Workload, index: int, ledger: LearningLedger,
+    store: Any,
+) -> DataProvider:
+    """Provider ``index`` (0-based) with its partition and its behaviour (honest or the
+    adversary the workload assigns it)."""
+    data = workload.providers[index]
+    agent_class = PROVIDER_ATTACKS[data.adversary] if data.adversary else DataProvider
+    return agent_class(
+        ledger, store, data.dataset, train=workload.train_config,
+        seed=config.seed * 1000 + data.index, alpha=config.gossip.selection_alpha,
+    )
 
 
 @dataclass
@@ -152,28 +206,16 @@ class LedgerSession:
             ]
             for label in [publisher_id, *member_ids, *provider_ids]:
                 ledger_of(label).register_member()
-            honest = config.committee.size - config.committee.dishonest
-            committee: list[CommitteeMember] = []
-            for i, member_id in enumerate(member_ids):
-                key = network.member(member_id).private_key
-                if i < honest:
-                    committee.append(CommitteeMember(ledger_of(member_id), store, key))
-                else:
-                    committee.append(COMMITTEE_ATTACKS["random_scores"](
-                        ledger_of(member_id), store, key, seed=config.seed * 1000 + i
-                    ))
+            committee = [
+                committee_agent(config, i, ledger_of(member_id), store,
+                                network.member(member_id).private_key)
+                for i, member_id in enumerate(member_ids)
+            ]
             providers: list[DataProvider] = []
             kinds: dict[str, str | None] = {}
             for data, provider_id in zip(workload.providers, provider_ids, strict=True):
-                agent_class = (
-                    PROVIDER_ATTACKS[data.adversary] if data.adversary else DataProvider
-                )
-                agent = agent_class(
-                    ledger_of(provider_id), store, data.dataset,
-                    train=workload.train_config,
-                    seed=config.seed * 1000 + data.index,
-                    alpha=config.gossip.selection_alpha,
-                )
+                agent = provider_agent(config, workload, data.index, ledger_of(provider_id),
+                                       store)
                 providers.append(agent)
                 kinds[agent.member_id] = data.adversary
             return cls(
@@ -192,21 +234,8 @@ class LedgerSession:
 
     def publish(self, mode: str) -> str:
         """Publish this experiment's model for `mode`; the committee reviews it."""
-        model_id = f"{self.config.name}-{mode}"
-        plan = ModelPlan(
-            model_id=model_id,
-            spec=self.workload.spec,
-            mode=mode,
-            rules=model_rules(self.config, mode),
-            name=f"{self.config.name} ({mode})",
-            description=f"Classify {self.config.data.dataset} samples "
-            f"({self.workload.spec.num_classes} classes), {mode}-inspired learning.",
-            data_requirements=f"labelled samples of shape {tuple(self.workload.spec.input_shape)}"
-            f" as in the {self.config.data.dataset} data set",
-            metric=self.config.model.metric,
-            higher_is_better=self.config.model.metric != "loss",
-            seed=self.config.seed,
-        )
+        plan = model_plan(self.config, self.workload, mode)
+        model_id = plan.model_id
         self.publisher.publish(plan, self.workload.validation, self.member_ids)
         for member in self.committee:
             member.review_pending()

@@ -8,6 +8,10 @@ from pathlib import Path
 
 import click
 
+#: ``(experiment file) -> (providers, committee size)``, passed in by ``ledgerlearn.cli``
+#: (which sits above the experiment layers that read the file), for ``up --experiment``.
+experiment_cast_size = None
+
 DIR_OPTION = click.option(
     "--dir",
     "directory",
@@ -36,12 +40,31 @@ def network_group() -> None:
               help="Serve in this process until SIGTERM/Ctrl-C instead of in the background.")
 @click.option("--peer-processes", is_flag=True,
               help="Run each peer (endorsement, validation, commit) in a process of its own.")
+@click.option("--experiment", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None,
+              help="A new network gets this experiment file's cast (publisher, member0.., "
+                   "provider0..) instead of --providers/--committee; for 'ledgerlearn run "
+                   "EXP.toml --network DIR'.")
+@click.option("--first-index", default=1, type=click.IntRange(0), hidden=True,
+              help="Number of the first member and provider of a new network.")
 def up_command(directory: Path, address: str, org_count: int, providers: int, committee: int,
-               foreground: bool, peer_processes: bool) -> None:
+               foreground: bool, peer_processes: bool, experiment: Path | None,
+               first_index: int) -> None:
     """Start the gateway for the network in DIR, creating the network on first start.
 
     Writes DIR/connection-<member>.json for every publisher, provider and committee member.
     """
+    if experiment is not None:
+        if experiment_cast_size is None:
+            raise click.UsageError("--experiment needs the full 'ledgerlearn' command")
+        if org_count != 2:
+            raise click.UsageError("an experiment's network has two organizations, as its "
+                                   f"in-process run; drop --orgs {org_count}")
+        try:
+            providers, committee = experiment_cast_size(experiment)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+        first_index = 0
     from ledgerlearn.gateway.service.deployment import DeploymentError, serve, start_background
 
     try:
@@ -51,11 +74,12 @@ def up_command(directory: Path, address: str, org_count: int, providers: int, co
                            f"{os.getpid()}); stop with SIGTERM or Ctrl-C", err=True)
 
             serve(directory, address, org_count=org_count, providers=providers,
-                  committee=committee, on_ready=ready, peer_processes=peer_processes)
+                  committee=committee, on_ready=ready, peer_processes=peer_processes,
+                  first_index=first_index)
             return
         state = start_background(directory, address, org_count=org_count,
                                  providers=providers, committee=committee,
-                                 peer_processes=peer_processes)
+                                 peer_processes=peer_processes, first_index=first_index)
     except (DeploymentError, OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     files = sorted(p.name for p in Path(directory).glob("connection-*.json"))

@@ -51,17 +51,19 @@ def network_contracts() -> dict[str, Any]:
 
 
 def default_members(
-    org_names: Sequence[str], providers: int = 6, committee: int = 3
+    org_names: Sequence[str], providers: int = 6, committee: int = 3, first: int = 1
 ) -> dict[str, list[tuple[str, str]]]:
     """A publisher in the first organization, committee members and providers spread over
-    all of them (the demo scenario's cast)."""
+    all of them (the demo scenario's cast). Members are numbered from ``first``: with 0 and
+    two organizations this is an experiment's cast as its in-process run names it
+    (``ledgerlearn.protocols.ledger_session.member_plan``; ``network up --experiment``)."""
     plan: dict[str, list[tuple[str, str]]] = {org: [] for org in org_names}
     orgs = list(org_names)
     plan[orgs[0]].append(("publisher", "publisher"))
     for i in range(committee):
-        plan[orgs[i % len(orgs)]].append((f"member{i + 1}", "committee"))
+        plan[orgs[i % len(orgs)]].append((f"member{i + first}", "committee"))
     for i in range(providers):
-        plan[orgs[(i + 1) % len(orgs)]].append((f"provider{i + 1}", "provider"))
+        plan[orgs[(i + 1) % len(orgs)]].append((f"provider{i + first}", "provider"))
     return plan
 
 
@@ -157,9 +159,11 @@ def serve(
     on_ready=None,
     stop: threading.Event | None = None,
     peer_processes: bool = False,
+    first_index: int = 1,
 ) -> None:
     """Run the service in this process until SIGTERM/SIGINT (or ``stop`` is set);
-    ``peer_processes``: each peer in a child process, endorsements off the event loop."""
+    ``peer_processes``: each peer in a child process, endorsements off the event loop;
+    ``first_index``: the number of the first member and provider (:func:`default_members`)."""
     from ledgerlearn.gateway.service.server import split_address, start_gateway
     from ledgerlearn.gateway.service.tls import issue_server_tls, write_server_tls
 
@@ -174,7 +178,7 @@ def serve(
     directory.mkdir(parents=True, exist_ok=True)
     orgs = [f"Org{i + 1}" for i in range(org_count)]
     network, _created = open_or_create(directory, org_count,
-                                       default_members(orgs, providers, committee),
+                                       default_members(orgs, providers, committee, first_index),
                                        peer_processes=peer_processes)
     stop = stop or threading.Event()
     server = None
@@ -221,6 +225,7 @@ def start_background(
     committee: int = 3,
     timeout: float = 90.0,
     peer_processes: bool = False,
+    first_index: int = 1,
 ) -> ServiceState:
     """Start :func:`serve` in a detached child process; return once it serves."""
     directory = Path(directory).resolve()
@@ -236,6 +241,8 @@ def start_background(
                "--providers", str(providers), "--committee", str(committee)]
     if peer_processes:
         command.append("--peer-processes")
+    if first_index != 1:
+        command += ["--first-index", str(first_index)]
     with open(log_path, "ab") as log:
         child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                  stdin=subprocess.DEVNULL, start_new_session=True)

@@ -1,0 +1,64 @@
+"""`ledgerlearn demo --distributed`: the demo experiment on a fresh embedded network, every
+participant its own process (``ledgerlearn run demo.toml --network OUT/network`` under the
+hood), writing what the in-process demo writes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ledgerlearn.experiments.network import NetworkRunError
+from ledgerlearn.protocols.config import ExperimentConfig
+
+
+def run_distributed_experiment(
+    out: Path, config: ExperimentConfig | None = None,
+    *, say: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """An experiment (the demo's by default) with its ledger modes on a fresh embedded network
+    in ``OUT/network``, every participant its own process: ``ledgerlearn run EXP --network
+    OUT/network`` under the hood. Writes what the in-process demo writes (summary.json,
+    metrics.jsonl, report.html with its figures)."""
+    from ledgerlearn.experiments.runner import demo_config, run_experiment
+    from ledgerlearn.gateway.service.deployment import start_background, stop_service
+
+    say = say or (lambda _: None)
+    config = config or demo_config()
+    out = Path(out).resolve()
+    network = out / "network"
+    if network.exists():
+        raise NetworkRunError(f"{out} already holds a network of an earlier run; choose "
+                              "another --out")
+    network.mkdir(parents=True)
+    state = start_background(network, "127.0.0.1:0", providers=config.providers.count,
+                             committee=config.committee.size, first_index=0)
+    say(f"network up on {state.address} (pid {state.pid})")
+    try:
+        return run_experiment(config, out, progress=False, echo=say, network=network)
+    finally:
+        stop_service(network)
+        say("network down")
+
+
+def run_distributed_experiment_command(out_dir: str) -> None:
+    """`ledgerlearn demo --distributed`: the demo experiment on a fresh embedded network, every
+    participant its own process; prints what the in-process demo prints."""
+    import signal
+
+    import click
+
+    from ledgerlearn.experiments.report import format_table
+    from ledgerlearn.experiments.runner import RunDirectoryError
+
+    def terminate(signum, frame):  # SIGTERM: stop the participants and the service too
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        summary = run_distributed_experiment(
+            Path(out_dir), say=lambda message: click.echo(message, err=True))
+    except (NetworkRunError, RunDirectoryError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(format_table(summary))
+    click.echo(f"\nresults in {out_dir} (report.html, summary.json, metrics.jsonl)")
