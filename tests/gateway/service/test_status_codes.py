@@ -282,10 +282,10 @@ def _(gateway, client, stub, monkeypatch):
     orderer = gateway.network.orderer
     prepared, tx_id = _prepared(client, "no-orderer")
 
-    def stopped(envelope):
+    def stopped(envelopes, **options):
         raise OrderingError("the orderer is stopped")
 
-    monkeypatch.setattr(orderer, "broadcast", stopped)
+    monkeypatch.setattr(orderer, "accept", stopped)
     monkeypatch.setattr(type(orderer), "stopped", property(lambda self: True))
     return stub.Submit(gateway_pb2.SubmitRequest(
         transaction_id=tx_id, channel_id="ledgerlearn",
