@@ -40,12 +40,13 @@ def demo_config() -> ExperimentConfig:
     return parse_config(text, source="demo.toml")
 
 
-def run_demo(out_dir: str | Path) -> dict[str, Any]:
+def run_demo(out_dir: str | Path, *, batch_timeout: float | None = None) -> dict[str, Any]:
     """The demo: the built-in experiment into `out_dir` (an earlier demo run there is
-    replaced), then the summary table on stdout."""
+    replaced), then the summary table on stdout. `batch_timeout`: the embedded orderer's, in
+    seconds (Fabric's BatchTimeout)."""
     from ledgerlearn.experiments.report import format_table
 
-    summary = run_experiment(demo_config(), out_dir, replace=True)
+    summary = run_experiment(demo_config(), out_dir, replace=True, batch_timeout=batch_timeout)
     print()
     print(format_table(summary))
     print(f"\nresults in {out_dir} (report.html, summary.json, metrics.jsonl)")
@@ -79,11 +80,14 @@ def run_experiment(
     progress: bool = True,
     echo: Callable[[str], None] | None = None,
     replace: bool = False,
+    batch_timeout: float | None = None,
 ) -> dict[str, Any]:
     """Run every mode of `config`, write the run directory, return the summary.
 
     `out_dir` must be new or empty; with `replace`, a directory that holds an earlier run
-    (its summary.json and experiment.toml) is emptied of that run's files first."""
+    (its summary.json and experiment.toml) is emptied of that run's files first.
+    `batch_timeout` sets the embedded orderer's batch timeout (seconds) for the ledger
+    modes; by default the embedded network's."""
     import torch
 
     from ledgerlearn.protocols.jobs import JobRunner
@@ -110,7 +114,9 @@ def run_experiment(
                 if mode in LEDGER_MODES and session is None:
                     from ledgerlearn.protocols.ledger_session import LedgerSession
 
-                    session = LedgerSession.create(out, config, workload)
+                    session = LedgerSession.create(
+                        out, config, workload, batch_timeout=batch_timeout
+                    )
                 result = _run_mode(mode, config, workload, session, runner, log, progress)
                 results.append(result)
                 say(
@@ -220,6 +226,7 @@ def _ledger_summary(path: Path) -> dict[str, Any]:
         "height": first.height if first else 0,
         "transactions": first.transactions if first else 0,
         "valid_transactions": first.valid_transactions if first else 0,
+        "invalid": dict(first.invalid) if first else {},
         "peers": len(report.copies),
         "audit": "ok" if report.ok else str(report.problems[0]),
     }
