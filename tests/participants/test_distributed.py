@@ -29,7 +29,7 @@ def test_distributed_demo_writes_the_summary_and_the_audit_passes(tmp_path):
     assert summary["ledger"]["audit"] == "ok"
     assert written["ledger"]["invalid"] == {}  # one member: nothing to conflict with
     assert written["ledger"]["transactions"] == written["ledger"]["valid_transactions"] > 0
-    from ledgerlearn.ledger.show import show_copy
+    from ledgerlearn.ledger.audit.show import show_copy
 
     assert "batch 500 tx / 200 ms" in show_copy(tmp_path / "demo" / "ledger", last=1)
     assert summary["updates"]["malicious_rejected"] == summary["updates"]["malicious_total"] == 1
