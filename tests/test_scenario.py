@@ -62,6 +62,8 @@ def check_summary(directory: Path, malicious: int) -> dict:
     assert updates["lineage_reaches_initial"] is True
     assert ledger["audit"] == "ok"
     assert ledger["height"] > 1 and ledger["transactions"] >= ledger["height"] - 1
+    assert isinstance(ledger["invalid"], dict)  # validation code -> count
+    assert sum(ledger["invalid"].values()) == ledger["transactions"] - ledger["valid_transactions"]
     return summary
 
 

@@ -43,21 +43,30 @@ def main() -> None:
 @click.option(
     "--ipfs", is_flag=True, help="With --distributed: each participant runs its own Kubo node."
 )
-def demo(out_dir: str, distributed: bool, ipfs: bool) -> None:
+@click.option(
+    "--batch-timeout",
+    type=click.FloatRange(min=0.001),
+    default=None,
+    help="Seconds the embedded orderer waits after a block's first transaction before it "
+    "cuts the block (Fabric's BatchTimeout, 2 s in Fabric's sample network). Mainly for "
+    "--distributed; the in-process demo acts one step at a time, so long blocks only slow "
+    "it down.  [default: the embedded network's 0.05]",
+)
+def demo(out_dir: str, distributed: bool, ipfs: bool, batch_timeout: float | None) -> None:
     """Run the demo scenario on embedded defaults (no services to start)."""
     if distributed and not ipfs:  # the demo experiment with run --network
         from ledgerlearn.experiments.distributed import run_distributed_experiment_command
 
-        run_distributed_experiment_command(out_dir)
+        run_distributed_experiment_command(out_dir, batch_timeout=batch_timeout)
         return
     if distributed:  # the demo scenario, a Kubo node per participant
         from ledgerlearn.participants.distributed import run_distributed_demo_command
 
-        run_distributed_demo_command(out_dir, ipfs=ipfs)
+        run_distributed_demo_command(out_dir, ipfs=ipfs, batch_timeout=batch_timeout)
         return
     from ledgerlearn.demo import run_demo
 
-    run_demo(out_dir)
+    run_demo(out_dir, batch_timeout=batch_timeout)
 
 
 def _experiment_cast(path, role, index, mode):  # lazy: the experiment layers import torch

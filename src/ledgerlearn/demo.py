@@ -13,12 +13,12 @@ from __future__ import annotations
 import click
 
 
-def run_demo(out_dir: str) -> None:
+def run_demo(out_dir: str, batch_timeout: float | None = None) -> None:
     """Run the demo experiment and leave its results in `out_dir`."""
     from ledgerlearn.experiments.runner import RunDirectoryError
     from ledgerlearn.experiments.runner import run_demo as run_demo_experiment
 
     try:
-        run_demo_experiment(out_dir)
+        run_demo_experiment(out_dir, batch_timeout=batch_timeout)
     except RunDirectoryError as exc:
         raise click.ClickException(str(exc)) from exc

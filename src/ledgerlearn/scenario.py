@@ -251,6 +251,7 @@ def run_scenario(
             "height": copy.get("height"),
             "transactions": copy.get("transactions"),
             "valid_transactions": copy.get("valid_transactions"),
+            "invalid": copy.get("invalid", {}),
             "audit": audit,
         },
         "update_list": all_updates,

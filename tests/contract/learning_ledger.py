@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from ledgerlearn.contract import CHAINCODE_NAME
+from ledgerlearn.contract.decisions import finalizer_order
 from ledgerlearn.ledger.errors import EndorsementError
 from ledgerlearn.ledger.network.network import EmbeddedNetwork
 
@@ -95,6 +96,12 @@ class Ledger:
                 break
         assert result is not None and result["verdict"] is not None
         return result["verdict"]
+
+
+def finalizers(model_id: str, update_id: str | None = None) -> list[str]:
+    """The committee in the order the contract lets it finalize (the designated one first)."""
+    subject = (model_id,) if update_id is None else (model_id, update_id)
+    return finalizer_order(COMMITTEE, *subject)
 
 
 def publish_request(model_id: str, mode: str, rules: dict) -> dict:

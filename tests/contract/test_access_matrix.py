@@ -32,6 +32,7 @@ SUBMIT_ALLOWED = {
     "submit_update": {"provider"},
     "report_evaluation": {"committee"},
     "finalize_update": {"committee"},
+    "finalize_review": {"committee"},
 }
 QUERIES = ["get_member", "get_model", "list_models", "get_update", "get_reports",
            "list_updates", "lineage", "pending_evaluations", "pending_reviews", "select_parents"]
@@ -40,7 +41,8 @@ _counter = itertools.count()
 
 @pytest.fixture(scope="module")
 def world(ledger: Ledger) -> dict:
-    ledger.publish("acl", "gossip")
+    # no grace between finalizers: any member may finalize at once, whatever the hash says
+    ledger.publish("acl", "gossip", finalize_grace_seconds=0)
     ledger.activate("acl")
     update = ledger.update("Org2MSP/p3", "acl", ["initial"])["update_id"]
     ledger.verdict("acl", update)
@@ -65,6 +67,13 @@ def request_for(ledger: Ledger, world: dict, transaction: str) -> dict | None:
     if transaction == "review_model":
         ledger.publish(f"acl-review-{n}")
         return {"model_id": f"acl-review-{n}", "approve": True, "reason": "fine"}
+    if transaction == "finalize_review":
+        ledger.publish(f"acl-decide-{n}", finalize_grace_seconds=0)
+        for member in COMMITTEE:
+            ledger.submit(member, "review_model", {"model_id": f"acl-decide-{n}",
+                                                   "approve": True, "reason": "ok",
+                                                   "decide": False})
+        return {"model_id": f"acl-decide-{n}"}
     if transaction == "submit_update":
         return {"model_id": m, "weights_cid": fake_cid(f"acl{n}"), "parents": ["initial"],
                 "samples": 10, "training_seconds": 1.0}

@@ -13,7 +13,7 @@ import threading
 
 from ledgerlearn.ledger.validate.validator import code_name
 
-from .learning_ledger import COMMITTEE, PROVIDERS, Ledger, fake_cid, report_request
+from .learning_ledger import COMMITTEE, PROVIDERS, Ledger, fake_cid, finalizers, report_request
 
 
 def endorse_all_then_order(ledger: Ledger, calls: list[tuple[str, str, dict]]) -> list[str]:
@@ -95,7 +95,7 @@ def test_members_reporting_at_once_do_not_conflict(ledger: Ledger) -> None:
     calls = [(COMMITTEE[0], "report_evaluation", report_request(m, u, 0.8, finalize=False))
              for u in updates[1:]]
     assert endorse_all_then_order(ledger, calls) == ["VALID"] * 2
-    verdict = ledger.submit(COMMITTEE[0], "finalize_update",
+    verdict = ledger.submit(finalizers(m, updates[0])[0], "finalize_update",
                             {"model_id": m, "update_id": updates[0]})
     assert verdict["status"] == "verified" and verdict["reports"] == 3
 

@@ -9,7 +9,14 @@ from __future__ import annotations
 import json
 import time
 
-from .learning_ledger import COMMITTEE, Ledger, fake_cid, publish_request, report_request
+from .learning_ledger import (
+    COMMITTEE,
+    Ledger,
+    fake_cid,
+    finalizers,
+    publish_request,
+    report_request,
+)
 
 
 def test_publish_rules(ledger: Ledger) -> None:
@@ -196,10 +203,11 @@ def test_reports_and_finalization(ledger: Ledger) -> None:
                    "has 1 of the 3 reports its quorum needs")
     ledger.report("Org2MSP/c2", m, u, 0.1, sane=False, finalize=False)
     ledger.report("Org2MSP/c3", m, u, 0.8, finalize=False)
-    verdict = ledger.submit("Org2MSP/c2", "finalize_update", {"model_id": m, "update_id": u})
+    designated = finalizers(m, u)[0]
+    verdict = ledger.submit(designated, "finalize_update", {"model_id": m, "update_id": u})
     assert verdict["status"] == "verified" and verdict["median_score"] == 0.8
     assert "2 of 3 reports found it sane" in verdict["reason"]
-    ledger.refused("Org2MSP/c2", "finalize_update", {"model_id": m, "update_id": u},
+    ledger.refused(designated, "finalize_update", {"model_id": m, "update_id": u},
                    "already verified")
     ledger.refused("Org2MSP/c3", "report_evaluation", report_request(m, u, 0.9),
                    "already verified")

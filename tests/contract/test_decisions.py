@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from ledgerlearn.contract.decisions import (
     RoundEntry,
     decide_model,
     decide_update,
+    finalize_turn,
+    finalizer_order,
     median,
+    model_decidable_at,
+    quorum_reached_at,
     round_completion,
 )
 from ledgerlearn.contract.records import ACTIVE, REJECTED, VERIFIED, Report, Review
@@ -91,3 +97,30 @@ def test_round_completion() -> None:
     closed, why = round_completion(pending, providers_per_round=3, timeout_seconds=0, now=0)
     assert not closed and "1 of its 3 updates await their verdict" in why
     assert not round_completion([], providers_per_round=1, timeout_seconds=1, now=1e9)[0]
+
+
+def test_finalizer_order_is_a_reproducible_permutation_that_spreads() -> None:
+    committee = ["Org1MSP/c1", "Org2MSP/c2", "Org2MSP/c3"]
+    order = finalizer_order(committee, "m1", "a" * 24)
+    assert sorted(order) == sorted(committee)
+    assert order == finalizer_order(list(reversed(committee)), "m1", "a" * 24)  # any input order
+    # the designated member is SHA-256 of "model|update|member", smallest first: documented
+    expected = min(committee, key=lambda c: hashlib.sha256(f"m1|{'a' * 24}|{c}".encode())
+                   .hexdigest())
+    assert order[0] == expected
+    designated = {finalizer_order(committee, "m1", f"{i:024x}")[0] for i in range(30)}
+    assert designated == set(committee)  # no member finalizes everything
+
+
+def test_finalize_turns_and_due_times() -> None:
+    order = ["b", "a", "c"]
+    assert finalize_turn("b", order, 100.0, 10.0) == 100.0
+    assert finalize_turn("a", order, 100.0, 10.0) == 110.0
+    assert finalize_turn("c", order, 100.0, 10.0) == 120.0
+    assert quorum_reached_at([5.0, 3.0], 3) is None
+    assert quorum_reached_at([5.0, 3.0, 9.0, 1.0], 3) == 5.0
+    reviews = [review("a", True), review("b", False), review("c", True)]
+    assert model_decidable_at(reviews, [1.0, 2.0, 3.0], 3, 2) == 3.0
+    assert model_decidable_at(reviews, [1.0, 2.0, 0.5], 3, 2) == 1.0
+    assert model_decidable_at(reviews[:2], [1.0, 2.0], 3, 2) is None
+    assert model_decidable_at(reviews[1:2], [4.0], 3, 3) == 4.0  # one rejection decides

@@ -78,6 +78,9 @@ def test_tiny_run_writes_every_output(tmp_path: Path) -> None:
     assert updates["verified"] + updates["rejected"] + updates["pending"] == updates["total"]
     assert summary["ledger"]["audit"] == "ok"
     assert summary["ledger"]["height"] > 1 and summary["ledger"]["transactions"] > 10
+    ledger = summary["ledger"]  # invalid: validation code -> count, from the blocks
+    assert isinstance(ledger["invalid"], dict)
+    assert sum(ledger["invalid"].values()) == ledger["transactions"] - ledger["valid_transactions"]
     records = read_metrics(out / "metrics.jsonl")
     assert {r.mode for r in records} == set(modes)
     assert [r.round for r in records if r.mode == "federation"] == [0, 1, 2]

@@ -23,10 +23,15 @@ def test_distributed_demo_writes_the_summary_and_the_audit_passes(tmp_path):
 
     config = ScenarioConfig(modes=("federation",), providers=2, attacks=("random_weights",),
                             committee=1, quorum=1, rounds=1, local_epochs=1)
-    summary = run_distributed_demo(tmp_path / "demo", config)
+    summary = run_distributed_demo(tmp_path / "demo", config, batch_timeout=0.2)
     written = json.loads((tmp_path / "demo" / "summary.json").read_text())
     assert written["updates"] == summary["updates"]
     assert summary["ledger"]["audit"] == "ok"
+    assert written["ledger"]["invalid"] == {}  # one member: nothing to conflict with
+    assert written["ledger"]["transactions"] == written["ledger"]["valid_transactions"] > 0
+    from ledgerlearn.ledger.audit.show import show_copy
+
+    assert "batch 500 tx / 200 ms" in show_copy(tmp_path / "demo" / "ledger", last=1)
     assert summary["updates"]["malicious_rejected"] == summary["updates"]["malicious_total"] == 1
     assert summary["updates"]["honest_rejected"] == 0
     processes = summary["distributed"]["processes"]

@@ -172,3 +172,50 @@ def test_ledger_api_runs_again_after_read_conflicts_only() -> None:
     invalid = FlakyClient([CommitError("ENDORSEMENT_POLICY_FAILURE", "t3")])
     with pytest.raises(CommitError):
         LearningLedger(invalid).register_member()  # type: ignore[arg-type]
+
+
+class _FakeLedger:
+    """Just what CommitteeMember.finalize_due reads and writes: an update with three reports
+    that reached the quorum together, no verdict yet."""
+
+    def __init__(self, member_id: str, reported_at: str) -> None:
+        self.member_id = member_id
+        self.reported_at = reported_at
+        self.finalized: list[tuple[str, str]] = []
+
+    def get_update(self, model_id: str, update_id: str) -> dict:
+        return {"verdict": {"status": "verified"} if self.finalized else None}
+
+    def get_reports(self, model_id: str, update_id: str) -> list[dict]:
+        return [{"member": m, "reported_at": self.reported_at} for m in COMMITTEE]
+
+    def finalize_update(self, model_id: str, update_id: str) -> dict:
+        self.finalized.append((model_id, update_id))
+        return {"status": "verified"}
+
+
+def test_only_the_designated_member_finalizes_before_its_grace() -> None:
+    """What the contract enforces, the agent respects: no finalize_update that would be
+    refused (or, at the same time as another member's, invalid)."""
+    from ledgerlearn.contract.decisions import finalizer_order
+    from ledgerlearn.contract.records import timestamp_seconds
+
+    model = {"model_id": "m", "committee": COMMITTEE,
+             "rules": {**RULES, "finalize_grace_seconds": 10.0}}
+    update_id = "a" * 24
+    stamp = "2030-01-01T00:00:00.000000Z"
+    due = timestamp_seconds(stamp)
+    order = finalizer_order(COMMITTEE, "m", update_id)
+    members = {}
+    for member_id in COMMITTEE:
+        member = CommitteeMember(_FakeLedger(member_id, stamp), None, None)  # type: ignore[arg-type]
+        member._undecided_updates[("m", update_id)] = model
+        members[member_id] = member
+    for member_id in order[1:]:  # not their turn yet: they keep waiting
+        assert members[member_id].finalize_due(now=due + 1.0) == []
+        assert members[member_id]._undecided_updates
+    assert members[order[0]].finalize_due(now=due) == [{"status": "verified"}]
+    assert not members[order[0]]._undecided_updates
+    # the designated member crashed: the second finalizes after one grace, the third after two
+    assert members[order[2]].finalize_due(now=due + 10.5) == []
+    assert members[order[1]].finalize_due(now=due + 10.5) == [{"status": "verified"}]

@@ -21,6 +21,10 @@ from ledgerlearn.contract.decisions import (
     RoundEntry,
     decide_model,
     decide_update,
+    finalize_turn,
+    finalizer_order,
+    model_decidable_at,
+    quorum_reached_at,
     round_completion,
 )
 from ledgerlearn.contract.errors import ContractError
@@ -42,6 +46,8 @@ from ledgerlearn.contract.records import (
     UpdateRecord,
     Verdict,
     from_dict,
+    timestamp_seconds,
+    timestamp_text,
     to_dict,
 )
 from ledgerlearn.contract.schemas import parse_request
@@ -272,6 +278,49 @@ async def _reports(stub: Any, model_id: str, update_id: str) -> list[Report]:
     return [from_dict(Report, v) for _, v in await scan(stub, keys.REPORT, model_id, update_id)]
 
 
+async def _reviews(stub: Any, model_id: str) -> list[Review]:
+    return [from_dict(Review, v) for _, v in await scan(stub, keys.REVIEW, model_id)]
+
+
+async def _decide(
+    stub: Any, model: ModelRecord, reviews: list[Review], status: str, when: str, tx_id: str
+) -> ModelDecision:
+    approvals = sorted(r.member for r in reviews if r.approve)
+    rejections = sorted(r.member for r in reviews if not r.approve)
+    reason = (
+        f"{len(approvals)} of {len(model.committee)} members approved"
+        if status == ACTIVE
+        else "; ".join(f"{r.member}: {r.reason}" for r in reviews if not r.approve)
+    )
+    made = ModelDecision(model.model_id, status, approvals, rejections, reason, when, tx_id)
+    await put_record(stub, made, keys.MODEL_STATUS, model.model_id)
+    return made
+
+
+def _require_turn(
+    caller: Caller, model: ModelRecord, subject: tuple[str, ...], due_at: float, now: float,
+    what: str,
+) -> None:
+    """Only one member writes a due decision: the designated one at once, each next one a
+    grace period later (decisions.finalizer_order, decisions.finalize_turn)."""
+    order = finalizer_order(model.committee, *subject)
+    grace = model.rules_record().finalize_grace_seconds
+    turn = finalize_turn(caller.member_id, order, due_at, grace)
+    if now < turn:
+        rank = order.index(caller.member_id)
+        raise ContractError(
+            f"{what} is written first by {order[0]}, the member its hash designates; "
+            f"{caller.member_id} (turn {rank + 1} of {len(order)}) may write it only if it is "
+            f"still missing at {_time_text(turn)}, {rank} x {grace:g} s after it became due at "
+            f"{_time_text(due_at)}"
+        )
+
+
+def _time_text(seconds: float) -> str:
+    micros = round(seconds * 1e6)  # the precision of the stored timestamps
+    return timestamp_text(micros // 10**6, (micros % 10**6) * 1000)
+
+
 class LearningContract(Contract):
     """Publish models, review them, submit updates, report evaluations; and the queries."""
 
@@ -377,7 +426,12 @@ class LearningContract(Contract):
         return _json(to_dict(model))
 
     async def review_model(self, ctx: TransactionContext, request: str) -> str:
-        """A committee member's sanity check of a model's task; a quorum decides."""
+        """A committee member's sanity check of a model's task; a quorum decides.
+
+        With ``decide`` false the review is written without reading the other reviews, so
+        reviews of different members do not conflict; the decision is then written by
+        ``finalize_review`` (docs/contract.md, "Conflicts").
+        """
         stub = ctx.get_stub()
         caller = caller_from_creator(stub.get_creator())
         _require_role(caller, "review_model", "committee")
@@ -393,22 +447,45 @@ class LearningContract(Contract):
         when, _ = tx_time(stub)
         review = Review(m, caller.member_id, req["approve"], req["reason"], when, stub.get_txid())
         await put_record(stub, review, keys.REVIEW, m, caller.member_id)
-        reviews = [from_dict(Review, v) for _, v in await scan(stub, keys.REVIEW, m)]
-        reviews.append(review)
-        status = decide_model(reviews, len(model.committee), model.rules["quorum"])
         result: dict[str, Any] = {"review": to_dict(review), "decision": None}
-        if status is not None:
-            approvals = sorted(r.member for r in reviews if r.approve)
-            rejections = sorted(r.member for r in reviews if not r.approve)
-            reason = (
-                f"{len(approvals)} of {len(model.committee)} members approved"
-                if status == ACTIVE
-                else "; ".join(f"{r.member}: {r.reason}" for r in reviews if not r.approve)
-            )
-            made = ModelDecision(m, status, approvals, rejections, reason, when, stub.get_txid())
-            await put_record(stub, made, keys.MODEL_STATUS, m)
-            result["decision"] = to_dict(made)
+        if req.get("decide", True):
+            reviews = [r for r in await _reviews(stub, m) if r.member != caller.member_id]
+            reviews.append(review)
+            status = decide_model(reviews, len(model.committee), model.rules["quorum"])
+            if status is not None:
+                made = await _decide(stub, model, reviews, status, when, stub.get_txid())
+                result["decision"] = to_dict(made)
         return _json(result)
+
+    async def finalize_review(self, ctx: TransactionContext, request: str) -> str:
+        """Write the decision on a model whose reviews have decided it: first the member the
+        hash of the model designates, each other member only a grace period later."""
+        stub = ctx.get_stub()
+        caller = caller_from_creator(stub.get_creator())
+        _require_role(caller, "finalize_review", "committee")
+        req = parse_request("finalize_review", request)
+        model = await _model(stub, req["model_id"])
+        _require_committee(caller, model)
+        m = model.model_id
+        decision = await _decision(stub, m)
+        if decision is not None:
+            raise ContractError(f"model {m} is already {decision.status}")
+        reviews = await _reviews(stub, m)
+        size, quorum = len(model.committee), model.rules["quorum"]
+        status = decide_model(reviews, size, quorum)
+        if status is None:
+            approvals = sum(1 for r in reviews if r.approve)
+            raise ContractError(
+                f"the {len(reviews)} reviews of model {m} decide nothing yet ({approvals} "
+                f"approvals; {quorum} of {size} members must approve)"
+            )
+        times = [timestamp_seconds(r.reviewed_at) for r in reviews]
+        due_at = model_decidable_at(reviews, times, size, quorum)
+        assert due_at is not None  # the reviews decide, so some prefix of them did
+        when, now = tx_time(stub)
+        _require_turn(caller, model, (m,), due_at, now, f"the decision on model {m}")
+        made = await _decide(stub, model, reviews, status, when, stub.get_txid())
+        return _json(to_dict(made))
 
     # ----------------------------------------------------------------- updates
 
@@ -520,7 +597,9 @@ class LearningContract(Contract):
         return _json(result)
 
     async def finalize_update(self, ctx: TransactionContext, request: str) -> str:
-        """Write the verdict of an update whose reports have reached the quorum."""
+        """Write the verdict of an update whose reports have reached the quorum: first the
+        member the hash of the update designates, each other member only a grace period
+        later."""
         stub = ctx.get_stub()
         caller = caller_from_creator(stub.get_creator())
         _require_role(caller, "finalize_update", "committee")
@@ -539,7 +618,10 @@ class LearningContract(Contract):
                 f"update {u} of model {m} has {len(reports)} of the {quorum} reports its "
                 "quorum needs"
             )
-        when, _ = tx_time(stub)
+        due_at = quorum_reached_at([timestamp_seconds(r.reported_at) for r in reports], quorum)
+        assert due_at is not None  # the quorum is reached
+        when, now = tx_time(stub)
+        _require_turn(caller, model, (m, u), due_at, now, f"the verdict on update {u} of model {m}")
         return _json(to_dict(await _finalize(stub, model, u, reports, when, stub.get_txid())))
 
     # ----------------------------------------------------------------- queries

@@ -1,4 +1,5 @@
-"""The pure decisions of the contract: model approval, update verdicts, federation rounds.
+"""The pure decisions of the contract: model approval, update verdicts, federation rounds,
+and who writes a decision.
 
 Kept apart from state access so that each rule reads top to bottom and is unit-tested on its
 own. The median keeps one dishonest member from deciding: with three reports, the median lies
@@ -7,6 +8,7 @@ between the two honest scores whatever the third says.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -76,6 +78,46 @@ def decide_model(reviews: Sequence[Review], committee_size: int, quorum: int) ->
     if rejections > committee_size - quorum:
         return REJECTED
     return None
+
+
+def model_decidable_at(
+    reviews: Sequence[Review], review_times: Sequence[float], committee_size: int, quorum: int
+) -> float | None:
+    """When the reviews first decided the model: the time of the review that brought them to
+    a decision (reviews taken in time order), or None while they decide nothing."""
+    ordered = sorted(zip(review_times, reviews, strict=True), key=lambda p: (p[0], p[1].member))
+    for count in range(1, len(ordered) + 1):
+        if decide_model([r for _, r in ordered[:count]], committee_size, quorum) is not None:
+            return ordered[count - 1][0]
+    return None
+
+
+def quorum_reached_at(report_times: Sequence[float], quorum: int) -> float | None:
+    """When an update's reports reached the quorum: the time of the quorum-th report."""
+    if len(report_times) < quorum:
+        return None
+    return sorted(report_times)[quorum - 1]
+
+
+def finalizer_order(committee: Sequence[str], *subject: str) -> list[str]:
+    """The committee in the order in which its members may write the decision on ``subject``
+    (a model id for its review decision; a model id and an update id for a verdict).
+
+    Rendezvous hashing: each member is ranked by SHA-256 of the subject's parts and its own
+    id joined by ``|``, so anyone recomputes the order from the ledger, and the designated
+    first finalizer changes from one update to the next (the work spreads over the members).
+    """
+    def rank(member: str) -> tuple[str, str]:
+        return hashlib.sha256("|".join((*subject, member)).encode()).hexdigest(), member
+
+    return sorted(committee, key=rank)
+
+
+def finalize_turn(member: str, order: Sequence[str], due_at: float, grace_seconds: float) -> float:
+    """The earliest time ``member`` may write a decision that became due at ``due_at``: the
+    designated first member at once, the k-th after it ``k * grace_seconds`` later, so that a
+    crashed or slow finalizer delays the decision but cannot stall it."""
+    return due_at + order.index(member) * grace_seconds
 
 
 @dataclass(frozen=True)

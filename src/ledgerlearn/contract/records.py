@@ -87,6 +87,10 @@ class Rules:
     providers_per_round: int = 0
     round_timeout_seconds: float = 0.0
     free_rider_epsilon: float = 1e-6
+    #: Seconds between the turns of the committee members that may write a verdict or a
+    #: model's decision once it is due: the designated member at once, the next one this
+    #: much later, and so on (docs/contract.md, "Conflicts").
+    finalize_grace_seconds: float = 10.0
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ RULES = {
         "providers_per_round": {"type": "integer", "minimum": 0, "maximum": 100000},
         "round_timeout_seconds": NON_NEGATIVE,
         "free_rider_epsilon": NON_NEGATIVE,
+        "finalize_grace_seconds": {"type": "number", "minimum": 0, "maximum": 86400},
     },
 }
 
@@ -79,7 +80,16 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "type": "object",
         "additionalProperties": False,
         "required": ["model_id", "approve", "reason"],
-        "properties": {"model_id": MODEL_ID, "approve": {"type": "boolean"}, "reason": TEXT},
+        "properties": {
+            "model_id": MODEL_ID, "approve": {"type": "boolean"}, "reason": TEXT,
+            "decide": {"type": "boolean"},
+        },
+    },
+    "finalize_review": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["model_id"],
+        "properties": {"model_id": MODEL_ID},
     },
     "submit_update": {
         "type": "object",

@@ -14,12 +14,13 @@ from ledgerlearn.protocols.config import ExperimentConfig
 
 def run_distributed_experiment(
     out: Path, config: ExperimentConfig | None = None,
-    *, say: Callable[[str], None] | None = None,
+    *, say: Callable[[str], None] | None = None, batch_timeout: float | None = None,
 ) -> dict[str, Any]:
     """An experiment (the demo's by default) with its ledger modes on a fresh embedded network
     in ``OUT/network``, every participant its own process: ``ledgerlearn run EXP --network
     OUT/network`` under the hood. Writes what the in-process demo writes (summary.json,
-    metrics.jsonl, report.html with its figures)."""
+    metrics.jsonl, report.html with its figures). ``batch_timeout``: the new network's
+    orderer batch timeout in seconds (Fabric's ``BatchTimeout``; embedded default 0.05)."""
     from ledgerlearn.experiments.runner import demo_config, run_experiment
     from ledgerlearn.gateway.service.deployment import start_background, stop_service
 
@@ -32,7 +33,8 @@ def run_distributed_experiment(
                               "another --out")
     network.mkdir(parents=True)
     state = start_background(network, "127.0.0.1:0", providers=config.providers.count,
-                             committee=config.committee.size, first_index=0)
+                             committee=config.committee.size, first_index=0,
+                             batch_timeout=batch_timeout)
     say(f"network up on {state.address} (pid {state.pid})")
     try:
         return run_experiment(config, out, progress=False, echo=say, network=network)
@@ -41,7 +43,7 @@ def run_distributed_experiment(
         say("network down")
 
 
-def run_distributed_experiment_command(out_dir: str) -> None:
+def run_distributed_experiment_command(out_dir: str, batch_timeout: float | None = None) -> None:
     """`ledgerlearn demo --distributed`: the demo experiment on a fresh embedded network, every
     participant its own process; prints what the in-process demo prints."""
     import signal
@@ -57,7 +59,8 @@ def run_distributed_experiment_command(out_dir: str) -> None:
     signal.signal(signal.SIGTERM, terminate)
     try:
         summary = run_distributed_experiment(
-            Path(out_dir), say=lambda message: click.echo(message, err=True))
+            Path(out_dir), say=lambda message: click.echo(message, err=True),
+            batch_timeout=batch_timeout)
     except (NetworkRunError, RunDirectoryError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(format_table(summary))

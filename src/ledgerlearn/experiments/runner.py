@@ -40,12 +40,13 @@ def demo_config() -> ExperimentConfig:
     return parse_config(text, source="demo.toml")
 
 
-def run_demo(out_dir: str | Path) -> dict[str, Any]:
+def run_demo(out_dir: str | Path, *, batch_timeout: float | None = None) -> dict[str, Any]:
     """The demo: the built-in experiment into `out_dir` (an earlier demo run there is
-    replaced), then the summary table on stdout."""
+    replaced), then the summary table on stdout. `batch_timeout`: the embedded orderer's, in
+    seconds (Fabric's BatchTimeout)."""
     from ledgerlearn.experiments.report import format_table
 
-    summary = run_experiment(demo_config(), out_dir, replace=True)
+    summary = run_experiment(demo_config(), out_dir, replace=True, batch_timeout=batch_timeout)
     print()
     print(format_table(summary))
     print(f"\nresults in {out_dir} (report.html, summary.json, metrics.jsonl)")
@@ -80,6 +81,7 @@ def run_experiment(
     echo: Callable[[str], None] | None = None,
     replace: bool = False,
     network: str | Path | None = None,
+    batch_timeout: float | None = None,
 ) -> dict[str, Any]:
     """Run every mode of `config`, write the run directory, return the summary.
 
@@ -87,7 +89,9 @@ def run_experiment(
     (its summary.json and experiment.toml) is emptied of that run's files first. With
     `network` (a folder of connection files, :mod:`ledgerlearn.experiments.network`), the
     ledger modes run there, every participant as its own process, instead of on a new
-    embedded network in ``out_dir/ledger``."""
+    embedded network in ``out_dir/ledger``. `batch_timeout` sets the embedded orderer's
+    batch timeout (seconds) for the ledger modes of an embedded run; by default the
+    embedded network's."""
     import torch
 
     from ledgerlearn.protocols.jobs import JobRunner
@@ -125,7 +129,9 @@ def run_experiment(
                 if mode in LEDGER_MODES and session is None:
                     from ledgerlearn.protocols.ledger_session import LedgerSession
 
-                    session = LedgerSession.create(out, config, workload)
+                    session = LedgerSession.create(
+                        out, config, workload, batch_timeout=batch_timeout
+                    )
                 result = _run_mode(mode, config, workload, session, runner, log, progress)
                 results.append(result)
                 say(
@@ -237,6 +243,7 @@ def _ledger_summary(path: Path) -> dict[str, Any]:
         "height": first.height if first else 0,
         "transactions": first.transactions if first else 0,
         "valid_transactions": first.valid_transactions if first else 0,
+        "invalid": dict(first.invalid) if first else {},
         "peers": len(report.copies),
         "audit": "ok" if report.ok else str(report.problems[0]),
     }

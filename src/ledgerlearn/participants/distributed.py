@@ -34,8 +34,13 @@ def run_distributed_demo(
     *,
     ipfs: bool = False,
     progress: Callable[[str], None] | None = None,
+    batch_timeout: float | None = None,
 ) -> dict[str, Any]:
     """Run ``config`` (a ``ScenarioConfig``; the demo's by default) as separate processes.
+
+    ``batch_timeout``: the embedded orderer's batch timeout in seconds (Fabric's
+    ``BatchTimeout``; 2 s stands in for a Fabric network's block timing), else the network
+    service's default.
 
     With ``ipfs`` every participant runs its own Kubo node (``OUT/ipfs/<name>``; they find each
     other through ``OUT/ipfs/peers``) instead of sharing the folder ``OUT/store``, and this
@@ -56,7 +61,7 @@ def run_distributed_demo(
     logs.mkdir(parents=True, exist_ok=True)
     archive = _Archive(out / "ipfs") if ipfs else None
     state = start_background(ledger_dir, "127.0.0.1:0", providers=config.providers,
-                             committee=config.committee)
+                             committee=config.committee, batch_timeout=batch_timeout)
     say(f"network up on {state.address} (pid {state.pid})")
     reports: list[dict[str, Any]] = []
     try:
@@ -86,6 +91,7 @@ def run_distributed_demo(
         "height": copy.get("height"),
         "transactions": copy.get("transactions"),
         "valid_transactions": copy.get("valid_transactions"),
+        "invalid": copy.get("invalid", {}),
         "audit": audit,
     })
     summary["distributed"] = {"gateway": state.address, "processes": reports}
@@ -300,7 +306,9 @@ def _summary(config, ledger_dir: Path, store, kinds: dict[str, str]) -> dict[str
     }
 
 
-def run_distributed_demo_command(out_dir: str, ipfs: bool = False) -> None:
+def run_distributed_demo_command(
+    out_dir: str, ipfs: bool = False, batch_timeout: float | None = None
+) -> None:
     """`ledgerlearn demo --distributed [--ipfs]`: run, then print what the in-process demo
     prints. (``ledgerlearn demo --distributed`` without ``--ipfs`` is
     ``ledgerlearn.experiments.network.run_distributed_experiment_command``.)"""
@@ -314,7 +322,8 @@ def run_distributed_demo_command(out_dir: str, ipfs: bool = False) -> None:
     signal.signal(signal.SIGTERM, terminate)
     try:
         summary = run_distributed_demo(
-            Path(out_dir), ipfs=ipfs, progress=lambda message: click.echo(message, err=True)
+            Path(out_dir), ipfs=ipfs, batch_timeout=batch_timeout,
+            progress=lambda message: click.echo(message, err=True),
         )
     except DistributedRunError as exc:
         raise click.ClickException(str(exc)) from None
@@ -326,8 +335,9 @@ def run_distributed_demo_command(out_dir: str, ipfs: bool = False) -> None:
     )
     for model_id, figures in summary["models"].items():
         click.echo(f"{model_id}: held-out accuracy {figures['held_out_accuracy']:.3f}")
+    invalid = ", ".join(f"{n} {code}" for code, n in ledger["invalid"].items()) or "none"
     click.echo(
-        f"ledger: {ledger['height']} blocks, {ledger['transactions']} transactions, "
-        f"audit {ledger['audit']}"
+        f"ledger: {ledger['height']} blocks, {ledger['transactions']} transactions (invalid: "
+        f"{invalid}), audit {ledger['audit']}"
     )
     click.echo(f"summary: {Path(out_dir) / 'summary.json'}")

@@ -170,13 +170,18 @@ class LedgerSession:
 
     @classmethod
     def create(
-        cls, directory: Path, config: ExperimentConfig, workload: Workload
+        cls, directory: Path, config: ExperimentConfig, workload: Workload,
+        *, batch_timeout: float | None = None,
     ) -> LedgerSession:
-        """A new network in ``directory/ledger`` and store in ``directory/store``."""
+        """A new network in ``directory/ledger`` and store in ``directory/store``;
+        ``batch_timeout``: the orderer's (Fabric's ``BatchTimeout``, seconds), else the
+        embedded network's default."""
         from ledgerlearn.ledger.network.network import EmbeddedNetwork
 
+        extra = {} if batch_timeout is None else {"batch_timeout": batch_timeout}
         network = EmbeddedNetwork.create(
-            directory / "ledger", ORGS, contracts=CONTRACTS, members=member_plan(config)
+            directory / "ledger", ORGS, contracts=CONTRACTS, members=member_plan(config),
+            **extra,
         )
         return cls.attach(network, directory / "store", config, workload)
 

@@ -6,18 +6,33 @@ plausible for the claimed samples (against its own measured time per sample for 
 architecture, within the model's tolerance), checks that the update is not a copy of its
 parents' aggregate (a free rider), scores it on its fragment with the model's metric, and
 reports. It never decides alone: the contract takes the median of the committee's scores.
+
+A report (or review) that completes the quorum writes the verdict (decision) itself. When
+reports sent at the same time reach the quorum together, none of them does; then one member
+writes it: the one the contract designates for that update (``decisions.finalizer_order``) as
+soon as it sees the quorum, each other member only when the verdict is still missing after its
+turn (``finalize_grace_seconds`` apart), so that the committee spends one transaction on it,
+not one per member (docs/contract.md, "Conflicts").
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from ledgerlearn.contract.records import METRICS
+from ledgerlearn.contract.decisions import (
+    decide_model,
+    finalize_turn,
+    finalizer_order,
+    model_decidable_at,
+    quorum_reached_at,
+)
+from ledgerlearn.contract.records import METRICS, Review, Rules, from_dict, timestamp_seconds
 from ledgerlearn.learning.datasets import Dataset
 from ledgerlearn.learning.models import ModelSpec
 from ledgerlearn.learning.training import TrainConfig, evaluate, train_local
@@ -76,6 +91,10 @@ class CommitteeMember:
         self._specs: dict[str, ModelSpec] = {}
         self._seconds_per_sample: dict[str, float] = {}
         self._parents_aggregate: tuple[tuple[str, ...], dict[str, np.ndarray]] | None = None
+        # Decisions this member voted on that were not written with its vote: models by id,
+        # updates by (model id, update id); finalize_due writes them when it is this turn.
+        self._undecided_models: dict[str, dict[str, Any]] = {}
+        self._undecided_updates: dict[tuple[str, str], dict[str, Any]] = {}
 
     @property
     def member_id(self) -> str:
@@ -132,12 +151,28 @@ class CommitteeMember:
         )
 
     def review_pending(self) -> list[dict[str, Any]]:
-        """Review every model that waits for this member's review."""
+        """Review every model that waits for this member's review; write the decisions that
+        are due and this member's to write."""
         done = []
         for model in self.ledger.pending_reviews():
             approve, reason = self.check_model(model)
-            done.append(self.ledger.review_model(model["model_id"], approve, reason))
+            done.append(self.review(model, approve, reason))
+        self.finalize_due()
         return done
+
+    def review(self, model: dict[str, Any], approve: bool, reason: str) -> dict[str, Any]:
+        """Review on chain. Asks to decide only when this review decides the model with the
+        reviews already committed, so that reviews sent at the same time do not conflict."""
+        model_id = model["model_id"]
+        others = [from_dict(Review, r) for r in self.ledger.get_model(model_id)["reviews"]
+                  if r["member"] != self.member_id]
+        mine = Review(model_id, self.member_id, approve, reason, "", "")
+        decide = decide_model([*others, mine], len(model["committee"]),
+                              int(model["rules"]["quorum"])) is not None
+        result = self.ledger.review_model(model_id, approve, reason, decide=decide)
+        if result["decision"] is None:
+            self._undecided_models[model_id] = model
+        return result
 
     # ------------------------------------------------------------------ updates
 
@@ -221,32 +256,78 @@ class CommitteeMember:
         })
 
     def evaluate_pending(self, limit: int | None = None) -> list[dict[str, Any]]:
-        """Assess and report every pending update (up to ``limit``); finalize those whose
-        quorum was reached by reports written at the same time as this member's."""
+        """Assess and report every pending update (up to ``limit``); after each report, write
+        the verdicts that are due and this member's to write."""
         results = []
         models: dict[str, dict[str, Any]] = {}
+        self.finalize_due()
         for update in self.ledger.pending_evaluations()[:limit]:
             model_id = update["model_id"]
             if model_id not in models:
                 models[model_id] = self.ledger.get_model(model_id)["model"]
             model = models[model_id]
             try:
-                results.append(self.report(model, update, self.assess(model, update)))
+                result = self.report(model, update, self.assess(model, update))
             except EndorsementError as exc:
                 if "takes no more reports" not in str(exc):
                     raise
                 continue  # finalized meanwhile by the others: nothing to add
-            self._finalize_if_due(model, update["update_id"])
+            results.append(result)
+            if result["verdict"] is None:
+                self._undecided_updates[(model_id, update["update_id"])] = model
+            self.finalize_due()
         return results
 
-    def _finalize_if_due(self, model: dict[str, Any], update_id: str) -> None:
-        info = self.ledger.get_update(model["model_id"], update_id)
-        if info["verdict"] is not None:
-            return
-        reports = self.ledger.get_reports(model["model_id"], update_id)
-        if len(reports) >= int(model["rules"]["quorum"]):
-            try:
-                self.ledger.finalize_update(model["model_id"], update_id)
-            except EndorsementError as exc:
-                if "already" not in str(exc):
-                    raise
+    def finalize_due(self, now: float | None = None) -> list[dict[str, Any]]:
+        """Write each decision this member voted on that is due, still missing, and whose
+        turn has come for this member (the contract checks the same); forget those written.
+        ``now``: seconds since the epoch, by default this machine's clock (the contract
+        compares with the transaction's timestamp, which this machine's client sets)."""
+        now = time.time() if now is None else now
+        written = []
+        for model_id, model in list(self._undecided_models.items()):
+            info = self.ledger.get_model(model_id)
+            if info["decision"] is not None:
+                del self._undecided_models[model_id]
+                continue
+            reviews = [from_dict(Review, r) for r in info["reviews"]]
+            due = model_decidable_at(reviews, [timestamp_seconds(r.reviewed_at) for r in reviews],
+                                     len(model["committee"]), int(model["rules"]["quorum"]))
+            if due is None or now < self._turn(model, due, model_id):
+                continue  # not decided yet, or another member's turn
+            if self._write(written, self.ledger.finalize_review, model_id):
+                del self._undecided_models[model_id]
+        for (model_id, update_id), model in list(self._undecided_updates.items()):
+            if self.ledger.get_update(model_id, update_id)["verdict"] is not None:
+                del self._undecided_updates[(model_id, update_id)]
+                continue
+            reports = self.ledger.get_reports(model_id, update_id)
+            due = quorum_reached_at([timestamp_seconds(r["reported_at"]) for r in reports],
+                                    int(model["rules"]["quorum"]))
+            if due is None or now < self._turn(model, due, model_id, update_id):
+                continue  # no quorum yet, or another member's turn
+            if self._write(written, self.ledger.finalize_update, model_id, update_id):
+                del self._undecided_updates[(model_id, update_id)]
+        return written
+
+    def _turn(self, model: dict[str, Any], due: float, *subject: str) -> float:
+        """When this member may write the decision on ``subject`` that became due at ``due``."""
+        grace = from_dict(Rules, model["rules"]).finalize_grace_seconds
+        return finalize_turn(self.member_id, finalizer_order(model["committee"], *subject),
+                             due, grace)
+
+    @staticmethod
+    def _write(
+        written: list[dict[str, Any]], write: Callable[..., dict[str, Any]], *args: str
+    ) -> bool:
+        """Send a finalizing transaction: True when the decision now exists (written here, kept
+        in ``written``, or by another member first); False when the contract answers that it is
+        not yet this member's turn (the clocks differ: try again later)."""
+        try:
+            written.append(write(*args))
+        except EndorsementError as exc:
+            if "may write it only if it is still missing" in str(exc):
+                return False
+            if "already" not in str(exc):
+                raise
+        return True

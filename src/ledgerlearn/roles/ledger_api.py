@@ -61,10 +61,16 @@ class LearningLedger:
     def publish_model(self, request: dict[str, Any]) -> dict[str, Any]:
         return self._submit("publish_model", request)
 
-    def review_model(self, model_id: str, approve: bool, reason: str) -> dict[str, Any]:
+    def review_model(
+        self, model_id: str, approve: bool, reason: str, *, decide: bool = True
+    ) -> dict[str, Any]:
         return self._submit(
-            "review_model", {"model_id": model_id, "approve": approve, "reason": reason}
+            "review_model",
+            {"model_id": model_id, "approve": approve, "reason": reason, "decide": decide},
         )
+
+    def finalize_review(self, model_id: str) -> dict[str, Any]:
+        return self._submit("finalize_review", {"model_id": model_id})
 
     def submit_update(self, request: dict[str, Any]) -> dict[str, Any]:
         return self._submit("submit_update", request)

@@ -17,6 +17,7 @@ from ledgerlearn.gateway.client.client import GatewayClient
 from ledgerlearn.gateway.service.deployment import (
     DeploymentError,
     default_members,
+    open_or_create,
     read_state,
     start_background,
     stop_service,
@@ -160,3 +161,22 @@ def test_sigterm_while_serving_in_the_foreground_stops_cleanly(tmp_path):
         assert store.tx_record(pending.tx_id) is not None  # pending work was committed
     finally:
         store.close()
+
+
+def test_batch_timeout_is_part_of_a_new_network_and_kept_by_it(tmp_path):
+    """`network up --batch-timeout` / `demo --batch-timeout`: Fabric's BatchTimeout of the
+    channel; an existing network keeps its own and a different request is refused."""
+    directory = tmp_path / "net"
+    network, created = open_or_create(directory, 2, default_members(["Org1", "Org2"], 1, 1),
+                                      batch_timeout=0.25)
+    try:
+        assert created and network.config.batch_timeout_s == 0.25
+    finally:
+        network.close()
+    with pytest.raises(DeploymentError, match=r"batch timeout of 0.25 s .* not 2 s"):
+        open_or_create(directory, batch_timeout=2.0)
+    network, created = open_or_create(directory)  # no request: whatever it has
+    network.close()
+    assert not created
+    result = CliRunner().invoke(main, ["demo", "--help"])
+    assert "--batch-timeout" in result.output and "BatchTimeout" in result.output

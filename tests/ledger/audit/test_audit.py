@@ -63,6 +63,8 @@ def test_honest_copies_pass(ledger_dir):
     assert len(report.copies) == 2
     copy = report.copies[0]
     assert copy.transactions == copy.valid_transactions + 1  # the MVCC conflict
+    assert copy.invalid == {"MVCC_READ_CONFLICT": 1}  # by the blocks' stored codes
+    assert report.to_json()["copies"][0]["invalid"] == {"MVCC_READ_CONFLICT": 1}
     assert "AUDIT PASSED" in format_report(report)
 
 

@@ -47,9 +47,13 @@ def network_group() -> None:
                    "EXP.toml --network DIR'.")
 @click.option("--first-index", default=1, type=click.IntRange(0), hidden=True,
               help="Number of the first member and provider of a new network.")
+@click.option("--batch-timeout", type=click.FloatRange(min=0.001), default=None,
+              help="Seconds the orderer waits after a block's first transaction before it cuts "
+              "the block (Fabric's BatchTimeout; Fabric's sample uses 2) of a new network "
+              "[default: 0.05].")
 def up_command(directory: Path, address: str, org_count: int, providers: int, committee: int,
                foreground: bool, peer_processes: bool, experiment: Path | None,
-               first_index: int) -> None:
+               first_index: int, batch_timeout: float | None) -> None:
     """Start the gateway for the network in DIR, creating the network on first start.
 
     Writes DIR/connection-<member>.json for every publisher, provider and committee member.
@@ -75,11 +79,12 @@ def up_command(directory: Path, address: str, org_count: int, providers: int, co
 
             serve(directory, address, org_count=org_count, providers=providers,
                   committee=committee, on_ready=ready, peer_processes=peer_processes,
-                  first_index=first_index)
+                  first_index=first_index, batch_timeout=batch_timeout)
             return
         state = start_background(directory, address, org_count=org_count,
                                  providers=providers, committee=committee,
-                                 peer_processes=peer_processes, first_index=first_index)
+                                 peer_processes=peer_processes, first_index=first_index,
+                                 batch_timeout=batch_timeout)
     except (DeploymentError, OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     files = sorted(p.name for p in Path(directory).glob("connection-*.json"))

@@ -73,20 +73,33 @@ def open_or_create(
     members: Mapping[str, Sequence[tuple[str, str]]] | None = None,
     *,
     peer_processes: bool = False,
+    batch_timeout: float | None = None,
 ) -> tuple[EmbeddedNetwork, bool]:
     """The network in ``directory`` (created on first use, with ``members`` or
     :func:`default_members`); True when it was just created. ``peer_processes`` runs each
-    peer in a child process of its own (``EmbeddedNetwork``'s option)."""
+    peer in a child process of its own (``EmbeddedNetwork``'s option). ``batch_timeout``
+    (seconds, Fabric's ``BatchTimeout``) is part of a new network's channel configuration;
+    a network that exists keeps its own, so asking for another one is refused."""
     contracts = network_contracts()
     if (directory / PEERS).exists():
-        return EmbeddedNetwork.open(directory, contracts=contracts,
-                                    peer_processes=peer_processes), False
+        network = EmbeddedNetwork.open(directory, contracts=contracts,
+                                       peer_processes=peer_processes)
+        have = network.config.batch_timeout_s
+        if batch_timeout is not None and abs(have - batch_timeout) > 1e-9:
+            network.close()
+            raise DeploymentError(
+                f"the network in {directory} has a batch timeout of {have:g} s in its channel "
+                f"configuration, not {batch_timeout:g} s; leave out --batch-timeout or use a "
+                "new --dir"
+            )
+        return network, False
     if org_count < 1:
         raise DeploymentError("--orgs must be at least 1")
     org_names = [f"Org{i + 1}" for i in range(org_count)]
     plan = default_members(org_names) if members is None else members
+    extra = {} if batch_timeout is None else {"batch_timeout": batch_timeout}
     return EmbeddedNetwork.create(directory, org_names, contracts=contracts, members=plan,
-                                  peer_processes=peer_processes), True
+                                  peer_processes=peer_processes, **extra), True
 
 
 def write_connection_files(
@@ -160,10 +173,12 @@ def serve(
     stop: threading.Event | None = None,
     peer_processes: bool = False,
     first_index: int = 1,
+    batch_timeout: float | None = None,
 ) -> None:
     """Run the service in this process until SIGTERM/SIGINT (or ``stop`` is set);
     ``peer_processes``: each peer in a child process, endorsements off the event loop;
-    ``first_index``: the number of the first member and provider (:func:`default_members`)."""
+    ``first_index``: the number of the first member and provider (:func:`default_members`);
+    ``batch_timeout``: the orderer's batch timeout of a new network (:func:`open_or_create`)."""
     from ledgerlearn.gateway.service.server import split_address, start_gateway
     from ledgerlearn.gateway.service.tls import issue_server_tls, write_server_tls
 
@@ -179,7 +194,8 @@ def serve(
     orgs = [f"Org{i + 1}" for i in range(org_count)]
     network, _created = open_or_create(directory, org_count,
                                        default_members(orgs, providers, committee, first_index),
-                                       peer_processes=peer_processes)
+                                       peer_processes=peer_processes,
+                                       batch_timeout=batch_timeout)
     stop = stop or threading.Event()
     server = None
     try:
@@ -226,6 +242,7 @@ def start_background(
     timeout: float = 90.0,
     peer_processes: bool = False,
     first_index: int = 1,
+    batch_timeout: float | None = None,
 ) -> ServiceState:
     """Start :func:`serve` in a detached child process; return once it serves."""
     directory = Path(directory).resolve()
@@ -243,6 +260,8 @@ def start_background(
         command.append("--peer-processes")
     if first_index != 1:
         command += ["--first-index", str(first_index)]
+    if batch_timeout is not None:
+        command += ["--batch-timeout", repr(float(batch_timeout))]
     with open(log_path, "ab") as log:
         child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                  stdin=subprocess.DEVNULL, start_new_session=True)

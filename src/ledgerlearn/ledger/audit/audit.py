@@ -39,7 +39,7 @@ from ledgerlearn.ledger.protoutil import (
     transactions_filter,
 )
 from ledgerlearn.ledger.store.statedb import LedgerStore, Version
-from ledgerlearn.ledger.validate.validator import BlockValidator, code_name
+from ledgerlearn.ledger.validate.validator import VALID, BlockValidator, code_name
 from ledgerlearn.ledger.validate.verify import verify_block
 
 
@@ -71,6 +71,9 @@ class CopyReport:
     height: int = 0
     transactions: int = 0
     valid_transactions: int = 0
+    #: Transactions of the blocks after genesis that the block marks invalid, by the name of
+    #: their stored validation code (e.g. ``{"MVCC_READ_CONFLICT": 3}``); VALID not listed.
+    invalid: dict[str, int] = field(default_factory=dict)
     keys: int = 0
     channel_id: str = ""
     problems: list[Problem] = field(default_factory=list)
@@ -112,6 +115,7 @@ class AuditReport:
                     "height": c.height,
                     "transactions": c.transactions,
                     "valid_transactions": c.valid_transactions,
+                    "invalid": dict(c.invalid),
                     "keys": c.keys,
                     "problems": [str(p) for p in c.problems],
                 }
@@ -269,6 +273,11 @@ def _audit_store(store: LedgerStore, report: CopyReport) -> None:
             problem(f"block could not be checked: {exc!r}", block=number)
         previous_hash = header_hash
         _audit_validation(block, number, validator, replay, problem)
+        for code in transactions_filter(block):
+            if code != VALID:
+                label = code_name(code)
+                report.invalid[label] = report.invalid.get(label, 0) + 1
+    report.invalid = dict(sorted(report.invalid.items()))
     report.transactions = len(replay.tx_records)
     report.valid_transactions = sum(1 for (_, _, c) in replay.tx_records.values() if c == 0)
     report.state = replay.state
