@@ -9,6 +9,7 @@ import click
 
 from ledgerlearn import __version__
 from ledgerlearn.experiments.cli import run_command
+from ledgerlearn.explorer.cli import explore_command
 from ledgerlearn.fabric.cli import fabric_group
 from ledgerlearn.gateway.service.cli import network_group
 from ledgerlearn.learning.cli import data_group
@@ -59,6 +60,7 @@ main.add_command(fabric_group)
 main.add_command(network_group)
 main.add_command(node_command)
 main.add_command(run_command)
+main.add_command(explore_command)
 
 
 if __name__ == "__main__":  # pragma: no cover
