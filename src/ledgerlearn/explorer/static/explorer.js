@@ -30,7 +30,7 @@
   // -- colours ---------------------------------------------------------------------------
   const VIRIDIS = ["#440154", "#482878", "#3e4a89", "#31688e", "#26828e", "#1f9e89",
     "#35b779", "#6ece58", "#b5de2b", "#fde725"];
-  const REJECTED = "#b2182b", PENDING = "#9e9e9e", LINEAGE = "#ff7f0e", DIM = "#e4e4e4";
+  const REJECTED = "#b2182b", PENDING = "#9e9e9e", LINEAGE = "#ff7f0e", DIM = "#d4d4d4";
   function scoreColour(score, lo, hi) {
     if (score === null || score === undefined) return VIRIDIS[0];
     const t = hi > lo ? Math.min(1, Math.max(0, (score - lo) / (hi - lo))) : 1;
@@ -38,7 +38,7 @@
   }
 
   // -- tabs ------------------------------------------------------------------------------
-  function showTab(name) {
+  function showTab(name, model) {
     state.tab = name;
     for (const b of document.querySelectorAll("nav button")) {
       b.classList.toggle("active", b.dataset.tab === name);
@@ -46,7 +46,10 @@
     for (const s of document.querySelectorAll(".tab")) {
       s.classList.toggle("active", s.id === `tab-${name}`);
     }
-    if (name === "dag") ensureGraph();
+    if (name === "dag") {
+      if (model) chooseModel(model); else ensureGraph();
+      state.renderer?.refresh(); // its container had no size while hidden
+    }
     if (name === "members") loadMembers();
     if (name === "blocks" && state.blocksNewest === null) loadBlocks();
   }
@@ -114,7 +117,7 @@
     }).join("");
     $("models").innerHTML = html || '<p class="muted">No model published yet.</p>';
     for (const b of document.querySelectorAll("button.open-dag")) {
-      b.addEventListener("click", () => { chooseModel(b.dataset.model); showTab("dag"); });
+      b.addEventListener("click", () => showTab("dag", b.dataset.model));
     }
     const select = $("model-select");
     const ids = overview.models.map((m) => m.model_id);
@@ -125,6 +128,20 @@
   }
 
   // -- the DAG ---------------------------------------------------------------------------
+  // Big graphs: edges as plain lines, no edges or labels while the camera moves, no z-order
+  // sorting; a change of selection or search re-runs the reducers only (skipIndexation).
+  const BIG = 2000;
+  function redraw() { state.renderer?.refresh({ skipIndexation: true }); }
+  function tuneForSize(n) {
+    const r = state.renderer;
+    const big = n > BIG;
+    if (state.big === big) return;
+    state.big = big;
+    r.setSetting("hideEdgesOnMove", big);
+    r.setSetting("hideLabelsOnMove", big);
+    r.setSetting("zIndex", !big);
+    r.setSetting("defaultEdgeType", big ? "line" : "arrow");
+  }
   function ensureGraph() {
     if (!state.model && state.overview && state.overview.models.length) {
       chooseModel(state.overview.models[state.overview.models.length - 1].model_id);
@@ -159,6 +176,7 @@
       zIndex: true,
       minCameraRatio: 0.002,
       maxCameraRatio: 4,
+      allowInvalidContainer: true,
       nodeReducer: reduceNode,
       edgeReducer: reduceEdge,
     });
@@ -202,6 +220,7 @@
     state.committee = data.committee;
     for (const u of data.updates) state.updates.set(u.update_id, u);
     state.updatesHeight = data.height;
+    tuneForSize(state.updates.size);
     layoutGraph();
     renderDagCounts();
     if (state.selected) {
@@ -227,7 +246,7 @@
     const xs = updates.map((u, i) => (federation && u.round ? u.round : i + 1));
     const xMax = Math.max(1, ...xs);
     const ySpacing = Math.max(0.6, xMax / (2.5 * Math.max(1, providers.length)));
-    const size = updates.length > 2000 ? 3 : (updates.length > 300 ? 5 : 8);
+    const size = updates.length > 2000 ? 3 : (updates.length > 300 ? 5 : (updates.length > 60 ? 8 : 11));
     graph.mergeNode(state.initial, {
       x: 0, y: -((providers.length - 1) / 2) * ySpacing, size: size * 1.3, color: "#000",
       label: "initial weights", forceLabel: true,
@@ -291,9 +310,13 @@
     state.selected = id;
     state.hits = null;
     $("search-results").hidden = true;
+    const t0 = performance.now();
     computeLineage(id);
+    const t1 = performance.now();
     renderDetails(u);
-    state.renderer.refresh();
+    const t2 = performance.now();
+    redraw();
+    state.selectTimings = { lineage_ms: t1 - t0, details_ms: t2 - t1, redraw_ms: performance.now() - t2 };
     if (focus) {
       const d = state.renderer.getNodeDisplayData(id);
       if (d) state.renderer.getCamera().animate({ x: d.x, y: d.y, ratio: 0.35 }, { duration: 300 });
@@ -304,23 +327,23 @@
     state.selected = null;
     state.lineage = new Set();
     state.lineageEdges = new Set();
-    state.renderer.refresh();
+    redraw();
   }
 
   const updateLink = (id) => (id === state.initial || !state.updates.has(id)
     ? `<span class="initial">initial weights</span>`
     : `<a class="update" data-update="${esc(id)}">${esc(short(id, 12))}</a>`);
-  const txLink = (id) => (id ? `<a class="tx mono" data-tx="${esc(id)}">${esc(short(id, 16))}…</a>` : "–");
+  const txLink = (id, n = 16) => (id ? `<a class="tx mono" data-tx="${esc(id)}">${esc(short(id, n))}…</a>` : "–");
 
   function renderDetails(u) {
     if (!u) return;
     const v = u.verdict;
     const reports = u.reports.map((r) => `<tr class="report"><td>${esc(r.member)}</td>` +
-      `<td class="num">${fmt(r.score)}</td><td>${r.sane ? "sane" : '<b class="warn">not sane</b>'}</td>` +
-      `<td>${esc((r.reasons || []).join("; ")) || "–"}</td><td class="num">${fmt(r.evaluation_seconds, 3)}</td>` +
-      `<td>block ${esc(r.block)} ${txLink(r.tx_id)}</td></tr>`).join("");
+      `<td class="num">${fmt(r.score)}</td><td>${r.sane ? "sane" : '<b class="warn">not sane</b>'}` +
+      `${(r.reasons || []).length ? `: ${esc(r.reasons.join("; "))}` : ""}</td>` +
+      `<td title="evaluated in ${fmt(r.evaluation_seconds, 3)} s">${esc(r.block)} ${txLink(r.tx_id, 8)}</td></tr>`).join("");
     const missing = (u.not_reported || []).map((m) => `<tr class="report missing"><td>${esc(m)}</td>` +
-      `<td colspan="5" class="muted">${v ? "no report: the verdict was reached by the quorum " +
+      `<td colspan="3" class="muted">${v ? "no report: the quorum reached the verdict " +
         "before this member reported (a later report is refused)" : "not reported yet"}</td></tr>`).join("");
     const levels = state.lineageLevels || [];
     let shown = 0;
@@ -354,8 +377,8 @@
       (v ? `<p id="detail-reason">${esc(v.reason)}</p><p class="muted">${esc(v.sane_votes)} of ${esc(v.reports)} ` +
         `reports sane; finalized ${esc(v.finalized_at)} in block ${esc(v.block)} ${txLink(v.tx_id)}</p>`
         : '<p id="detail-reason" class="muted">no verdict yet</p>') +
-      `<h3>Committee reports</h3><table id="report-rows"><tr><th>member</th><th>score</th><th>sanity</th>` +
-      `<th>reasons</th><th>eval s</th><th>where</th></tr>${reports}${missing}</table>` +
+      `<h3>Committee reports</h3><table id="report-rows"><tr><th>member</th><th>score</th>` +
+      `<th>sanity</th><th>block, tx</th></tr>${reports}${missing}</table>` +
       `<h3>Lineage: <span id="lineage-count">${ancestors}</span> ancestor updates back to the initial weights</h3>` +
       `<ul class="lineage" id="lineage-list">${lineage}</ul>`;
   }
@@ -375,7 +398,7 @@
   function search(text) {
     const q = text.trim().toLowerCase();
     const list = $("search-results");
-    if (!q) { state.hits = null; list.hidden = true; state.renderer?.refresh(); return []; }
+    if (!q) { state.hits = null; list.hidden = true; redraw(); return []; }
     const hits = [];
     for (const u of state.updates.values()) {
       if (u.update_id.startsWith(q) || u.provider.toLowerCase().includes(q) ||
@@ -384,6 +407,8 @@
       }
     }
     state.hits = new Set(hits.map((u) => u.update_id));
+    state.searched = text;
+    state.hitList = hits;
     state.selected = null;
     list.innerHTML = hits.slice(0, 30).map((u, i) => `<li data-update="${esc(u.update_id)}"` +
       `${i === 0 ? ' class="hit"' : ""}>${esc(short(u.update_id, 12))} ${esc(u.provider)} ` +
@@ -391,13 +416,13 @@
       (hits.length > 30 ? `<li class="muted">…${hits.length - 30} more (all highlighted)</li>` : "") +
       (hits.length ? "" : '<li class="muted">no update matches</li>');
     list.hidden = false;
-    state.renderer?.refresh();
+    redraw();
     return hits;
   }
   $("search").addEventListener("input", (e) => search(e.target.value));
   $("search").addEventListener("keydown", (e) => {
     if (e.key === "Enter") {
-      const hits = search(e.target.value);
+      const hits = e.target.value === state.searched ? state.hitList : search(e.target.value);
       if (hits.length) selectUpdate(hits[0].update_id, { focus: true });
     } else if (e.key === "Escape") { e.target.value = ""; search(""); }
   });
