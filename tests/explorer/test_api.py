@@ -160,3 +160,28 @@ def test_cli_refuses_what_is_not_a_run(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "RUN_DIR or --network" in result.output
     with pytest.raises(SourceError):
         RunSource(tmp_path / "absent")
+
+
+def test_a_live_network_folder_is_followed(tmp_path: Path) -> None:
+    """`explore --network DIR`: the embedded network's own peer copies, read while it commits."""
+    from ledgerlearn.ledger.network.network import EmbeddedNetwork
+
+    members = {"Org1": [("alice", "provider")], "Org2": [("bob", "committee")]}
+    network = EmbeddedNetwork.create(tmp_path / "net", members=members, batch_timeout=0.02)
+    try:
+        source = RunSource(tmp_path / "net", live=True)
+        with ExplorerServer(source, 0) as server:
+            _, before = get(server.url + "api/version")
+            client = network.client("Org1MSP/alice")
+            client.submit("put", "k", "v")
+            network.sync()
+            _, after = get(server.url + "api/version")
+            assert after["height"] == before["height"] + 1
+            _, blocks = get(server.url + "api/blocks?limit=1")
+            tx = blocks["blocks"][0]["transactions"][0]
+            assert tx["code"] == "VALID" and tx["function"] == "put"
+            assert tx["creator"] == "Org1MSP/alice" and tx["writes"] == ["k"]
+            _, overview = get(server.url + "api/overview")
+            assert overview["live"] and overview["models"] == [] and overview["audit"] is None
+    finally:
+        network.close()
