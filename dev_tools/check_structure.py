@@ -56,6 +56,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("ledgerlearn.protocols.config", "ledgerlearn.protocols.metrics"),
     ("ledgerlearn.protocols",),
     ("ledgerlearn.experiments",),
+    ("ledgerlearn.explorer",),  # reads the run directories that experiments write
     ("ledgerlearn.demo",),
     ("ledgerlearn.cli", "ledgerlearn"),
 )

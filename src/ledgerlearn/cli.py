@@ -9,6 +9,7 @@ import click
 
 from ledgerlearn import __version__
 from ledgerlearn.experiments.cli import run_command
+from ledgerlearn.explorer.cli import explore_command
 from ledgerlearn.fabric import cli as fabric_cli
 from ledgerlearn.fabric.cli import fabric_group
 from ledgerlearn.gateway.service import cli as service_cli
@@ -100,6 +101,7 @@ main.add_command(fabric_group)
 main.add_command(network_group)
 main.add_command(node_command)
 main.add_command(run_command)
+main.add_command(explore_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

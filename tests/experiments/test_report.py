@@ -14,6 +14,7 @@ from ledgerlearn.experiments.report import (
     plot_dag,
     plot_label_distribution,
     plot_verdicts,
+    poisoned_modes,
     write_report_html,
 )
 from ledgerlearn.protocols.metrics import MetricsLog, read_metrics
@@ -64,3 +65,50 @@ def test_dag_verdicts_labels_and_html(tmp_path: Path) -> None:
                              figures=figures, config_text="[experiment]")
     text = page.read_text()
     assert 'src="dag.png"' in text and "t &lt;run&gt;" in text
+
+
+def test_report_says_what_the_ledger_decided(tmp_path: Path) -> None:
+    summary = {
+        "experiment": {"malicious_providers": 2, "providers": 8},
+        "modes": {
+            "centralized": {"final_accuracy": 0.96, "wall_seconds": 9.0, "sim_seconds": 640.0},
+            "fedavg": {"final_accuracy": 0.69, "wall_seconds": 5.0, "sim_seconds": 140.0},
+            "gossip": {"final_accuracy": 0.9, "wall_seconds": 40.0, "sim_seconds": 120.0,
+                       "ledger_updates": {"total": 77, "verified": 61, "rejected": 16,
+                                          "pending": 0, "malicious_total": 16,
+                                          "malicious_rejected": 16, "honest_rejected": 0}},
+        },
+        "updates": {"total": 77, "verified": 61, "rejected": 16, "pending": 0,
+                    "malicious_total": 16, "malicious_rejected": 16, "honest_rejected": 0},
+        "ledger": {"height": 394, "transactions": 393, "valid_transactions": 393, "peers": 2,
+                   "audit": "ok"},
+    }
+    assert poisoned_modes(summary) == {"fedavg"}
+    assert "fedavg (poisoned)" in format_table(summary)
+    text = write_report_html(tmp_path / "r.html", title="t", summary=summary, figures={},
+                             config_text="").read_text()
+    body = text.split("<h2>summary.json</h2>")[0]  # the facts, not only the raw JSON
+    assert "<td>61</td><td>16</td><td>16 of 16</td>" in body
+    assert "height <b>394</b>" in body and "audit: <b class=\"ok\">ok</b>" in body
+    assert "fedavg (poisoned)" in body and "poisoned baseline" in body
+
+
+def test_verdicts_name_every_member_and_accuracy_crops_long_centralized(
+    tmp_path: Path,
+) -> None:
+    verdicts = [
+        VerdictRecord("gossip", f"u{i}", member, 0.8, True, False)
+        for i in range(4) for member in ("Org1MSP/member0", "Org2MSP/member1")
+    ]
+    committee = ("Org1MSP/member0", "Org2MSP/member1", "Org1MSP/member2")
+    path = plot_verdicts(verdicts, tmp_path / "v.png", min_score=0.25, committee=committee,
+                         quorum=2)
+    assert path.read_bytes().startswith(PNG)
+    log = MetricsLog("centralized")
+    for epoch in range(10):
+        log.add(round=epoch, sim_seconds=60.0 * epoch, accuracy=0.9, loss=0.1)
+    other = MetricsLog("fedavg")
+    for r in range(4):
+        other.add(round=r, sim_seconds=20.0 * r, accuracy=0.5, loss=0.1)
+    assert plot_accuracy([*log.records, *other.records], tmp_path / "a.png",
+                         poisoned={"fedavg"}).read_bytes().startswith(PNG)

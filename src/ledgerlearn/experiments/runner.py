@@ -250,12 +250,13 @@ def _ledger_summary(path: Path) -> dict[str, Any]:
 
 
 def _dag(results) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    nodes, verdicts = [], []
+    nodes, verdicts, committees = [], [], {}
     for result in results:
         if result.outcome is not None:
             nodes += [asdict(n) for n in result.outcome.nodes]
             verdicts += [asdict(v) for v in result.outcome.verdicts]
-    return {"updates": nodes, "reports": verdicts}
+            committees[result.mode] = list(result.outcome.committee)
+    return {"updates": nodes, "reports": verdicts, "committees": committees}
 
 
 def _report(config, workload, results, summary, out: Path) -> None:  # type: ignore[no-untyped-def]
@@ -263,17 +264,20 @@ def _report(config, workload, results, summary, out: Path) -> None:  # type: ign
 
     records = [record for result in results for record in result.records]
     figures = {"Test accuracy against simulated time and rounds":
-               report.plot_accuracy(records, out / "accuracy.png")}
+               report.plot_accuracy(records, out / "accuracy.png",
+                                    poisoned=report.poisoned_modes(summary))}
     for result in results:
         if result.outcome is not None and result.outcome.nodes:
             figures[f"DAG of updates: {result.mode}"] = report.plot_dag(
                 result.outcome.nodes, out / f"dag-{result.mode}.png",
                 title=f"{result.mode}: updates, their parents and verdicts",
             )
-    verdicts = [v for r in results if r.outcome is not None for v in r.outcome.verdicts]
+    outcomes = [r.outcome for r in results if r.outcome is not None]
+    verdicts = [v for outcome in outcomes for v in outcome.verdicts]
     if verdicts:
         figures["Committee verdicts"] = report.plot_verdicts(
-            verdicts, out / "verdicts.png", min_score=config.rules.min_score
+            verdicts, out / "verdicts.png", min_score=config.rules.min_score,
+            committee=outcomes[0].committee, quorum=config.rules.quorum,
         )
     figures["Label distribution per provider"] = report.plot_label_distribution(
         workload.label_counts(), out / "labels.png",

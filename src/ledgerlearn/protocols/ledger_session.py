@@ -265,26 +265,28 @@ class LedgerOutcome:
     nodes: tuple[UpdateNode, ...]
     verdicts: tuple[VerdictRecord, ...]
     counts: dict[str, int]
+    committee: tuple[str, ...] = ()  # the model's committee, named as the ledger names them
 
 
 def collect_outcome(
     session: LedgerSession, model_id: str, mode: str, submit_times: dict[str, float]
 ) -> LedgerOutcome:
-    """Read the model's updates and reports back from the ledger."""
+    """Read the model's updates and reports back from the ledger (members and providers
+    named as the ledger names them: ``Org1MSP/member0``)."""
     nodes, verdicts = [], []
     for entry in session.reader.list_updates(model_id):
         update = entry["update"]
         uid = update["update_id"]
         malicious = session.kinds.get(update["provider"]) is not None
         nodes.append(UpdateNode(
-            update_id=uid, mode=mode, provider=update["provider"].split("/")[-1],
+            update_id=uid, mode=mode, provider=update["provider"],
             parents=tuple(update["parents"]), status=entry["status"],
             score=entry["median_score"], malicious=malicious,
             round=update["round"] or None, sim_seconds=submit_times.get(uid, 0.0),
         ))
         for report in session.reader.get_reports(model_id, uid):
             verdicts.append(VerdictRecord(
-                mode=mode, update_id=uid, member=report["member"].split("/")[-1],
+                mode=mode, update_id=uid, member=report["member"],
                 score=float(report["score"]), sane=bool(report["sane"]),
                 malicious_update=malicious,
             ))
@@ -297,4 +299,4 @@ def collect_outcome(
         "malicious_rejected": sum(n.malicious and n.status == REJECTED for n in nodes),
         "honest_rejected": sum(not n.malicious and n.status == REJECTED for n in nodes),
     }
-    return LedgerOutcome(tuple(nodes), tuple(verdicts), counts)
+    return LedgerOutcome(tuple(nodes), tuple(verdicts), counts, tuple(session.member_ids))

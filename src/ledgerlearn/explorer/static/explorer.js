@@ -1,0 +1,574 @@
+// The ledger explorer's page: plain DOM, graphology + sigma.js (WebGL) for the DAG.
+// Data comes from the read-only JSON API of ledgerlearn.explorer.server; the page polls
+// /api/version every second and fetches only what changed (new blocks, touched updates).
+"use strict";
+(function () {
+  const POLL_MS = 1000;
+  const $ = (id) => document.getElementById(id);
+  const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => (
+    { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+  const fmt = (x, d = 4) => (x === null || x === undefined ? "–" : Number(x).toFixed(d));
+  const short = (id, n = 10) => (id ? String(id).slice(0, n) : "");
+  const badge = (text) => `<span class="badge ${esc(text)}">${esc(text)}</span>`;
+
+  async function api(path) {
+    const response = await fetch(path, { cache: "no-store" });
+    const body = await response.json();
+    if (!response.ok) throw new Error(body.error || response.statusText);
+    return body;
+  }
+
+  const state = {
+    versionKey: null, files: {}, height: 0, overview: null, summary: null,
+    model: null, updates: new Map(), children: new Map(), updatesHeight: 0,
+    selected: null, lineage: new Set(), lineageEdges: new Set(), hits: null,
+    graph: null, renderer: null, blocksNewest: null, blocksOldest: null, tab: "models",
+    lastPoll: null, polls: 0, initial: "initial",
+  };
+  window.explorer = state; // for the browser test and the console
+
+  // -- colours ---------------------------------------------------------------------------
+  const VIRIDIS = ["#440154", "#482878", "#3e4a89", "#31688e", "#26828e", "#1f9e89",
+    "#35b779", "#6ece58", "#b5de2b", "#fde725"];
+  const REJECTED = "#b2182b", PENDING = "#9e9e9e", LINEAGE = "#ff7f0e", DIM = "#d4d4d4";
+  function scoreColour(score, lo, hi) {
+    if (score === null || score === undefined) return VIRIDIS[0];
+    const t = hi > lo ? Math.min(1, Math.max(0, (score - lo) / (hi - lo))) : 1;
+    return VIRIDIS[Math.round(t * (VIRIDIS.length - 1))];
+  }
+
+  // -- tabs ------------------------------------------------------------------------------
+  function showTab(name, model) {
+    state.tab = name;
+    for (const b of document.querySelectorAll("nav button")) {
+      b.classList.toggle("active", b.dataset.tab === name);
+    }
+    for (const s of document.querySelectorAll(".tab")) {
+      s.classList.toggle("active", s.id === `tab-${name}`);
+    }
+    if (name === "dag") {
+      if (model) chooseModel(model); else ensureGraph();
+      state.renderer?.refresh(); // its container had no size while hidden
+    }
+    if (name === "members") loadMembers();
+    if (name === "blocks" && state.blocksNewest === null) loadBlocks();
+  }
+  for (const b of document.querySelectorAll("nav button")) {
+    b.addEventListener("click", () => showTab(b.dataset.tab));
+  }
+
+  // -- header, models --------------------------------------------------------------------
+  function renderHeader(overview) {
+    $("directory").textContent = overview.directory;
+    $("height").textContent = overview.height;
+    const audit = overview.audit;
+    $("audit").innerHTML = audit === null || audit === undefined
+      ? '<span title="the run audits its ledger when it ends; or run: ledgerlearn ledger audit DIR">not yet</span>'
+      : (audit === "ok" ? badge("ok") : `<span class="badge bad">${esc(audit)}</span>`);
+  }
+
+  function renderRunSummary(summary) {
+    if (!summary) {
+      $("run-summary").innerHTML = '<p class="muted">The run is still going (no summary.json ' +
+        "yet): the ledger below grows as blocks commit.</p>";
+      return;
+    }
+    const rows = Object.entries(summary.modes || {}).map(([mode, m]) => {
+      const u = m.ledger_updates;
+      const counts = u ? `${u.verified} verified, ${u.rejected} rejected; malicious ` +
+        `${u.malicious_rejected} of ${u.malicious_total} caught; honest rejected ${u.honest_rejected}`
+        : "no ledger";
+      return `<tr data-mode="${esc(mode)}"><td>${esc(mode)}</td>` +
+        `<td class="num final-accuracy">${fmt(m.final_accuracy)}</td>` +
+        `<td class="num">${fmt(m.wall_seconds, 1)}</td><td class="num">${fmt(m.sim_seconds, 0)}</td>` +
+        `<td class="ledger-counts">${esc(counts)}</td></tr>`;
+    }).join("");
+    const led = summary.ledger || {};
+    $("run-summary").innerHTML = `<h2>Run: ${esc(summary.experiment?.name)}</h2>` +
+      `<table id="modes-table"><tr><th>mode</th><th>final accuracy</th><th>wall s</th>` +
+      `<th>simulated s</th><th>updates on the ledger</th></tr>${rows}</table>` +
+      `<p>ledger: height <b id="summary-height">${esc(led.height)}</b>, ` +
+      `${esc(led.transactions)} transactions (${esc(led.valid_transactions)} valid), ` +
+      `${esc(led.peers)} peer copies, audit <b id="summary-audit">${esc(led.audit)}</b></p>`;
+  }
+
+  function renderModels(overview) {
+    const html = overview.models.map((m) => {
+      const rules = Object.entries(m.rules || {}).map(([k, v]) =>
+        `<tr><td>${esc(k)}</td><td class="num">${esc(v)}</td></tr>`).join("");
+      const reviews = (m.reviews || []).map((r) =>
+        `<li>${esc(r.member)}: ${r.approve ? "approves" : "rejects"} (${esc(r.reason)})</li>`).join("");
+      const rounds = m.mode === "federation"
+        ? `${m.rounds_seen} of ${esc(m.rules.rounds)} rounds have updates` +
+          (m.last_round ? ` (last: round ${m.last_round})` : "")
+        : "asynchronous (gossip): no rounds";
+      const u = m.updates;
+      return `<div class="model" data-model="${esc(m.model_id)}">` +
+        `<h2>${esc(m.model_id)} ${badge(m.status)} <span class="muted">${esc(m.mode)}</span></h2>` +
+        `<p>${esc(m.description)} Metric: ${esc(m.metric)} ` +
+        `(${m.higher_is_better ? "higher" : "lower"} is better). Published by ${esc(m.publisher)} ` +
+        `at ${esc(m.published_at)} in block ${esc(m.block)}.</p>` +
+        `<p>Updates: <b class="model-total">${u.total}</b> — <b class="model-verified">${u.verified}</b> verified, ` +
+        `<b class="model-rejected">${u.rejected}</b> rejected, <b class="model-pending">${u.pending}</b> pending. ${esc(rounds)}.</p>` +
+        `<p>Committee: ${m.committee.map(esc).join(", ")}. Decision: ${esc(m.decision?.reason || "pending")}.</p>` +
+        `<details><summary>rules and reviews</summary><table>${rules}</table><ul>${reviews}</ul>` +
+        `<p>initial weights <code>${esc(m.initial_weights_cid)}</code>, spec <code>${esc(m.spec_cid)}</code></p></details>` +
+        `<button class="open-dag" data-model="${esc(m.model_id)}">show its DAG</button></div>`;
+    }).join("");
+    $("models").innerHTML = html || '<p class="muted">No model published yet.</p>';
+    for (const b of document.querySelectorAll("button.open-dag")) {
+      b.addEventListener("click", () => showTab("dag", b.dataset.model));
+    }
+    const select = $("model-select");
+    const ids = overview.models.map((m) => m.model_id);
+    if ([...select.options].map((o) => o.value).join() !== ids.join()) {
+      select.innerHTML = ids.map((id) => `<option value="${esc(id)}">${esc(id)}</option>`).join("");
+      if (state.model && ids.includes(state.model)) select.value = state.model;
+    }
+  }
+
+  // -- the DAG ---------------------------------------------------------------------------
+  // Big graphs: edges as plain lines, no edges or labels while the camera moves, no z-order
+  // sorting; a change of selection or search re-runs the reducers only (skipIndexation).
+  const BIG = 2000;
+  function redraw() { state.renderer?.refresh({ skipIndexation: true }); }
+  function tuneForSize(n) {
+    const r = state.renderer;
+    const big = n > BIG;
+    if (state.big === big) return;
+    state.big = big;
+    r.setSetting("hideEdgesOnMove", big);
+    r.setSetting("hideLabelsOnMove", big);
+    r.setSetting("zIndex", !big);
+    r.setSetting("defaultEdgeType", big ? "line" : "arrow");
+  }
+  function ensureGraph() {
+    if (!state.model && state.overview && state.overview.models.length) {
+      chooseModel(state.overview.models[state.overview.models.length - 1].model_id);
+    }
+  }
+
+  $("model-select").addEventListener("change", (e) => chooseModel(e.target.value));
+
+  async function chooseModel(modelId) {
+    if (state.model === modelId && state.graph) return;
+    state.model = modelId;
+    $("model-select").value = modelId;
+    state.updates = new Map();
+    state.children = new Map();
+    state.selected = null;
+    state.lineage = new Set();
+    state.lineageEdges = new Set();
+    state.hits = null;
+    $("details").innerHTML = '<p class="muted">Click an update (or search for one).</p>';
+    if (!state.graph) createRenderer();
+    state.graph.clear();
+    await loadUpdates(0);
+  }
+
+  function createRenderer() {
+    state.graph = new graphology.Graph({ type: "directed", multi: false });
+    state.renderer = new Sigma(state.graph, $("graph"), {
+      defaultEdgeType: "arrow",
+      renderEdgeLabels: false,
+      labelRenderedSizeThreshold: 9,
+      labelDensity: 0.5,
+      zIndex: true,
+      minCameraRatio: 0.002,
+      maxCameraRatio: 4,
+      allowInvalidContainer: true,
+      nodeReducer: reduceNode,
+      edgeReducer: reduceEdge,
+    });
+    state.renderer.on("clickNode", ({ node }) => { if (node !== state.initial) selectUpdate(node); });
+    state.renderer.on("clickStage", () => clearSelection());
+  }
+
+  function reduceNode(node, data) {
+    const out = { ...data };
+    if (state.selected) {
+      if (node === state.selected) {
+        Object.assign(out, { highlighted: true, size: data.size * 1.8, zIndex: 3, forceLabel: true });
+      } else if (state.lineage.has(node)) {
+        Object.assign(out, { color: node === state.initial ? "#000" : LINEAGE, zIndex: 2 });
+      } else {
+        Object.assign(out, { color: DIM, label: "", zIndex: 0, forceLabel: false });
+      }
+    } else if (state.hits) {
+      if (state.hits.has(node)) Object.assign(out, { highlighted: true, zIndex: 2 });
+      else Object.assign(out, { color: DIM, label: "", zIndex: 0, forceLabel: false });
+    }
+    return out;
+  }
+
+  function reduceEdge(edge, data) {
+    if (state.selected) {
+      return state.lineageEdges.has(edge)
+        ? { ...data, color: LINEAGE, size: 1.6, zIndex: 2 }
+        : { ...data, hidden: true };
+    }
+    if (state.hits) return { ...data, hidden: true };
+    return data;
+  }
+
+  async function loadUpdates(since) {
+    const modelId = state.model;
+    const data = await api(`/api/updates?model=${encodeURIComponent(modelId)}&since=${since}`);
+    if (modelId !== state.model) return;
+    state.initialCid = data.initial_weights_cid;
+    state.initial = data.initial;
+    state.committee = data.committee;
+    for (const u of data.updates) state.updates.set(u.update_id, u);
+    state.updatesHeight = data.height;
+    tuneForSize(state.updates.size);
+    layoutGraph();
+    renderDagCounts();
+    if (state.selected) {
+      computeLineage(state.selected);
+      renderDetails(state.updates.get(state.selected));
+    }
+    state.renderer.refresh();
+  }
+
+  function layoutGraph() {
+    const graph = state.graph;
+    const updates = [...state.updates.values()];
+    const model = (state.overview?.models || []).find((m) => m.model_id === state.model) || {};
+    const federation = model.mode === "federation";
+    const providers = [...new Set(updates.map((u) => u.provider))].sort(
+      (a, b) => a.localeCompare(b, undefined, { numeric: true }));
+    const row = new Map(providers.map((p, i) => [p, i]));
+    updates.sort((a, b) => (a.block - b.block) || String(a.submitted_at).localeCompare(b.submitted_at));
+    const scores = updates.filter((u) => u.status === "verified" && u.median_score !== null)
+      .map((u) => u.median_score);
+    const lo = scores.length ? Math.min(...scores) : 0;
+    const hi = scores.length ? Math.max(...scores) : 1;
+    const xs = updates.map((u, i) => (federation && u.round ? u.round : i + 1));
+    const xMax = Math.max(1, ...xs);
+    const ySpacing = Math.max(0.6, xMax / (2.5 * Math.max(1, providers.length)));
+    const size = updates.length > 2000 ? 3 : (updates.length > 300 ? 5 : (updates.length > 60 ? 8 : 11));
+    graph.mergeNode(state.initial, {
+      x: 0, y: -((providers.length - 1) / 2) * ySpacing, size: size * 1.3, color: "#000",
+      label: "initial weights", forceLabel: true,
+    });
+    updates.forEach((u, i) => {
+      const colour = u.status === "verified" ? scoreColour(u.median_score, lo, hi)
+        : (u.status === "rejected" ? REJECTED : PENDING);
+      const name = u.provider.split("/").pop();
+      graph.mergeNode(u.update_id, {
+        x: xs[i], y: -(row.get(u.provider) * ySpacing), size, color: colour,
+        label: `${u.malicious ? "⚠ " : ""}${name} ${short(u.update_id, 6)}`,
+      });
+    });
+    for (const u of updates) {
+      for (const p of u.parents) {
+        const source = graph.hasNode(p) ? p : state.initial;
+        const key = `${source}->${u.update_id}`;
+        if (!graph.hasEdge(key)) {
+          graph.addEdgeWithKey(key, source, u.update_id, { size: 0.6, color: "#c8c8c8" });
+        }
+        if (!state.children.has(source)) state.children.set(source, new Set());
+        state.children.get(source).add(u.update_id);
+      }
+    }
+  }
+
+  function renderDagCounts() {
+    const all = [...state.updates.values()];
+    const n = (s) => all.filter((u) => u.status === s).length;
+    $("dag-counts").innerHTML = `<span id="dag-total">${all.length}</span> updates: ` +
+      `<span id="dag-verified">${n("verified")}</span> verified, ` +
+      `<span id="dag-rejected">${n("rejected")}</span> rejected, ` +
+      `<span id="dag-pending">${n("pending")}</span> pending · as of block ${state.updatesHeight - 1}`;
+  }
+
+  function computeLineage(id) {
+    const lineage = new Set(), edges = new Set(), levels = [];
+    let frontier = [id];
+    while (frontier.length) {
+      const next = [];
+      for (const child of frontier) {
+        const u = state.updates.get(child);
+        if (!u) continue;
+        for (const p of u.parents) {
+          const parent = state.updates.has(p) ? p : state.initial;
+          edges.add(`${parent}->${child}`);
+          if (!lineage.has(parent)) { lineage.add(parent); next.push(parent); }
+        }
+      }
+      if (next.length) levels.push(next);
+      frontier = next;
+    }
+    state.lineage = lineage;
+    state.lineageEdges = edges;
+    state.lineageLevels = levels;
+  }
+
+  function selectUpdate(id, { focus = false } = {}) {
+    const u = state.updates.get(id);
+    if (!u) return;
+    state.selected = id;
+    state.hits = null;
+    $("search-results").hidden = true;
+    const t0 = performance.now();
+    computeLineage(id);
+    const t1 = performance.now();
+    renderDetails(u);
+    const t2 = performance.now();
+    redraw();
+    state.selectTimings = { lineage_ms: t1 - t0, details_ms: t2 - t1, redraw_ms: performance.now() - t2 };
+    if (focus) {
+      const d = state.renderer.getNodeDisplayData(id);
+      if (d) state.renderer.getCamera().animate({ x: d.x, y: d.y, ratio: 0.35 }, { duration: 300 });
+    }
+  }
+
+  function clearSelection() {
+    state.selected = null;
+    state.lineage = new Set();
+    state.lineageEdges = new Set();
+    redraw();
+  }
+
+  const updateLink = (id) => (id === state.initial || !state.updates.has(id)
+    ? `<span class="initial">initial weights</span>`
+    : `<a class="update" data-update="${esc(id)}">${esc(short(id, 12))}</a>`);
+  const txLink = (id, n = 16) => (id ? `<a class="tx mono" data-tx="${esc(id)}">${esc(short(id, n))}…</a>` : "–");
+
+  function renderDetails(u) {
+    if (!u) return;
+    const v = u.verdict;
+    const reports = u.reports.map((r) => `<tr class="report"><td>${esc(r.member)}</td>` +
+      `<td class="num">${fmt(r.score)}</td><td>${r.sane ? "sane" : '<b class="warn">not sane</b>'}` +
+      `${(r.reasons || []).length ? `: ${esc(r.reasons.join("; "))}` : ""}</td>` +
+      `<td title="evaluated in ${fmt(r.evaluation_seconds, 3)} s">${esc(r.block)} ${txLink(r.tx_id, 8)}</td></tr>`).join("");
+    const missing = (u.not_reported || []).map((m) => `<tr class="report missing"><td>${esc(m)}</td>` +
+      `<td colspan="3" class="muted">${v ? "no report: the quorum reached the verdict " +
+        "before this member reported (a later report is refused)" : "not reported yet"}</td></tr>`).join("");
+    const levels = state.lineageLevels || [];
+    let shown = 0;
+    const lineage = levels.map((level, i) => {
+      const items = level.slice(0, Math.max(0, 60 - shown));
+      shown += items.length;
+      const more = level.length - items.length;
+      return `<li>${i + 1} generation${i ? "s" : ""} back: ` + items.map((id) => {
+        if (id === state.initial) return `<span class="initial">initial weights <code>${esc(short(state.initialCid, 16))}…</code></span>`;
+        const a = state.updates.get(id);
+        return `${updateLink(id)} <span class="muted">(${esc(a.provider.split("/").pop())}, ${esc(a.status)})</span>`;
+      }).join(", ") + (more > 0 ? ` …and ${more} more` : "") + "</li>";
+    }).join("");
+    const ancestors = [...state.lineage].filter((id) => id !== state.initial).length;
+    $("details").innerHTML =
+      `<h3>Update <code id="detail-update-id">${esc(u.update_id)}</code> ` +
+      `<span id="detail-status">${badge(u.status)}</span></h3>` +
+      (u.malicious ? '<p class="warn">⚠ made by a malicious provider (the run\'s adversary)</p>' : "") +
+      `<dl><dt>provider</dt><dd id="detail-provider">${esc(u.provider)}</dd>` +
+      `<dt>median score</dt><dd id="detail-score">${fmt(u.median_score)}</dd>` +
+      `<dt>round</dt><dd>${u.round ? esc(u.round) : "– (gossip)"}</dd>` +
+      `<dt>samples</dt><dd id="detail-samples">${esc(u.samples)}</dd>` +
+      `<dt>claimed time</dt><dd id="detail-claimed">${fmt(u.training_seconds, 3)} s of training</dd>` +
+      (u.sim_seconds !== null && u.sim_seconds !== undefined ? `<dt>simulated</dt><dd>submitted at ${fmt(u.sim_seconds, 1)} s</dd>` : "") +
+      `<dt>submitted</dt><dd>${esc(u.submitted_at)} (block ${esc(u.block)})</dd>` +
+      `<dt>weights CID</dt><dd><code id="detail-cid">${esc(u.weights_cid)}</code></dd>` +
+      `<dt>transaction</dt><dd>${txLink(u.tx_id)}</dd>` +
+      `<dt>parents</dt><dd id="detail-parents">${u.parents.map(updateLink).join(", ")}</dd>` +
+      (u.selection && Object.keys(u.selection).length ? `<dt>selection</dt><dd>${esc(JSON.stringify(u.selection))}</dd>` : "") +
+      `</dl><h3>Verdict</h3>` +
+      (v ? `<p id="detail-reason">${esc(v.reason)}</p><p class="muted">${esc(v.sane_votes)} of ${esc(v.reports)} ` +
+        `reports sane; finalized ${esc(v.finalized_at)} in block ${esc(v.block)} ${txLink(v.tx_id)}</p>`
+        : '<p id="detail-reason" class="muted">no verdict yet</p>') +
+      `<h3>Committee reports</h3><table id="report-rows"><tr><th>member</th><th>score</th>` +
+      `<th>sanity</th><th>block, tx</th></tr>${reports}${missing}</table>` +
+      `<h3>Lineage: <span id="lineage-count">${ancestors}</span> ancestor updates back to the initial weights</h3>` +
+      `<ul class="lineage" id="lineage-list">${lineage}</ul>`;
+  }
+
+  $("details").addEventListener("click", (e) => {
+    const a = e.target.closest("a.update");
+    if (a) selectUpdate(a.dataset.update, { focus: true });
+    const t = e.target.closest("a.tx");
+    if (t) { showTab("blocks"); findTx(t.dataset.tx); }
+  });
+  $("reset-view").addEventListener("click", () => {
+    clearSelection();
+    state.renderer?.getCamera().animatedReset({ duration: 300 });
+  });
+
+  // -- search ----------------------------------------------------------------------------
+  function search(text) {
+    const q = text.trim().toLowerCase();
+    const list = $("search-results");
+    if (!q) { state.hits = null; list.hidden = true; redraw(); return []; }
+    const hits = [];
+    for (const u of state.updates.values()) {
+      if (u.update_id.startsWith(q) || u.provider.toLowerCase().includes(q) ||
+          String(u.weights_cid).toLowerCase().startsWith(q) || String(u.tx_id).startsWith(q)) {
+        hits.push(u);
+      }
+    }
+    state.hits = new Set(hits.map((u) => u.update_id));
+    state.searched = text;
+    state.hitList = hits;
+    state.selected = null;
+    list.innerHTML = hits.slice(0, 30).map((u, i) => `<li data-update="${esc(u.update_id)}"` +
+      `${i === 0 ? ' class="hit"' : ""}>${esc(short(u.update_id, 12))} ${esc(u.provider)} ` +
+      `${esc(u.status)} ${fmt(u.median_score, 3)}</li>`).join("") +
+      (hits.length > 30 ? `<li class="muted">…${hits.length - 30} more (all highlighted)</li>` : "") +
+      (hits.length ? "" : '<li class="muted">no update matches</li>');
+    list.hidden = false;
+    redraw();
+    return hits;
+  }
+  $("search").addEventListener("input", (e) => search(e.target.value));
+  $("search").addEventListener("keydown", (e) => {
+    if (e.key === "Enter") {
+      const hits = e.target.value === state.searched ? state.hitList : search(e.target.value);
+      if (hits.length) selectUpdate(hits[0].update_id, { focus: true });
+    } else if (e.key === "Escape") { e.target.value = ""; search(""); }
+  });
+  $("search-results").addEventListener("click", (e) => {
+    const li = e.target.closest("li[data-update]");
+    if (li) selectUpdate(li.dataset.update, { focus: true });
+  });
+
+  // -- members ---------------------------------------------------------------------------
+  async function loadMembers() {
+    const data = await api("/api/members");
+    $("orgs").innerHTML = "<tr><th>organization</th><th>members</th><th>roles</th><th>updates</th>" +
+      "<th>verified</th><th>rejected</th><th>reports</th><th>not sane</th></tr>" +
+      data.organizations.map((o) => `<tr><td>${esc(o.msp_id)}</td><td class="num">${o.members}</td>` +
+        `<td>${esc(Object.entries(o.roles).map(([r, n]) => `${n} ${r}`).join(", "))}</td>` +
+        `<td class="num">${o.updates}</td><td class="num">${o.verified}</td><td class="num">${o.rejected}</td>` +
+        `<td class="num">${o.reports}</td><td class="num">${o.not_sane}</td></tr>`).join("");
+    $("members").innerHTML = "<tr><th>member</th><th>role</th><th>committee of</th><th>reports</th>" +
+      "<th>not sane</th><th>disagree with verdict</th><th>updates</th><th>verified</th>" +
+      "<th>rejected</th><th>flags</th></tr>" +
+      data.members.map((m) => `<tr class="member" data-member="${esc(m.member_id)}">` +
+        `<td><a class="update">${esc(m.member_id)}</a></td><td>${esc(m.role)}</td>` +
+        `<td>${esc(m.committee_of.join(", "))}</td><td class="num">${m.reports}</td>` +
+        `<td class="num">${m.not_sane}</td><td class="num">${m.disagreed}</td>` +
+        `<td class="num">${m.updates}</td><td class="num">${m.verified}</td>` +
+        `<td class="num">${m.rejected}</td><td class="${m.flags.length ? "warn" : ""}">` +
+        `${esc(m.flags.join("; ")) || "–"}</td></tr>`).join("");
+  }
+  $("members").addEventListener("click", async (e) => {
+    const tr = e.target.closest("tr.member");
+    if (!tr) return;
+    for (const row of document.querySelectorAll("tr.member")) row.classList.toggle("selected", row === tr);
+    const d = await api(`/api/member?id=${encodeURIComponent(tr.dataset.member)}`);
+    const reports = d.reports.slice(0, 200).map((r) => `<tr><td>${esc(r.model_id)}</td>` +
+      `<td><code>${esc(short(r.update_id, 12))}</code></td><td class="num">${fmt(r.score)}</td>` +
+      `<td>${r.sane ? "sane" : '<b class="warn">not sane</b>'}</td><td>${badge(r.verdict)}</td>` +
+      `<td class="num">${r.block}</td></tr>`).join("");
+    const updates = d.updates.slice(0, 200).map((u) => `<tr><td>${esc(u.model_id)}</td>` +
+      `<td><code>${esc(short(u.update_id, 12))}</code></td><td>${badge(u.status)}</td>` +
+      `<td class="num">${u.samples}</td><td class="num">${u.block}</td></tr>`).join("");
+    $("member-detail").innerHTML = `<h2>${esc(d.member)}</h2>` +
+      (d.total_reports ? `<h3>${d.total_reports} reports</h3><table><tr><th>model</th><th>update</th>` +
+        `<th>score</th><th>sanity</th><th>verdict</th><th>block</th></tr>${reports}</table>` : "") +
+      (d.total_updates ? `<h3>${d.total_updates} updates</h3><table><tr><th>model</th><th>update</th>` +
+        `<th>verdict</th><th>samples</th><th>block</th></tr>${updates}</table>` : "") +
+      (!d.total_reports && !d.total_updates ? '<p class="muted">no reports, no updates</p>' : "");
+  });
+
+  // -- blocks ----------------------------------------------------------------------------
+  function blockRows(blocks) {
+    return blocks.map((b) => {
+      if (b.error) return `<tr class="block-row"><td colspan="7" class="warn">block ${b.number}: ${esc(b.error)}</td></tr>`;
+      const head = `<tr class="block-row" data-block="${b.number}"><td colspan="7"><b>block ${b.number}</b> · ` +
+        `${b.transactions.length} tx · hash <code>${esc(short(b.hash, 16))}…</code> · previous ` +
+        `<code>${esc(short(b.previous_hash, 16) || "–")}</code> · signed by ${esc(b.signer)}</td></tr>`;
+      const txs = b.transactions.map((t) => `<tr class="tx" data-tx="${esc(t.tx_id)}"><td class="num">${t.index}</td>` +
+        `<td><code>${esc(t.tx_id)}</code></td><td>${badge(t.code)}</td>` +
+        `<td>${esc(t.kind === "config" ? t.function : `${t.chaincode}.${t.function}`)}</td>` +
+        `<td>${esc(t.creator)}</td><td>${esc((t.endorsers || []).join(", "))}</td>` +
+        `<td>${esc((t.writes || []).slice(0, 3).join(" "))}${(t.writes || []).length > 3 ? ` +${t.writes.length - 3}` : ""}</td></tr>`).join("");
+      return head + txs;
+    }).join("");
+  }
+  const BLOCKS_HEAD = "<tr><th>#</th><th>tx id</th><th>validation</th><th>function</th>" +
+    "<th>creator</th><th>endorsers</th><th>writes</th></tr>";
+
+  async function loadBlocks() {
+    const data = await api("/api/blocks?limit=20");
+    $("blocks").innerHTML = BLOCKS_HEAD + blockRows(data.blocks);
+    state.blocksNewest = data.height;
+    state.blocksOldest = data.blocks.length ? data.blocks[data.blocks.length - 1].number : 0;
+    renderLedgerFacts();
+  }
+  async function newerBlocks(height) {
+    if (state.blocksNewest === null || height <= state.blocksNewest) return;
+    const limit = Math.min(50, height - state.blocksNewest);
+    const data = await api(`/api/blocks?before=${height}&limit=${limit}`);
+    const head = $("blocks").querySelector("tr");
+    head.insertAdjacentHTML("afterend", blockRows(data.blocks));
+    state.blocksNewest = height;
+  }
+  $("older").addEventListener("click", async () => {
+    if (!state.blocksOldest) return;
+    const data = await api(`/api/blocks?before=${state.blocksOldest}&limit=20`);
+    $("blocks").insertAdjacentHTML("beforeend", blockRows(data.blocks));
+    if (data.blocks.length) state.blocksOldest = data.blocks[data.blocks.length - 1].number;
+  });
+  function renderLedgerFacts() {
+    const o = state.overview;
+    if (!o) return;
+    const peers = o.peers.map((p) => `${esc(p.peer)}: height ${esc(p.height)}`).join(", ");
+    $("ledger-facts").innerHTML = `<p>Peer copies: ${peers || "none yet"}. ` +
+      (o.transactions !== null && o.transactions !== undefined
+        ? `At the end of the run: ${esc(o.transactions)} transactions, ${esc(o.valid_transactions)} valid. ` : "") +
+      `Audit: ${o.audit === null || o.audit === undefined ? "not yet (the run audits at its end; " +
+        "or <code>ledgerlearn ledger audit DIR</code>)" : esc(o.audit)}.</p>`;
+  }
+  async function findTx(id) {
+    $("tx-search").value = id;
+    try {
+      const d = await api(`/api/tx?id=${encodeURIComponent(id.trim())}`);
+      $("tx-found").innerHTML = `block ${d.block}, tx ${d.index}: ${badge(d.tx.code)} ` +
+        `${esc(d.tx.function)} by ${esc(d.tx.creator)} at ${esc(d.tx.timestamp)}`;
+    } catch (err) {
+      $("tx-found").innerHTML = `<span class="warn">${esc(err.message)}</span>`;
+    }
+  }
+  $("tx-find").addEventListener("click", () => findTx($("tx-search").value));
+  $("tx-search").addEventListener("keydown", (e) => { if (e.key === "Enter") findTx(e.target.value); });
+
+  // -- live ------------------------------------------------------------------------------
+  async function refresh(version) {
+    const filesChanged = JSON.stringify(version.files) !== JSON.stringify(state.files);
+    state.overview = await api("/api/overview");
+    state.summary = state.overview.summary;
+    renderHeader(state.overview);
+    renderRunSummary(state.summary);
+    renderModels(state.overview);
+    renderLedgerFacts();
+    if (state.tab === "dag") ensureGraph();
+    if (state.model && state.graph) {
+      if (filesChanged) { state.updates = new Map(); await loadUpdates(0); }
+      else if (version.height > state.updatesHeight) await loadUpdates(state.updatesHeight);
+    }
+    await newerBlocks(version.height);
+    if (state.tab === "members") await loadMembers();
+    state.files = version.files;
+    state.height = version.height;
+  }
+
+  async function poll() {
+    try {
+      const version = await api("/api/version");
+      if (version.version !== state.versionKey) {
+        await refresh(version);
+        state.versionKey = version.version;
+      }
+      state.lastPoll = new Date();
+      state.polls += 1;
+      $("live").textContent = (state.summary ? "run finished" : "live") +
+        ` · checked ${state.lastPoll.toLocaleTimeString()}`;
+    } catch (err) {
+      $("live").textContent = `server unreachable (${err.message})`;
+    } finally {
+      setTimeout(poll, POLL_MS);
+    }
+  }
+  poll();
+})();
