@@ -23,9 +23,9 @@ from ledgerlearn.learning.models import ModelSpec
 from ledgerlearn.learning.training import TrainConfig, evaluate, train_local
 from ledgerlearn.ledger.errors import EndorsementError
 from ledgerlearn.roles.common import (
-    aggregate_parents,
     fetch_spec,
     fetch_state,
+    model_aggregate,
     parent_states,
     relative_distance,
 )
@@ -200,7 +200,7 @@ class CommitteeMember:
             states, weights = parent_states(
                 self.ledger, self.store, model, spec, update["parents"]
             )
-            self._parents_aggregate = (key, aggregate_parents(states, weights))
+            self._parents_aggregate = (key, model_aggregate(model, states, weights))
         return self._parents_aggregate[1]
 
     def report(
