@@ -4,7 +4,8 @@ One call of :meth:`DataProvider.participate` is one contribution, in three steps
 driver may also run apart (e.g. to train on a worker pool between two instants of a simulated
 clock): :meth:`~DataProvider.prepare` asks the contract which parents to build on, fetches and
 checks them and aggregates them (by the model's rule, FedAvg unless it names another;
-deterministic); ``produce`` trains on the private partition (through :meth:`~DataProvider.run_training`); :meth:`~DataProvider.complete`
+deterministic); ``produce`` trains on the private partition (through
+:meth:`~DataProvider.run_training`); :meth:`~DataProvider.complete`
 stores the weights and submits the update with the true number of samples and the measured
 training time. Adversaries subclass it and override ``produce``.
 """
