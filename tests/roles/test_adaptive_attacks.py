@@ -79,7 +79,7 @@ def test_sybils_send_one_direction_without_copies(round_states) -> None:
 
 
 def test_lazy_free_rider_beats_the_copy_check_not_the_length_check(round_states) -> None:
-    base, honest = round_states
+    _, honest = round_states
     start = {"w": np.linspace(-1, 1, 50).astype(np.float32), "n": np.array(3)}
     sent = lazy_free_rider.plain_state(honest[0], start, np.random.default_rng(0))
     change = (sent["w"] - start["w"]).astype(np.float64)
