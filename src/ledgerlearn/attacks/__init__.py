@@ -37,11 +37,15 @@ PROVIDER_ATTACKS = {
     )
 }
 COMMITTEE_ATTACKS = {cls.kind: cls for cls in (RandomScorer, CollusiveMember)}
+#: The attacks that announce themselves (a low score or a failed sanity check gives them
+#: away); the others are designed to pass a committee that only scores (issue 16).
+ANNOUNCED = ("label_flip", "random_weights", "scaled_weights", "free_rider", "impossible_time")
 #: Provider attacks whose members collude (one coalition per kind and experiment).
 COLLUDING = tuple(k for k, cls in PROVIDER_ATTACKS.items() if issubclass(cls, CraftedUpdate))
 
 __all__ = [
     "ALIE",
+    "ANNOUNCED",
     "COLLUDING",
     "COMMITTEE_ATTACKS",
     "IPM",
