@@ -238,8 +238,8 @@ class CommitteeMember:
     def population_checks(self, model: dict[str, Any], update: dict[str, Any]) -> list[str]:
         """Checks of the update's change ``u - b`` (``b``: its parents' aggregate) against the
         verified population's changes (each verified parent against its own parents'
-        aggregate; with only the initial weights as parent, this member's own training of
-        them on its fragment), each on when the model's rules set its bound:
+        aggregate; none with only the initial weights as parent: the checks start in round
+        2), each on when the model's rules set its bound:
 
         * ``min_cosine``: the cosine of the change with the population's mean change (sign
           flipping and IPM point against it);
@@ -299,11 +299,6 @@ class CommitteeMember:
             parent_state = fetch_state(self.store, record["weights_cid"], spec)
             rows.append(flatten(parent_state).astype(np.float64)
                         - flatten(grand).astype(np.float64))
-        if not rows and list(update["parents"]) == [INITIAL]:
-            config = TrainConfig(epochs=int(model["rules"]["local_epochs"]), batch_size=32,
-                                 seed=0)
-            own = train_local(spec, base, self.fragment_of(model), config).state
-            rows.append(flatten(own).astype(np.float64) - flatten(base).astype(np.float64))
         population = np.stack(rows) if rows else np.zeros((0, 0))
         self._population = (key, population)
         return population
