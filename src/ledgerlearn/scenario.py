@@ -294,7 +294,7 @@ def model_summary(
     (federation: the last verified round's aggregate; gossip: the best verified update)
     scored on held-out data."""
     from ledgerlearn.learning.training import evaluate
-    from ledgerlearn.roles.common import aggregate_parents, fetch_spec, parent_states
+    from ledgerlearn.roles.common import fetch_spec, model_aggregate, parent_states
 
     updates = []
     for entry in reader.list_updates(model_id):
@@ -328,7 +328,7 @@ def model_summary(
     model = reader.get_model(model_id)["model"]
     spec = fetch_spec(store, model["spec_cid"])
     states, weights = parent_states(reader, store, model, spec, final_parents)
-    accuracy = evaluate(spec, aggregate_parents(states, weights), held_out,
+    accuracy = evaluate(spec, model_aggregate(model, states, weights), held_out,
                         metrics=["accuracy"])["accuracy"]
     figures = {
         "mode": mode,

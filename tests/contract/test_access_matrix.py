@@ -35,7 +35,8 @@ SUBMIT_ALLOWED = {
     "finalize_review": {"committee"},
 }
 QUERIES = ["get_member", "get_model", "list_models", "get_update", "get_reports",
-           "list_updates", "lineage", "pending_evaluations", "pending_reviews", "select_parents"]
+           "list_updates", "lineage", "member_flags", "pending_evaluations", "pending_reviews",
+           "select_parents"]
 _counter = itertools.count()
 
 
@@ -93,6 +94,7 @@ QUERY_REQUESTS: dict[str, Callable[[dict], dict]] = {
     "get_reports": lambda w: {"model_id": w["model"], "update_id": w["update"]},
     "list_updates": lambda w: {"model_id": w["model"]},
     "lineage": lambda w: {"model_id": w["model"], "update_id": w["update"]},
+    "member_flags": lambda w: {"model_id": w["model"]},
     "pending_evaluations": lambda w: {},
     "pending_reviews": lambda w: {},
     "select_parents": lambda w: {"model_id": w["model"], "seed": 1},

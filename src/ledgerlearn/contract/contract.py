@@ -19,24 +19,31 @@ from ledgerlearn.contract import keys
 from ledgerlearn.contract.caller import Caller, caller_from_creator
 from ledgerlearn.contract.decisions import (
     RoundEntry,
+    aggregation_problem,
     decide_model,
     decide_update,
     finalize_turn,
     finalizer_order,
+    member_deviation,
     model_decidable_at,
     quorum_reached_at,
     round_completion,
+    should_flag,
 )
 from ledgerlearn.contract.errors import ContractError
 from ledgerlearn.contract.records import (
     ACTIVE,
     FEDERATION,
+    FRACTION_PRE_AGGREGATIONS,
+    FRACTION_RULES,
     GOSSIP,
     INITIAL,
     METRICS,
     PENDING,
     PROPOSED,
     VERIFIED,
+    Deviation,
+    MemberFlag,
     MemberRecord,
     ModelDecision,
     ModelRecord,
@@ -269,9 +276,50 @@ async def _finalize(
     for member in model.committee:
         if member not in reporters:  # its pending-evaluation entry still exists: drop it
             await delete(stub, keys.PENDING_EVALUATION, member, model.model_id, update_id)
+    await _record_deviations(stub, model, verdict, reports, when, tx_id)
     await _emit(stub, "UpdateFinalized", {"model_id": model.model_id, "update_id": update_id,
                                           "status": outcome.status})
     return verdict
+
+
+async def _record_deviations(
+    stub: Any, model: ModelRecord, verdict: Verdict, reports: list[Report], when: str,
+    tx_id: str,
+) -> None:
+    """Committee honesty: each report that deviates from the committee's (decisions
+    .member_deviation) is recorded as evidence; a member whose deviations on the model reach
+    ``flag_after`` is flagged, once. Only a deviating member's records are read, so honest
+    finalizations touch no shared key."""
+    rules = model.rules_record()
+    for report in reports:
+        reason = member_deviation(
+            report, median_score=verdict.median_score, sane_votes=verdict.sane_votes,
+            reports=verdict.reports, tolerance=rules.deviation_tolerance,
+        )
+        if reason is None:
+            continue
+        m, member = model.model_id, report.member
+        deviation = Deviation(
+            model_id=m, member=member, update_id=verdict.update_id, score=report.score,
+            median_score=verdict.median_score, sane=report.sane, sane_votes=verdict.sane_votes,
+            reports=verdict.reports, reason=reason, recorded_at=when, tx_id=tx_id,
+        )
+        await put_record(stub, deviation, keys.DEVIATION, member, m, verdict.update_id)
+        evidence = sorted(
+            {parts[-1] for parts, _ in await scan(stub, keys.DEVIATION, member, m)}
+            | {verdict.update_id}
+        )
+        flagged = await exists(stub, keys.MEMBER_FLAG, m, member)
+        if should_flag(len(evidence), rules.flag_after, flagged):
+            flag = MemberFlag(
+                model_id=m, member=member, deviations=len(evidence), updates=evidence,
+                reason=(f"{len(evidence)} of its reports deviated from the committee's "
+                        f"(score beyond ±{rules.deviation_tolerance:g} of the median, or a "
+                        f"minority sanity vote); the latest: {reason}"),
+                flagged_at=when, tx_id=tx_id,
+            )
+            await put_record(stub, flag, keys.MEMBER_FLAG, m, member)
+            await _emit(stub, "MemberFlagged", {"model_id": m, "member": member})
 
 
 async def _reports(stub: Any, model_id: str, update_id: str) -> list[Report]:
@@ -403,6 +451,11 @@ class LearningContract(Contract):
             raise ContractError(
                 "federation mode needs rules.rounds >= 1 and rules.providers_per_round >= 1"
             )
+        problem = aggregation_problem(
+            rules.aggregation, FRACTION_RULES, FRACTION_PRE_AGGREGATIONS
+        )
+        if problem:
+            raise ContractError(problem)
         when, _ = tx_time(stub)
         model = ModelRecord(
             model_id=m,
@@ -701,6 +754,23 @@ class LearningContract(Contract):
                 "reason": verdict.reason if verdict else None,
             })
         result.sort(key=lambda e: (e["update"]["submitted_at"], e["update"]["update_id"]))
+        return _json(result)
+
+    async def member_flags(self, ctx: TransactionContext, request: str) -> str:
+        """Committee members flagged on a model for repeatedly deviating from the committee's
+        reports, each with its evidence: the deviations recorded so far (score, median,
+        sanity vote, reason, per update)."""
+        stub = ctx.get_stub()
+        caller_from_creator(stub.get_creator())
+        req = parse_request("member_flags", request)
+        model = await _model(stub, req["model_id"])
+        result = []
+        for parts, value in await scan(stub, keys.MEMBER_FLAG, model.model_id):
+            member = parts[-1]
+            if "member" in req and member != req["member"]:
+                continue
+            evidence = [v for _, v in await scan(stub, keys.DEVIATION, member, model.model_id)]
+            result.append({"flag": value, "evidence": evidence})
         return _json(result)
 
     async def lineage(self, ctx: TransactionContext, request: str) -> str:

@@ -11,8 +11,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ledgerlearn.contract.records import ACTIVE, REJECTED, VERIFIED, Report, Review
+
+# Committee honesty (member_deviation, should_flag) and the aggregation check
+# (aggregation_problem) follow the round rules at the end of this module.
 
 
 def median(values: Sequence[float]) -> float:
@@ -158,3 +162,52 @@ def round_completion(
             f"{timeout_seconds:g} s has not passed"
         )
     return False, f"it holds {len(entries)} of {providers_per_round} updates"
+
+
+def aggregation_problem(
+    aggregation: dict[str, Any] | None, fraction_rules: Sequence[str], fraction_steps: Sequence[str]
+) -> str | None:
+    """Why a model's aggregation choice cannot be published, or None. The schema has checked
+    the names; a rule or step that depends on a bound on the attackers (``fraction_rules``,
+    ``fraction_steps``) must state it as ``byzantine_fraction`` in the rules."""
+    if aggregation is None:
+        return None
+    needs = [aggregation["rule"]] if aggregation["rule"] in fraction_rules else []
+    needs += [step for step in aggregation.get("pre", []) if step in fraction_steps]
+    if needs and "byzantine_fraction" not in aggregation:
+        return (
+            f"aggregation {' + '.join(needs)} depends on a bound on the attackers; state it as "
+            "rules.aggregation.byzantine_fraction (below 0.5)"
+        )
+    return None
+
+
+def member_deviation(
+    report: Report, *, median_score: float, sane_votes: int, reports: int, tolerance: float
+) -> str | None:
+    """How one member's report deviates from the committee's, or None when it agrees.
+
+    A report deviates when its score lies further than ``tolerance`` from the median of the
+    update's reports, or when its sanity vote differs from the majority's. Honest members that
+    score on different fragments differ by sampling noise, well within a tolerance of a tenth
+    of the metric; a member that scores its allies high and honest providers low does not.
+    """
+    problems = []
+    gap = report.score - median_score
+    if abs(gap) > tolerance:
+        problems.append(
+            f"score {report.score:.4f} against the median {median_score:.4f} ({gap:+.4f}, "
+            f"beyond ±{tolerance:g})"
+        )
+    majority_sane = 2 * sane_votes > reports
+    if report.sane != majority_sane:
+        problems.append(
+            f"found it {'sane' if report.sane else 'not sane'} where {sane_votes} of {reports} "
+            f"found it sane"
+        )
+    return "; ".join(problems) if problems else None
+
+
+def should_flag(deviations: int, flag_after: int, already_flagged: bool) -> bool:
+    """A member is flagged once, when its deviations on a model first reach ``flag_after``."""
+    return not already_flagged and deviations >= flag_after

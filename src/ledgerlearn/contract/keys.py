@@ -25,6 +25,10 @@ ROUND = "round"  # [model_id, round(6 digits), update_id] -> update_id (federati
 SUBMITTED = "submitted"  # [model_id, round(6 digits), provider_id] -> update_id
 REPORT = "report"  # [model_id, update_id, member_id] -> Report
 VERDICT = "verdict"  # [model_id, update_id] -> Verdict (written once)
+# [member_id, model_id, update_id] -> Deviation: a report that deviated from the committee's
+DEVIATION = "deviation"
+# [model_id, member_id] -> MemberFlag (written once, when the deviations reach flag_after)
+MEMBER_FLAG = "member-flag"
 # [member_id, model_id, update_id] -> update_id: the evaluations a member still owes
 PENDING_EVALUATION = "pending-evaluation"
 

@@ -24,6 +24,16 @@ MODES = (FEDERATION, GOSSIP)
 #: committee computes them with its own trusted implementation (ledgerlearn.learning.METRICS).
 METRICS: dict[str, bool] = {"accuracy": True, "macro_f1": True, "loss": False}
 
+#: Aggregation rules and pre-aggregation steps a model may name in ``rules.aggregation``, and
+#: the most steps it may chain. Names, never code: every provider aggregates with its own
+#: trusted implementation (ledgerlearn.learning.aggregation.choice, which holds the same lists).
+AGGREGATION_RULES = ("fedavg", "median", "trimmed_mean", "krum", "multi_krum")
+PRE_AGGREGATIONS = ("clipping", "nnm", "bucketing")
+MAX_PRE_AGGREGATIONS = 3
+#: Those that depend on a bound on the attackers: the rules must state byzantine_fraction.
+FRACTION_RULES = ("trimmed_mean", "krum", "multi_krum")
+FRACTION_PRE_AGGREGATIONS = ("nnm",)
+
 PENDING = "pending"
 VERIFIED = "verified"
 REJECTED = "rejected"
@@ -91,6 +101,22 @@ class Rules:
     #: model's decision once it is due: the designated member at once, the next one this
     #: much later, and so on (docs/contract.md, "Conflicts").
     finalize_grace_seconds: float = 10.0
+    #: How everyone aggregates the parents (learning.aggregation.choice.AggregationChoice:
+    #: rule, pre-steps, the Byzantine fraction a rule depends on); None: FedAvg by samples.
+    aggregation: dict[str, Any] | None = None
+    #: Committee checks beyond the score (roles.committee.population_checks), each off when
+    #: None: the update's change must not point against the verified population's mean change
+    #: (cosine at least ``min_cosine``), must not be longer than ``max_norm_ratio`` times the
+    #: population's median change, nor shorter than ``min_norm_ratio`` times it (a lazy free
+    #: rider adds only small noise to its parents' aggregate).
+    min_cosine: float | None = None
+    max_norm_ratio: float | None = None
+    min_norm_ratio: float | None = None
+    #: Committee honesty (decisions.member_deviation): a report deviates when its score is
+    #: further than ``deviation_tolerance`` from the verdict's median (or its sanity vote
+    #: differs from the verdict's); ``flag_after`` deviations flag the member on chain.
+    deviation_tolerance: float = 0.1
+    flag_after: int = 3
 
 
 @dataclass(frozen=True)
@@ -187,4 +213,36 @@ class Verdict:
     members: list[str]
     reason: str
     finalized_at: str
+    tx_id: str
+
+
+@dataclass(frozen=True)
+class Deviation:
+    """A committee member's report that deviated from the committee's (decisions
+    .member_deviation), written by the finalization of the update: the evidence of a flag."""
+
+    model_id: str
+    member: str
+    update_id: str
+    score: float
+    median_score: float
+    sane: bool
+    sane_votes: int
+    reports: int
+    reason: str
+    recorded_at: str
+    tx_id: str
+
+
+@dataclass(frozen=True)
+class MemberFlag:
+    """A committee member flagged on a model for repeatedly deviating (written once, when its
+    deviations first reach the model's ``flag_after``; the evidence is its deviations)."""
+
+    model_id: str
+    member: str
+    deviations: int
+    updates: list[str]
+    reason: str
+    flagged_at: str
     tx_id: str

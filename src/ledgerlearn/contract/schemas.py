@@ -14,6 +14,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
 from ledgerlearn.contract.errors import ContractError
+from ledgerlearn.contract.records import AGGREGATION_RULES, MAX_PRE_AGGREGATIONS, PRE_AGGREGATIONS
 
 MODEL_ID = {"type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{0,63}$"}
 UPDATE_ID = {"type": "string", "pattern": "^(initial|[0-9a-f]{24})$"}
@@ -27,6 +28,23 @@ TEXT = {"type": "string", "minLength": 1, "maxLength": 2000}
 FINITE = {"type": "number"}
 NON_NEGATIVE = {"type": "number", "minimum": 0}
 MAX_COMMITTEE = 32
+
+#: A model's aggregation choice: names from allow-lists (records.AGGREGATION_RULES; the
+#: learning side, learning.aggregation.choice, checks the same choice for every aggregator).
+AGGREGATION = {
+    "type": ["object", "null"],
+    "additionalProperties": False,
+    "required": ["rule"],
+    "properties": {
+        "rule": {"enum": list(AGGREGATION_RULES)},
+        "pre": {
+            "type": "array", "maxItems": MAX_PRE_AGGREGATIONS,
+            "items": {"enum": list(PRE_AGGREGATIONS)},
+        },
+        "byzantine_fraction": {"type": "number", "minimum": 0, "exclusiveMaximum": 0.5},
+        "bucket_size": {"type": "integer", "minimum": 1, "maximum": 1000},
+    },
+}
 
 RULES = {
     "type": "object",
@@ -44,6 +62,12 @@ RULES = {
         "round_timeout_seconds": NON_NEGATIVE,
         "free_rider_epsilon": NON_NEGATIVE,
         "finalize_grace_seconds": {"type": "number", "minimum": 0, "maximum": 86400},
+        "aggregation": AGGREGATION,
+        "min_cosine": {"type": ["number", "null"], "minimum": -1, "maximum": 1},
+        "max_norm_ratio": {"type": ["number", "null"], "exclusiveMinimum": 0},
+        "min_norm_ratio": {"type": ["number", "null"], "minimum": 0},
+        "deviation_tolerance": {"type": "number", "exclusiveMinimum": 0},
+        "flag_after": {"type": "integer", "minimum": 1, "maximum": 1000},
     },
 }
 
@@ -157,6 +181,10 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "status": {"enum": ["pending", "verified", "rejected"]},
             "round": {"type": "integer", "minimum": 1},
         },
+    },
+    "member_flags": {
+        "type": "object", "additionalProperties": False, "required": ["model_id"],
+        "properties": {"model_id": MODEL_ID, "member": MEMBER_ID},
     },
     "lineage": {
         "type": "object", "additionalProperties": False, "required": ["model_id", "update_id"],

@@ -22,6 +22,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 from ledgerlearn.protocols.config import (  # the records, re-exported for the parser's users
     ADVERSARY_KINDS,
+    COMMITTEE_ATTACK_KINDS,
     LEDGER_MODES,  # noqa: F401 (re-exported)
     METRICS,
     MODES,
@@ -240,6 +241,7 @@ def config_from_mapping(
     committee = CommitteeConfig(
         size=t.number("size", 3, integer=True, minimum=1),
         dishonest=t.number("dishonest", 0, integer=True, minimum=0),
+        attack=t.choice("attack", COMMITTEE_ATTACK_KINDS, "random_scores"),
     )
     if committee.dishonest >= committee.size:
         raise t.fail(

@@ -9,8 +9,12 @@ MODES = ("federation", "gossip", "centralized", "fedavg", "gossip-baseline")
 LEDGER_MODES = ("federation", "gossip")
 PARTITION_SCHEMES = ("iid", "dirichlet", "shards")
 ADVERSARY_KINDS = (
-    "label_flip", "random_weights", "scaled_weights", "free_rider", "impossible_time"
+    "label_flip", "random_weights", "scaled_weights", "free_rider", "impossible_time",
+    "alie", "alie_omniscient", "ipm", "ipm_omniscient", "sign_flip", "gaussian", "backdoor",
+    "sybil", "lazy_free_rider",
 )
+#: What the dishonest committee members do (ledgerlearn.attacks.COMMITTEE_ATTACKS).
+COMMITTEE_ATTACK_KINDS = ("random_scores", "colluding_scores")
 METRICS = ("accuracy", "macro_f1", "loss")
 
 
@@ -70,6 +74,7 @@ class CommitteeConfig:
 
     size: int = 3
     dishonest: int = 0
+    attack: str = "random_scores"  # what the dishonest ones do (COMMITTEE_ATTACK_KINDS)
 
 
 @dataclass(frozen=True)

@@ -23,17 +23,18 @@ from ledgerlearn.protocols.metrics import MetricsLog
 from ledgerlearn.protocols.progress import progress_bar
 from ledgerlearn.protocols.results import ModeResult, evaluate_on_test
 from ledgerlearn.protocols.simclock import ProviderSchedule, SimClock
-from ledgerlearn.roles.common import aggregate_parents, fetch_spec, parent_states
+from ledgerlearn.roles.common import fetch_spec, model_aggregate, parent_states
 
 MODE = "federation"
 
 
 def model_state(session: LedgerSession, model_id: str, update_ids: list[str]) -> dict:
-    """The FedAvg aggregate of updates, fetched from storage as any provider would."""
+    """The aggregate of updates by the model's rule, fetched from storage as any provider
+    would."""
     model = session.reader.get_model(model_id)["model"]
     spec = fetch_spec(session.store, model["spec_cid"])
     states, weights = parent_states(session.reader, session.store, model, spec, update_ids)
-    return aggregate_parents(states, weights)
+    return model_aggregate(model, states, weights)
 
 
 def run_federation(

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ledgerlearn.attacks import COMMITTEE_ATTACKS, PROVIDER_ATTACKS
+from ledgerlearn.attacks import COLLUDING, COMMITTEE_ATTACKS, PROVIDER_ATTACKS, Coalition
 from ledgerlearn.contract import CHAINCODE_NAME, learning_contract
 from ledgerlearn.contract.records import FEDERATION, REJECTED, VERIFIED
 from ledgerlearn.protocols.config import ExperimentConfig
@@ -130,27 +130,41 @@ def model_plan(
 
 
 def committee_agent(
-    config: ExperimentConfig, index: int, ledger: LearningLedger, store: Any, key: Any
+    config: ExperimentConfig, index: int, ledger: LearningLedger, store: Any, key: Any,
+    allies: Coalition | None = None,
 ) -> CommitteeMember:
     """Committee member ``index`` (0-based): honest, or, for the last ``dishonest`` of the
-    committee, one reporting random scores."""
+    committee, the committee attack ``[committee].attack`` (random scores, or colluding with
+    the malicious providers, ``allies``)."""
     if index < config.committee.size - config.committee.dishonest:
         return CommitteeMember(ledger, store, key)
+    if config.committee.attack == "colluding_scores":
+        return COMMITTEE_ATTACKS["colluding_scores"](ledger, store, key, coalition=allies)
     return COMMITTEE_ATTACKS["random_scores"](ledger, store, key,
                                               seed=config.seed * 1000 + index)
 
 
+def coalitions(config: ExperimentConfig) -> dict[str, Coalition]:
+    """One coalition per colluding attack kind: its members, of how many per round."""
+    population = config.rules.providers_per_round or config.providers.count
+    return {
+        adversary.kind: Coalition(population, config.malicious_count(adversary.kind))
+        for adversary in config.adversaries if adversary.kind in COLLUDING
+    }
+
+
 def provider_agent(
     config: ExperimentConfig, workload: Workload, index: int, ledger: LearningLedger,
-    store: Any,
+    store: Any, coalition: Coalition | None = None,
 ) -> DataProvider:
     """Provider ``index`` (0-based) with its partition and its behaviour (honest or the
-    adversary the workload assigns it)."""
+    adversary the workload assigns it; colluders get their kind's ``coalition``)."""
     data = workload.providers[index]
     agent_class = PROVIDER_ATTACKS[data.adversary] if data.adversary else DataProvider
+    extra = {"coalition": coalition} if coalition is not None else {}
     return agent_class(
         ledger, store, data.dataset, train=workload.train_config,
-        seed=config.seed * 1000 + data.index, alpha=config.gossip.selection_alpha,
+        seed=config.seed * 1000 + data.index, alpha=config.gossip.selection_alpha, **extra,
     )
 
 
@@ -211,18 +225,22 @@ class LedgerSession:
             ]
             for label in [publisher_id, *member_ids, *provider_ids]:
                 ledger_of(label).register_member()
-            committee = [
-                committee_agent(config, i, ledger_of(member_id), store,
-                                network.member(member_id).private_key)
-                for i, member_id in enumerate(member_ids)
-            ]
             providers: list[DataProvider] = []
             kinds: dict[str, str | None] = {}
+            shared = coalitions(config)
+            allies = Coalition(len(provider_ids), config.malicious_count())
             for data, provider_id in zip(workload.providers, provider_ids, strict=True):
                 agent = provider_agent(config, workload, data.index, ledger_of(provider_id),
-                                       store)
+                                       store, shared.get(data.adversary or ""))
                 providers.append(agent)
                 kinds[agent.member_id] = data.adversary
+                if data.adversary is not None:
+                    allies.join(agent.member_id)
+            committee = [
+                committee_agent(config, i, ledger_of(member_id), store,
+                                network.member(member_id).private_key, allies)
+                for i, member_id in enumerate(member_ids)
+            ]
             return cls(
                 config=config, workload=workload, network=network, store=store,
                 publisher=Publisher(ledger_of(publisher_id), store),

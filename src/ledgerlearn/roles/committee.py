@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -32,15 +32,23 @@ from ledgerlearn.contract.decisions import (
     model_decidable_at,
     quorum_reached_at,
 )
-from ledgerlearn.contract.records import METRICS, Review, Rules, from_dict, timestamp_seconds
+from ledgerlearn.contract.records import (
+    INITIAL,
+    METRICS,
+    Review,
+    Rules,
+    from_dict,
+    timestamp_seconds,
+)
 from ledgerlearn.learning.datasets import Dataset
 from ledgerlearn.learning.models import ModelSpec
 from ledgerlearn.learning.training import TrainConfig, evaluate, train_local
+from ledgerlearn.learning.weights import flatten
 from ledgerlearn.ledger.errors import EndorsementError
 from ledgerlearn.roles.common import (
-    aggregate_parents,
     fetch_spec,
     fetch_state,
+    model_aggregate,
     parent_states,
     relative_distance,
 )
@@ -71,6 +79,19 @@ class Assessment:
     seconds: float
 
 
+def change_statistics(change: np.ndarray, population: np.ndarray) -> dict[str, float]:
+    """An update's change against the population's changes (rows): the cosine with their
+    mean change and the length over their median length."""
+    mean = population.mean(axis=0)
+    norm = float(np.linalg.norm(change))
+    lengths = np.linalg.norm(population, axis=1)
+    denominator = norm * float(np.linalg.norm(mean))
+    cosine = float(change @ mean / denominator) if denominator > 0 else 0.0
+    median_length = float(np.median(lengths))
+    ratio = norm / median_length if median_length > 0 else (0.0 if norm == 0 else np.inf)
+    return {"cosine": cosine, "norm_ratio": float(ratio)}
+
+
 def worst_score(metric: str) -> float:
     """The score reported for weights that cannot even be loaded."""
     return 0.0 if METRICS[metric] else 1e9
@@ -95,6 +116,7 @@ class CommitteeMember:
         # updates by (model id, update id); finalize_due writes them when it is this turn.
         self._undecided_models: dict[str, dict[str, Any]] = {}
         self._undecided_updates: dict[tuple[str, str], dict[str, Any]] = {}
+        self._population: tuple[tuple[str, ...], np.ndarray] | None = None
 
     @property
     def member_id(self) -> str:
@@ -235,8 +257,93 @@ class CommitteeMember:
             states, weights = parent_states(
                 self.ledger, self.store, model, spec, update["parents"]
             )
-            self._parents_aggregate = (key, aggregate_parents(states, weights))
+            self._parents_aggregate = (key, model_aggregate(model, states, weights))
         return self._parents_aggregate[1]
+
+    def assess_fully(self, model: dict[str, Any], update: dict[str, Any]) -> Assessment:
+        """:meth:`assess`, then the checks beyond the score (:meth:`population_checks`) as
+        sanity reasons. A member whose ``assess`` is not the honest one (an attack) reports
+        what it decided."""
+        assessment = self.assess(model, update)
+        if type(self).assess is not CommitteeMember.assess or any(
+            r.startswith("weights unusable") for r in assessment.reasons
+        ):
+            return assessment
+        start = time.perf_counter()
+        extra = self.population_checks(model, update)
+        if not extra:
+            return assessment
+        reasons = [*assessment.reasons, *extra]
+        return replace(assessment, sane=False, reasons=reasons,
+                       seconds=assessment.seconds + time.perf_counter() - start)
+
+    def population_checks(self, model: dict[str, Any], update: dict[str, Any]) -> list[str]:
+        """Checks of the update's change ``u - b`` (``b``: its parents' aggregate) against the
+        verified population's changes (each verified parent against its own parents'
+        aggregate; none with only the initial weights as parent: the checks start in round
+        2), each on when the model's rules set its bound:
+
+        * ``min_cosine``: the cosine of the change with the population's mean change (sign
+          flipping and IPM point against it);
+        * ``max_norm_ratio``: the change's length over the population's median length (a
+          boosted change, model replacement);
+        * ``min_norm_ratio``: the same ratio from below (a lazy free rider adds noise far
+          smaller than training moves; robust to the noise, unlike a relative distance).
+        """
+        rules = model["rules"]
+        bounds = (rules.get("min_cosine"), rules.get("max_norm_ratio"),
+                  rules.get("min_norm_ratio"))
+        if all(b is None for b in bounds):
+            return []
+        spec = self.spec_of(model)
+        base = self.parents_aggregate(model, spec, update)
+        state = fetch_state(self.store, update["weights_cid"], spec)
+        change = flatten(state).astype(np.float64) - flatten(base).astype(np.float64)
+        population = self.population_changes(model, spec, update, base)
+        if not len(population):
+            return []
+        stats = change_statistics(change, population)
+        reasons = []
+        min_cosine, max_ratio, min_ratio = bounds
+        if min_cosine is not None and stats["cosine"] < float(min_cosine):
+            reasons.append(
+                f"direction: its change has cosine {stats['cosine']:+.3f} with the verified "
+                f"population's mean change (at least {float(min_cosine):+.3f} required)"
+            )
+        if max_ratio is not None and stats["norm_ratio"] > float(max_ratio):
+            reasons.append(
+                f"distance: its change is {stats['norm_ratio']:.3g} times as long as the "
+                f"verified population's median change (at most {float(max_ratio):g})"
+            )
+        if min_ratio is not None and stats["norm_ratio"] < float(min_ratio):
+            reasons.append(
+                f"lazy free rider: its change is {stats['norm_ratio']:.3g} times as long as the "
+                f"verified population's median change (at least {float(min_ratio):g})"
+            )
+        return reasons
+
+    def population_changes(
+        self, model: dict[str, Any], spec: ModelSpec, update: dict[str, Any],
+        base: dict[str, np.ndarray],
+    ) -> np.ndarray:
+        """The verified population's changes (rows) that an update is compared with."""
+        key = (model["model_id"], *sorted(update["parents"]))
+        if self._population is not None and self._population[0] == key:
+            return self._population[1]
+        rows = []
+        for parent in sorted(update["parents"]):
+            if parent == INITIAL:
+                continue
+            record = self.ledger.get_update(model["model_id"], parent)["update"]
+            states, weights = parent_states(self.ledger, self.store, model, spec,
+                                            record["parents"])
+            grand = model_aggregate(model, states, weights)
+            parent_state = fetch_state(self.store, record["weights_cid"], spec)
+            rows.append(flatten(parent_state).astype(np.float64)
+                        - flatten(grand).astype(np.float64))
+        population = np.stack(rows) if rows else np.zeros((0, 0))
+        self._population = (key, population)
+        return population
 
     def report(
         self, model: dict[str, Any], update: dict[str, Any], assessment: Assessment
@@ -267,7 +374,7 @@ class CommitteeMember:
                 models[model_id] = self.ledger.get_model(model_id)["model"]
             model = models[model_id]
             try:
-                result = self.report(model, update, self.assess(model, update))
+                result = self.report(model, update, self.assess_fully(model, update))
             except EndorsementError as exc:
                 if "takes no more reports" not in str(exc):
                     raise

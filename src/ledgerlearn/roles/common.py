@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ledgerlearn.contract.records import INITIAL
-from ledgerlearn.learning.aggregation import aggregate
+from ledgerlearn.learning.aggregation import aggregate, aggregate_chosen
 from ledgerlearn.learning.models import ModelSpec
 from ledgerlearn.learning.weights import flatten
 from ledgerlearn.roles.ledger_api import LearningLedger
@@ -79,3 +79,17 @@ def relative_distance(state: Mapping[str, Any], reference: Mapping[str, Any]) ->
     a = flatten(state).astype(np.float64)
     b = flatten(reference).astype(np.float64)
     return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-12))
+
+
+def model_aggregate(
+    model: Mapping[str, Any],
+    states: Sequence[Mapping[str, np.ndarray]],
+    weights: Sequence[float],
+) -> dict[str, np.ndarray]:
+    """The parents' aggregate by the rule the model names on chain (``rules.aggregation``,
+    learning.aggregation.choice), in sorted parent order; FedAvg by samples when it names
+    none. Everyone who aggregates the same parents of a model gets the same weights."""
+    choice = model["rules"].get("aggregation")
+    if choice is None or len(states) == 1:
+        return aggregate_parents(states, weights)
+    return aggregate_chosen(choice, list(states), list(weights))

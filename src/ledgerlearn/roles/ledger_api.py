@@ -97,6 +97,13 @@ class LearningLedger:
     def get_reports(self, model_id: str, update_id: str) -> list[dict[str, Any]]:
         return self._evaluate("get_reports", {"model_id": model_id, "update_id": update_id})
 
+    def member_flags(self, model_id: str, member: str | None = None) -> list[dict[str, Any]]:
+        """Committee members flagged on a model, each with its evidence (its deviations)."""
+        request: dict[str, Any] = {"model_id": model_id}
+        if member is not None:
+            request["member"] = member
+        return self._evaluate("member_flags", request)
+
     def list_updates(
         self, model_id: str, *, status: str | None = None, round_number: int | None = None
     ) -> list[dict[str, Any]]:

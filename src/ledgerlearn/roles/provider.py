@@ -3,8 +3,9 @@
 One call of :meth:`DataProvider.participate` is one contribution, in three steps that a
 driver may also run apart (e.g. to train on a worker pool between two instants of a simulated
 clock): :meth:`~DataProvider.prepare` asks the contract which parents to build on, fetches and
-checks them and aggregates them (FedAvg by samples, deterministic); ``produce`` trains on the
-private partition (through :meth:`~DataProvider.run_training`); :meth:`~DataProvider.complete`
+checks them and aggregates them (by the model's rule, FedAvg unless it names another;
+deterministic); ``produce`` trains on the private partition (through
+:meth:`~DataProvider.run_training`); :meth:`~DataProvider.complete`
 stores the weights and submits the update with the true number of samples and the measured
 training time. Adversaries subclass it and override ``produce``.
 """
@@ -21,7 +22,7 @@ from ledgerlearn.learning.datasets import Dataset
 from ledgerlearn.learning.models import ModelSpec
 from ledgerlearn.learning.training import TrainConfig, TrainResult, train_local
 from ledgerlearn.learning.weights import state_dict_to_bytes
-from ledgerlearn.roles.common import aggregate_parents, fetch_spec, parent_states
+from ledgerlearn.roles.common import fetch_spec, model_aggregate, parent_states
 from ledgerlearn.roles.ledger_api import LearningLedger
 from ledgerlearn.storage.store import ContentStore
 
@@ -106,7 +107,7 @@ class DataProvider:
             return None
         spec = self.spec_of(model)
         states, weights = parent_states(self.ledger, self.store, model, spec, choice["parents"])
-        base = aggregate_parents(states, weights)
+        base = model_aggregate(model, states, weights)
         config = replace(
             self.train,
             epochs=int(model["rules"]["local_epochs"]),

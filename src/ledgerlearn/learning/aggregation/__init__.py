@@ -6,7 +6,12 @@
 - "median" (`fedmedian.FedMedian`): coordinate-wise median, Yin et al. 2018;
 - "trimmed_mean" (`trimmed_mean.TrimmedMean`, beta=0.2): Yin et al. 2018;
 - "krum" / "multi_krum" (`krum.Krum`, `krum.MultiKrum`; num_byzantine, num_selected):
-  Blanchard et al. 2017.
+  Blanchard et al. 2017;
+
+pre-aggregation steps (`preaggregation.PreAggregation`): "clipping" (`clipping.Clipping`,
+Karimireddy et al. 2021), "nnm" (`nnm.NNM`, Allouah et al. 2023), "bucketing"
+(`bucketing.Bucketing`, Karimireddy et al. 2022); and a model's on-chain choice of both
+(`choice.AggregationChoice`, `aggregate_chosen`).
 """
 
 from __future__ import annotations
@@ -17,22 +22,40 @@ from typing import Any
 import numpy as np
 
 from ledgerlearn.learning.aggregation.base import AggregationRule
+from ledgerlearn.learning.aggregation.bucketing import Bucketing
+from ledgerlearn.learning.aggregation.choice import (
+    CHOICE_PRE,
+    CHOICE_RULES,
+    AggregationChoice,
+    aggregate_chosen,
+)
+from ledgerlearn.learning.aggregation.clipping import Clipping
 from ledgerlearn.learning.aggregation.fedavg import FedAvg
 from ledgerlearn.learning.aggregation.fedmedian import FedMedian
 from ledgerlearn.learning.aggregation.krum import Krum, MultiKrum
+from ledgerlearn.learning.aggregation.nnm import NNM
+from ledgerlearn.learning.aggregation.preaggregation import PreAggregation
 from ledgerlearn.learning.aggregation.trimmed_mean import TrimmedMean
 from ledgerlearn.learning.errors import AggregationError
 
 __all__ = [
+    "CHOICE_PRE",
+    "CHOICE_RULES",
+    "NNM",
     "RULES",
+    "AggregationChoice",
     "AggregationError",
     "AggregationRule",
+    "Bucketing",
+    "Clipping",
     "FedAvg",
     "FedMedian",
     "Krum",
     "MultiKrum",
+    "PreAggregation",
     "TrimmedMean",
     "aggregate",
+    "aggregate_chosen",
     "make_rule",
 ]
 

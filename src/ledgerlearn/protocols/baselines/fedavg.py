@@ -92,10 +92,15 @@ def run_fedavg(
             if trains(p.adversary)
         ]
         results = iter(runner.run_all(jobs))
+        round_trained = [next(results).state if trains(p.adversary) else state
+                         for p in providers]
         updates, weights = [], []
-        for provider in providers:
-            trained = next(results).state if trains(provider.adversary) else state
-            sent = poisoned_state(provider.adversary, trained, state, attack_rng)
+        for provider, trained in zip(providers, round_trained, strict=True):
+            others = [t for t, p in zip(round_trained, providers, strict=True)
+                      if p is not provider and trains(p.adversary)]
+            colluders = sum(p.adversary == provider.adversary for p in providers)
+            sent = poisoned_state(provider.adversary, trained, state, attack_rng,
+                                  population=others, n=len(providers), f=colluders)
             if scoring:
                 score = validation_score(workload, sent, metric)
                 if not math.isfinite(score) or score < min_score:
