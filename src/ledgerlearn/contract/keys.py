@@ -25,6 +25,8 @@ ROUND = "round"  # [model_id, round(6 digits), update_id] -> update_id (federati
 SUBMITTED = "submitted"  # [model_id, round(6 digits), provider_id] -> update_id
 REPORT = "report"  # [model_id, update_id, member_id] -> Report
 VERDICT = "verdict"  # [model_id, update_id] -> Verdict (written once)
+# [model_id, provider_id, update_id] -> PrivacyEntry: a provider's DP spending (written once)
+PRIVACY = "privacy"
 # [member_id, model_id, update_id] -> update_id: the evaluations a member still owes
 PENDING_EVALUATION = "pending-evaluation"
 

@@ -91,6 +91,9 @@ class Rules:
     #: model's decision once it is due: the designated member at once, the next one this
     #: much later, and so on (docs/contract.md, "Conflicts").
     finalize_grace_seconds: float = 10.0
+    #: Differential privacy required of every update: {epsilon, delta, max_grad_norm,
+    #: noise_multiplier} (schemas.PRIVACY_RULE); None: no DP rule (not stored).
+    privacy: dict[str, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -157,6 +160,22 @@ class UpdateRecord:
     submitted_at: str
     tx_id: str
     selection: dict[str, Any] = field(default_factory=dict)
+    #: DP-SGD updates: the claim (schemas.PRIVACY_CLAIM) plus its sample_rate; else empty.
+    privacy: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PrivacyEntry:
+    """One DP update's cost, under its provider: what the contract composes into its ε."""
+
+    model_id: str
+    provider: str
+    update_id: str
+    noise_multiplier: float
+    sample_rate: float
+    steps: int
+    epsilon: float
+    submitted_at: str
 
 
 @dataclass(frozen=True)
