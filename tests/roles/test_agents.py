@@ -219,3 +219,37 @@ def test_only_the_designated_member_finalizes_before_its_grace() -> None:
     # the designated member crashed: the second finalizes after one grace, the third after two
     assert members[order[2]].finalize_due(now=due + 10.5) == []
     assert members[order[1]].finalize_due(now=due + 10.5) == [{"status": "verified"}]
+
+
+def test_dp_providers_pass_the_committee_checks_and_account_their_epsilon(world: World) -> None:
+    """Providers train with the model's DP-SGD rule and declare ε; the committee's time and
+    free-rider checks find the noisy updates sane; the chain's ε re-derives from the records."""
+    from ledgerlearn.learning.privacy.accounting import PrivacyStep, epsilon_spent
+
+    rule = {"epsilon": 12.0, "delta": 1e-5, "max_grad_norm": 1.0, "noise_multiplier": 1.0}
+    world.publish("dp-rounds", "federation", rounds=2, providers_per_round=2, min_score=0.1,
+                  privacy=rule)
+    for label in COMMITTEE:
+        world.member(label).review_pending()
+    p1, p2 = world.provider("Org1MSP/p1", 3), world.provider("Org2MSP/p2", 4)
+    for _ in range(2):
+        for provider in (p1, p2):
+            assert provider.participate("dp-rounds") is not None
+        for label in COMMITTEE:
+            world.member(label).evaluate_pending()
+    entries = world.ledger("Org1MSP/p1").list_updates("dp-rounds")
+    assert len(entries) == 4
+    for entry in entries:
+        assert entry["status"] != "pending"
+        reports = world.ledger("Org1MSP/p1").get_reports("dp-rounds", entry["update"]["update_id"])
+        assert all(r["sane"] for r in reports), [r["reasons"] for r in reports]
+    for provider in ("Org1MSP/p1", "Org2MSP/p2"):
+        mine = sorted((e["update"] for e in entries if e["update"]["provider"] == provider),
+                      key=lambda u: u["round"])
+        history = []
+        for u in mine:
+            pr = u["privacy"]
+            assert pr["steps"] == 3 * 7 and pr["noise_multiplier"] == 1.0  # 3 epochs of 200/32
+            history.append(PrivacyStep(pr["noise_multiplier"], pr["sample_rate"], pr["steps"]))
+            assert pr["epsilon"] == epsilon_spent(history, 1e-5)
+        assert mine[0]["privacy"]["epsilon"] < mine[1]["privacy"]["epsilon"] <= 12.0

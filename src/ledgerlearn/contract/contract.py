@@ -47,6 +47,7 @@ from ledgerlearn.contract.records import (
     MemberRecord,
     ModelDecision,
     ModelRecord,
+    PrivacyEntry,
     Report,
     Review,
     Rules,
@@ -68,6 +69,12 @@ from ledgerlearn.contract.state import (
     put_value,
     scan,
     tx_time,
+)
+from ledgerlearn.learning.privacy.accounting import (
+    PrivacyStep,
+    epsilon_spent,
+    max_steps,
+    sample_rate,
 )
 from ledgerlearn.ledger.endorse.fabric_api import Contract, TransactionContext
 
@@ -248,6 +255,85 @@ async def _check_gossip_parents(stub: Any, model: ModelRecord, parents: list[str
             raise ContractError(
                 f"parent {parent} of model {m} is {status}; only verified updates can be parents"
             )
+
+
+#: Relative difference allowed between a declared ε and the contract's recomputation (the
+#: accountant is deterministic; this only absorbs last-bit differences between machines).
+EPSILON_TOLERANCE = 1e-9
+
+
+async def _privacy_history(stub: Any, model_id: str, provider: str) -> list[PrivacyEntry]:
+    """A provider's DP updates of a model, in submission order (the order ε composes in)."""
+    entries = [
+        from_dict(PrivacyEntry, v) for _, v in await scan(stub, keys.PRIVACY, model_id, provider)
+    ]
+    return sorted(entries, key=lambda e: (e.submitted_at, e.update_id))
+
+
+async def _check_privacy(
+    stub: Any, model: ModelRecord, provider: str, req: dict[str, Any]
+) -> dict[str, Any]:
+    """The differential-privacy rule (docs/contract.md): the update trained with the model's
+    DP-SGD settings, its declared ε is what its provider's recorded steps compose to, and that
+    ε stays within the budget. Returns the claim to record (with its sample rate), or {}."""
+    rule = model.rules_record().privacy
+    claim = req.get("privacy")
+    m = model.model_id
+    if rule is None:
+        if claim is not None:
+            raise ContractError(
+                f"model {m} has no differential-privacy rule; send the update without 'privacy'"
+            )
+        return {}
+    if claim is None:
+        raise ContractError(
+            f"model {m} requires DP-SGD (noise_multiplier {rule['noise_multiplier']:g}, "
+            f"max_grad_norm {rule['max_grad_norm']:g}, budget epsilon {rule['epsilon']:g} at "
+            f"delta {rule['delta']:g} per provider); the update must carry 'privacy' with its "
+            "settings, steps, batch_size and the epsilon spent"
+        )
+    differ = [
+        f"{name} {claim[name]:g} (the rules say {rule[name]:g})"
+        for name in ("noise_multiplier", "max_grad_norm", "delta")
+        if float(claim[name]) != float(rule[name])
+    ]
+    if differ:
+        raise ContractError(
+            f"the update's DP-SGD settings differ from the rules of model {m}: "
+            + "; ".join(differ)
+        )
+    history = [
+        PrivacyStep(e.noise_multiplier, e.sample_rate, e.steps)
+        for e in await _privacy_history(stub, m, provider)
+    ]
+    sigma, delta, budget = float(rule["noise_multiplier"]), float(rule["delta"]), rule["epsilon"]
+    spent = epsilon_spent(history, delta)
+    if history and epsilon_spent([*history, PrivacyStep(sigma, history[-1].sample_rate, 1)],
+                                 delta) > budget:
+        raise ContractError(
+            f"{provider} has exhausted its privacy budget on model {m}: it spent epsilon "
+            f"{spent:.4f} of {budget:g} (delta {delta:g}) in {len(history)} updates, and one "
+            "more step would exceed it; it can submit no more updates to this model"
+        )
+    rate = sample_rate(claim["batch_size"], req["samples"])
+    total = epsilon_spent([*history, PrivacyStep(sigma, rate, claim["steps"])], delta)
+    if total > budget:
+        room = max_steps(history, sigma, rate, delta, budget)
+        raise ContractError(
+            f"this update would bring the epsilon {provider} spent on model {m} to {total:.4f}, "
+            f"over its budget of {budget:g} (delta {delta:g}; spent so far {spent:.4f}); at "
+            f"sample rate {rate:g} at most {room} more steps fit, this update took "
+            f"{claim['steps']}"
+        )
+    declared = float(claim["epsilon"])
+    if abs(declared - total) > EPSILON_TOLERANCE * max(1.0, total):
+        raise ContractError(
+            f"the update declares epsilon {declared!r} spent on model {m}, but its provider's "
+            f"recorded steps with this one's {claim['steps']} at sample rate {rate!r} "
+            f"(batch_size {claim['batch_size']} / samples {req['samples']}) compose to "
+            f"{total!r} (RDP accountant of Opacus, ledgerlearn.learning.privacy.accounting)"
+        )
+    return {**claim, "sample_rate": rate}
 
 
 async def _finalize(
@@ -469,7 +555,8 @@ class LearningContract(Contract):
             mode=req["mode"],
             committee=list(committee),
             fragments=dict(req["fragments"]),
-            rules=to_dict(rules),
+            # no DP rule: not stored, so that such a model's record is what it always was
+            rules={k: v for k, v in to_dict(rules).items() if k != "privacy" or v is not None},
             publisher=caller.member_id,
             published_at=when,
             tx_id=stub.get_txid(),
@@ -557,6 +644,7 @@ class LearningContract(Contract):
                 f"model {m} accepts at most {rules.max_samples} samples per update; "
                 f"got {req['samples']}"
             )
+        privacy = await _check_privacy(stub, model, caller.member_id, req)
         when, now = tx_time(stub)
         parents = list(req["parents"])
         round_number = req.get("round", 0)
@@ -589,11 +677,19 @@ class LearningContract(Contract):
             submitted_at=when,
             tx_id=tx_id,
             selection=dict(req.get("selection", {})),
+            privacy=privacy,
         )
         u = update.update_id
         if await exists(stub, keys.UPDATE, m, u):
             raise ContractError(f"update {u} of model {m} already exists")
         await put_record(stub, update, keys.UPDATE, m, u)
+        if privacy:
+            spending = PrivacyEntry(
+                model_id=m, provider=caller.member_id, update_id=u,
+                noise_multiplier=privacy["noise_multiplier"], sample_rate=privacy["sample_rate"],
+                steps=privacy["steps"], epsilon=privacy["epsilon"], submitted_at=when,
+            )
+            await put_record(stub, spending, keys.PRIVACY, m, caller.member_id, u)
         if model.mode == FEDERATION:
             part = keys.round_part(round_number)
             await put_value(stub, {"update_id": u, "submitted_at": now}, keys.ROUND, m, part, u)

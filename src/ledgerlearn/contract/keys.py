@@ -29,6 +29,8 @@ VERDICT = "verdict"  # [model_id, update_id] -> Verdict (written once)
 DEVIATION = "deviation"
 # [model_id, member_id] -> MemberFlag (written once, when the deviations reach flag_after)
 MEMBER_FLAG = "member-flag"
+# [model_id, provider_id, update_id] -> PrivacyEntry: a provider's DP spending (written once)
+PRIVACY = "privacy"
 # [member_id, model_id, update_id] -> update_id: the evaluations a member still owes
 PENDING_EVALUATION = "pending-evaluation"
 

@@ -117,6 +117,9 @@ class Rules:
     #: differs from the verdict's); ``flag_after`` deviations flag the member on chain.
     deviation_tolerance: float = 0.1
     flag_after: int = 3
+    #: Differential privacy required of every update: {epsilon, delta, max_grad_norm,
+    #: noise_multiplier} (schemas.PRIVACY_RULE); None: no DP rule (not stored).
+    privacy: dict[str, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -183,6 +186,22 @@ class UpdateRecord:
     submitted_at: str
     tx_id: str
     selection: dict[str, Any] = field(default_factory=dict)
+    #: DP-SGD updates: the claim (schemas.PRIVACY_CLAIM) plus its sample_rate; else empty.
+    privacy: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PrivacyEntry:
+    """One DP update's cost, under its provider: what the contract composes into its ε."""
+
+    model_id: str
+    provider: str
+    update_id: str
+    noise_multiplier: float
+    sample_rate: float
+    steps: int
+    epsilon: float
+    submitted_at: str
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,39 @@ AGGREGATION = {
     },
 }
 
+POSITIVE = {"type": "number", "exclusiveMinimum": 0}
+DELTA = {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}
+
+#: A model's differential-privacy rule: the per-provider budget (epsilon, delta) and the DP-SGD
+#: settings every provider must train with (docs/contract.md, "Differential privacy").
+PRIVACY_RULE = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["epsilon", "delta", "max_grad_norm", "noise_multiplier"],
+    "properties": {
+        "epsilon": {"type": "number", "exclusiveMinimum": 0, "maximum": 1000},
+        "delta": DELTA,
+        "max_grad_norm": {"type": "number", "exclusiveMinimum": 0, "maximum": 1e6},
+        "noise_multiplier": {"type": "number", "exclusiveMinimum": 0, "maximum": 1e6},
+    },
+}
+
+#: What a DP update declares: its settings, its steps and batch size (the sample rate is
+#: batch_size / samples), and the epsilon its provider has spent on the model with it.
+PRIVACY_CLAIM = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["noise_multiplier", "max_grad_norm", "delta", "batch_size", "steps", "epsilon"],
+    "properties": {
+        "noise_multiplier": POSITIVE,
+        "max_grad_norm": POSITIVE,
+        "delta": DELTA,
+        "batch_size": {"type": "integer", "minimum": 1},
+        "steps": {"type": "integer", "minimum": 1, "maximum": 10**7},
+        "epsilon": NON_NEGATIVE,
+    },
+}
+
 RULES = {
     "type": "object",
     "additionalProperties": False,
@@ -68,6 +101,7 @@ RULES = {
         "min_norm_ratio": {"type": ["number", "null"], "minimum": 0},
         "deviation_tolerance": {"type": "number", "exclusiveMinimum": 0},
         "flag_after": {"type": "integer", "minimum": 1, "maximum": 1000},
+        "privacy": PRIVACY_RULE,
     },
 }
 
@@ -135,6 +169,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 "required": ["seed", "alpha"],
                 "properties": {"seed": {"type": "integer"}, "alpha": NON_NEGATIVE},
             },
+            "privacy": PRIVACY_CLAIM,
         },
     },
     "report_evaluation": {

@@ -72,7 +72,7 @@ def _run_job(
     dataset: str | tuple[np.ndarray, np.ndarray, int, str],
     indices: np.ndarray | None,
     config: dict[str, Any],
-) -> tuple[dict[str, np.ndarray], int, float, float]:
+) -> tuple[dict[str, np.ndarray], int, float, float, dict[str, Any] | None]:
     """Worker side: plain data in, plain data out."""
     if isinstance(dataset, str):
         if dataset not in _WORKER_DATASETS:
@@ -83,7 +83,7 @@ def _run_job(
     if indices is not None:
         data = data.subset(indices)
     result = train_local(ModelSpec.from_json(spec_json), state, data, TrainConfig(**config))
-    return result.state, result.samples_seen, result.seconds, result.final_loss
+    return result.state, result.samples_seen, result.seconds, result.final_loss, result.privacy
 
 
 def _plain(dataset: Dataset) -> tuple[np.ndarray, np.ndarray, int, str]:

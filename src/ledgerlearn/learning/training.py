@@ -26,6 +26,7 @@ from ledgerlearn.learning.datasets import Dataset, concatenate
 from ledgerlearn.learning.errors import TrainingError
 from ledgerlearn.learning.metrics import metric
 from ledgerlearn.learning.models import ModelSpec
+from ledgerlearn.learning.privacy.dpsgd import PrivacyConfig, private_epochs
 from ledgerlearn.learning.weights import check_state, numpy_state
 
 __all__ = [
@@ -54,8 +55,12 @@ class TrainConfig:
     seed: int = 0
     #: Multiplies the learning rate after every epoch (PyTorch's StepLR, step 1); 1 = constant.
     lr_decay: float = 1.0
+    #: DP-SGD settings (learning/privacy/dpsgd.py); None trains without differential privacy.
+    privacy: PrivacyConfig | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.privacy, Mapping):  # from to_dict / a worker's job
+            object.__setattr__(self, "privacy", PrivacyConfig(**self.privacy))
         problems = []
         if not isinstance(self.epochs, int) or self.epochs < 1:
             problems.append(f"epochs must be a positive integer, got {self.epochs!r}")
@@ -99,6 +104,8 @@ class TrainResult:
     samples_seen: int
     seconds: float
     final_loss: float
+    #: DP-SGD only: steps, sample_rate, batch_size, noise_multiplier, max_grad_norm.
+    privacy: dict[str, Any] | None = None
 
 
 def _prepare(spec: ModelSpec, state: Mapping[str, Any] | None, dataset: Dataset, what: str) -> Any:
@@ -159,7 +166,13 @@ def train_local(
         order = torch.Generator().manual_seed(config.seed)
         module.train()
         epoch_loss = torch.zeros(())
-        for _ in range(config.epochs):
+        privacy = None
+        if config.privacy is not None:
+            epoch_loss, privacy = private_epochs(
+                module, optimizer, x, y, epochs=config.epochs, batch_size=batch,
+                seed=config.seed, privacy=config.privacy, lr_decay=config.lr_decay,
+            )
+        for _ in range(config.epochs if privacy is None else 0):
             permutation = torch.randperm(n, generator=order)
             epoch_loss = torch.zeros(())
             for begin in range(0, n, batch):
@@ -183,6 +196,7 @@ def train_local(
         samples_seen=n * config.epochs,
         seconds=time.perf_counter() - start,
         final_loss=final_loss,
+        privacy=privacy,
     )
 
 

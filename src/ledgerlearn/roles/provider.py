@@ -20,6 +20,8 @@ import numpy as np
 from ledgerlearn.contract.records import FEDERATION
 from ledgerlearn.learning.datasets import Dataset
 from ledgerlearn.learning.models import ModelSpec
+from ledgerlearn.learning.privacy.accounting import PrivacyStep, epsilon_spent
+from ledgerlearn.learning.privacy.dpsgd import PrivacyConfig
 from ledgerlearn.learning.training import TrainConfig, TrainResult, train_local
 from ledgerlearn.learning.weights import state_dict_to_bytes
 from ledgerlearn.roles.common import fetch_spec, model_aggregate, parent_states
@@ -34,6 +36,8 @@ class Produced:
     state: dict[str, np.ndarray]
     samples: int
     seconds: float
+    #: DP-SGD training's record (TrainResult.privacy): steps, batch_size, settings.
+    privacy: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -108,10 +112,15 @@ class DataProvider:
         spec = self.spec_of(model)
         states, weights = parent_states(self.ledger, self.store, model, spec, choice["parents"])
         base = model_aggregate(model, states, weights)
+        rule = model["rules"].get("privacy")
         config = replace(
             self.train,
             epochs=int(model["rules"]["local_epochs"]),
             seed=self.seed * 1009 + self.contributions,
+            privacy=None if rule is None else PrivacyConfig(
+                noise_multiplier=rule["noise_multiplier"], max_grad_norm=rule["max_grad_norm"],
+                delta=rule["delta"],
+            ),
         )
         return Contribution(model_id, model, spec, choice, states, base, config, selection_seed)
 
@@ -130,9 +139,39 @@ class DataProvider:
             request["round"] = int(choice["round"])
         else:
             request["selection"] = {"seed": contribution.selection_seed, "alpha": self.alpha}
+        if produced.privacy is not None:
+            request["privacy"] = self.privacy_claim(contribution, produced)
         update = self.ledger.submit_update(request)
         self.contributions += 1
         return update
+
+    def privacy_claim(self, contribution: Contribution, produced: Produced) -> dict[str, Any]:
+        """The DP claim of an update: settings, steps, and the ε spent on the model with it,
+        composed over this provider's DP updates on the ledger in submission order (the
+        contract recomputes the same figure)."""
+        record = produced.privacy
+        assert record is not None
+        delta = float(contribution.model["rules"]["privacy"]["delta"])
+        mine = [
+            e["update"] for e in self.ledger.list_updates(contribution.model_id)
+            if e["update"]["provider"] == self.member_id and e["update"].get("privacy")
+        ]
+        mine.sort(key=lambda u: (u["submitted_at"], u["update_id"]))
+        history = [
+            PrivacyStep(u["privacy"]["noise_multiplier"], u["privacy"]["sample_rate"],
+                        u["privacy"]["steps"])
+            for u in mine
+        ]
+        rate = min(1.0, record["batch_size"] / produced.samples)
+        step = PrivacyStep(record["noise_multiplier"], rate, record["steps"])
+        return {
+            "noise_multiplier": record["noise_multiplier"],
+            "max_grad_norm": record["max_grad_norm"],
+            "delta": delta,
+            "batch_size": record["batch_size"],
+            "steps": record["steps"],
+            "epsilon": epsilon_spent([*history, step], delta),
+        }
 
     def run_training(
         self, spec: ModelSpec, base: dict[str, np.ndarray], data: Dataset, config: TrainConfig
@@ -150,4 +189,4 @@ class DataProvider:
     ) -> Produced:
         """Train on the private data from the aggregated parents; honest claims."""
         result = self.run_training(spec, base, self.data, config)
-        return Produced(result.state, len(self.data), result.seconds)
+        return Produced(result.state, len(self.data), result.seconds, result.privacy)
