@@ -102,12 +102,14 @@ class ParticipantFiles:
 
 @dataclass
 class _LedgerView:
-    """What ``collect_outcome`` and the drivers' model helpers read: ledger, store, kinds."""
+    """What ``collect_outcome`` and the drivers' model helpers read: ledger, store, kinds,
+    and the committee's member ids (as the ledger names them)."""
 
     config: ExperimentConfig
     reader: Any
     store: Any
     kinds: dict[str, str | None]
+    member_ids: list[str]
 
 
 class NetworkRun:
@@ -288,7 +290,8 @@ class _Reading:
 
         self.client = GatewayClient.connect(self.run.files.path("publisher"))
         return _LedgerView(self.run.config, LearningLedger(self.client),
-                           LocalStore(self.run.store_dir), self.run.kinds)
+                           LocalStore(self.run.store_dir), self.run.kinds,
+                           list(self.run.committee_ids))
 
     def __exit__(self, *exc: object) -> None:
         self.client.close()
