@@ -36,8 +36,11 @@ def network_group() -> None:
               help="Serve in this process until SIGTERM/Ctrl-C instead of in the background.")
 @click.option("--peer-processes", is_flag=True,
               help="Run each peer (endorsement, validation, commit) in a process of its own.")
+@click.option("--endorser-process", is_flag=True,
+              help="Endorse for all peers in one child process, the proposals of concurrent "
+                   "calls in batches (pays where a core is idle; not with --peer-processes).")
 def up_command(directory: Path, address: str, org_count: int, providers: int, committee: int,
-               foreground: bool, peer_processes: bool) -> None:
+               foreground: bool, peer_processes: bool, endorser_process: bool) -> None:
     """Start the gateway for the network in DIR, creating the network on first start.
 
     Writes DIR/connection-<member>.json for every publisher, provider and committee member.
@@ -51,11 +54,13 @@ def up_command(directory: Path, address: str, org_count: int, providers: int, co
                            f"{os.getpid()}); stop with SIGTERM or Ctrl-C", err=True)
 
             serve(directory, address, org_count=org_count, providers=providers,
-                  committee=committee, on_ready=ready, peer_processes=peer_processes)
+                  committee=committee, on_ready=ready, peer_processes=peer_processes,
+                  endorser_process=endorser_process)
             return
         state = start_background(directory, address, org_count=org_count,
                                  providers=providers, committee=committee,
-                                 peer_processes=peer_processes)
+                                 peer_processes=peer_processes,
+                                 endorser_process=endorser_process)
     except (DeploymentError, OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     files = sorted(p.name for p in Path(directory).glob("connection-*.json"))

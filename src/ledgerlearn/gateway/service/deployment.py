@@ -71,20 +71,24 @@ def open_or_create(
     members: Mapping[str, Sequence[tuple[str, str]]] | None = None,
     *,
     peer_processes: bool = False,
+    endorser_process: bool = False,
 ) -> tuple[EmbeddedNetwork, bool]:
     """The network in ``directory`` (created on first use, with ``members`` or
     :func:`default_members`); True when it was just created. ``peer_processes`` runs each
-    peer in a child process of its own (``EmbeddedNetwork``'s option)."""
+    peer in a child process of its own, ``endorser_process`` every peer's endorser in one
+    child (``EmbeddedNetwork``'s options)."""
     contracts = network_contracts()
     if (directory / PEERS).exists():
         return EmbeddedNetwork.open(directory, contracts=contracts,
-                                    peer_processes=peer_processes), False
+                                    peer_processes=peer_processes,
+                                    endorser_process=endorser_process), False
     if org_count < 1:
         raise DeploymentError("--orgs must be at least 1")
     org_names = [f"Org{i + 1}" for i in range(org_count)]
     plan = default_members(org_names) if members is None else members
     return EmbeddedNetwork.create(directory, org_names, contracts=contracts, members=plan,
-                                  peer_processes=peer_processes), True
+                                  peer_processes=peer_processes,
+                                  endorser_process=endorser_process), True
 
 
 def write_connection_files(
@@ -157,9 +161,18 @@ def serve(
     on_ready=None,
     stop: threading.Event | None = None,
     peer_processes: bool = False,
+    endorser_process: bool = False,
 ) -> None:
     """Run the service in this process until SIGTERM/SIGINT (or ``stop`` is set);
-    ``peer_processes``: each peer in a child process, endorsements off the event loop."""
+    ``peer_processes``: each peer in a child process, endorsements off the event loop.
+
+    ``endorser_process``: the peers endorse in one child process that the gateway hands
+    proposals to in batches (``batching``); the endorsements, about a fifth of this process's
+    CPU per transaction, then run on another core while this process serves gRPC, validates
+    and commits. The answers are the same. It pays only where a core is idle: with every
+    core busy (a client on the same machine, other jobs) the extra process is one more to be
+    scheduled per batch and the total CPU rises (docs/gateway.md, Throughput).
+    """
     from ledgerlearn.gateway.service.server import split_address, start_gateway
     from ledgerlearn.gateway.service.tls import issue_server_tls, write_server_tls
 
@@ -175,7 +188,8 @@ def serve(
     orgs = [f"Org{i + 1}" for i in range(org_count)]
     network, _created = open_or_create(directory, org_count,
                                        default_members(orgs, providers, committee),
-                                       peer_processes=peer_processes)
+                                       peer_processes=peer_processes,
+                                       endorser_process=endorser_process)
     stop = stop or threading.Event()
     server = None
     try:
@@ -221,6 +235,7 @@ def start_background(
     committee: int = 3,
     timeout: float = 90.0,
     peer_processes: bool = False,
+    endorser_process: bool = False,
 ) -> ServiceState:
     """Start :func:`serve` in a detached child process; return once it serves."""
     directory = Path(directory).resolve()
@@ -236,6 +251,8 @@ def start_background(
                "--providers", str(providers), "--committee", str(committee)]
     if peer_processes:
         command.append("--peer-processes")
+    if endorser_process:
+        command.append("--endorser-process")
     with open(log_path, "ab") as log:
         child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                  stdin=subprocess.DEVNULL, start_new_session=True)
