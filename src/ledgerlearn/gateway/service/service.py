@@ -492,7 +492,9 @@ class GatewayService:
                 "the proposed transaction must contain a signed proposal",
             )
         try:
-            proposal = parse_signed_proposal(request.proposed_transaction)
+            # As bytes: the parse is then kept (by its bytes) for the in-process endorsers,
+            # which are handed the same bytes (:meth:`_process`) instead of parsing again.
+            proposal = parse_signed_proposal(request.proposed_transaction.SerializeToString())
         except MalformedMessageError as exc:
             raise GatewayAbort(
                 Code.INVALID_ARGUMENT, f"failed to unpack transaction proposal: {exc}"
@@ -638,7 +640,8 @@ class GatewayService:
         self, peer: Peer, signed: proposal_pb2.SignedProposal, tx_id: str, call: str
     ) -> pr_pb.ProposalResponse:
         try:
-            return peer.process_proposal(signed)
+            # Bytes, as :meth:`_checked_proposal` parsed them: every peer finds that parse.
+            return peer.process_proposal(signed.SerializeToString())
         except ProposalError as exc:  # the peer refused the proposal itself
             raise self._refused(peer, str(exc), call) from None
         except LedgerError as exc:  # the peer could not answer (as an unreachable one)
