@@ -15,6 +15,20 @@ the whole in-process run, and ``*_children_*`` of peer processes), and errors.
 
     .venv/bin/python benchmarks/gateway_throughput.py [--quick] [--clients 8] [--n 4000]
 
+``--node-client`` measures instead what a client nobody here wrote gets: the official Node.js
+client (``@hyperledger/fabric-gateway``, pinned in ``benchmarks/node/package-lock.json`` and
+installed there with ``npm ci`` on first use) drives a fresh ``network up`` service with 2,000
+``put`` transactions, 50 in flight (``submitAsync`` then ``getStatus``, as Fabric's samples do;
+``--quick``: 600), with the publisher's identity from the connection file the service wrote. Its
+last line is JSON: committed ``tx_per_s``, ``p50_ms``/``p95_ms`` (submit to commit), ``errors``,
+``server_cpu_ms_per_tx`` (the service process and its children), ``load_1min``.
+``--repeat N`` runs it N times (a fresh service each) and reports the median run with every
+run's rate in ``tx_per_s_runs``; ``--compare-src DIR`` alternates each run with one of a service
+from another source tree (e.g. ``git archive`` of an older commit's ``src``) and adds that
+tree's rates and the pairs' ratios (``ratio_runs``): on a shared machine whose speed drifts only
+paired figures compare two versions. ``--endorser-process`` serves this tree's runs with
+``network up --endorser-process``.
+
 ``--peer-processes`` runs the peers of both paths in processes of their own (``network up
 --peer-processes``; ``EmbeddedNetwork(peer_processes=True)``). ``--profile FILE`` samples the
 gateway process while the clients run with py-spy (not a dependency: ``pip install py-spy``
@@ -39,6 +53,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+NODE_DIR = REPO / "benchmarks" / "node"
 #: py-spy's sampling: every thread, only while it holds the GIL (CPU, not waiting), without
 #: pausing the process; ``--profile-native`` adds C frames (pauses it: slower, fewer samples).
 SPY_OPTS = ("--threads", "--gil", "--nonblocking", "--rate", "200")
@@ -163,6 +178,117 @@ def through_gateway(directory: Path, clients: int, per_client: int, window: int,
     return figures
 
 
+def start_service(directory: Path, src: Path = REPO / "src", extra: tuple[str, ...] = ()
+                  ) -> subprocess.Popen:
+    """``network up --foreground`` for a fresh network in ``directory`` (sources from ``src``);
+    returns once it serves (its state file names it)."""
+    from ledgerlearn.gateway.service.deployment import read_state
+
+    env = dict(os.environ, PYTHONPATH=str(src))
+    directory.mkdir(parents=True, exist_ok=True)
+    log = directory / "service.log"
+    with open(log, "wb") as out:  # a file, not a pipe nobody drains during the run
+        server = subprocess.Popen(
+            [sys.executable, "-m", "ledgerlearn.cli", "network", "up", "--foreground",
+             "--dir", str(directory), "--address", "127.0.0.1:0", *extra],
+            stdout=subprocess.DEVNULL, stderr=out, env=env,
+        )
+    deadline = time.monotonic() + 90
+    while (state := read_state(directory)) is None or state.pid != server.pid:
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            raise RuntimeError(f"gateway did not start: {log.read_text(errors='replace')}")
+        time.sleep(0.1)
+    return server
+
+
+def node_modules() -> None:
+    """Install the pinned Node client in ``benchmarks/node`` (``npm ci``) unless it is there."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        raise SystemExit("--node-client needs Node.js 18+ (node and npm on PATH)")
+    if (NODE_DIR / "node_modules" / "@hyperledger" / "fabric-gateway").is_dir():
+        return
+    done = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
+                          cwd=NODE_DIR, capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        raise SystemExit(f"npm ci failed in {NODE_DIR}:\n{done.stdout}\n{done.stderr}")
+
+
+def node_client_run(directory: Path, n: int, in_flight: int, src: Path = REPO / "src",
+                    extra: tuple[str, ...] = (), profile: tuple[str, Path, bool] | None = None
+                    ) -> dict:
+    """One run of ``benchmarks/node/load.js`` against a fresh service: its JSON figures plus
+    the service's CPU per committed transaction (process and children, after the driver's
+    warm-up transaction)."""
+    server = start_service(directory, src, extra)
+    try:
+        connection = directory / "connection-publisher.json"
+        sampler = _start_sampler(profile, server.pid) if profile else None
+        children = _children(server.pid)
+        driver = subprocess.Popen(
+            ["node", "load.js", str(connection), "--n", str(n), "--in-flight", str(in_flight)],
+            cwd=NODE_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        first = driver.stdout.readline()  # {"warm": true} once its first transaction committed
+        before = _cpu_seconds(server.pid) + sum(_cpu_seconds(c) for c in children)
+        rest, errors = driver.communicate(timeout=1800)
+        cpu = _cpu_seconds(server.pid) + sum(_cpu_seconds(c) for c in children) - before
+        if sampler is not None:
+            sampler.send_signal(signal.SIGINT)
+            sampler.wait(timeout=60)
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    lines = (first + rest).strip().splitlines()
+    try:
+        figures = json.loads(lines[-1])
+        figures["committed"]  # the figures line, not the warm-up line
+    except (IndexError, KeyError, json.JSONDecodeError):
+        raise RuntimeError(f"load.js failed (code {driver.returncode}):\n{first}{rest}\n"
+                           f"{errors}") from None
+    figures["server_cpu_ms_per_tx"] = round(cpu * 1000 / max(figures["committed"], 1), 2)
+    return figures
+
+
+def node_client(args, profile) -> dict:
+    """``--node-client``: the runs, alternating with ``--compare-src`` when given."""
+    node_modules()
+    n = args.n or (600 if args.quick else 2000)
+    extra = ("--peer-processes",) if args.peer_processes else ()
+    mine = extra + (("--endorser-process",) if args.endorser_process else ())
+    runs, others = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for index in range(args.repeat):
+            runs.append(node_client_run(Path(tmp) / f"run{index}", n, args.in_flight,
+                                        extra=mine, profile=profile if index == 0 else None))
+            if args.compare_src is not None:
+                others.append(node_client_run(Path(tmp) / f"other{index}", n, args.in_flight,
+                                              args.compare_src.resolve(), extra))
+    median = sorted(runs, key=lambda r: r["tx_per_s"])[(len(runs) - 1) // 2]
+    result = {
+        "tx_per_s": median["tx_per_s"],
+        "tx_per_s_runs": [r["tx_per_s"] for r in runs],
+        "p50_ms": median["p50_ms"],
+        "p95_ms": median["p95_ms"],
+        "n": n,
+        "in_flight": args.in_flight,
+        "committed": median["committed"],
+        "server_cpu_ms_per_tx": median["server_cpu_ms_per_tx"],
+        "server_cpu_ms_per_tx_runs": [r["server_cpu_ms_per_tx"] for r in runs],
+        "client_cpu_ms_per_tx": median["client_cpu_ms_per_tx"],
+        "errors": sum(r["errors"] for r in runs + others),
+        "first_error": next((r["first_error"] for r in runs + others if r["first_error"]), None),
+        "load_1min": round(os.getloadavg()[0], 2),
+    }
+    if others:
+        result["compare_src"] = str(args.compare_src)
+        result["compare_tx_per_s_runs"] = [r["tx_per_s"] for r in others]
+        result["compare_server_cpu_ms_per_tx_runs"] = [r["server_cpu_ms_per_tx"] for r in others]
+        result["ratio_runs"] = [round(a["tx_per_s"] / b["tx_per_s"], 3) if b["tx_per_s"] else None
+                                for a, b in zip(runs, others, strict=True)]
+    return result
+
+
 def _start_sampler(profile: tuple[str, Path, bool], pid: int) -> subprocess.Popen:
     """py-spy sampling process ``pid`` until SIGINT."""
     py_spy, out, native = profile
@@ -225,6 +351,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile-native", action="store_true",
                         help="--profile with C frames (pauses the gateway at each sample)")
     parser.add_argument("--py-spy", default="py-spy", help="the py-spy executable (PATH)")
+    parser.add_argument("--node-client", action="store_true",
+                        help="drive the service with the official Node.js client instead")
+    parser.add_argument("--in-flight", type=int, default=50,
+                        help="--node-client: transactions in flight (50)")
+    parser.add_argument("--repeat", type=int, default=1, help="--node-client: runs (median)")
+    parser.add_argument("--endorser-process", action="store_true",
+                        help="--node-client: 'network up --endorser-process' (this tree only)")
+    parser.add_argument("--compare-src", type=Path, default=None,
+                        help="--node-client: alternate each run with a service from this src")
     args = parser.parse_args(argv)
     profile = None
     if args.profile is not None:
@@ -233,6 +368,10 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--profile needs py-spy: {args.py_spy!r} is not an executable on PATH "
                          "(pip install py-spy, or give --py-spy PATH)")
         profile = (py_spy, args.profile, args.profile_native)
+    if args.node_client:
+        result = node_client(args, profile)
+        print(json.dumps(result))
+        return 0 if result["errors"] == 0 else 1
     n = args.n or (1200 if args.quick else 4000)
     per_client = max(1, n // args.clients)
     with tempfile.TemporaryDirectory() as tmp:

@@ -51,9 +51,13 @@ def network_group() -> None:
               help="Seconds the orderer waits after a block's first transaction before it cuts "
               "the block (Fabric's BatchTimeout; Fabric's sample uses 2) of a new network "
               "[default: 0.05].")
+@click.option("--endorser-process", is_flag=True,
+              help="Endorse for all peers in one child process, the proposals of concurrent "
+                   "calls in batches (pays where a core is idle; not with --peer-processes).")
 def up_command(directory: Path, address: str, org_count: int, providers: int, committee: int,
                foreground: bool, peer_processes: bool, experiment: Path | None,
-               first_index: int, batch_timeout: float | None) -> None:
+               first_index: int, batch_timeout: float | None,
+               endorser_process: bool) -> None:
     """Start the gateway for the network in DIR, creating the network on first start.
 
     Writes DIR/connection-<member>.json for every publisher, provider and committee member.
@@ -79,12 +83,14 @@ def up_command(directory: Path, address: str, org_count: int, providers: int, co
 
             serve(directory, address, org_count=org_count, providers=providers,
                   committee=committee, on_ready=ready, peer_processes=peer_processes,
-                  first_index=first_index, batch_timeout=batch_timeout)
+                  first_index=first_index, batch_timeout=batch_timeout,
+                  endorser_process=endorser_process)
             return
         state = start_background(directory, address, org_count=org_count,
                                  providers=providers, committee=committee,
                                  peer_processes=peer_processes, first_index=first_index,
-                                 batch_timeout=batch_timeout)
+                                 batch_timeout=batch_timeout,
+                                 endorser_process=endorser_process)
     except (DeploymentError, OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     files = sorted(p.name for p in Path(directory).glob("connection-*.json"))

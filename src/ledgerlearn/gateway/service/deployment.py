@@ -74,16 +74,19 @@ def open_or_create(
     *,
     peer_processes: bool = False,
     batch_timeout: float | None = None,
+    endorser_process: bool = False,
 ) -> tuple[EmbeddedNetwork, bool]:
     """The network in ``directory`` (created on first use, with ``members`` or
     :func:`default_members`); True when it was just created. ``peer_processes`` runs each
-    peer in a child process of its own (``EmbeddedNetwork``'s option). ``batch_timeout``
+    peer in a child process of its own, ``endorser_process`` every peer's endorser in one
+    child (``EmbeddedNetwork``'s options). ``batch_timeout``
     (seconds, Fabric's ``BatchTimeout``) is part of a new network's channel configuration;
     a network that exists keeps its own, so asking for another one is refused."""
     contracts = network_contracts()
     if (directory / PEERS).exists():
         network = EmbeddedNetwork.open(directory, contracts=contracts,
-                                       peer_processes=peer_processes)
+                                       peer_processes=peer_processes,
+                                       endorser_process=endorser_process)
         have = network.config.batch_timeout_s
         if batch_timeout is not None and abs(have - batch_timeout) > 1e-9:
             network.close()
@@ -99,7 +102,8 @@ def open_or_create(
     plan = default_members(org_names) if members is None else members
     extra = {} if batch_timeout is None else {"batch_timeout": batch_timeout}
     return EmbeddedNetwork.create(directory, org_names, contracts=contracts, members=plan,
-                                  peer_processes=peer_processes, **extra), True
+                                  peer_processes=peer_processes,
+                                  endorser_process=endorser_process, **extra), True
 
 
 def write_connection_files(
@@ -174,11 +178,20 @@ def serve(
     peer_processes: bool = False,
     first_index: int = 1,
     batch_timeout: float | None = None,
+    endorser_process: bool = False,
 ) -> None:
     """Run the service in this process until SIGTERM/SIGINT (or ``stop`` is set);
     ``peer_processes``: each peer in a child process, endorsements off the event loop;
     ``first_index``: the number of the first member and provider (:func:`default_members`);
-    ``batch_timeout``: the orderer's batch timeout of a new network (:func:`open_or_create`)."""
+    ``batch_timeout``: the orderer's batch timeout of a new network (:func:`open_or_create`).
+
+    ``endorser_process``: the peers endorse in one child process that the gateway hands
+    proposals to in batches (``batching``); the endorsements, about a fifth of this process's
+    CPU per transaction, then run on another core while this process serves gRPC, validates
+    and commits. The answers are the same. It pays only where a core is idle: with every
+    core busy (a client on the same machine, other jobs) the extra process is one more to be
+    scheduled per batch and the total CPU rises (docs/gateway.md, Throughput).
+    """
     from ledgerlearn.gateway.service.server import split_address, start_gateway
     from ledgerlearn.gateway.service.tls import issue_server_tls, write_server_tls
 
@@ -195,7 +208,8 @@ def serve(
     network, _created = open_or_create(directory, org_count,
                                        default_members(orgs, providers, committee, first_index),
                                        peer_processes=peer_processes,
-                                       batch_timeout=batch_timeout)
+                                       batch_timeout=batch_timeout,
+                                       endorser_process=endorser_process)
     stop = stop or threading.Event()
     server = None
     try:
@@ -243,6 +257,7 @@ def start_background(
     peer_processes: bool = False,
     first_index: int = 1,
     batch_timeout: float | None = None,
+    endorser_process: bool = False,
 ) -> ServiceState:
     """Start :func:`serve` in a detached child process; return once it serves."""
     directory = Path(directory).resolve()
@@ -262,6 +277,8 @@ def start_background(
         command += ["--first-index", str(first_index)]
     if batch_timeout is not None:
         command += ["--batch-timeout", repr(float(batch_timeout))]
+    if endorser_process:
+        command.append("--endorser-process")
     with open(log_path, "ab") as log:
         child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                  stdin=subprocess.DEVNULL, start_new_session=True)

@@ -7,7 +7,9 @@ streams wait as coroutines, woken by the peers' commit threads, so thousands of 
 clients hold no thread each. When the peers run in their own processes
 (``endorse_off_loop``), an endorsement is mostly waiting for them: Evaluate and Endorse then
 hand the peers' part to a small thread pool (each peer of an Endorse at the same time) and
-the loop serves other calls meanwhile.
+the loop serves other calls meanwhile. When the network endorses in an endorsement process
+(``EmbeddedNetwork(endorser_process=True)``, the default of ``network up``), Evaluate and
+Endorse hand their proposals to it in batches (:mod:`~ledgerlearn.gateway.service.batching`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from fabric_protos.gateway import gateway_pb2
 from google.protobuf.message import DecodeError
 
 from ledgerlearn.gateway.errors import GatewayAbort, rich_status
+from ledgerlearn.gateway.service.batching import EndorsementBatcher
 from ledgerlearn.gateway.service.service import GatewayService
 from ledgerlearn.gateway.service.tls import ServerTLS
 from ledgerlearn.ledger.network.network import EmbeddedNetwork
@@ -58,9 +61,11 @@ class _Servicer:
     """gRPC's face of :class:`GatewayService`: requests arrive as bytes and are decoded here,
     so that bytes that are no request get INVALID_ARGUMENT, and refusals rich statuses."""
 
-    def __init__(self, service: GatewayService, executor: Executor | None = None) -> None:
+    def __init__(self, service: GatewayService, executor: Executor | None = None,
+                 batcher: EndorsementBatcher | None = None) -> None:
         self.service = service
         self.executor = executor
+        self.batcher = batcher
 
     def method_handlers(self) -> dict[str, grpc.RpcMethodHandler]:
         """The calls of ``gateway.Gateway``, to register with the server before it starts
@@ -74,10 +79,13 @@ class _Servicer:
         return methods
 
     async def Evaluate(self, raw: bytes, context):
-        if self.executor is None:
+        if self.executor is None and self.batcher is None:
             return await self._unary(context, self.service.evaluate, "Evaluate", raw)
         try:
-            return await self.service.evaluate_off_loop(_decode("Evaluate", raw), self.executor)
+            request = _decode("Evaluate", raw)
+            if self.batcher is not None:
+                return await self.service.evaluate_batched(request, self.batcher)
+            return await self.service.evaluate_off_loop(request, self.executor)
         except Exception as exc:
             await _abort(context, exc, "Evaluate")
 
@@ -85,6 +93,8 @@ class _Servicer:
         try:
             request = _decode("Endorse", raw)
             await self.service.peers_in_step()
+            if self.batcher is not None:
+                return await self.service.endorse_batched(request, self.batcher)
             if self.executor is not None:
                 return await self.service.endorse_off_loop(request, self.executor)
             return self.service.endorse(request)
@@ -177,6 +187,9 @@ class GatewayServer:
             max_workers=ENDORSE_THREADS_PER_PEER * max(len(network.peers), 1),
             thread_name_prefix="gateway-endorse",
         ) if endorse_off_loop else None
+        # With an endorsement process the loop hands proposals to it in batches (batching).
+        self._batcher = EndorsementBatcher(network) if (
+            network.endorser_process is not None and not endorse_off_loop) else None
         self.host = host
         self.port = port
         self._tls = tls
@@ -211,7 +224,7 @@ class GatewayServer:
             ("grpc.so_reuseport", 0),
         ])
         server.add_registered_method_handlers(
-            SERVICE, _Servicer(self.service, self._executor).method_handlers()
+            SERVICE, _Servicer(self.service, self._executor, self._batcher).method_handlers()
         )
         bind = f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
         try:
@@ -246,6 +259,8 @@ class GatewayServer:
         if self._server is not None:
             done = asyncio.run_coroutine_threadsafe(self._server.stop(grace), self._loop)
             done.result(timeout=grace + 10)
+        if self._batcher is not None:
+            self._loop.call_soon_threadsafe(self._batcher.close)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=grace + 10)
         if self._executor is not None:

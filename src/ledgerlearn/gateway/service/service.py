@@ -38,6 +38,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import grpc
+from fabric_protos.common import common_pb2
 from fabric_protos.gateway import gateway_pb2
 from fabric_protos.msp import identities_pb2
 from fabric_protos.peer import proposal_pb2
@@ -54,6 +55,7 @@ from ledgerlearn.gateway.errors import (
     GatewayAbort,
     chaincode_response,
 )
+from ledgerlearn.gateway.service.batching import EndorsementBatcher, PeerAnswers
 from ledgerlearn.gateway.service.commits import CommitWatcher, TxOutcome
 from ledgerlearn.gateway.service.prepare import payload_digest, prepare_transaction
 from ledgerlearn.identity import Identity, IdentityError
@@ -172,6 +174,15 @@ class GatewayService:
         )
         return self._evaluated(peer, proposal, response)
 
+    async def evaluate_batched(
+        self, request: gateway_pb2.EvaluateRequest, batcher: EndorsementBatcher
+    ) -> gateway_pb2.EvaluateResponse:
+        """:meth:`evaluate` with the peer's work in the endorsement process, together with the
+        other calls of the same turn of the event loop (``batching``)."""
+        proposal, peer = self._evaluate_plan(request)
+        answers = await self._batched(batcher, request, proposal, [peer], "evaluate")
+        return self._evaluated(peer, proposal, self._answer(peer, answers, 0, "evaluate"))
+
     def _evaluate_plan(self, request: gateway_pb2.EvaluateRequest) -> tuple[ParsedProposal, Peer]:
         proposal = self._checked_proposal(request, "evaluate")
         peer = self._evaluator(proposal, request.target_organizations)
@@ -218,6 +229,39 @@ class GatewayService:
             self._check_endorsement(peer, outcome, call)
         return self._endorsed(request, proposal, peers, list(outcomes), chosen)
 
+    async def endorse_batched(
+        self, request: gateway_pb2.EndorseRequest, batcher: EndorsementBatcher
+    ) -> gateway_pb2.EndorseResponse:
+        """:meth:`endorse` with the peers' work in the endorsement process, together with the
+        other calls of the same turn of the event loop (``batching``). Every peer endorses;
+        the first failing one, in order, decides the refusal, as in :meth:`endorse`."""
+        proposal, peers, chosen = self._endorse_plan(request)
+        calls = ["endorse" if i == 0 and not chosen else "collect" for i in range(len(peers))]
+        answers = await self._batched(batcher, request, proposal, peers, calls[0])
+        responses = []
+        for index, (peer, call) in enumerate(zip(peers, calls, strict=True)):
+            response = self._answer(peer, answers, index, call)
+            self._check_endorsement(peer, response, call)
+            responses.append(response)
+        return self._endorsed(request, proposal, peers, responses, chosen, answers.prepared)
+
+    async def _batched(self, batcher: EndorsementBatcher, request, proposal: ParsedProposal,
+                       peers: list[Peer], call: str) -> PeerAnswers:
+        """The peers' answers from the endorsement process; a failure of the process itself
+        is the first peer's refusal, as when a peer asks the process on its own."""
+        try:
+            return await batcher.endorse(request.proposed_transaction.SerializeToString(), peers)
+        except ProposalError as exc:
+            raise self._refused(peers[0], str(exc), call) from None
+
+    def _answer(self, peer: Peer, answers: PeerAnswers, index: int, call: str
+                ) -> pr_pb.ProposalResponse:
+        """The ``index``-th peer's response, or its refusal as :meth:`_process` reports it."""
+        response = answers.responses[index]
+        if response is None:
+            raise self._refused(peer, answers.refusals[index] or "", call)
+        return response
+
     def _endorse_plan(
         self, request: gateway_pb2.EndorseRequest
     ) -> tuple[ParsedProposal, list[Peer], bool]:
@@ -240,14 +284,19 @@ class GatewayService:
         peers: list[Peer],
         responses: list[pr_pb.ProposalResponse],
         chosen: bool = False,
+        prepared: bytes | None = None,
     ) -> gateway_pb2.EndorseResponse:
+        """``prepared``: the transaction payload the endorsement process assembled from these
+        very responses with the same function (:func:`transaction_payload`), kept instead of
+        assembling it again here."""
         first = responses[0].payload
         differ = [p for p, r in zip(peers, responses, strict=True) if r.payload != first]
         if differ:
             raise GatewayAbort(
                 Code.ABORTED, COLLECT_FAILED, [self._detail(p, PAYLOADS_DIFFER) for p in differ]
             )
-        envelope = prepare_transaction(request.proposed_transaction, responses)
+        envelope = (prepare_transaction(request.proposed_transaction, responses)
+                    if prepared is None else common_pb2.Envelope(payload=prepared))
         self._check_size(proposal, envelope.ByteSize(), len(responses[0].payload))
         with self._lock:
             self._prepared[proposal.tx_id] = payload_digest(envelope.payload)
@@ -481,7 +530,9 @@ class GatewayService:
                 "the proposed transaction must contain a signed proposal",
             )
         try:
-            proposal = parse_signed_proposal(request.proposed_transaction)
+            # As bytes: the parse is then kept (by its bytes) for the in-process endorsers,
+            # which are handed the same bytes (:meth:`_process`) instead of parsing again.
+            proposal = parse_signed_proposal(request.proposed_transaction.SerializeToString())
         except MalformedMessageError as exc:
             raise GatewayAbort(
                 Code.INVALID_ARGUMENT, f"failed to unpack transaction proposal: {exc}"
@@ -627,7 +678,8 @@ class GatewayService:
         self, peer: Peer, signed: proposal_pb2.SignedProposal, tx_id: str, call: str
     ) -> pr_pb.ProposalResponse:
         try:
-            return peer.process_proposal(signed)
+            # Bytes, as :meth:`_checked_proposal` parsed them: every peer finds that parse.
+            return peer.process_proposal(signed.SerializeToString())
         except ProposalError as exc:  # the peer refused the proposal itself
             raise self._refused(peer, str(exc), call) from None
         except LedgerError as exc:  # the peer could not answer (as an unreachable one)

@@ -47,7 +47,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -157,11 +157,13 @@ def decode_answers(body: bytes) -> tuple[int, Answers]:
 
 
 class _Reply:
-    __slots__ = ("answers", "done")
+    __slots__ = ("answers", "done", "on_done")
 
-    def __init__(self) -> None:
+    def __init__(self, on_done: Callable[[], None] | None = None) -> None:
         self.done = False
         self.answers: Answers | None = None
+        #: Called (holding the process's lock, on whichever thread read the answer) once done.
+        self.on_done = on_done
 
 
 class PendingAnswers:
@@ -174,6 +176,16 @@ class PendingAnswers:
     def wait(self, timeout: float = 120.0) -> list[Answers]:
         """For each proposal, the peers' answers (and the prepared payload, if any)."""
         return self._process._collect(self._replies, timeout)
+
+    def result(self) -> list[Answers]:
+        """The answers, once all came (``on_done`` was called); ProposalError when the process
+        ended first."""
+        out = []
+        for _, reply in self._replies:
+            if reply.answers is None:
+                raise ProposalError(self._process._dead or "the endorsement process stopped")
+            out.append(reply.answers)
+        return out
 
 
 class EndorserProcess:
@@ -238,7 +250,8 @@ class EndorserProcess:
         return self.send_many(proposals, peers, signed_in_process).wait(timeout)
 
     def send_many(
-        self, proposals: Sequence[bytes], peers: Sequence[str], signed_in_process: bool = False
+        self, proposals: Sequence[bytes], peers: Sequence[str], signed_in_process: bool = False,
+        on_done: Callable[[], None] | None = None,
     ) -> PendingAnswers:
         """Send the proposals without waiting; :meth:`PendingAnswers.wait` collects the answers.
 
@@ -247,9 +260,22 @@ class EndorserProcess:
         embedded client): the child then takes the signatures as made by its parent, as the
         parent takes the child's endorsements (``MembershipService.remember_signed``), and
         does not verify them. The creator's identity is still validated.
+
+        ``on_done`` is called once every answer of the batch has come (or the process
+        ended), on the thread that read the last one, holding this object's lock: it must
+        only hand the news on (an event loop reading with :meth:`read_ready` needs no thread
+        to wait).
         """
         indices = [self._index[p] for p in peers]
-        replies = [(next(self._ids), _Reply()) for _ in proposals]
+        if on_done is not None:
+            left = [len(proposals)]
+
+            def one_done() -> None:
+                left[0] -= 1
+                if left[0] == 0:
+                    on_done()
+        replies = [(next(self._ids), _Reply(one_done if on_done is not None else None))
+                   for _ in proposals]
         with self._cond:
             if self._dead is not None:
                 raise ProposalError(self._dead)
@@ -305,6 +331,28 @@ class EndorserProcess:
                 self._deliver(chunk)
                 self._cond.notify_all()
 
+    @property
+    def answers_fd(self) -> int:
+        """The pipe the answers come on (for an event loop's reader, see :meth:`read_ready`)."""
+        return self._out
+
+    def read_ready(self) -> None:
+        """Read and hand out the answers that have arrived, without waiting: for an event loop
+        told that :attr:`answers_fd` is readable. Does nothing while another caller reads (it
+        hands the answers out, and ``on_done`` reports them)."""
+        with self._cond:
+            if self._reading:
+                return
+            self._reading = True
+            self._cond.release()
+            try:
+                chunk = self._read_some(0.0)
+            finally:
+                self._cond.acquire()
+                self._reading = False
+            self._deliver(chunk)
+            self._cond.notify_all()
+
     def _read_some(self, timeout: float) -> bytes | None:
         """Bytes from the child (b"" at its end), or None when none came within ``timeout``."""
         try:
@@ -322,6 +370,8 @@ class EndorserProcess:
             self._dead = self._dead or f"the endorsement process exited with code {code}"
             for waiting in self._pending.values():
                 waiting.done = True
+                if waiting.on_done is not None:
+                    waiting.on_done()
             self._pending.clear()
             return
         for body in self._frames.feed(chunk):
@@ -330,6 +380,8 @@ class EndorserProcess:
             if owner is not None:
                 owner.answers = answers
                 owner.done = True
+                if owner.on_done is not None:
+                    owner.on_done()
 
     @property
     def alive(self) -> bool:

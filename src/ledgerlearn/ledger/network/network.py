@@ -286,9 +286,9 @@ class EmbeddedNetwork:
             return [peer.process_proposal(signed) for peer in peers]
         data = signed if isinstance(signed, (bytes, bytearray)) else signed.SerializeToString()
         answers = self.endorser_process.endorse(bytes(data), [peer.name for peer in peers])
-        return self._own_endorsements(answers, peers)
+        return self.own_endorsements(answers, peers)
 
-    def _own_endorsements(
+    def own_endorsements(
         self, answers: Sequence[bytes], peers: Sequence[Peer]
     ) -> list[pr_pb.ProposalResponse]:
         """Responses from the endorsement process; their signatures count as this process's.
@@ -340,7 +340,7 @@ class EmbeddedNetwork:
         return [
             next((ProposalError(body.decode("utf-8", "replace"))
                   for ok, body in one.answers if not ok), None)
-            or Endorsed(self._own_endorsements([body for _, body in one.answers], peers),
+            or Endorsed(self.own_endorsements([body for _, body in one.answers], peers),
                         one.prepared)
             for one in results
         ]
