@@ -145,6 +145,9 @@ def run_experiment(
         from ledgerlearn.experiments.network import ParticipantFiles
 
         ParticipantFiles(Path(network), config).check()  # before anything is written
+    # The data and the model spec too: a spec that does not fit the data, or a data folder
+    # that lacks the files, is refused before --out is touched.
+    workload = build_workload(config)
     prepare_directory(out, replace, network=None if network is None else Path(network))
     try:
         (out / "experiment.toml").write_text(
@@ -160,7 +163,6 @@ def run_experiment(
     session = on_network = None
     results = []
     try:
-        workload = build_workload(config)
         if network is not None and set(config.modes) & set(LEDGER_MODES):
             from ledgerlearn.experiments.network import NetworkRun
 
