@@ -52,7 +52,7 @@ def run_command(
     from ledgerlearn.experiments.config import ConfigError, load_config
     from ledgerlearn.experiments.network import NetworkRunError
     from ledgerlearn.experiments.report import format_table
-    from ledgerlearn.experiments.runner import RunDirectoryError, run_experiment
+    from ledgerlearn.experiments.runner import GOSSIP_VARIES, RunDirectoryError, run_experiment
 
     try:
         config = load_config(experiment)
@@ -68,3 +68,5 @@ def run_command(
     click.echo("")
     click.echo(format_table(summary))
     click.echo(f"\nresults in {out_dir} (report.html, summary.json, metrics.jsonl)")
+    if "gossip" in config.modes:
+        click.echo(GOSSIP_VARIES)

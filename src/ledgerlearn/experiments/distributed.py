@@ -60,7 +60,7 @@ def run_distributed_experiment_command(out_dir: str, *, quiet: bool = False) -> 
     import click
 
     from ledgerlearn.experiments.report import format_table
-    from ledgerlearn.experiments.runner import RunDirectoryError
+    from ledgerlearn.experiments.runner import GOSSIP_VARIES, RunDirectoryError
 
     def terminate(signum, frame):  # SIGTERM: stop the participants and the service too
         raise SystemExit(128 + signum)
@@ -74,3 +74,4 @@ def run_distributed_experiment_command(out_dir: str, *, quiet: bool = False) -> 
         raise click.ClickException(str(exc)) from None
     click.echo(format_table(summary))
     click.echo(f"\nresults in {out_dir} (report.html, summary.json, metrics.jsonl)")
+    click.echo(GOSSIP_VARIES)

@@ -51,7 +51,13 @@ def run_demo(out_dir: str | Path, *, quiet: bool = False) -> dict[str, Any]:
     print()
     print(format_table(summary))
     print(f"\nresults in {out_dir} (report.html, summary.json, metrics.jsonl)")
+    print(GOSSIP_VARIES)
     return summary
+
+
+GOSSIP_VARIES = ("note: gossip results vary between runs of the same seed (fresh member "
+                 "certificates each run give new update ids, which gossip's parent choices "
+                 "hash); federation and the baselines do not (docs/experiments.md)")
 
 
 # What a run writes into its directory, besides FILES and FIGURES: the embedded ledger, the
