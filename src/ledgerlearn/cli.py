@@ -5,6 +5,8 @@ Imports of heavy libraries (torch, grpc) happen inside commands so that `--help`
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from ledgerlearn import __version__
@@ -21,7 +23,20 @@ from ledgerlearn.participants.cli import node_command
 from ledgerlearn.storage.cli import store_group
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Main(click.Group):
+    """The top group: Ctrl-C (SIGINT) ends any command with exit code 130 and one line, no
+    traceback; what the command wrote so far stays (`demo` replaces it on the next run, `run`
+    with --replace)."""
+
+    def invoke(self, ctx: click.Context):  # type: ignore[no-untyped-def]
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ledgerlearn")
 def main() -> None:
     """Decentralized learning coordinated by a permissioned blockchain."""
@@ -53,12 +68,17 @@ def main() -> None:
     "--distributed; the in-process demo acts one step at a time, so long blocks only slow "
     "it down.  [default: the embedded network's 0.05]",
 )
-def demo(out_dir: str, distributed: bool, ipfs: bool, batch_timeout: float | None) -> None:
-    """Run the demo scenario on embedded defaults (no services to start)."""
+@click.option("--quiet", is_flag=True, help="No progress bars or progress lines; only the table.")
+def demo(out_dir: str, distributed: bool, ipfs: bool, batch_timeout: float | None,
+         quiet: bool) -> None:
+    """Run the demo scenario on embedded defaults (no services to start).
+
+    An earlier demo in --out, finished or interrupted, is replaced; anything else there is
+    left alone, and run files that are not a demo's are refused."""
     if distributed and not ipfs:  # the demo experiment with run --network
         from ledgerlearn.experiments.distributed import run_distributed_experiment_command
 
-        run_distributed_experiment_command(out_dir, batch_timeout=batch_timeout)
+        run_distributed_experiment_command(out_dir, batch_timeout=batch_timeout, quiet=quiet)
         return
     if distributed:  # the demo scenario, a Kubo node per participant
         from ledgerlearn.participants.distributed import run_distributed_demo_command
@@ -67,7 +87,7 @@ def demo(out_dir: str, distributed: bool, ipfs: bool, batch_timeout: float | Non
         return
     from ledgerlearn.demo import run_demo
 
-    run_demo(out_dir, batch_timeout=batch_timeout)
+    run_demo(out_dir, batch_timeout=batch_timeout, quiet=quiet)
 
 
 def _experiment_cast(path, role, index, mode):  # lazy: the experiment layers import torch

@@ -93,3 +93,26 @@ def test_every_example_config_is_valid() -> None:
     for path in files:
         config = load_config(path)
         assert config.source_text == path.read_text(encoding="utf-8")
+
+
+def test_every_error_of_a_file_at_once() -> None:
+    text = (
+        "[model]\nspec = 'cnn-nonexistent'\n[partition]\nalpha = -1\n[data]\ndataset = 'nope'\n"
+        "[rules]\nquorm = 2\n[[adversaries]]\nkind = 'bribe'\n[nonsense]\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, source="exp.toml")
+    errors = info.value.errors
+    assert str(info.value).startswith(f"{len(errors)} errors in exp.toml:")
+    expected = [
+        "exp.toml: [nonsense] is not a known table",
+        "exp.toml: [data].dataset must be one of digits",
+        "exp.toml: [partition].alpha must be > 0, got -1",
+        "exp.toml: [model].spec must be one of mlp, cnn-mnist, cnn-cifar; got 'cnn-nonexistent'",
+        "exp.toml: [rules].quorm is not a known key",
+        "exp.toml: [adversaries.0].kind must be one of",
+        "exp.toml: [adversaries.0].fraction is required",
+    ]
+    assert len(errors) == len(expected)
+    for line, start in zip(sorted(errors), sorted(expected), strict=True):
+        assert line.startswith(start), (line, start)

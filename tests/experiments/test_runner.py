@@ -112,11 +112,31 @@ def test_cli_run_baselines_only(tmp_path: Path) -> None:
 
 def test_cli_run_reports_bad_config(tmp_path: Path) -> None:
     experiment = tmp_path / "bad.toml"
-    experiment.write_text("[partition]\nalpha = -1\n")
+    experiment.write_text("[partition]\nalpha = -1\n[model]\nspec = 'cnn-nonexistent'\n")
     result = CliRunner().invoke(main, ["run", str(experiment), "--out", str(tmp_path / "o")])
     assert result.exit_code != 0
     assert "bad.toml: [partition].alpha must be > 0, got -1" in result.output
+    assert "bad.toml: [model].spec must be one of mlp" in result.output
     assert not (tmp_path / "o").exists()
+
+
+def test_nothing_is_written_before_the_run_can_start(tmp_path: Path) -> None:
+    runner = CliRunner()
+    mismatch = tmp_path / "mismatch.toml"  # valid file, but the spec does not fit the data
+    mismatch.write_text("[model]\nspec = 'cnn-mnist'\n")
+    result = runner.invoke(main, ["run", str(mismatch), "--out", str(tmp_path / "a")])
+    assert result.exit_code != 0 and "[model].spec 'cnn-mnist' expects inputs" in result.output
+    assert not (tmp_path / "a").exists()
+    experiment = tmp_path / "exp.toml"
+    experiment.write_text(TINY)
+    empty = tmp_path / "net"
+    empty.mkdir()
+    out = tmp_path / "b"
+    out.mkdir()
+    result = runner.invoke(main, ["run", str(experiment), "--out", str(out), "--network",
+                                  str(empty)])
+    assert result.exit_code != 0 and "lacks" in result.output and "connection file" in result.output
+    assert list(out.iterdir()) == []
 
 
 def test_demo_config_is_the_example() -> None:

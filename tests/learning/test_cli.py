@@ -1,3 +1,4 @@
+import pytest
 from click.testing import CliRunner
 
 from ledgerlearn.cli import main
@@ -49,3 +50,18 @@ def test_errors_are_reported_without_tracebacks(tmp_path):
     )
     assert result.exit_code == 1
     assert "SHA-256" in result.output
+
+
+def test_an_option_the_scheme_does_not_take_is_refused_by_name():
+    runner = CliRunner()
+    result = runner.invoke(main, ["data", "partition", "digits", "-n", "4", "--scheme", "shards",
+                                  "--alpha", "0.3"])
+    assert result.exit_code == 2
+    assert "--alpha does not apply to --scheme shards; shards takes --classes-per-provider" in (
+        result.output)
+    assert "unexpected keyword" not in result.output
+    from ledgerlearn.learning.errors import PartitionError
+    from ledgerlearn.learning.partition import partition
+
+    with pytest.raises(PartitionError, match="scheme 'iid' does not take alpha"):
+        partition([0, 1, 0, 1], 2, "iid", 0, alpha=0.3)

@@ -86,7 +86,7 @@ def test_bad_requests_are_clear_errors():
         partition(LABELS, 1001, "iid", 0)
     with pytest.raises(PartitionError, match=r"classes_per_provider must lie in 1\.\.10"):
         partition(LABELS, 3, "shards", 0, classes_per_provider=11)
-    with pytest.raises(PartitionError, match="bad parameters"):
+    with pytest.raises(PartitionError, match="does not take"):
         partition(LABELS, 3, "iid", 0, alpha=1.0)
     with pytest.raises(PartitionError, match="integer class indices"):
         partition(np.array([0.5, 1.5]), 1, "iid", 0)

@@ -28,3 +28,25 @@ def test_relative_distance() -> None:
 def test_weights_limit_covers_float64_weights() -> None:
     spec = builtin_spec("mlp")
     assert weights_limit(spec) >= spec.parameter_count() * 8
+
+
+def test_fetch_state_and_bytes_to_state_dict_refuse_the_same_wrong_dtype(tmp_path) -> None:
+    # One check in one place (learning.weights.load_state): int64 tensors where the model has
+    # float32 parameters are refused on the committee's path as on the trainer's.
+    from ledgerlearn.learning.weights import bytes_to_state_dict, load_state, numpy_state
+    from ledgerlearn.roles.common import fetch_state
+    from ledgerlearn.storage.local import LocalStore
+    from ledgerlearn.storage.weights import WeightsDtypeError, dump_weights
+
+    spec = builtin_spec("mlp")
+    honest = numpy_state(spec.initial_state(0))
+    store = LocalStore(tmp_path / "store")
+    good = store.put_bytes(dump_weights(honest))
+    assert fetch_state(store, good, spec).keys() == honest.keys()
+    as_int = {k: np.rint(v * 100).astype(np.int64) for k, v in honest.items()}
+    data = dump_weights(as_int)
+    cid = store.put_bytes(data)
+    for load in (lambda: fetch_state(store, cid, spec), lambda: bytes_to_state_dict(data, spec),
+                 lambda: load_state(data, spec)):
+        with pytest.raises(WeightsDtypeError, match="wrong dtype for this model"):
+            load()

@@ -15,6 +15,12 @@ import click
     help="New or empty directory for the run (config, ledger, metrics, summary, report).",
 )
 @click.option(
+    "--replace",
+    is_flag=True,
+    help="--out holds an earlier run, finished or interrupted: remove that run's files (only "
+    "those) and run again.",
+)
+@click.option(
     "--workers",
     type=click.IntRange(1, 64),
     default=None,
@@ -31,7 +37,8 @@ import click
     "network, every participant as its own 'ledgerlearn node' process.",
 )
 def run_command(
-    experiment: str, out_dir: str, workers: int | None, quiet: bool, network: str | None
+    experiment: str, out_dir: str, replace: bool, workers: int | None, quiet: bool,
+    network: str | None,
 ) -> None:
     """Run the experiment file EXPERIMENT (TOML) and write its results to --out.
 
@@ -45,7 +52,7 @@ def run_command(
     from ledgerlearn.experiments.config import ConfigError, load_config
     from ledgerlearn.experiments.network import NetworkRunError
     from ledgerlearn.experiments.report import format_table
-    from ledgerlearn.experiments.runner import RunDirectoryError, run_experiment
+    from ledgerlearn.experiments.runner import GOSSIP_VARIES, RunDirectoryError, run_experiment
 
     try:
         config = load_config(experiment)
@@ -55,9 +62,11 @@ def run_command(
         config = dataclasses.replace(config, workers=workers)
     try:
         summary = run_experiment(config, out_dir, progress=not quiet, echo=click.echo,
-                                 network=network)
+                                 network=network, replace=replace)
     except (RunDirectoryError, NetworkRunError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo("")
     click.echo(format_table(summary))
     click.echo(f"\nresults in {out_dir} (report.html, summary.json, metrics.jsonl)")
+    if "gossip" in config.modes:
+        click.echo(GOSSIP_VARIES)

@@ -1,9 +1,9 @@
 """Experiment configuration: one TOML file (plus its seed) describes a whole run.
 
-The file is validated field by field; every error names the file, the table and the key, says
-what was expected and what was found (`demo.toml: [partition].alpha must be > 0, got -1`), so
-a user can fix it without reading code. Unknown keys are errors too: a typo must not silently
-fall back to a default.
+The file is validated field by field, and every error of a file is reported at once, one a
+line; each names the file, the table and the key, says what was expected and what was found
+(`demo.toml: [partition].alpha must be > 0, got -1`), so a user can fix them without reading
+code. Unknown tables and keys are errors too: a typo must not silently fall back to a default.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
+from ledgerlearn.learning.datasets import BUILTIN_DATASETS
+from ledgerlearn.learning.models import BUILTIN_SPECS
 from ledgerlearn.protocols.config import (  # the records, re-exported for the parser's users
     ADVERSARY_KINDS,
     COMMITTEE_ATTACK_KINDS,
@@ -42,24 +44,34 @@ from ledgerlearn.protocols.config import (  # the records, re-exported for the p
 
 
 class ConfigError(ValueError):
-    """An experiment file that cannot be run; the message points at the bad field."""
+    """An experiment file that cannot be run; `errors` holds every problem found, one line
+    each, pointing at the bad field (the message is all of them)."""
+
+    def __init__(self, message: str, errors: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors or [message]
 
 
 class _Table:
-    """Reads one TOML table with type and range checks; remembers which keys were used."""
+    """Reads one TOML table with type and range checks; remembers which keys were used.
+    A bad value is recorded in `errors` (shared by the file's tables) and the default used
+    instead, so that checking goes on and every error of the file is reported."""
 
-    def __init__(self, source: str, name: str, values: Mapping[str, Any]) -> None:
+    def __init__(
+        self, source: str, name: str, values: Mapping[str, Any], errors: list[str]
+    ) -> None:
         self.source = source
         self.name = name
         self.values = dict(values)
         self.used: set[str] = set()
+        self.errors = errors
 
     def where(self, key: str) -> str:
         prefix = f"[{self.name}]." if self.name else ""
         return f"{self.source}: {prefix}{key}"
 
-    def fail(self, key: str, message: str) -> ConfigError:
-        return ConfigError(f"{self.where(key)} {message}")
+    def fail(self, key: str, message: str) -> None:
+        self.errors.append(f"{self.where(key)} {message}")
 
     def get(self, key: str, kind: type | tuple[type, ...], default: Any) -> Any:
         self.used.add(key)
@@ -69,10 +81,9 @@ class _Table:
         kinds = kind if isinstance(kind, tuple) else (kind,)
         if float in kinds and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
-        if isinstance(value, bool) and bool not in kinds:
-            raise self.fail(key, f"must be {_kind_name(kinds)}, got {value!r}")
-        if not isinstance(value, kinds):
-            raise self.fail(key, f"must be {_kind_name(kinds)}, got {value!r}")
+        if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+            self.fail(key, f"must be {_kind_name(kinds)}, got {value!r}")
+            return default
         return value
 
     def number(
@@ -87,30 +98,31 @@ class _Table:
         exclusive_maximum: float | None = None,
     ) -> Any:
         value = self.get(key, int if integer else float, default)
+        if key not in self.values:
+            return value
         got = _fmt(value)
-        if minimum is not None and value < minimum:
-            raise self.fail(key, f"must be >= {_fmt(minimum)}, got {got}")
-        if exclusive_minimum is not None and value <= exclusive_minimum:
-            raise self.fail(key, f"must be > {_fmt(exclusive_minimum)}, got {got}")
-        if maximum is not None and value > maximum:
-            raise self.fail(key, f"must be <= {_fmt(maximum)}, got {got}")
-        if exclusive_maximum is not None and value >= exclusive_maximum:
-            raise self.fail(key, f"must be < {_fmt(exclusive_maximum)}, got {got}")
+        for bound, bad, words in (
+            (minimum, lambda b: value < b, ">="),
+            (exclusive_minimum, lambda b: value <= b, ">"),
+            (maximum, lambda b: value > b, "<="),
+            (exclusive_maximum, lambda b: value >= b, "<"),
+        ):
+            if bound is not None and bad(bound):
+                self.fail(key, f"must be {words} {_fmt(bound)}, got {got}")
+                return default
         return value
 
     def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
         value = self.get(key, str, default)
         if value not in choices:
-            raise self.fail(key, f"must be one of {', '.join(choices)}; got {value!r}")
+            self.fail(key, f"must be one of {', '.join(choices)}; got {value!r}")
+            return default
         return value
 
     def finish(self) -> None:
-        unknown = sorted(set(self.values) - self.used)
-        if unknown:
-            known = ", ".join(sorted(self.used))
-            raise ConfigError(
-                f"{self.where(unknown[0])} is not a known key (known keys here: {known})"
-            )
+        known = ", ".join(sorted(self.used))
+        for key in sorted(set(self.values) - self.used):
+            self.fail(key, f"is not a known key (known keys here: {known})")
 
 
 def _fmt(number: float) -> str:
@@ -124,11 +136,12 @@ def _kind_name(kinds: tuple[type, ...]) -> str:
     return " or ".join(names.get(k, k.__name__) for k in kinds)
 
 
-def _table(source: str, document: Mapping[str, Any], name: str) -> _Table:
+def _table(source: str, document: Mapping[str, Any], name: str, errors: list[str]) -> _Table:
     value = document.get(name, {})
     if not isinstance(value, Mapping):
-        raise ConfigError(f"{source}: [{name}] must be a table, got {value!r}")
-    return _Table(source, name, value)
+        errors.append(f"{source}: [{name}] must be a table, got {value!r}")
+        value = {}
+    return _Table(source, name, value, errors)
 
 
 def parse_config(text: str, source: str = "experiment.toml") -> ExperimentConfig:
@@ -164,29 +177,33 @@ def config_from_mapping(
         "experiment", "data", "partition", "model", "training", "providers", "committee",
         "rules", "gossip", "clock", "adversaries",
     )
+    errors: list[str] = []
     for key in document:
         if key not in tables:
-            raise ConfigError(
-                f"{source}: [{key}] is not a known table (known: {', '.join(tables)})"
-            )
+            errors.append(f"{source}: [{key}] is not a known table (known: {', '.join(tables)})")
 
-    exp = _table(source, document, "experiment")
+    exp = _table(source, document, "experiment", errors)
     name = exp.get("name", str, "experiment")
     seed = exp.number("seed", 0, integer=True, minimum=0)
     workers = exp.number("workers", 1, integer=True, minimum=1, maximum=64)
     modes_value = exp.get("modes", list, list(MODES))
     if not modes_value:
-        raise exp.fail("modes", f"must name at least one of {', '.join(MODES)}")
-    for mode in modes_value:
-        if mode not in MODES:
-            raise exp.fail("modes", f"entries must be among {', '.join(MODES)}; got {mode!r}")
-    if len(set(modes_value)) != len(modes_value):
-        raise exp.fail("modes", f"names a mode twice: {modes_value!r}")
+        exp.fail("modes", f"must name at least one of {', '.join(MODES)}")
+    bad_modes = [mode for mode in modes_value if mode not in MODES]
+    if bad_modes:
+        exp.fail("modes", f"entries must be among {', '.join(MODES)}; got "
+                 f"{', '.join(repr(m) for m in bad_modes)}")
+    elif len(set(modes_value)) != len(modes_value):
+        exp.fail("modes", f"names a mode twice: {modes_value!r}")
     exp.finish()
 
-    t = _table(source, document, "data")
+    t = _table(source, document, "data", errors)
+    dataset = t.get("dataset", str, "digits")
+    if dataset not in BUILTIN_DATASETS and not dataset.startswith(("csv:", "npz:")):
+        t.fail("dataset", f"must be one of {', '.join(BUILTIN_DATASETS)}, 'csv:PATH' or "
+               f"'npz:PATH'; got {dataset!r}")
     data = DataConfig(
-        dataset=t.get("dataset", str, "digits"),
+        dataset=dataset,
         data_dir=t.get("data_dir", str, None),
         validation_fraction=t.number(
             "validation_fraction", 0.2, exclusive_minimum=0.0, exclusive_maximum=1.0
@@ -194,10 +211,10 @@ def config_from_mapping(
         max_train_samples=t.get("max_train_samples", int, None),
     )
     if data.max_train_samples is not None and data.max_train_samples < 10:
-        raise t.fail("max_train_samples", f"must be >= 10, got {data.max_train_samples}")
+        t.fail("max_train_samples", f"must be >= 10, got {data.max_train_samples}")
     t.finish()
 
-    t = _table(source, document, "partition")
+    t = _table(source, document, "partition", errors)
     partition = PartitionConfig(
         scheme=t.choice("scheme", PARTITION_SCHEMES, "iid"),
         alpha=t.number("alpha", 0.5, exclusive_minimum=0.0),
@@ -205,14 +222,14 @@ def config_from_mapping(
     )
     t.finish()
 
-    t = _table(source, document, "model")
+    t = _table(source, document, "model", errors)
     model = ModelConfig(
-        spec=t.get("spec", str, "mlp"),
+        spec=t.choice("spec", BUILTIN_SPECS, "mlp"),
         metric=t.choice("metric", METRICS, "accuracy"),
     )
     t.finish()
 
-    t = _table(source, document, "training")
+    t = _table(source, document, "training", errors)
     training = TrainingConfig(
         local_epochs=t.number("local_epochs", 1, integer=True, minimum=1),
         batch_size=t.number("batch_size", 32, integer=True, minimum=1),
@@ -222,7 +239,7 @@ def config_from_mapping(
     )
     t.finish()
 
-    t = _table(source, document, "providers")
+    t = _table(source, document, "providers", errors)
     providers = ProvidersConfig(
         count=t.number("count", 6, integer=True, minimum=1),
         speed_min=t.number("speed_min", 0.5, exclusive_minimum=0.0),
@@ -231,25 +248,25 @@ def config_from_mapping(
         session_seconds=t.number("session_seconds", 120.0, exclusive_minimum=0.0),
     )
     if providers.speed_max < providers.speed_min:
-        raise t.fail(
+        t.fail(
             "speed_max",
             f"must be >= speed_min ({providers.speed_min}), got {providers.speed_max}",
         )
     t.finish()
 
-    t = _table(source, document, "committee")
+    t = _table(source, document, "committee", errors)
     committee = CommitteeConfig(
         size=t.number("size", 3, integer=True, minimum=1),
         dishonest=t.number("dishonest", 0, integer=True, minimum=0),
         attack=t.choice("attack", COMMITTEE_ATTACK_KINDS, "random_scores"),
     )
     if committee.dishonest >= committee.size:
-        raise t.fail(
+        t.fail(
             "dishonest", f"must be smaller than size ({committee.size}), got {committee.dishonest}"
         )
     t.finish()
 
-    t = _table(source, document, "rules")
+    t = _table(source, document, "rules", errors)
     rules = RulesConfig(
         quorum=t.number("quorum", min(2, committee.size), integer=True, minimum=1),
         min_score=t.number("min_score", 0.2),
@@ -259,17 +276,17 @@ def config_from_mapping(
         round_deadline=t.number("round_deadline", 600.0, exclusive_minimum=0.0),
     )
     if rules.quorum > committee.size:
-        raise t.fail(
+        t.fail(
             "quorum", f"must be <= [committee].size ({committee.size}), got {rules.quorum}"
         )
     if rules.providers_per_round > providers.count:
-        raise t.fail(
+        t.fail(
             "providers_per_round",
             f"must be <= [providers].count ({providers.count}), got {rules.providers_per_round}",
         )
     t.finish()
 
-    t = _table(source, document, "gossip")
+    t = _table(source, document, "gossip", errors)
     gossip = GossipConfig(
         parents=t.number("parents", 2, integer=True, minimum=1),
         selection_alpha=t.number("selection_alpha", 5.0, minimum=0.0),
@@ -278,7 +295,7 @@ def config_from_mapping(
     )
     t.finish()
 
-    t = _table(source, document, "clock")
+    t = _table(source, document, "clock", errors)
     clock = ClockConfig(
         samples_per_second=t.number("samples_per_second", 200.0, exclusive_minimum=0.0),
         evaluation_seconds=t.number("evaluation_seconds", 1.0, minimum=0.0),
@@ -286,7 +303,12 @@ def config_from_mapping(
     )
     t.finish()
 
-    adversaries = _adversaries(source, document.get("adversaries", []), providers.count)
+    adversaries = _adversaries(source, document.get("adversaries", []), providers.count,
+                               errors)
+    if errors:
+        head = f"{len(errors)} errors in {source}:\n" if len(errors) > 1 else ""
+        indent = "  " if head else ""
+        raise ConfigError(head + "\n".join(indent + error for error in errors), errors)
 
     return ExperimentConfig(
         name=name,
@@ -307,36 +329,41 @@ def config_from_mapping(
     )
 
 
-def _adversaries(source: str, value: Any, provider_count: int) -> tuple[AdversaryConfig, ...]:
+def _adversaries(
+    source: str, value: Any, provider_count: int, errors: list[str]
+) -> tuple[AdversaryConfig, ...]:
     if not isinstance(value, list):
-        raise ConfigError(
+        errors.append(
             f"{source}: adversaries must be an array of tables ([[adversaries]]), got {value!r}"
         )
+        return ()
     result = []
     total = 0.0
     for index, entry in enumerate(value):
         if not isinstance(entry, Mapping):
-            raise ConfigError(f"{source}: [[adversaries]] #{index + 1} must be a table")
-        t = _Table(source, f"adversaries.{index}", entry)
+            errors.append(f"{source}: [[adversaries]] #{index + 1} must be a table")
+            continue
+        t = _Table(source, f"adversaries.{index}", entry, errors)
         if "kind" not in entry:
-            raise t.fail("kind", f"is required (one of {', '.join(ADVERSARY_KINDS)})")
+            t.fail("kind", f"is required (one of {', '.join(ADVERSARY_KINDS)})")
         if "fraction" not in entry:
-            raise t.fail("fraction", "is required (a number between 0 and 1)")
+            t.fail("fraction", "is required (a number between 0 and 1)")
         adversary = AdversaryConfig(
-            kind=t.choice("kind", ADVERSARY_KINDS, ""),
+            kind=t.choice("kind", ADVERSARY_KINDS, ADVERSARY_KINDS[0]),
             fraction=t.number("fraction", 0.0, exclusive_minimum=0.0, exclusive_maximum=1.0),
         )
         t.finish()
         total += adversary.fraction
         result.append(adversary)
     if total >= 1.0:
-        raise ConfigError(
+        errors.append(
             f"{source}: the adversaries' fractions add up to {total:g}; "
             "at least one provider must be honest (keep the sum below 1)"
         )
+        return tuple(result)
     malicious = sum(round(a.fraction * provider_count) for a in result)
     if malicious >= provider_count:
-        raise ConfigError(
+        errors.append(
             f"{source}: the adversaries make {malicious} of {provider_count} providers "
             "malicious; at least one must be honest"
         )

@@ -40,37 +40,90 @@ def demo_config() -> ExperimentConfig:
     return parse_config(text, source="demo.toml")
 
 
-def run_demo(out_dir: str | Path, *, batch_timeout: float | None = None) -> dict[str, Any]:
-    """The demo: the built-in experiment into `out_dir` (an earlier demo run there is
-    replaced), then the summary table on stdout. `batch_timeout`: the embedded orderer's, in
+def run_demo(
+    out_dir: str | Path, *, batch_timeout: float | None = None, quiet: bool = False
+) -> dict[str, Any]:
+    """The demo: the built-in experiment into `out_dir` (an earlier demo run there, finished
+    or interrupted, is replaced), then the summary table on stdout. `quiet`: no progress bars
+    and no line per mode, only the table; `batch_timeout`: the embedded orderer's, in
     seconds (Fabric's BatchTimeout)."""
     from ledgerlearn.experiments.report import format_table
 
-    summary = run_experiment(demo_config(), out_dir, replace=True, batch_timeout=batch_timeout)
+    summary = run_experiment(demo_config(), out_dir, replace=True, progress=not quiet,
+                             echo=(lambda _: None) if quiet else None,
+                             batch_timeout=batch_timeout)
     print()
     print(format_table(summary))
     print(f"\nresults in {out_dir} (report.html, summary.json, metrics.jsonl)")
+    print(GOSSIP_VARIES)
     return summary
 
 
-def _prepare_directory(out: Path, replace: bool) -> None:
+GOSSIP_VARIES = ("note: gossip results vary between runs of the same seed (fresh member "
+                 "certificates each run give new update ids, which gossip's parent choices "
+                 "hash); federation and the baselines do not (docs/experiments.md)")
+
+
+# What a run writes into its directory, besides FILES and FIGURES: the embedded ledger, the
+# content store, the participants' logs (run --network) and the network of demo --distributed.
+RUN_FOLDERS = ("ledger", "store", "nodes", "network")
+
+
+def holds_run(out: Path) -> bool:
+    """Whether `out` holds a run of ours, finished or interrupted: a run writes
+    ``experiment.toml`` before anything else."""
+    return (out / "experiment.toml").is_file()
+
+
+def prepare_directory(out: Path, replace: bool, *, network: Path | None = None) -> None:
+    """Make `out` ready for a run: new, empty of run files, or (with `replace`) emptied of an
+    earlier run's files (only those: anything else there stays). `network`: the folder of
+    connection files of this run, left alone even when it is ``out/network`` (demo
+    --distributed). Refuses with a `RunDirectoryError` that says what to do; never leaves an
+    `OSError` to the caller."""
     if out.exists() and not out.is_dir():
         raise RunDirectoryError(f"{out} exists and is not a directory; choose another --out")
-    if replace and (out / "summary.json").is_file() and (out / "experiment.toml").is_file():
-        # A previous run of ours: remove exactly what a run writes, nothing else.
-        import shutil
+    try:
+        if replace and holds_run(out):
+            import shutil
 
-        for name in (*FILES, *FIGURES):
-            (out / name).unlink(missing_ok=True)
-        for name in ("ledger", "store"):
-            shutil.rmtree(out / name, ignore_errors=True)
-    taken = [name for name in (*FILES, "ledger", "store") if (out / name).exists()]
-    if taken:
-        raise RunDirectoryError(
-            f"{out} already holds a run ({', '.join(taken)}); choose an empty or new --out "
-            "directory"
-        )
-    out.mkdir(parents=True, exist_ok=True)
+            for name in (*FILES, *FIGURES):
+                (out / name).unlink(missing_ok=True)
+            for name in RUN_FOLDERS:
+                if (out / name).is_dir() and not _same(out / name, network):
+                    shutil.rmtree(out / name)
+        taken = [name for name in (*FILES, *RUN_FOLDERS)
+                 if (out / name).exists() and not _same(out / name, network)]
+        if taken:
+            finished = (out / "summary.json").is_file()
+            what = "a run" if finished or not holds_run(out) else (
+                "an interrupted run (no summary.json)")
+            hint = (" pass --replace to replace it, or" if holds_run(out) else "")
+            raise RunDirectoryError(
+                f"{out} already holds {what} ({', '.join(taken)});{hint} choose an empty or "
+                "new --out directory"
+            )
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / _PROBE
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise RunDirectoryError(_os_error_message(out, exc)) from None
+
+
+_PROBE = ".ledgerlearn-write-check"
+
+
+def _same(path: Path, other: Path | None) -> bool:
+    return other is not None and path.resolve() == Path(other).resolve()
+
+
+def _os_error_message(out: Path, exc: OSError) -> str:
+    reason = exc.strerror or str(exc)
+    named = Path(exc.filename) if exc.filename else out
+    where = f" ({named})" if named not in (out, out / _PROBE) else ""
+    return (f"cannot write the run into {out}: {reason.lower()}{where}; choose a folder "
+            "you can write to with --out")
 
 
 def run_experiment(
@@ -85,8 +138,10 @@ def run_experiment(
 ) -> dict[str, Any]:
     """Run every mode of `config`, write the run directory, return the summary.
 
-    `out_dir` must be new or empty; with `replace`, a directory that holds an earlier run
-    (its summary.json and experiment.toml) is emptied of that run's files first. With
+    `out_dir` must be new or empty of run files; with `replace`, a directory that holds an
+    earlier run, finished or interrupted (its experiment.toml), is emptied of that run's files
+    first (`prepare_directory`). Nothing is written before the connection files of `network`
+    are checked. With
     `network` (a folder of connection files, :mod:`ledgerlearn.experiments.network`), the
     ledger modes run there, every participant as its own process, instead of on a new
     embedded network in ``out_dir/ledger``. `batch_timeout` sets the embedded orderer's
@@ -99,10 +154,20 @@ def run_experiment(
 
     say = echo or (lambda line: print(line, file=sys.stderr))
     out = Path(out_dir)
-    _prepare_directory(out, replace)
-    (out / "experiment.toml").write_text(
-        config.source_text or config_to_toml(config), encoding="utf-8"
-    )
+    if network is not None and set(config.modes) & set(LEDGER_MODES):
+        from ledgerlearn.experiments.network import ParticipantFiles
+
+        ParticipantFiles(Path(network), config).check()  # before anything is written
+    # The data and the model spec too: a spec that does not fit the data, or a data folder
+    # that lacks the files, is refused before --out is touched.
+    workload = build_workload(config)
+    prepare_directory(out, replace, network=None if network is None else Path(network))
+    try:
+        (out / "experiment.toml").write_text(
+            config.source_text or config_to_toml(config), encoding="utf-8"
+        )
+    except OSError as exc:
+        raise RunDirectoryError(_os_error_message(out, exc)) from None
     started = time.perf_counter()
     threads = torch.get_num_threads()
     # One torch thread everywhere: the pool's workers use one, so the modes compare fairly
@@ -111,7 +176,6 @@ def run_experiment(
     session = on_network = None
     results = []
     try:
-        workload = build_workload(config)
         if network is not None and set(config.modes) & set(LEDGER_MODES):
             from ledgerlearn.experiments.network import NetworkRun
 

@@ -84,7 +84,12 @@ def partition_command(
     """Split NAME's training set among providers and show who holds what."""
     from ledgerlearn.learning.datasets import load_dataset
     from ledgerlearn.learning.errors import DatasetError, PartitionError
-    from ledgerlearn.learning.partition import partition, partition_summary, plot_partition
+    from ledgerlearn.learning.partition import (
+        partition,
+        partition_summary,
+        plot_partition,
+        scheme_parameters,
+    )
 
     params: dict[str, object] = {
         key: value
@@ -96,6 +101,16 @@ def partition_command(
         }.items()
         if value is not None
     }
+    accepted = scheme_parameters(scheme)
+    unused = [f"--{key.replace('_', '-')}" for key in params if key not in accepted]
+    if unused:
+        takes = [f"--{key.replace('_', '-')}" for key in accepted
+                 if key in ("alpha", "classes_per_provider", "shards_per_provider",
+                            "min_partition_size")]
+        raise click.UsageError(
+            f"{', '.join(unused)} does not apply to --scheme {scheme}; "
+            + (f"{scheme} takes {', '.join(takes)}" if takes else f"{scheme} takes no option")
+        )
     try:
         train = load_dataset(name, data_dir, seed=seed).train
         if scheme == "natural":

@@ -209,6 +209,15 @@ SCHEMES: dict[str, Callable[..., list[np.ndarray]]] = {
 }
 
 
+def scheme_parameters(scheme: str) -> list[str]:
+    """The keyword parameters `scheme` takes (beyond labels, provider count and rng)."""
+    import inspect
+
+    if scheme not in SCHEMES:
+        raise PartitionError(f"unknown partition scheme {scheme!r}; choose one of {list(SCHEMES)}")
+    return list(inspect.signature(SCHEMES[scheme]).parameters)[3:]
+
+
 def partition(
     labels: np.ndarray | Sequence[int],
     num_providers: int,
@@ -227,6 +236,13 @@ def partition(
     if num_providers > len(labels):
         raise PartitionError(
             f"{num_providers} providers for only {len(labels)} samples; use fewer providers"
+        )
+    accepted = scheme_parameters(scheme)
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise PartitionError(
+            f"scheme {scheme!r} does not take {', '.join(unknown)}; it takes "
+            f"{', '.join(accepted) or 'no parameter'}"
         )
     rng = np.random.default_rng(seed)
     try:

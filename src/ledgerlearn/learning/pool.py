@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -49,6 +50,8 @@ _WORKER_DATASETS: dict[str, Dataset] = {}
 def _init_worker(datasets: dict[str, tuple[np.ndarray, np.ndarray, int, str]]) -> None:
     import torch
 
+    # Ctrl-C is the parent's to handle (it stops the pool); a worker never prints a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)
     _warm_up()
     _WORKER_DATASETS.clear()
@@ -103,19 +106,40 @@ class TrainingPool:
         self._datasets = dict(datasets or {})
         self._executor: Executor | None = None
         if workers > 1:
-            if "forkserver" in multiprocessing.get_all_start_methods():
-                context = multiprocessing.get_context("forkserver")
-                # Workers fork from a server that has imported torch (and torch._dynamo, which
-                # the optimizers import on their first step) once: fast start-up.
-                context.set_forkserver_preload(["ledgerlearn.learning.pool", "torch._dynamo"])
-            else:
-                context = multiprocessing.get_context("spawn")
-            self._executor = ProcessPoolExecutor(
-                max_workers=workers,
-                mp_context=context,
-                initializer=_init_worker,
-                initargs=({k: _plain(v) for k, v in self._datasets.items()},),
-            )
+            # Every worker starts now, with SIGINT held back: a Ctrl-C while a worker is being
+            # started would make it die with a traceback (its parent gone mid-handshake). A
+            # Ctrl-C that arrives meanwhile is delivered once they are up.
+            held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            try:
+                self._executor = self._start(workers)
+            finally:
+                try:
+                    signal.pthread_sigmask(signal.SIG_SETMASK, held)
+                except BaseException:  # the held Ctrl-C: stop the workers, then stop
+                    self.close()
+                    raise
+
+    def _start(self, workers: int) -> Executor:
+        if "forkserver" in multiprocessing.get_all_start_methods():
+            context = multiprocessing.get_context("forkserver")
+            # Workers fork from a server that has imported torch (and torch._dynamo, which
+            # the optimizers import on their first step) once: fast start-up.
+            context.set_forkserver_preload(["ledgerlearn.learning.pool", "torch._dynamo"])
+        else:
+            context = multiprocessing.get_context("spawn")
+        executor = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=context,
+            initializer=_init_worker,
+            initargs=({k: _plain(v) for k, v in self._datasets.items()},),
+        )
+        try:
+            for future in [executor.submit(os.getpid) for _ in range(workers)]:
+                future.result()
+        except BaseException:
+            executor.shutdown(wait=True, cancel_futures=True)
+            raise
+        return executor
 
     def __enter__(self) -> TrainingPool:
         return self

@@ -24,6 +24,7 @@ __all__ = [
     "bytes_to_state_dict",
     "check_state",
     "flatten",
+    "load_state",
     "numpy_state",
     "state_dict_to_bytes",
     "unflatten",
@@ -54,33 +55,34 @@ def state_dict_to_bytes(module_or_state: Any) -> bytes:
     return dump_weights(numpy_state(module_or_state))
 
 
-def bytes_to_state_dict(
+def load_state(
     data: bytes, spec: ModelSpec, *, max_bytes: int = DEFAULT_MAX_WEIGHTS_BYTES
-) -> dict[str, Any]:
-    """Decode untrusted bytes into torch tensors that fit `spec` exactly.
+) -> dict[str, np.ndarray]:
+    """Decode untrusted weights bytes into numpy arrays that fit `spec` exactly: its names,
+    shapes and dtypes (float32 parameters, int64 counters), finite values. The one check of
+    weights against a model, used by every path that loads them (`bytes_to_state_dict`, the
+    agents' `fetch_state`).
 
     Raises a `ledgerlearn.storage.weights.WeightsError` subclass for oversized files, bad
     headers, unexpected dtypes, missing/extra/misshapen tensors and NaN/infinity.
     """
-    import torch
-
-    from ledgerlearn.storage.weights import WeightsDtypeError
-
-    dtypes = spec.expected_dtypes()
-    arrays = load_weights(
+    return load_weights(
         data,
         spec.expected_shapes(),
         max_bytes=max_bytes,
         allowed_dtypes={np.float32, np.int64},
+        expected_dtypes=spec.expected_dtypes(),
     )
-    wrong = [
-        f"'{k}' is {a.dtype}, expected {dtypes[k]}"
-        for k, a in arrays.items()
-        if a.dtype != dtypes[k]
-    ]
-    if wrong:
-        raise WeightsDtypeError("weights have the wrong dtype for this model: " + "; ".join(wrong))
-    return {name: torch.from_numpy(array) for name, array in arrays.items()}
+
+
+def bytes_to_state_dict(
+    data: bytes, spec: ModelSpec, *, max_bytes: int = DEFAULT_MAX_WEIGHTS_BYTES
+) -> dict[str, Any]:
+    """Decode untrusted bytes into torch tensors that fit `spec` exactly (`load_state`)."""
+    import torch
+
+    return {name: torch.from_numpy(array)
+            for name, array in load_state(data, spec, max_bytes=max_bytes).items()}
 
 
 def check_state(state: Mapping[str, Any], spec: ModelSpec, what: str = "state") -> None:

@@ -15,10 +15,9 @@ import numpy as np
 from ledgerlearn.contract.records import INITIAL
 from ledgerlearn.learning.aggregation import aggregate, aggregate_chosen
 from ledgerlearn.learning.models import ModelSpec
-from ledgerlearn.learning.weights import flatten
+from ledgerlearn.learning.weights import flatten, load_state
 from ledgerlearn.roles.ledger_api import LearningLedger
 from ledgerlearn.storage.store import ContentStore
-from ledgerlearn.storage.weights import load_weights
 
 MAX_SPEC_BYTES = 1 << 20
 WEIGHTS_SLACK_BYTES = 1 << 16
@@ -34,14 +33,10 @@ def fetch_spec(store: ContentStore, cid: str) -> ModelSpec:
 
 
 def fetch_state(store: ContentStore, cid: str, spec: ModelSpec) -> dict[str, np.ndarray]:
-    """Weights by CID, verified and loaded with the spec's exact names and shapes."""
+    """Weights by CID, verified and loaded with the spec's exact names, shapes and dtypes
+    (:func:`ledgerlearn.learning.weights.load_state`, the check `bytes_to_state_dict` uses)."""
     data = store.get_bytes(cid, max_bytes=weights_limit(spec))
-    return load_weights(
-        data,
-        spec.expected_shapes(),
-        max_bytes=weights_limit(spec),
-        allowed_dtypes={np.float32, np.int64},
-    )
+    return load_state(data, spec, max_bytes=weights_limit(spec))
 
 
 def parent_states(

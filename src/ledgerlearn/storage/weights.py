@@ -143,11 +143,15 @@ def load_weights(
     *,
     max_bytes: int = DEFAULT_MAX_WEIGHTS_BYTES,
     allowed_dtypes: Iterable[str | np.dtype | type] = DEFAULT_ALLOWED_DTYPES,
+    expected_dtypes: Mapping[str, np.dtype | type | str] | None = None,
 ) -> dict[str, np.ndarray]:
     """Decode untrusted safetensors bytes into arrays that match `expected_shapes` exactly.
 
     `allowed_dtypes` takes safetensors codes ("F32") or numpy dtypes (np.float32).
-    Returned arrays are writable copies in native byte order, keyed like `expected_shapes`.
+    `expected_dtypes` (name -> dtype), when given, must hold for each tensor exactly (an int64
+    tensor where the model has float32 parameters is refused); checked on the header, before
+    any tensor is decoded. Returned arrays are writable copies in native byte order, keyed
+    like `expected_shapes`.
     """
     _check_size(data, max_bytes)
     infos = _parse_header(data)
@@ -159,6 +163,13 @@ def load_weights(
             f"weights use dtypes outside the allow-list {sorted(allowed)}: {listed}"
         )
     _check_shapes(infos, expected_shapes)
+    if expected_dtypes is not None:
+        wanted = {name: next(iter(_dtype_codes([d]))) for name, d in expected_dtypes.items()}
+        wrong = [f"'{i.name}' is {i.dtype}, expected {wanted[i.name]}" for i in infos
+                 if i.name in wanted and i.dtype != wanted[i.name]]
+        if wrong:
+            raise WeightsDtypeError(
+                "weights have the wrong dtype for this model: " + "; ".join(wrong))
     try:
         arrays = _safetensors_load(bytes(data))
     except (SafetensorError, ValueError, TypeError) as error:

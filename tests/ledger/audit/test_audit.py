@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from ledgerlearn.cli import main
-from ledgerlearn.ledger.audit.audit import audit_copy, audit_path, format_report
+from ledgerlearn.ledger.audit.audit import AuditReport, audit_copy, audit_path, format_report
 from ledgerlearn.ledger.network.network import EmbeddedNetwork
 from ledgerlearn.ledger.protoutil import decode_block, set_transactions_filter
 
@@ -172,3 +172,102 @@ def test_flipping_every_eighth_byte_of_a_stored_block_is_detected(ledger_dir, tm
     # every byte (stride 1) of a 6,879-byte block was checked once by hand: 153 s, none missed
     missed, size = _flip_and_audit(ledger_dir, tmp_path, lambda n: range(3, n, 8))
     assert missed == [], f"{len(missed)} of {size // 8} flips undetected"
+
+
+def _block_of(db, sql):
+    conn = sqlite3.connect(db)
+    row = conn.execute(sql).fetchone()
+    conn.close()
+    return row
+
+
+@pytest.mark.filterwarnings(FLIP_WARNING)
+def test_the_first_problem_names_the_flipped_block_not_an_older_one(tmp_path):
+    # The last block overwrites 'n', written in block 1: a flip that makes its transaction
+    # invalid leaves the stored state of 'n' at the last block and the replay's at block 1.
+    # The headline must name the flipped block, not block 1.
+    path = tmp_path / "net"
+    with EmbeddedNetwork.create(path, batch_timeout=0.02) as net:
+        client = net.client("Org1MSP/admin")
+        client.submit("put", "n", "0")
+        client.submit("put", "k", "1")
+        client.submit("put", "n", "5")
+    db = path / "peers" / "Org1MSP" / "ledger.sqlite"
+    number, raw = _block_of(db, "SELECT number, data FROM blocks ORDER BY number DESC")
+    assert number == 3
+    rng = random.Random(11)
+    for pos in rng.sample(range(len(raw)), 20):
+        flipped = bytearray(raw)
+        flipped[pos] ^= 1 << rng.randrange(8)
+        execute(db, "UPDATE blocks SET data=? WHERE number=?", bytes(flipped), number)
+        report = audit_copy(db.parent)
+        problems = AuditReport([report], []).problems
+        assert problems, pos
+        assert problems[0].block == number, (pos, str(problems[0]))
+
+
+@pytest.mark.filterwarnings(FLIP_WARNING)
+def test_random_flips_anywhere_never_crash_and_name_the_block(ledger_dir, tmp_path):
+    work = tmp_path / "copy"
+    shutil.copytree(ledger_dir / "peers" / "Org1MSP", work)
+    db = work / "ledger.sqlite"
+    conn = sqlite3.connect(db)
+    blocks = dict(conn.execute("SELECT number, data FROM blocks"))
+    conn.close()
+    rng = random.Random(2024)
+    # the genesis block (channel configuration with the CA certificates) and any other block
+    for number in [0] * 10 + rng.choices(sorted(blocks), k=10):
+        raw = bytes(blocks[number])
+        pos = rng.randrange(len(raw))
+        flipped = bytearray(raw)
+        flipped[pos] ^= 1 << rng.randrange(8)
+        execute(db, "UPDATE blocks SET data=? WHERE number=?", bytes(flipped), number)
+        report = audit_path(work)  # never raises
+        assert report.problems, (number, pos)
+        assert report.problems[0].block == number, (number, pos, str(report.problems[0]))
+        assert "AUDIT FAILED" in format_report(report)
+        execute(db, "UPDATE blocks SET data=? WHERE number=?", raw, number)
+
+
+def test_auditing_an_empty_file_writes_nothing(tmp_path):
+    copy = tmp_path / "peer"
+    copy.mkdir()
+    db = copy / "ledger.sqlite"
+    db.write_bytes(b"")
+    before = db.stat()
+    report = audit_path(copy)
+    assert not report.ok and "not a ledger copy" in str(report.problems[0])
+    after = db.stat()
+    assert (after.st_size, after.st_mtime_ns) == (0, before.st_mtime_ns)
+    assert sorted(p.name for p in copy.iterdir()) == ["ledger.sqlite"]
+    result = CliRunner().invoke(main, ["ledger", "audit", str(copy)])
+    assert (result.exit_code == 1 and result.exception is None) or isinstance(
+        result.exception, SystemExit)
+    assert db.stat().st_size == 0
+
+
+def test_show_warns_on_a_tampered_block_and_prints_keys_readably(ledger_dir, tmp_path):
+    runner = CliRunner()
+    honest = runner.invoke(main, ["ledger", "show", str(ledger_dir)])
+    assert honest.exit_code == 0, honest.output
+    assert "WARNING" not in honest.output
+    assert "writes color~blue" in honest.output and "\\x00" not in honest.output
+    tx_id = _block_of(ledger_dir / "peers" / "Org1MSP" / "ledger.sqlite",
+                      "SELECT tx_id FROM txids WHERE code = 11")[0]
+    assert f"tx 1 {tx_id}: MVCC_READ_CONFLICT" in honest.output
+    composite = runner.invoke(main, ["ledger", "show", str(ledger_dir), "--key", "color~blue"])
+    assert "history of key color~blue" in composite.output
+    assert "current value: b" in composite.output
+
+    bad = copy_of(ledger_dir, tmp_path)
+    db = bad / "peers" / "Org1MSP" / "ledger.sqlite"
+    number, raw = _block_of(db, "SELECT number, data FROM blocks WHERE number = 3")
+    block = decode_block(raw)
+    set_transactions_filter(block, bytes([11]))  # a valid transaction marked invalid
+    execute(db, "UPDATE blocks SET data=? WHERE number=?", block.SerializeToString(), number)
+    shown = runner.invoke(main, ["ledger", "show", str(bad)])
+    assert shown.exit_code == 0, shown.output
+    first = shown.output.splitlines()[0]
+    assert first.startswith("WARNING: this copy fails the audit") and "block 3" in first
+    assert "! AUDIT: tx 0: stored validation code MVCC_READ_CONFLICT, recomputed VALID" in (
+        shown.output)

@@ -15,8 +15,12 @@ For each peer copy (a ``ledger.sqlite`` under the path) it reads the raw blocks 
   result compared with what the copy stores.
 
 Then the copies are compared with each other: the same blocks byte for byte up to the shorter
-height, and the same state where the heights agree. Problems are listed in ledger order, so
-the first one names the first block and transaction that is wrong.
+height, and the same state where the heights agree. Problems are listed in ledger order, those
+found in the blocks themselves before those of the stored state, key history and transaction
+index (which follow from a bad block), so the first one names the first block whose bytes fail.
+
+The audit opens every copy read-only (SQLite ``mode=ro``) and never raises on what it reads:
+a copy so damaged that a check fails is a problem naming the block being checked.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from ledgerlearn.ledger.protoutil import (
     SIGNATURES,
     TRANSACTIONS_FILTER,
     MalformedMessageError,
+    block_data_hash,
     block_header_hash,
     decode_block,
     transactions_filter,
@@ -52,6 +57,9 @@ class Problem:
     block: int | None = None
     tx: int | None = None
     tx_id: str = ""
+    # found in the stored state, history or index, not in a block's bytes: such a problem
+    # follows from a bad block, so it comes after every problem found in the blocks
+    derived: bool = False
 
     def __str__(self) -> str:
         where = [self.copy]
@@ -94,6 +102,7 @@ class AuditReport:
         own = [(p, 0) for c in self.copies for p in c.problems]
         out = own + [(p, 1) for p in self.cross_problems]
         out.sort(key=lambda item: (
+            item[0].derived,
             item[0].block if item[0].block is not None else 1 << 62,
             item[1],
             item[0].tx if item[0].tx is not None else -1,
@@ -187,21 +196,26 @@ def _copy_name(root: Path, copy: Path) -> str:
 
 
 def audit_copy(path: Path, name: str | None = None) -> CopyReport:
-    """Audit one peer's copy."""
+    """Audit one peer's copy (read-only; never raises on what the copy holds)."""
     report = CopyReport(name or path.name, path)
     try:
-        store = LedgerStore(path)
+        store = LedgerStore(path, read_only=True)
     except LedgerError as exc:
         report.problems.append(Problem(report.name, str(exc)))
         return report
+    checking: list[int | None] = [None]  # the block being checked
     try:
-        _audit_store(store, report)
+        _audit_store(store, report, checking)
+    except Exception as exc:  # a copy damaged beyond what a check expects
+        report.problems.append(Problem(
+            report.name, f"the audit could not check this: {type(exc).__name__}: {exc}",
+            block=checking[0]))
     finally:
         store.close()
     return report
 
 
-def _audit_store(store: LedgerStore, report: CopyReport) -> None:
+def _audit_store(store: LedgerStore, report: CopyReport, checking: list[int | None]) -> None:
     name = report.name
 
     def problem(message: str, block: int | None = None, tx: int | None = None, tx_id: str = ""):
@@ -222,21 +236,24 @@ def _audit_store(store: LedgerStore, report: CopyReport) -> None:
         problem("blocks are missing from the copy", block=first_gap)
         return
     # Genesis: the channel configuration and the trust anchor.
+    checking[0] = 0
+    clock_now = [dt.datetime.now(dt.timezone.utc)]
     try:
         genesis = decode_block(raw_blocks[0][1])
         config = ChannelConfig.from_genesis_block(genesis)
-    except (MalformedMessageError, LedgerError) as exc:
-        problem(f"genesis block unreadable: {exc}", block=0)
+        msp = MembershipService.from_ca_certificates(
+            config.ca_certificates(), clock=lambda: clock_now[0]
+        )
+    except Exception as exc:
+        problem(f"genesis block unreadable (its channel configuration): "
+                f"{type(exc).__name__}: {exc}", block=0)
         return
     report.channel_id = config.channel_id
-    clock_now = [dt.datetime.now(dt.timezone.utc)]
-    msp = MembershipService.from_ca_certificates(
-        config.ca_certificates(), clock=lambda: clock_now[0]
-    )
     validator = BlockValidator(config.channel_id, msp, config.policy, config.org_ids)
     replay = ReplayState()
     previous_hash: bytes | None = None
     for number, raw in raw_blocks:
+        checking[0] = number
         try:
             block = decode_block(raw)
         except MalformedMessageError as exc:
@@ -259,6 +276,10 @@ def _audit_store(store: LedgerStore, report: CopyReport) -> None:
             if extra:
                 problem(f"unexpected content in metadata slots {extra}", block=number)
         if number == 0:
+            # block 1 checks the genesis header through its previous_hash; this, its data
+            if block_data_hash(block.data) != block.header.data_hash:
+                problem("data_hash does not match the SHA-256 of the channel configuration",
+                        block=0)
             codes = transactions_filter(block)
             if codes != bytes([0]):
                 problem("the genesis block's validation code is not VALID", block=0)
@@ -278,11 +299,17 @@ def _audit_store(store: LedgerStore, report: CopyReport) -> None:
                 label = code_name(code)
                 report.invalid[label] = report.invalid.get(label, 0) + 1
     report.invalid = dict(sorted(report.invalid.items()))
+    checking[0] = None
     report.transactions = len(replay.tx_records)
     report.valid_transactions = sum(1 for (_, _, c) in replay.tx_records.values() if c == 0)
     report.state = replay.state
     report.keys = len(replay.state)
-    _compare_state(store, replay, problem)
+
+    def derived(message: str, block: int | None = None, tx: int | None = None,
+                tx_id: str = "") -> None:
+        report.problems.append(Problem(name, message, block, tx, tx_id, derived=True))
+
+    _compare_state(store, replay, derived)
 
 
 def _audit_validation(block, number, validator, replay: ReplayState, problem) -> None:
@@ -319,7 +346,8 @@ def _compare_state(store: LedgerStore, replay: ReplayState, problem) -> None:
     for key in sorted(set(stored) | set(replay.state), key=lambda k: (k[0], k[1].encode())):
         mine, theirs = replay.state.get(key), stored.get(key)
         if mine != theirs:
-            version = (mine or theirs)[1]
+            # the later write is where the chain and the store part
+            version = max(v[1] for v in (mine, theirs) if v is not None)
             problem(
                 f"stored state of key {key[1]!r} in {key[0]!r} "
                 + ("is missing" if theirs is None else "should not exist" if mine is None

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
+import urllib.parse
 import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -121,9 +122,17 @@ class LedgerStore:
 
     FILENAME = "ledger.sqlite"
 
-    def __init__(self, directory: Path, *, create: bool = False) -> None:
+    def __init__(
+        self, directory: Path, *, create: bool = False, read_only: bool = False
+    ) -> None:
+        """`read_only` (the audit, `ledger show`): every connection is SQLite's read-only
+        mode (``file:...?mode=ro``), so that nothing, not even a journal-mode header, is
+        written to the copy; writes then fail."""
+        if create and read_only:
+            raise ValueError("a ledger store cannot be created read-only")
         self.directory = Path(directory)
         self.path = self.directory / self.FILENAME
+        self.read_only = read_only
         if not self.path.exists():
             if not create:
                 raise StorageError(
@@ -151,6 +160,11 @@ class LedgerStore:
             )
 
     def _connect(self) -> sqlite3.Connection:
+        if self.read_only:
+            uri = f"file:{urllib.parse.quote(str(self.path.resolve()))}?mode=ro"
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout=10000")
+            return conn
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
