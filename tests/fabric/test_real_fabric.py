@@ -22,15 +22,15 @@ import torch
 from fabric_protos.gateway import gateway_pb2
 
 from ledgerlearn.fabric import localnet
-from ledgerlearn.gateway.client import GatewayClient
+from ledgerlearn.gateway.client.client import GatewayClient
 from ledgerlearn.identity.network import load_network_identities
 from ledgerlearn.learning.datasets import DatasetSplits, load_dataset
 from ledgerlearn.learning.models import builtin_spec
 from ledgerlearn.learning.training import TrainConfig
 from ledgerlearn.ledger.errors import EndorsementError, LedgerError
 from ledgerlearn.ledger.protoutil import decode_block, transactions_filter
-from ledgerlearn.ledger.validator import code_name
-from ledgerlearn.ledger.verify import verify_block
+from ledgerlearn.ledger.validate.validator import code_name
+from ledgerlearn.ledger.validate.verify import verify_block
 from ledgerlearn.roles.committee import CommitteeMember
 from ledgerlearn.roles.ledger_api import LearningLedger
 from ledgerlearn.roles.provider import DataProvider

@@ -319,32 +319,30 @@ def localnet_group() -> None:
     "--dir", "directory", required=True, type=click.Path(file_okay=False, path_type=Path),
     help="New folder for the network; it receives the connection-<member>.json files.",
 )
-@click.option(
-    "--experiment", type=_FILE, default=None,
-    help="Create the participants of this experiment file (for 'ledgerlearn run EXP.toml "
-         "--network DIR') instead of --committee/--providers.",
-)
-@click.option("--committee", type=click.IntRange(1, 50), default=3, show_default=True)
-@click.option("--providers", type=click.IntRange(0, 200), default=6, show_default=True)
+@click.option("--committee", type=click.IntRange(1, 50), default=3, show_default=True,
+              help="Committee members member0.. (an experiment's [committee].size).")
+@click.option("--providers", type=click.IntRange(0, 200), default=6, show_default=True,
+              help="Providers provider0.. (an experiment's [providers].count).")
 @click.option(
     "--batch-timeout", default=None,
     help="The channel's BatchTimeout (Go duration) [default: the sample configtx.yaml's, 2s].",
 )
 def localnet_up_command(
-    fabric_home: Path, directory: Path, experiment: Path | None, committee: int,
-    providers: int, batch_timeout: str | None,
+    fabric_home: Path, directory: Path, committee: int, providers: int,
+    batch_timeout: str | None,
 ) -> None:
     """Start an orderer, a peer for Org1 and Org2, channel mychannel and the learning contract
-    (as chaincode-as-a-service); write one connection file per participant into DIR.
+    (as chaincode-as-a-service); write one connection file per participant into DIR, named
+    as 'ledgerlearn run EXP.toml --network DIR' expects them (connection-publisher.json,
+    connection-member<I>.json, connection-provider<I>.json).
 
     The processes keep running after this command returns; stop them with 'localnet down'.
     """
     from ledgerlearn.fabric import localnet
 
     try:
-        members = (localnet.experiment_cast(experiment) if experiment is not None
-                   else localnet.cast(committee, providers))
-        net = localnet.up(fabric_home, directory, members, batch_timeout=batch_timeout,
+        net = localnet.up(fabric_home, directory, localnet.cast(committee, providers),
+                          batch_timeout=batch_timeout,
                           progress=lambda line: click.echo(line, err=True))
     except localnet.LocalNetError as exc:
         raise click.ClickException(str(exc)) from None

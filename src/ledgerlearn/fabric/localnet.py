@@ -147,17 +147,6 @@ def cast(committee: int = 3, providers: int = 6) -> dict[str, list[tuple[str, st
     return plan
 
 
-def experiment_cast(experiment: Path) -> dict[str, list[tuple[str, str]]]:
-    """The cast of an experiment file (``ledgerlearn run EXP.toml --network DIR``)."""
-    from ledgerlearn.experiments.config import ConfigError, load_config
-
-    try:
-        config = load_config(Path(experiment))
-    except ConfigError as exc:
-        raise LocalNetError(str(exc)) from None
-    return cast(config.committee.size, config.providers.count)
-
-
 # -- ports, certificates, files --------------------------------------------------------------
 
 
@@ -638,27 +627,31 @@ class LocalNet:
         peers), it answers FAILED_PRECONDITION ("no combination of peers can be derived").
         The probe is an Endorse of ``list_models`` by the org's admin, never submitted."""
         import grpc
+        from fabric_protos.gateway import gateway_pb2, gateway_pb2_grpc
 
-        from ledgerlearn.gateway.client import GatewayClient, GatewayError, open_channel
         from ledgerlearn.identity.network import load_member
+        from ledgerlearn.ledger.protoutil import build_signed_proposal
 
         member = load_member(self.msp_dir(org, "admin"), f"{org}MSP")
         started = time.monotonic()
-        channel = open_channel(self.peers[org].address, self.ca_cert(org).read_bytes())
-        client = GatewayClient(channel, member, CHANNEL, CHAINCODE, retries=0)
-        try:
+        credentials = grpc.ssl_channel_credentials(self.ca_cert(org).read_bytes())
+        with grpc.secure_channel(self.peers[org].address, credentials) as channel:
+            stub = gateway_pb2_grpc.GatewayStub(channel)
             while True:
+                signed, tx_id = build_signed_proposal(member, CHANNEL, CHAINCODE,
+                                                      [b"list_models", b"{}"])
                 try:
-                    client.endorse(*client.propose("list_models", "{}"))
+                    stub.Endorse(gateway_pb2.EndorseRequest(
+                        transaction_id=tx_id, channel_id=CHANNEL, proposed_transaction=signed),
+                        timeout=30)
                     return time.monotonic() - started
-                except GatewayError as exc:
-                    if (exc.code != grpc.StatusCode.FAILED_PRECONDITION
+                except grpc.RpcError as exc:
+                    if (exc.code() not in (grpc.StatusCode.FAILED_PRECONDITION,
+                                           grpc.StatusCode.UNAVAILABLE)
                             or time.monotonic() - started > timeout):
                         raise LocalNetError(f"the gateway of {org}'s peer cannot endorse: "
-                                            f"{exc}") from None
+                                            f"{exc.code().name}: {exc.details()}") from None
                 time.sleep(0.5)
-        finally:
-            channel.close()
 
     def write_connection_files(self, out: Path | None = None) -> list[Path]:
         """``connection-<member>.json`` for every participant (paths relative to ``out``)."""
