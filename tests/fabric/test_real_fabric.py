@@ -227,24 +227,6 @@ def _eventually(read, done, timeout: float = 10.0):
         time.sleep(0.2)
 
 
-def _fetch_blocks(net: localnet.LocalNet, org: str) -> list:
-    """Every block of the channel as ``org``'s peer delivers it (validation codes set)."""
-    folder = net.directory / "fetched" / org
-    folder.mkdir(parents=True, exist_ok=True)
-    env = net.admin_env(org)
-    newest = folder / "newest.block"
-    net.run([str(net.fabric_home / "bin" / "peer"), "channel", "fetch", "newest", str(newest),
-             "-c", localnet.CHANNEL], env, "peer channel fetch newest")
-    height = decode_block(newest.read_bytes()).header.number + 1
-    blocks = []
-    for number in range(height):
-        path = folder / f"{number}.block"
-        net.run([str(net.fabric_home / "bin" / "peer"), "channel", "fetch", str(number),
-                 str(path), "-c", localnet.CHANNEL], env, f"peer channel fetch {number}")
-        blocks.append(decode_block(path.read_bytes()))
-    return blocks
-
-
 def test_conflict_is_committed_invalid_and_blocks_verify(fabric: Fabric) -> None:
     """Two registrations of one member endorsed before either commits: one is VALID, the
     other MVCC_READ_CONFLICT in the same block. Every block the peer delivers then passes
@@ -256,7 +238,7 @@ def test_conflict_is_committed_invalid_and_blocks_verify(fabric: Fabric) -> None
     assert sorted(s.code for s in statuses) == ["MVCC_READ_CONFLICT", "VALID"]
     assert statuses[0].block_number == statuses[1].block_number
 
-    blocks = _fetch_blocks(fabric.net, "Org2")
+    blocks = fabric.net.fetch_blocks("Org2")
     msp = load_network_identities(fabric.net.crypto).msp()
     previous = None
     codes: dict[str, int] = {}
@@ -269,6 +251,9 @@ def test_conflict_is_committed_invalid_and_blocks_verify(fabric: Fabric) -> None
     assert sorted(code_name(c) for c in transactions_filter(conflict_block)) == [
         "MVCC_READ_CONFLICT", "VALID"]
     assert codes["MVCC_READ_CONFLICT"] >= 1
+    figures = fabric.net.ledger_figures("Org1")
+    assert figures["transactions"] == sum(codes.values())
+    assert figures["invalid"]["MVCC_READ_CONFLICT"] == codes["MVCC_READ_CONFLICT"]
     print(f"{len(blocks)} blocks, validation codes {codes}")
 
 

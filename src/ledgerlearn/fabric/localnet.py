@@ -653,6 +653,42 @@ class LocalNet:
                                             f"{exc.code().name}: {exc.details()}") from None
                 time.sleep(0.5)
 
+    def fetch_blocks(self, org: str = ORGS[0], start: int = 0) -> list[Any]:
+        """The channel's blocks from ``start`` on, as ``org``'s peer delivers them (with the
+        validation codes its committer set), via ``peer channel fetch``."""
+        from ledgerlearn.ledger.protoutil import decode_block
+
+        folder = self.directory / "fetched" / org
+        folder.mkdir(parents=True, exist_ok=True)
+        peer, env = self._bin("peer"), self.admin_env(org)
+        newest = folder / "newest.block"
+        self.run([peer, "channel", "fetch", "newest", str(newest), "-c", CHANNEL], env,
+                 "peer channel fetch newest")
+        height = decode_block(newest.read_bytes()).header.number + 1
+        blocks = []
+        for number in range(start, height):
+            path = folder / f"{number}.block"
+            self.run([peer, "channel", "fetch", str(number), str(path), "-c", CHANNEL], env,
+                     f"peer channel fetch {number}")
+            blocks.append(decode_block(path.read_bytes()))
+        return blocks
+
+    def ledger_figures(self, org: str = ORGS[0], start: int = 0) -> dict[str, Any]:
+        """Height, transactions and validation codes of the channel (from block ``start``):
+        what an experiment's run cost on this network."""
+        from ledgerlearn.ledger.protoutil import transactions_filter
+        from ledgerlearn.ledger.validate.validator import code_name
+
+        blocks = self.fetch_blocks(org, start)
+        codes: dict[str, int] = {}
+        for block in blocks:
+            for code in transactions_filter(block):
+                codes[code_name(code)] = codes.get(code_name(code), 0) + 1
+        total = sum(codes.values())
+        return {"height": start + len(blocks), "blocks": len(blocks), "transactions": total,
+                "invalid": {c: n for c, n in sorted(codes.items()) if c != "VALID"},
+                "per_block": round(total / len(blocks), 2) if blocks else 0.0}
+
     def write_connection_files(self, out: Path | None = None) -> list[Path]:
         """``connection-<member>.json`` for every participant (paths relative to ``out``)."""
         from ledgerlearn.identity.network import load_network_identities
