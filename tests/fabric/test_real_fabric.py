@@ -120,10 +120,6 @@ def test_fabric_gateway_status_of_a_chaincode_error(fabric: Fabric) -> None:
             assert "does not exist" in details[0].message
 
 
-@pytest.mark.xfail(strict=True, raises=Exception, reason=(
-    "gateway/client.py turns only ABORTED into EndorsementError, Fabric answers a refused "
-    "Evaluate with UNKNOWN (issue 13, item 1); fixed on branch status-codes: drop this mark "
-    "when it is merged"))
 def test_evaluate_of_a_missing_model_raises_endorsement_error(fabric: Fabric) -> None:
     with fabric.client("publisher") as client, pytest.raises(EndorsementError,
                                                              match="absent does not exist"):
