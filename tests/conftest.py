@@ -1,4 +1,5 @@
-"""Shared fixtures: where the shared data lives, and the no-skip rule of CI."""
+"""Shared fixtures: where the shared data lives, the no-skip rule of CI, and the deselection
+of ``fabric`` tests where no Fabric release is at hand."""
 
 from __future__ import annotations
 
@@ -37,6 +38,14 @@ def fabric_dir() -> Path:
     return _need("data/fabric")
 
 
+def fabric_home() -> Path | None:
+    """$FABRIC_HOME when it is laid out as a Fabric release, else None."""
+    from ledgerlearn.fabric.localnet import release_problems
+
+    home = os.environ.get("FABRIC_HOME")
+    return None if release_problems(home) else Path(home).resolve()
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """In CI (LEDGERLEARN_FORBID_SKIPS=1) a skipped test is a failure."""
     if os.environ.get("LEDGERLEARN_FORBID_SKIPS") != "1":
@@ -64,11 +73,16 @@ def browser_missing() -> str | None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Browser tests are deselected, never skipped, where there is no browser: CI installs
-    one (.ci/run), so there they always run."""
-    if browser_missing() is None:
+    """Tests that need what this machine lacks are deselected, never skipped (CI fails on
+    skips): ``browser`` tests without a browser (CI installs one, .ci/run, so there they
+    always run), ``fabric`` tests without a Fabric release in FABRIC_HOME."""
+    missing = [marker for marker, lacking in (("browser", browser_missing() is not None),
+                                              ("fabric", fabric_home() is None)) if lacking]
+    if not missing:
         return
-    deselected = [item for item in items if item.get_closest_marker("browser")]
+    deselected = [item for item in items
+                  if any(item.get_closest_marker(marker) for marker in missing)]
     if deselected:
         config.hook.pytest_deselected(items=deselected)
-        items[:] = [item for item in items if not item.get_closest_marker("browser")]
+        kept = set(map(id, deselected))
+        items[:] = [item for item in items if id(item) not in kept]

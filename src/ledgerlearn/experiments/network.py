@@ -103,7 +103,7 @@ class ParticipantFiles:
 @dataclass
 class _LedgerView:
     """What ``collect_outcome`` and the drivers' model helpers read: ledger, store, kinds,
-    and the committee's member ids (as the ledger names them)."""
+    and the committee's member ids."""
 
     config: ExperimentConfig
     reader: Any
@@ -289,9 +289,10 @@ class _Reading:
         from ledgerlearn.storage.local import LocalStore
 
         self.client = GatewayClient.connect(self.run.files.path("publisher"))
+        committee = [self.run.files.member_id("committee", i)
+                     for i in range(self.run.config.committee.size)]
         return _LedgerView(self.run.config, LearningLedger(self.client),
-                           LocalStore(self.run.store_dir), self.run.kinds,
-                           list(self.run.committee_ids))
+                           LocalStore(self.run.store_dir), self.run.kinds, committee)
 
     def __exit__(self, *exc: object) -> None:
         self.client.close()

@@ -300,3 +300,69 @@ def _write_checked(out: Path, document: dict) -> None:
         draft.replace(out)
     finally:
         draft.unlink(missing_ok=True)
+
+
+@fabric_group.group("localnet")
+def localnet_group() -> None:
+    """A native Fabric network on 127.0.0.1 from a Fabric release, the contract deployed."""
+
+
+@localnet_group.command("up")
+@click.option(
+    "--fabric-home",
+    envvar="FABRIC_HOME",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Fabric release: bin/, builders/ccaas/, config/ [env FABRIC_HOME].",
+)
+@click.option(
+    "--dir", "directory", required=True, type=click.Path(file_okay=False, path_type=Path),
+    help="New folder for the network; it receives the connection-<member>.json files.",
+)
+@click.option("--committee", type=click.IntRange(1, 50), default=3, show_default=True,
+              help="Committee members member0.. (an experiment's [committee].size).")
+@click.option("--providers", type=click.IntRange(0, 200), default=6, show_default=True,
+              help="Providers provider0.. (an experiment's [providers].count).")
+@click.option(
+    "--batch-timeout", default=None,
+    help="The channel's BatchTimeout (Go duration) [default: the sample configtx.yaml's, 2s].",
+)
+def localnet_up_command(
+    fabric_home: Path, directory: Path, committee: int, providers: int,
+    batch_timeout: str | None,
+) -> None:
+    """Start an orderer, a peer for Org1 and Org2, channel mychannel and the learning contract
+    (as chaincode-as-a-service); write one connection file per participant into DIR, named
+    as 'ledgerlearn run EXP.toml --network DIR' expects them (connection-publisher.json,
+    connection-member<I>.json, connection-provider<I>.json).
+
+    The processes keep running after this command returns; stop them with 'localnet down'.
+    """
+    from ledgerlearn.fabric import localnet
+
+    try:
+        net = localnet.up(fabric_home, directory, localnet.cast(committee, providers),
+                          batch_timeout=batch_timeout,
+                          progress=lambda line: click.echo(line, err=True))
+    except localnet.LocalNetError as exc:
+        raise click.ClickException(str(exc)) from None
+    files = sorted(p.name for p in net.directory.glob("connection-*.json"))
+    click.echo(f"Local Fabric network up in {net.directory} (batch timeout "
+               f"{net.batch['BatchTimeout']}); connection files: {', '.join(files)}")
+    click.echo(f"Stop it with: ledgerlearn fabric localnet down --dir {net.directory}")
+
+
+@localnet_group.command("down")
+@click.option(
+    "--dir", "directory", required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+)
+def localnet_down_command(directory: Path) -> None:
+    """Stop every process of the local network in DIR (its files stay)."""
+    from ledgerlearn.fabric import localnet
+
+    try:
+        localnet.down(directory)
+    except localnet.LocalNetError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Local Fabric network in {directory} stopped")

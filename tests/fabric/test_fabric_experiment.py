@@ -1,0 +1,90 @@
+"""`ledgerlearn run EXP --network DIR` on a real Fabric network: both ledger modes, every
+participant its own `ledgerlearn node` process, against `ledgerlearn.fabric.localnet` (slow:
+every node imports torch, every transaction waits for Fabric's 2 s batch timeout)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ledgerlearn.cli import main
+from ledgerlearn.fabric import localnet
+
+pytestmark = [pytest.mark.fabric, pytest.mark.slow]
+
+TINY = """
+[experiment]
+name = "fabricrun"
+seed = 3
+modes = ["federation", "gossip"]
+[data]
+max_train_samples = 300
+[providers]
+count = 3
+[committee]
+size = 1
+[training]
+local_epochs = 1
+batch_size = 16
+optimizer = "adam"
+learning_rate = 0.01
+[rules]
+quorum = 1
+min_score = 0.25
+rounds = 2
+[gossip]
+duration = 20.0
+max_updates = 4
+[clock]
+samples_per_second = 20.0
+[[adversaries]]
+kind = "random_weights"
+fraction = 0.34
+"""
+
+
+@pytest.mark.timeout(1800)
+def test_an_experiment_of_both_modes_runs_on_fabric(tmp_path: Path) -> None:
+    experiment = tmp_path / "tiny.toml"
+    experiment.write_text(TINY)
+    out = tmp_path / "out"
+    net = localnet.up(os.environ["FABRIC_HOME"], tmp_path / "net",
+                      localnet.cast(committee=1, providers=3))
+    try:
+        result = CliRunner().invoke(main, ["run", str(experiment), "--out", str(out),
+                                           "--network", str(net.directory), "--quiet"])
+        assert result.exit_code == 0, result.output
+        figures = net.ledger_figures()
+        summary = json.loads((out / "summary.json").read_text())
+        ledger = summary["ledger"]
+        of_run = net.ledger_figures(start=ledger["height"] - ledger["blocks_of_run"])
+    finally:
+        net.stop()
+
+    for name in ("summary.json", "metrics.jsonl", "report.html"):
+        assert (out / name).is_file(), name
+    assert set(summary["modes"]) == {"federation", "gossip"}
+    federation = summary["modes"]["federation"]
+    assert federation["rounds"] == 2 and federation["updates"] == 6  # 3 providers, 2 rounds
+    assert summary["modes"]["gossip"]["updates"] == 4
+    updates = summary["updates"]
+    assert updates["pending"] == 0
+    assert updates["total"] == updates["verified"] + updates["rejected"] == 10
+    assert updates["malicious_rejected"] == updates["malicious_total"] > 0
+    assert updates["honest_rejected"] == 0
+    report = (out / "report.html").read_text()
+    assert "federation" in report and "gossip" in report
+    # One committee member, quorum 1: nothing to conflict on. 5 registrations, 2 models with
+    # a review each, 10 updates with a report each that finalizes, 3 lifecycle transactions.
+    assert figures["invalid"] == {}, figures
+    # What the run counted through qscc is what the peer's blocks hold.
+    assert ledger["height"] == figures["height"]
+    assert ledger["transactions"] == of_run["transactions"]
+    assert ledger["invalid"] == of_run["invalid"] == {}
+    assert figures["transactions"] >= 3 + 5 + 2 * 2 + 10 * 2, figures
+    print(f"run on Fabric: {figures}; wall s " + ", ".join(
+        f"{m} {summary['modes'][m]['wall_seconds']:.0f}" for m in summary["modes"]))
