@@ -306,6 +306,7 @@ def collect_outcome(
             parents=tuple(update["parents"]), status=entry["status"],
             score=entry["median_score"], malicious=malicious,
             round=update["round"] or None, sim_seconds=submit_times.get(uid, 0.0),
+            epsilon=(update.get("privacy") or {}).get("epsilon"),
         ))
         for report in session.reader.get_reports(model_id, uid):
             verdicts.append(VerdictRecord(
