@@ -104,3 +104,35 @@ def test_chain_epsilon_is_reproducible_from_recorded_settings(ledger: Ledger) ->
             assert pr["sample_rate"] == sample_rate(pr["batch_size"], u["samples"])
             history.append(PrivacyStep(pr["noise_multiplier"], pr["sample_rate"], pr["steps"]))
             assert epsilon_spent(history, pr["delta"]) == pr["epsilon"]
+
+
+def test_rule_derived_from_an_experiment_lets_its_updates_through(ledger: Ledger) -> None:
+    """`[privacy]` without a noise multiplier: the derived rule admits every planned update
+    of the smallest provider (rounds × epochs at its sample rate), and not one more."""
+    from ledgerlearn.experiments.config import parse_config
+    from ledgerlearn.protocols.ledger_session import model_rules
+    from ledgerlearn.protocols.workload import privacy_rule, steps_per_update
+
+    config = parse_config(f"[training]\nbatch_size = {BATCH}\nlocal_epochs = 2\n"
+                          "[rules]\nrounds = 3\n[privacy]\nepsilon = 4\ndelta = 1e-5\n")
+    rule = privacy_rule(config, [SAMPLES, 3 * SAMPLES])
+    assert rule is not None and rule["epsilon"] == 4.0 and rule["noise_multiplier"] > 0
+    assert model_rules(config, "gossip", privacy=rule)["privacy"] == rule
+    m = "dp-derived"
+    ledger.publish(m, "gossip", privacy=rule)
+    ledger.activate(m)
+    steps = steps_per_update(SAMPLES, BATCH, 2)
+    q = sample_rate(BATCH, SAMPLES)
+    history: list[PrivacyStep] = []
+    spent = []
+    for k in range(config.rules.rounds):
+        history.append(PrivacyStep(rule["noise_multiplier"], q, steps))
+        body = request(m, claim(steps, epsilon_spent(history, 1e-5),
+                                noise_multiplier=rule["noise_multiplier"]), f"derived{k}")
+        spent.append(ledger.submit("Org1MSP/p1", "submit_update", body)["privacy"]["epsilon"])
+    assert spent == sorted(spent) and spent[-1] <= 4.0
+    history.append(PrivacyStep(rule["noise_multiplier"], q, steps))
+    ledger.refused("Org1MSP/p1", "submit_update",
+                   request(m, claim(steps, epsilon_spent(history, 1e-5),
+                                    noise_multiplier=rule["noise_multiplier"]), "derived-x"),
+                   "budget")

@@ -37,6 +37,7 @@ from ledgerlearn.protocols.config import (  # the records, re-exported for the p
     GossipConfig,
     ModelConfig,
     PartitionConfig,
+    PrivacyBudgetConfig,
     ProvidersConfig,
     RulesConfig,
     TrainingConfig,
@@ -98,7 +99,7 @@ class _Table:
         exclusive_maximum: float | None = None,
     ) -> Any:
         value = self.get(key, int if integer else float, default)
-        if key not in self.values:
+        if key not in self.values or value is None:  # absent, or of the wrong type (reported)
             return value
         got = _fmt(value)
         for bound, bad, words in (
@@ -175,7 +176,7 @@ def config_from_mapping(
     """Validate an already-parsed document (the same rules as a TOML file)."""
     tables = (
         "experiment", "data", "partition", "model", "training", "providers", "committee",
-        "rules", "gossip", "clock", "adversaries",
+        "rules", "gossip", "clock", "privacy", "adversaries",
     )
     errors: list[str] = []
     for key in document:
@@ -303,8 +304,28 @@ def config_from_mapping(
     )
     t.finish()
 
+    privacy = None
+    if "privacy" in document:
+        t = _table(source, document, "privacy", errors)
+        if isinstance(document["privacy"], Mapping) and "epsilon" not in document["privacy"]:
+            t.fail("epsilon", "is required: the privacy budget each provider may spend on a "
+                   "model (a number > 0, e.g. 8)")
+        privacy = PrivacyBudgetConfig(
+            epsilon=t.number("epsilon", 8.0, exclusive_minimum=0.0, maximum=1000.0),
+            delta=t.number("delta", 1e-5, exclusive_minimum=0.0, exclusive_maximum=1.0),
+            max_grad_norm=t.number("max_grad_norm", 1.0, exclusive_minimum=0.0),
+            noise_multiplier=t.number("noise_multiplier", None, exclusive_minimum=0.0),
+        )
+        t.finish()
+
     adversaries = _adversaries(source, document.get("adversaries", []), providers.count,
                                errors)
+    if privacy is not None and adversaries:
+        errors.append(
+            f"{source}: [privacy] cannot be combined with [[adversaries]] yet: the attack "
+            "providers do not claim the ε they spend, so the contract refuses their updates "
+            "and the run stops; remove one of the two"
+        )
     if errors:
         head = f"{len(errors)} errors in {source}:\n" if len(errors) > 1 else ""
         indent = "  " if head else ""
@@ -325,6 +346,7 @@ def config_from_mapping(
         gossip=gossip,
         clock=clock,
         adversaries=adversaries,
+        privacy=privacy,
         source_text=source_text,
     )
 
@@ -395,6 +417,11 @@ def config_to_toml(config: ExperimentConfig) -> str:
                  "gossip", "clock"):
         lines += ["", f"[{name}]"]
         for key, value in asdict(getattr(config, name)).items():
+            if value is not None:
+                lines.append(f"{key} = {_toml_value(value)}")
+    if config.privacy is not None:
+        lines += ["", "[privacy]"]
+        for key, value in asdict(config.privacy).items():
             if value is not None:
                 lines.append(f"{key} = {_toml_value(value)}")
     for adversary in config.adversaries:

@@ -231,6 +231,31 @@ def plot_label_distribution(
     return _save(fig, path)
 
 
+def plot_privacy(privacy: Mapping[str, Any], path: Path) -> Path:
+    """Each provider's ε spent over its updates, one panel per ledger mode, with the budget
+    (``privacy`` is summary.json's ``privacy`` entry)."""
+    from matplotlib.ticker import MaxNLocator
+
+    series = privacy["epsilon_over_time"]
+    modes = sorted(series) or ["(no ledger mode)"]
+    fig, axes = plt.subplots(1, len(modes), figsize=(5 * len(modes), 3.6), squeeze=False)
+    for axis, mode in zip(axes[0], modes, strict=True):
+        for provider in sorted(series.get(mode, {}), key=_natural):
+            points = series[mode][provider]
+            axis.plot([x for x, _ in points], [e for _, e in points], marker="o", markersize=3,
+                      label=provider.rsplit("/", 1)[-1])
+        axis.axhline(privacy["epsilon"], color="black", linestyle="--", linewidth=1,
+                     label=f"budget ε = {privacy['epsilon']:g}")
+        axis.set_xlabel("round" if mode == "federation" else "provider's update")
+        axis.set_ylabel(f"ε spent (δ = {privacy['delta']:g})")
+        axis.set_title(f"{mode}: noise {privacy['noise_multiplier']:.3g}, "
+                       f"clip {privacy['max_grad_norm']:g}", fontsize=10)
+        axis.set_ylim(bottom=0)
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axis.legend(fontsize=7, loc="lower right")
+    return _save(fig, path)
+
+
 def summary_table(summary: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
     """Rows (mode, final accuracy, wall seconds, simulated seconds) for every mode run."""
     rows = []

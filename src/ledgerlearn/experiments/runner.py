@@ -27,7 +27,8 @@ from ledgerlearn.experiments.config import (
 from ledgerlearn.protocols.metrics import MetricsLog
 
 FILES = ("experiment.toml", "metrics.jsonl", "dag.json", "summary.json", "report.html")
-FIGURES = ("accuracy.png", "dag-federation.png", "dag-gossip.png", "verdicts.png", "labels.png")
+FIGURES = ("accuracy.png", "dag-federation.png", "dag-gossip.png", "verdicts.png", "labels.png",
+           "privacy.png")
 
 
 class RunDirectoryError(ValueError):
@@ -294,8 +295,26 @@ def _summary(config, workload, results, out: Path, wall: float) -> dict[str, Any
         "simulated_seconds": {r.mode: r.sim_seconds for r in results},
         "updates": totals,
         "ledger": ledger,
+        "privacy": _privacy(config, workload, results),
         "wall_seconds": wall,
     }
+
+
+def _privacy(config, workload, results) -> dict[str, Any] | None:  # type: ignore[no-untyped-def]
+    """DP settings and, per ledger mode, each provider's ε over time: provider → [[round or
+    n-th update, ε spent]], read from its update records on the ledger (None without DP)."""
+    from ledgerlearn.protocols.results import epsilon_over_time
+    from ledgerlearn.protocols.workload import privacy_summary
+
+    settings = privacy_summary(config, workload)
+    if settings is None:
+        return None
+    over_time = {
+        r.mode: {p: [list(point) for point in points]
+                 for p, points in epsilon_over_time(r.outcome.nodes).items()}
+        for r in results if r.outcome is not None
+    }
+    return {**settings, "epsilon_over_time": over_time}
 
 
 def _ledger_summary(path: Path) -> dict[str, Any]:
@@ -347,6 +366,9 @@ def _report(config, workload, results, summary, out: Path) -> None:  # type: ign
         workload.label_counts(), out / "labels.png",
         malicious=[p.malicious for p in workload.providers],
     )
+    if summary.get("privacy"):
+        figures["Privacy spent: each provider's ε over its updates"] = report.plot_privacy(
+            summary["privacy"], out / "privacy.png")
     report.write_report_html(
         out / "report.html", title=f"ledgerlearn experiment: {config.name}", summary=summary,
         figures=figures, config_text=config.source_text or config_to_toml(config),

@@ -109,6 +109,18 @@ class ClockConfig:
 
 
 @dataclass(frozen=True)
+class PrivacyBudgetConfig:
+    """The ``[privacy]`` table: DP-SGD for every provider, a budget (ε, δ) per provider and
+    model, the clipping norm, and the noise multiplier (None: the smallest that keeps the
+    smallest provider within ε over ``[rules].rounds`` updates; ``protocols.workload``)."""
+
+    epsilon: float
+    delta: float = 1e-5
+    max_grad_norm: float = 1.0
+    noise_multiplier: float | None = None
+
+
+@dataclass(frozen=True)
 class AdversaryConfig:
     """A kind of malicious provider and the fraction of providers that behave so."""
 
@@ -134,6 +146,7 @@ class ExperimentConfig:
     gossip: GossipConfig = field(default_factory=GossipConfig)
     clock: ClockConfig = field(default_factory=ClockConfig)
     adversaries: tuple[AdversaryConfig, ...] = ()
+    privacy: PrivacyBudgetConfig | None = None  # None: no differential privacy
     source_text: str = ""
 
     def malicious_count(self, kind: str | None = None) -> int:

@@ -10,6 +10,7 @@ publishes, the committee reviews and verifies, providers train and submit. The d
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,10 +83,12 @@ def member_plan(config: ExperimentConfig) -> dict[str, list[tuple[str, str]]]:
 
 
 def model_rules(
-    config: ExperimentConfig, mode: str, round_timeout: float = ROUND_TIMEOUT_SECONDS
+    config: ExperimentConfig, mode: str, round_timeout: float = ROUND_TIMEOUT_SECONDS,
+    *, privacy: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """The contract rules a ledger mode's model is published with (``round_timeout``: real
-    seconds after a federation round's first update when the contract may close it)."""
+    seconds after a federation round's first update when the contract may close it;
+    ``privacy``: the differential-privacy rule, ``Workload.privacy``)."""
     rules: dict[str, Any] = {
         "quorum": config.rules.quorum,
         "min_score": config.rules.min_score,
@@ -94,6 +97,8 @@ def model_rules(
         "free_rider_epsilon": FREE_RIDER_EPSILON,
         "max_parents": config.gossip.parents,
     }
+    if privacy is not None:
+        rules["privacy"] = dict(privacy)
     if mode == FEDERATION:
         rules.update(
             rounds=config.rules.rounds,
@@ -117,7 +122,7 @@ def model_plan(
         model_id=model_id_of(config, mode),
         spec=workload.spec,
         mode=mode,
-        rules=model_rules(config, mode, round_timeout),
+        rules=model_rules(config, mode, round_timeout, privacy=workload.privacy),
         name=f"{config.name} ({mode})",
         description=f"Classify {config.data.dataset} samples "
         f"({workload.spec.num_classes} classes), {mode}-inspired learning.",
@@ -301,6 +306,7 @@ def collect_outcome(
             parents=tuple(update["parents"]), status=entry["status"],
             score=entry["median_score"], malicious=malicious,
             round=update["round"] or None, sim_seconds=submit_times.get(uid, 0.0),
+            epsilon=(update.get("privacy") or {}).get("epsilon"),
         ))
         for report in session.reader.get_reports(model_id, uid):
             verdicts.append(VerdictRecord(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,23 @@ class UpdateNode:
     malicious: bool
     round: int | None
     sim_seconds: float
+    epsilon: float | None = None  # DP models: the ε its provider had spent with it
+
+
+def epsilon_over_time(nodes: Sequence[UpdateNode]) -> dict[str, list[tuple[int, float]]]:
+    """Each provider's ε over its DP updates of one mode, from the update records: provider
+    → [(x, ε spent so far)], x the round (federation) or the provider's n-th update (gossip),
+    in submission order (ε only grows, so it orders updates where no clock does)."""
+    series: dict[str, list[UpdateNode]] = {}
+    for node in nodes:
+        if node.epsilon is not None:
+            series.setdefault(node.provider, []).append(node)
+    out = {}
+    for provider in sorted(series):
+        mine = sorted(series[provider], key=lambda n: (n.round or 0, n.epsilon, n.sim_seconds))
+        out[provider] = [(n.round if n.round else i + 1, float(n.epsilon))  # type: ignore[arg-type]
+                         for i, n in enumerate(mine)]
+    return out
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,17 @@ providers, one architecture and one set of initial weights.
 from __future__ import annotations
 
 import hashlib
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from ledgerlearn.learning.datasets import Dataset, load_dataset
 from ledgerlearn.learning.models import ModelSpec, builtin_spec
+from ledgerlearn.learning.privacy.accounting import PrivacyStep, epsilon_spent, sample_rate
+from ledgerlearn.learning.privacy.dpsgd import PrivacyConfig
 from ledgerlearn.learning.training import TrainConfig
 from ledgerlearn.protocols.config import ExperimentConfig
 
@@ -44,6 +49,18 @@ class Workload:
     test: Dataset
     train_config: TrainConfig
     seed: int
+    #: The rules' differential-privacy rule, noise multiplier resolved ({epsilon, delta,
+    #: max_grad_norm, noise_multiplier}: :func:`privacy_rule`); None: no DP.
+    privacy: dict[str, float] | None = None
+
+    @property
+    def dp_config(self) -> PrivacyConfig | None:
+        """The DP-SGD settings every provider trains with (None: no DP)."""
+        if self.privacy is None:
+            return None
+        return PrivacyConfig(noise_multiplier=self.privacy["noise_multiplier"],
+                             max_grad_norm=self.privacy["max_grad_norm"],
+                             delta=self.privacy["delta"])
 
     @property
     def train_samples(self) -> int:
@@ -66,7 +83,72 @@ class Workload:
             momentum=self.train_config.momentum,
             weight_decay=self.train_config.weight_decay,
             seed=seed,
+            privacy=self.dp_config,
         )
+
+
+def steps_per_update(samples: int, batch_size: int, epochs: int) -> int:
+    """DP-SGD steps of one update: ``epochs`` epochs of ``ceil(samples / batch_size)``
+    Poisson batches (learning/privacy/dpsgd.py)."""
+    return epochs * math.ceil(samples / batch_size)
+
+
+def privacy_rule(config: ExperimentConfig, samples: Sequence[int]) -> dict[str, float] | None:
+    """The ``privacy`` rule of the experiment's models from its ``[privacy]`` table and the
+    providers' sample counts (None without the table).
+
+    Every provider may spend ``epsilon`` on a model over ``[rules].rounds`` updates of
+    ``local_epochs`` epochs each. Without a ``noise_multiplier``, it is the smallest that
+    keeps the **smallest** provider (the highest sample rate ``batch_size / samples``: its
+    budget goes fastest) within ``epsilon`` (``accounting.noise_multiplier_for``, Opacus's
+    ``get_noise_multiplier``); should another provider still spend more (one just above the
+    batch size, whose sample rate is nearly 1 but who takes two steps an epoch), the
+    multiplier is raised to cover it too. A ``noise_multiplier`` given in the file must let
+    every provider make those updates within the budget, else a ``ValueError`` says so.
+    """
+    table = config.privacy
+    if table is None:
+        return None
+    batch, epochs, rounds = (config.training.batch_size, config.training.local_epochs,
+                             config.rules.rounds)
+
+    def spent(sigma: float, n: int) -> float:
+        step = PrivacyStep(sigma, sample_rate(batch, n), steps_per_update(n, batch, epochs))
+        return epsilon_spent([step] * rounds, table.delta)
+
+    counts = sorted(set(int(n) for n in samples))
+    sigma = table.noise_multiplier
+    if sigma is None:
+        from ledgerlearn.learning.privacy.accounting import noise_multiplier_for
+
+        def needed(n: int) -> float:
+            return noise_multiplier_for(table.epsilon, table.delta, sample_rate(batch, n),
+                                        rounds * steps_per_update(n, batch, epochs))
+
+        sigma = needed(counts[0])
+        for n in counts[1:]:
+            if spent(sigma, n) > table.epsilon:
+                sigma = max(sigma, needed(n))
+    else:
+        worst = max(counts, key=lambda n: spent(sigma, n))
+        if spent(sigma, worst) > table.epsilon:
+            raise ValueError(
+                f"[privacy].noise_multiplier {sigma:g} lets a provider with {worst} samples "
+                f"spend epsilon {spent(sigma, worst):.3f} in [rules].rounds = {rounds} updates "
+                f"of {epochs} epoch(s) at batch size {batch}, over its budget "
+                f"[privacy].epsilon = {table.epsilon:g}; raise noise_multiplier or leave it "
+                "out (it is then derived from epsilon)"
+            )
+    return {"epsilon": table.epsilon, "delta": table.delta,
+            "max_grad_norm": table.max_grad_norm, "noise_multiplier": float(sigma)}
+
+
+def privacy_summary(config: ExperimentConfig, workload: Workload) -> dict[str, Any] | None:
+    """The ``privacy`` settings entry of summary.json (None without DP)."""
+    if workload.privacy is None or config.privacy is None:
+        return None
+    return {**workload.privacy, "noise_multiplier_derived": config.privacy.noise_multiplier
+            is None, "updates_per_provider": config.rules.rounds}
 
 
 def stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> tuple[
@@ -137,6 +219,7 @@ def build_workload(config: ExperimentConfig) -> Workload:
             "larger [partition].alpha"
         )
     training = config.training
+    privacy = privacy_rule(config, [len(p.dataset) for p in providers])
     return Workload(
         spec=spec,
         initial_state=spec.initial_state(config.seed),
@@ -152,4 +235,5 @@ def build_workload(config: ExperimentConfig) -> Workload:
             seed=config.seed,
         ),
         seed=config.seed,
+        privacy=privacy,
     )

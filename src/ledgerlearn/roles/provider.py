@@ -113,6 +113,8 @@ class DataProvider:
         states, weights = parent_states(self.ledger, self.store, model, spec, choice["parents"])
         base = model_aggregate(model, states, weights)
         rule = model["rules"].get("privacy")
+        if rule is not None and not self.within_budget(model_id, model, rule):
+            return None
         config = replace(
             self.train,
             epochs=int(model["rules"]["local_epochs"]),
@@ -145,6 +147,31 @@ class DataProvider:
         self.contributions += 1
         return update
 
+    def privacy_history(self, model_id: str) -> list[PrivacyStep]:
+        """This provider's DP updates on ``model_id``, as recorded on the ledger, in
+        submission order (the order the contract composes them in)."""
+        mine = [
+            e["update"] for e in self.ledger.list_updates(model_id)
+            if e["update"]["provider"] == self.member_id and e["update"].get("privacy")
+        ]
+        mine.sort(key=lambda u: (u["submitted_at"], u["update_id"]))
+        return [
+            PrivacyStep(u["privacy"]["noise_multiplier"], u["privacy"]["sample_rate"],
+                        u["privacy"]["steps"])
+            for u in mine
+        ]
+
+    def within_budget(self, model_id: str, model: dict[str, Any], rule: dict[str, Any]) -> bool:
+        """Whether one more update (``local_epochs`` epochs of DP-SGD on this provider's
+        data) keeps its ε on the model within the rule's budget: a provider that would
+        exceed it stops contributing instead of being refused by the contract."""
+        samples = len(self.data)
+        batch = int(self.train.batch_size)
+        steps = int(model["rules"]["local_epochs"]) * -(-samples // batch)
+        step = PrivacyStep(float(rule["noise_multiplier"]), min(1.0, batch / samples), steps)
+        spent = epsilon_spent([*self.privacy_history(model_id), step], float(rule["delta"]))
+        return spent <= float(rule["epsilon"])
+
     def privacy_claim(self, contribution: Contribution, produced: Produced) -> dict[str, Any]:
         """The DP claim of an update: settings, steps, and the ε spent on the model with it,
         composed over this provider's DP updates on the ledger in submission order (the
@@ -152,16 +179,7 @@ class DataProvider:
         record = produced.privacy
         assert record is not None
         delta = float(contribution.model["rules"]["privacy"]["delta"])
-        mine = [
-            e["update"] for e in self.ledger.list_updates(contribution.model_id)
-            if e["update"]["provider"] == self.member_id and e["update"].get("privacy")
-        ]
-        mine.sort(key=lambda u: (u["submitted_at"], u["update_id"]))
-        history = [
-            PrivacyStep(u["privacy"]["noise_multiplier"], u["privacy"]["sample_rate"],
-                        u["privacy"]["steps"])
-            for u in mine
-        ]
+        history = self.privacy_history(contribution.model_id)
         rate = min(1.0, record["batch_size"] / produced.samples)
         step = PrivacyStep(record["noise_multiplier"], rate, record["steps"])
         return {

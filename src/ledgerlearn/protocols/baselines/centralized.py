@@ -39,7 +39,9 @@ def run_centralized(
     log.add(round=0, sim_seconds=0.0, accuracy=accuracy, loss=loss)
     sim = 0.0
     for epoch in progress_bar(range(1, epochs + 1), progress, MODE, "epoch"):
-        config = dataclasses.replace(workload.job_config(MODE, epoch), epochs=1)
+        # The reference without privacy: one party holds all the data, nobody to protect
+        # it from ([privacy] applies to providers: fedavg, gossip-baseline, ledger modes).
+        config = dataclasses.replace(workload.job_config(MODE, epoch), epochs=1, privacy=None)
         state = train_local(workload.spec, state, pooled, config).state
         sim += len(pooled) / samples_per_second
         if epoch % test_every == 0 or epoch == epochs:
