@@ -92,12 +92,12 @@ def federate(spec, start, people, rounds, config, fragments=None, rule="loo",
     seconds = {"train": 0.0, "verdict": 0.0, "rewards": 0.0}
     for r in range(rounds):
         updates = {}
-        for i, p in enumerate(people):
+        for p in people:
             if p["kind"] == "free_rider":
                 updates[p["id"]] = {k: np.array(v, copy=True) for k, v in state.items()}
                 continue
             t = time.perf_counter()
-            cfg = TrainConfig(**{**config, "seed": 1000 * r + i})
+            cfg = TrainConfig(**{**config, "seed": 1000 * r + int(p["id"][1:])})
             updates[p["id"]] = train_local(spec, state, p["data"], cfg).state
             seconds["train"] += time.perf_counter() - t
         sizes = {p["id"]: len(p["data"]) for p in people}
