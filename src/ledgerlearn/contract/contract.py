@@ -11,11 +11,12 @@ caller-given seed). Key layout and the conflicts that remain: docs/contract.md.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from typing import Any
 
-from ledgerlearn.contract import keys
+from ledgerlearn.contract import keys, rewards, rotation
 from ledgerlearn.contract.caller import Caller, caller_from_creator
 from ledgerlearn.contract.decisions import (
     RoundEntry,
@@ -39,10 +40,16 @@ from ledgerlearn.contract.records import (
     GOSSIP,
     INITIAL,
     METRICS,
+    OPTIONAL_RULES,
     PENDING,
     PROPOSED,
+    REJECTED,
     VERIFIED,
+    Contribution,
+    ContributionReport,
+    Credit,
     Deviation,
+    Election,
     MemberFlag,
     MemberRecord,
     ModelDecision,
@@ -85,6 +92,7 @@ DEFAULT_ALPHA = 10.0
 QUERIES = [
     "get_member", "get_model", "list_models", "get_update", "get_reports", "list_updates",
     "lineage", "pending_evaluations", "pending_reviews", "select_parents",
+    "contribution_task", "contributions_of_round", "balance", "rewards_of", "committee_of",
 ]
 
 
@@ -363,6 +371,7 @@ async def _finalize(
         if member not in reporters:  # its pending-evaluation entry still exists: drop it
             await delete(stub, keys.PENDING_EVALUATION, member, model.model_id, update_id)
     await _record_deviations(stub, model, verdict, reports, when, tx_id)
+    await _pay_report_fees(stub, model, verdict, reports, when, tx_id)
     await _emit(stub, "UpdateFinalized", {"model_id": model.model_id, "update_id": update_id,
                                           "status": outcome.status})
     return verdict
@@ -455,6 +464,247 @@ def _time_text(seconds: float) -> str:
     return timestamp_text(micros // 10**6, (micros % 10**6) * 1000)
 
 
+# ----------------------------------------------------------------- rewards and rotation
+# The rules of docs/contract.md, "Rewards" and "Rotation"; the arithmetic lives in
+# contract.rewards and contract.rotation.
+
+#: A deviation costs the reputation of this many reports consistent with the median.
+DEVIATION_WEIGHT = 3
+
+
+def _fragment_holders(req: dict[str, Any]) -> list[str]:
+    """Who holds a validation fragment: the committee, or every pool member of a rotation
+    (fragments are encrypted at publication to the whole pool, so that an elected member
+    finds its own without the publisher being online)."""
+    rotation_rule = req["rules"].get("rotation")
+    return list(rotation_rule["pool"]) if rotation_rule else list(req["committee"])
+
+
+async def _check_incentive_rules(
+    stub: Any, mode: str, committee: list[str], rules: Rules
+) -> None:
+    """A model's reward rule fits its mode; its rotation pool holds its committee, only
+    registered committee members, and the committee has the rotation's size and no
+    organization holding a majority."""
+    if rules.rewards is not None:
+        rule = rules.rewards["rule"]
+        if mode not in rewards.REWARD_RULES[rule]:
+            fits = ", ".join(r for r, modes in rewards.REWARD_RULES.items() if mode in modes)
+            raise ContractError(f"reward rule {rule} does not fit {mode} mode; use {fits}")
+        if mode == GOSSIP and "updates" not in rules.rewards:
+            raise ContractError(
+                "gossip rewards spread the budget over a number of updates; state it as "
+                "rules.rewards.updates"
+            )
+    spec = rules.rotation
+    if spec is None:
+        return
+    if mode != FEDERATION:
+        raise ContractError("committee rotation runs in epochs of federation rounds; gossip "
+                            "models keep their published committee")
+    if spec["size"] != len(committee) or not set(committee) <= set(spec["pool"]):
+        raise ContractError(
+            f"rotation: the published committee serves epoch 1, so it must have "
+            f"rules.rotation.size ({spec['size']}) members, all in the pool; got "
+            f"{len(committee)}, not in the pool: "
+            f"{', '.join(sorted(set(committee) - set(spec['pool']))) or 'none'}"
+        )
+    if rules.quorum > spec["size"]:
+        raise ContractError(f"quorum {rules.quorum} exceeds the rotation size {spec['size']}")
+    for member_id in spec["pool"]:
+        member = await get_record(stub, MemberRecord, keys.MEMBER, member_id)
+        if member is None or member.role != "committee":
+            raise ContractError(
+                f"rotation pool member {member_id} is not a registered committee member"
+            )
+    majority = rotation.majority_organization(committee)
+    if majority:
+        raise ContractError(f"rotation: {majority} holds a majority of the committee's seats")
+
+
+async def _seated(stub: Any, model: ModelRecord, round_number: int) -> list[str]:
+    """The committee that judges updates of ``round_number``: the published one, or the one
+    elected for the round's epoch (refused while that election is missing)."""
+    spec = model.rules_record().rotation
+    if spec is None or model.mode != FEDERATION:
+        return list(model.committee)
+    epoch = rotation.epoch_of_round(round_number, spec["epoch_rounds"])
+    if epoch == 1:
+        return list(model.committee)
+    election = await get_record(
+        stub, Election, keys.ELECTION, model.model_id, keys.round_part(epoch)
+    )
+    if election is None:
+        raise ContractError(
+            f"round {round_number} of model {model.model_id} belongs to epoch {epoch}, whose "
+            f"committee is not elected yet; call elect_committee with epoch {epoch}"
+        )
+    return list(election.committee)
+
+
+async def _epoch_view(stub: Any, model: ModelRecord, update_id: str) -> ModelRecord:
+    """The model as seen by an update's reports: its committee is the one seated for the
+    update's round (unchanged without rotation, or when the update does not exist)."""
+    if model.rules_record().rotation is None:
+        return model
+    update = await get_record(stub, UpdateRecord, keys.UPDATE, model.model_id, update_id)
+    if update is None:
+        return model
+    committee = await _seated(stub, model, update.round)
+    return dataclasses.replace(model, committee=committee)
+
+
+async def _pay(stub: Any, credit: Credit) -> None:
+    await put_record(
+        stub, credit, keys.CREDIT, credit.account, credit.model_id, credit.kind, credit.subject
+    )
+
+
+async def _pay_report_fees(
+    stub: Any, model: ModelRecord, verdict: Verdict, reports: list[Report], when: str,
+    tx_id: str,
+) -> None:
+    """Models with rewards pay each member's report consistent with the median its fee (the
+    deviating ones are recorded by _record_deviations instead). Each fee is its own key."""
+    rules = model.rules_record()
+    if rules.rewards is None:
+        return
+    fee = int(rules.rewards.get("member_fee", 0))
+    for report in reports:
+        if member_deviation(
+            report, median_score=verdict.median_score, sane_votes=verdict.sane_votes,
+            reports=verdict.reports, tolerance=rules.deviation_tolerance,
+        ) is None:
+            await _pay(stub, Credit(
+                report.member, model.model_id, "report-fee", verdict.update_id, fee,
+                f"report on update {verdict.update_id} consistent with the median",
+                when, tx_id,
+            ))
+
+
+def _subject_of(model: ModelRecord, req: dict[str, Any]) -> tuple[str, int]:
+    """What a contribution request is about: a federation round or a gossip update."""
+    if model.mode == FEDERATION:
+        if "round" not in req or "update_id" in req:
+            raise ContractError(
+                f"model {model.model_id} learns in rounds; contributions name a round"
+            )
+        return keys.round_subject(req["round"]), req["round"]
+    if "update_id" not in req or "round" in req:
+        raise ContractError(
+            f"model {model.model_id} learns in gossip mode; contributions name an update_id"
+        )
+    return req["update_id"], 0
+
+
+async def _contribution_task(
+    stub: Any, model: ModelRecord, subject: str, round_number: int
+) -> dict[str, Any]:
+    """What the committee must evaluate for a round's (a gossip update's) rewards: the
+    verified updates taking part, the excluded ones with why, the recorded seed and the
+    coalitions. Refused while the round is open or the update undecided."""
+    spec = model.rules_record().rewards
+    m = model.model_id
+    if spec is None:
+        raise ContractError(f"model {m} has no reward rule (rules.rewards)")
+    taking_part, excluded, sources = [], {}, []
+    if model.mode == FEDERATION:
+        _, now = tx_time(stub)
+        closed, why = await _round_closed(stub, model, round_number, now)
+        if not closed:
+            raise ContractError(
+                f"round {round_number} of model {m} is still running ({why}); its rewards "
+                "follow its close"
+            )
+        entries = await _round_entries(stub, m, round_number)
+    else:
+        await _update(stub, m, subject)
+        entries = [RoundEntry(subject, await _status(stub, m, subject), 0.0)]
+    for entry in entries:
+        verdict = await _verdict(stub, m, entry.update_id)
+        update = await _update(stub, m, entry.update_id)
+        sources += [update.tx_id] + ([verdict.tx_id] if verdict else [])
+        if entry.status == VERIFIED:
+            taking_part.append(entry.update_id)
+        elif entry.status == REJECTED:
+            excluded[entry.update_id] = f"rejected: {verdict.reason if verdict else ''}"
+        else:
+            raise ContractError(f"update {entry.update_id} of model {m} awaits its verdict")
+    seed = rewards.contribution_seed(f"{m}|{subject}", sources)
+    count = int(spec.get("permutations", 8))
+    coalitions = (
+        rewards.required_coalitions(spec["rule"], taking_part, seed=seed,
+                                    permutation_count=count)
+        if taking_part else []
+    )
+    return {"model_id": m, "subject": subject, "round": round_number, "rule": spec["rule"],
+            "updates": sorted(taking_part), "excluded": excluded, "seed": seed,
+            "permutations": count, "coalitions": coalitions}
+
+
+async def _credit_contributions(
+    stub: Any, model: ModelRecord, task: dict[str, Any], reports: list[ContributionReport],
+    when: str, tx_id: str,
+) -> Contribution:
+    """The median value per coalition, the rule's contributions, the credits (and the
+    members' fees), written once with their evidence."""
+    rules = model.rules_record()
+    spec = rules.rewards
+    assert spec is not None
+    m, subject = model.model_id, task["subject"]
+    medians = rewards.median_values([r.values for r in reports])
+    values = rewards.oriented(medians, model.higher_is_better)
+    contribution = rewards.contributions(
+        spec["rule"], values, task["updates"], seed=task["seed"],
+        permutation_count=task["permutations"], truncation=float(spec.get("truncation", 0.0)),
+    )
+    excluded = dict(task["excluded"])
+    if model.mode == FEDERATION:
+        pot = rewards.round_pot(int(spec["budget"]), rules.rounds)
+        credits = rewards.split_pot(contribution, pot)
+    else:
+        pot = int(spec["budget"]) // int(spec["updates"])
+        paid = len(await scan(stub, keys.CONTRIBUTION, m))  # the budget is spent in order
+        credits = {
+            u: rewards.gossip_credit(c, cap=pot, full_gain=float(spec.get("full_gain", 0.05)))
+            for u, c in contribution.items()
+        }
+        if paid >= int(spec["updates"]):
+            excluded.update({u: "the model's reward budget is spent" for u in credits})
+            credits = dict.fromkeys(credits, 0)
+    deviating = {}
+    fee = int(spec.get("member_fee", 0))
+    for report in reports:
+        reason = rewards.evaluation_deviation(report.values, medians, rules.deviation_tolerance)
+        if reason is not None:
+            deviating[report.member] = reason
+            continue
+        await _pay(stub, Credit(report.member, m, "report-fee", subject, fee,
+                                f"contribution values for {subject} consistent with the median",
+                                when, tx_id))
+    record = Contribution(
+        model_id=m, subject=subject, rule=spec["rule"], round=task["round"], seed=task["seed"],
+        members=sorted(r.member for r in reports), medians=medians, contributions=contribution,
+        credits=credits, excluded=excluded, deviating=deviating, pot=pot, recorded_at=when,
+        tx_id=tx_id,
+    )
+    await put_record(stub, record, keys.CONTRIBUTION, m, subject)
+    for update_id, amount in credits.items():
+        if amount > 0:
+            update = await _update(stub, m, update_id)
+            await _pay(stub, Credit(
+                update.provider, m, "contribution", update_id, amount,
+                f"{spec['rule']} contribution {contribution[update_id]:+.6f} to {subject}",
+                when, tx_id,
+            ))
+    return record
+
+
+async def _credits(stub: Any, account: str, model_id: str | None) -> list[Credit]:
+    parts = [account] if model_id is None else [account, model_id]
+    return [from_dict(Credit, v) for _, v in await scan(stub, keys.CREDIT, *parts)]
+
+
 class LearningContract(Contract):
     """Publish models, review them, submit updates, report evaluations; and the queries."""
 
@@ -509,9 +759,10 @@ class LearningContract(Contract):
                 f"{str(METRICS[metric]).lower()}"
             )
         committee = req["committee"]
-        if set(req["fragments"]) != set(committee):
-            missing = sorted(set(committee) - set(req["fragments"]))
-            extra = sorted(set(req["fragments"]) - set(committee))
+        holders = _fragment_holders(req)  # the committee, or the whole pool of a rotation
+        if set(req["fragments"]) != set(holders):
+            missing = sorted(set(holders) - set(req["fragments"]))
+            extra = sorted(set(req["fragments"]) - set(holders))
             raise ContractError(
                 "fragments must name exactly one validation fragment per committee member"
                 + (f"; missing for {', '.join(missing)}" if missing else "")
@@ -542,6 +793,7 @@ class LearningContract(Contract):
         )
         if problem:
             raise ContractError(problem)
+        await _check_incentive_rules(stub, req["mode"], committee, rules)
         when, _ = tx_time(stub)
         model = ModelRecord(
             model_id=m,
@@ -556,7 +808,8 @@ class LearningContract(Contract):
             committee=list(committee),
             fragments=dict(req["fragments"]),
             # no DP rule: not stored, so that such a model's record is what it always was
-            rules={k: v for k, v in to_dict(rules).items() if k != "privacy" or v is not None},
+            rules={k: v for k, v in to_dict(rules).items()
+                   if k not in OPTIONAL_RULES or v is not None},
             publisher=caller.member_id,
             published_at=when,
             tx_id=stub.get_txid(),
@@ -694,7 +947,7 @@ class LearningContract(Contract):
             part = keys.round_part(round_number)
             await put_value(stub, {"update_id": u, "submitted_at": now}, keys.ROUND, m, part, u)
             await put_value(stub, {"update_id": u}, keys.SUBMITTED, m, part, caller.member_id)
-        for member in model.committee:
+        for member in await _seated(stub, model, round_number):  # the epoch's committee
             await put_value(stub, {"update_id": u}, keys.PENDING_EVALUATION, member, m, u)
         await _emit(stub, "UpdateSubmitted", {"model_id": m, "update_id": u})
         return _json(to_dict(update))
@@ -711,6 +964,7 @@ class LearningContract(Contract):
         _require_role(caller, "report_evaluation", "committee")
         req = parse_request("report_evaluation", request)
         model = await _model(stub, req["model_id"])
+        model = await _epoch_view(stub, model, req["update_id"])  # rotation: who serves now
         _require_committee(caller, model)
         m, u = model.model_id, req["update_id"]
         await _update(stub, m, u)
@@ -754,6 +1008,7 @@ class LearningContract(Contract):
         _require_role(caller, "finalize_update", "committee")
         req = parse_request("finalize_update", request)
         model = await _model(stub, req["model_id"])
+        model = await _epoch_view(stub, model, req["update_id"])  # rotation: who serves now
         _require_committee(caller, model)
         m, u = model.model_id, req["update_id"]
         await _update(stub, m, u)
@@ -992,3 +1247,199 @@ class LearningContract(Contract):
             "seed": seed,
             "alpha": alpha,
         })
+
+    # ----------------------------------------------------------------- rewards and rotation
+
+    async def report_contribution(self, ctx: TransactionContext, request: str) -> str:
+        """A committee member's values of the coalitions a round's (a gossip update's)
+        reward rule needs; the quorum-th report writes the contributions and the credits.
+
+        The member must send exactly the coalitions of ``contribution_task``; like scores,
+        the median across members decides, so no member sets a credit alone.
+        """
+        stub = ctx.get_stub()
+        caller = caller_from_creator(stub.get_creator())
+        _require_role(caller, "report_contribution", "committee")
+        req = parse_request("report_contribution", request)
+        model = await _model(stub, req["model_id"])
+        subject, round_number = _subject_of(model, req)
+        model = dataclasses.replace(
+            model, committee=await _seated(stub, model, round_number or 1)
+        )
+        _require_committee(caller, model)
+        m = model.model_id
+        if await exists(stub, keys.CONTRIBUTION, m, subject):
+            raise ContractError(f"the contributions of {subject} of model {m} are recorded")
+        if await exists(stub, keys.CONTRIBUTION_REPORT, m, subject, caller.member_id):
+            raise ContractError(f"{caller.member_id} already reported on {subject} of model {m}")
+        task = await _contribution_task(stub, model, subject, round_number)
+        if not task["updates"]:
+            raise ContractError(f"{subject} of model {m} verified no update; nothing to credit")
+        missing = sorted(set(task["coalitions"]) - set(req["values"]))
+        extra = sorted(set(req["values"]) - set(task["coalitions"]))
+        if missing or extra:
+            raise ContractError(
+                f"{subject} of model {m} needs the values of exactly the "
+                f"{len(task['coalitions'])} coalitions of contribution_task; missing "
+                f"{len(missing)}, not asked for {len(extra)}"
+                + (f" (e.g. {missing[0] or 'the start'!r})" if missing else "")
+            )
+        when, _ = tx_time(stub)
+        report = ContributionReport(
+            m, subject, caller.member_id, {k: float(v) for k, v in req["values"].items()},
+            when, stub.get_txid(),
+        )
+        await put_record(stub, report, keys.CONTRIBUTION_REPORT, m, subject, caller.member_id)
+        result: dict[str, Any] = {"report": to_dict(report), "contribution": None}
+        if req.get("finalize", True):
+            reports = [
+                from_dict(ContributionReport, v)
+                for _, v in await scan(stub, keys.CONTRIBUTION_REPORT, m, subject)
+                if v["member"] != caller.member_id
+            ]
+            reports.append(report)
+            if len(reports) >= model.rules["quorum"]:
+                made = await _credit_contributions(stub, model, task, reports, when,
+                                                   stub.get_txid())
+                result["contribution"] = to_dict(made)
+        return _json(result)
+
+    async def elect_committee(self, ctx: TransactionContext, request: str) -> str:
+        """Elect a model's committee for an epoch once the previous epoch's last round is
+        closed: eligible pool members (committee role, not flagged) drawn by recorded
+        randomness from the previous epoch's transactions, no organization a majority.
+        Anyone may send it; the result is the same whoever does."""
+        stub = ctx.get_stub()
+        caller = caller_from_creator(stub.get_creator())
+        _require_role(caller, "elect_committee", *APPLICATION_ROLES)
+        req = parse_request("elect_committee", request)
+        model = await _model(stub, req["model_id"])
+        rules = model.rules_record()
+        spec, m, epoch = rules.rotation, model.model_id, req["epoch"]
+        if spec is None:
+            raise ContractError(f"model {m} has no committee rotation (rules.rotation)")
+        first, last = rotation.epoch_rounds_range(epoch, spec["epoch_rounds"])
+        if first > rules.rounds:
+            raise ContractError(
+                f"model {m} learns in {rules.rounds} rounds; epoch {epoch} would start at "
+                f"round {first}"
+            )
+        if await exists(stub, keys.ELECTION, m, keys.round_part(epoch)):
+            raise ContractError(f"the committee of epoch {epoch} of model {m} is elected")
+        if epoch > 2 and not await exists(stub, keys.ELECTION, m, keys.round_part(epoch - 1)):
+            raise ContractError(f"epoch {epoch - 1} of model {m} must be elected first")
+        _, now = tx_time(stub)
+        closed, why = await _round_closed(stub, model, first - 1, now)
+        if not closed:
+            raise ContractError(
+                f"epoch {epoch} of model {m} starts after round {first - 1}, which is still "
+                f"running ({why})"
+            )
+        sources = []
+        previous_first, _ = rotation.epoch_rounds_range(epoch - 1, spec["epoch_rounds"])
+        for round_number in range(previous_first, first):
+            for entry in await _round_entries(stub, m, round_number):
+                update = await _update(stub, m, entry.update_id)
+                verdict = await _verdict(stub, m, entry.update_id)
+                sources += [update.tx_id] + ([verdict.tx_id] if verdict else [])
+        roles = {}
+        for member_id in spec["pool"]:
+            member = await get_record(stub, MemberRecord, keys.MEMBER, member_id)
+            roles[member_id] = member.role if member else None
+        flagged = [parts[-1] for parts, _ in await scan(stub, keys.MEMBER_FLAG, m)]
+        eligible, excluded = rotation.eligibility(spec["pool"], roles, flagged)
+        seed = rotation.election_seed(m, epoch, sources)
+        committee, skipped = rotation.elect(eligible, spec["size"], seed)
+        if len(committee) < rules.quorum:
+            raise ContractError(
+                f"epoch {epoch} of model {m} can seat only {len(committee)} members "
+                f"({len(eligible)} eligible, organizations: "
+                f"{', '.join(sorted({rotation.organization(e) for e in eligible})) or 'none'}); "
+                f"its quorum is {rules.quorum}"
+            )
+        when, _ = tx_time(stub)
+        election = Election(
+            model_id=m, epoch=epoch, first_round=first, last_round=min(last, rules.rounds),
+            committee=committee, eligible=eligible, excluded=excluded, skipped=skipped,
+            seed=seed, seed_sources=sorted(sources), elected_at=when, tx_id=stub.get_txid(),
+        )
+        await put_record(stub, election, keys.ELECTION, m, keys.round_part(epoch))
+        await _emit(stub, "CommitteeElected", {"model_id": m, "epoch": epoch,
+                                               "committee": committee})
+        return _json(to_dict(election))
+
+    async def contribution_task(self, ctx: TransactionContext, request: str) -> str:
+        """What the committee evaluates for a round's (gossip update's) rewards: the
+        verified updates, the excluded ones, the recorded seed, the coalitions."""
+        stub = ctx.get_stub()
+        caller_from_creator(stub.get_creator())
+        req = parse_request("contribution_task", request)
+        model = await _model(stub, req["model_id"])
+        subject, round_number = _subject_of(model, req)
+        task = await _contribution_task(stub, model, subject, round_number)
+        task["committee"] = await _seated(stub, model, round_number or 1)
+        return _json(task)
+
+    async def contributions_of_round(self, ctx: TransactionContext, request: str) -> str:
+        """A round's (gossip update's) contributions and credits with the evidence: every
+        member's report and the medians (None while the quorum is not reached)."""
+        stub = ctx.get_stub()
+        caller_from_creator(stub.get_creator())
+        req = parse_request("contributions_of_round", request)
+        model = await _model(stub, req["model_id"])
+        subject, _ = _subject_of(model, req)
+        m = model.model_id
+        record = await get_value(stub, keys.CONTRIBUTION, m, subject)
+        reports = [v for _, v in await scan(stub, keys.CONTRIBUTION_REPORT, m, subject)]
+        return _json({"model_id": m, "subject": subject, "contribution": record,
+                      "reports": reports})
+
+    async def balance(self, ctx: TransactionContext, request: str) -> str:
+        """An account's credits (optionally on one model): contributions, report fees, and a
+        committee member's reputation (consistent reports minus weighted deviations)."""
+        stub = ctx.get_stub()
+        caller_from_creator(stub.get_creator())
+        req = parse_request("balance", request)
+        account, model_id = req["account"], req.get("model_id")
+        credits = await _credits(stub, account, model_id)
+        parts = [account] if model_id is None else [account, model_id]
+        deviations = len(await scan(stub, keys.DEVIATION, *parts))
+        consistent = sum(1 for c in credits if c.kind == "report-fee")
+        return _json({
+            "account": account,
+            "model_id": model_id,
+            "total": sum(c.amount for c in credits),
+            "contributions": sum(c.amount for c in credits if c.kind == "contribution"),
+            "fees": sum(c.amount for c in credits if c.kind == "report-fee"),
+            "consistent_reports": consistent,
+            "deviations": deviations,
+            "reputation": consistent - DEVIATION_WEIGHT * deviations,
+        })
+
+    async def rewards_of(self, ctx: TransactionContext, request: str) -> str:
+        """A provider's contribution credits, one per rewarded update, with their reasons."""
+        stub = ctx.get_stub()
+        caller_from_creator(stub.get_creator())
+        req = parse_request("rewards_of", request)
+        credits = [c for c in await _credits(stub, req["provider"], req.get("model_id"))
+                   if c.kind == "contribution"]
+        return _json({"provider": req["provider"], "total": sum(c.amount for c in credits),
+                      "credits": [to_dict(c) for c in credits]})
+
+    async def committee_of(self, ctx: TransactionContext, request: str) -> str:
+        """Who serves a model: for a round, its epoch's committee; without one, the timeline
+        (the published committee, then every election with its evidence)."""
+        stub = ctx.get_stub()
+        caller_from_creator(stub.get_creator())
+        req = parse_request("committee_of", request)
+        model = await _model(stub, req["model_id"])
+        elections = [v for _, v in await scan(stub, keys.ELECTION, model.model_id)]
+        result: dict[str, Any] = {"model_id": model.model_id, "published": model.committee,
+                                  "elections": elections}
+        if "round" in req:
+            spec = model.rules_record().rotation
+            result["round"] = req["round"]
+            result["epoch"] = (rotation.epoch_of_round(req["round"], spec["epoch_rounds"])
+                               if spec else 1)
+            result["committee"] = await _seated(stub, model, req["round"])
+        return _json(result)

@@ -33,6 +33,14 @@ MEMBER_FLAG = "member-flag"
 PRIVACY = "privacy"
 # [member_id, model_id, update_id] -> update_id: the evaluations a member still owes
 PENDING_EVALUATION = "pending-evaluation"
+# [model_id, subject, member_id] -> ContributionReport (subject: round-<r:06d> or update id)
+CONTRIBUTION_REPORT = "contribution-report"
+# [model_id, subject] -> Contribution (written once, by the quorum-th contribution report)
+CONTRIBUTION = "contribution"
+# [account, model_id, kind, subject] -> Credit (written once)
+CREDIT = "credit"
+# [model_id, epoch(6 digits)] -> Election (written once)
+ELECTION = "election"
 
 ROUND_DIGITS = 6
 
@@ -59,3 +67,8 @@ def split_composite_key(key: str) -> tuple[str, list[str]]:
 def round_part(round_number: int) -> str:
     """A round as a fixed-width key part, so that range scans return rounds in order."""
     return f"{round_number:0{ROUND_DIGITS}d}"
+
+
+def round_subject(round_number: int) -> str:
+    """The subject of a federation round's contributions (a gossip update's is its id)."""
+    return f"round-{round_part(round_number)}"

@@ -120,6 +120,16 @@ class Rules:
     #: Differential privacy required of every update: {epsilon, delta, max_grad_norm,
     #: noise_multiplier} (schemas.PRIVACY_RULE); None: no DP rule (not stored).
     privacy: dict[str, float] | None = None
+    #: Rewards (contract.rewards): {rule, budget, member_fee, permutations, truncation,
+    #: updates, full_gain} (schemas.REWARDS_RULE); None: the model pays nobody (not stored).
+    rewards: dict[str, Any] | None = None
+    #: Committee rotation (contract.rotation): {epoch_rounds, size, pool}
+    #: (schemas.ROTATION_RULE); None: the published committee serves for ever (not stored).
+    rotation: dict[str, Any] | None = None
+
+
+#: Rules that are not stored when absent, so that a model without them keeps its old record.
+OPTIONAL_RULES = ("privacy", "rewards", "rotation")
 
 
 @dataclass(frozen=True)
@@ -264,4 +274,70 @@ class MemberFlag:
     updates: list[str]
     reason: str
     flagged_at: str
+    tx_id: str
+
+
+@dataclass(frozen=True)
+class ContributionReport:
+    """One committee member's values of the coalitions a reward rule needs (contract.rewards),
+    for a federation round (``subject`` ``round-000003``) or a gossip update (its id)."""
+
+    model_id: str
+    subject: str
+    member: str
+    values: dict[str, float]
+    reported_at: str
+    tx_id: str
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """The contributions of a round (or gossip update), with the evidence: the members whose
+    reports were used, the median value per coalition, the members whose values deviated."""
+
+    model_id: str
+    subject: str
+    rule: str
+    round: int
+    seed: str
+    members: list[str]
+    medians: dict[str, float]
+    contributions: dict[str, float]
+    credits: dict[str, int]
+    excluded: dict[str, str]
+    deviating: dict[str, str]
+    pot: int
+    recorded_at: str
+    tx_id: str
+
+
+@dataclass(frozen=True)
+class Credit:
+    """Credit paid to an account (a provider for an update, a member for a report)."""
+
+    account: str
+    model_id: str
+    kind: str  # "contribution" or "report-fee"
+    subject: str  # the update id (contribution, verdict report fee) or the round subject
+    amount: int
+    reason: str
+    recorded_at: str
+    tx_id: str
+
+
+@dataclass(frozen=True)
+class Election:
+    """A model's committee for one epoch, elected by the contract (contract.rotation)."""
+
+    model_id: str
+    epoch: int
+    first_round: int
+    last_round: int
+    committee: list[str]
+    eligible: list[str]
+    excluded: dict[str, str]
+    skipped: dict[str, str]
+    seed: str
+    seed_sources: list[str]
+    elected_at: str
     tx_id: str

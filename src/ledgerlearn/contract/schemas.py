@@ -79,6 +79,41 @@ PRIVACY_CLAIM = {
     },
 }
 
+#: A model's reward rule (contract.rewards): a rule from the allow-list and a whole budget of
+#: credits; members earn ``member_fee`` per report consistent with the median.
+REWARDS_RULE = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["rule", "budget"],
+    "properties": {
+        "rule": {"enum": ["loo", "gtg_shapley", "improvement"]},
+        "budget": {"type": "integer", "minimum": 1, "maximum": 10**15},
+        "member_fee": {"type": "integer", "minimum": 0, "maximum": 10**12},
+        "permutations": {"type": "integer", "minimum": 1, "maximum": 64},
+        "truncation": NON_NEGATIVE,
+        "updates": {"type": "integer", "minimum": 1, "maximum": 10**7},
+        "full_gain": {"type": "number", "exclusiveMinimum": 0},
+    },
+}
+
+#: A model's committee rotation (contract.rotation): epochs of ``epoch_rounds`` federation
+#: rounds, ``size`` seats elected from ``pool`` (which holds the published committee).
+ROTATION_RULE = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["epoch_rounds", "size", "pool"],
+    "properties": {
+        "epoch_rounds": {"type": "integer", "minimum": 1, "maximum": 100000},
+        "size": {"type": "integer", "minimum": 2, "maximum": MAX_COMMITTEE},
+        "pool": {
+            "type": "array", "items": MEMBER_ID, "minItems": 2, "maxItems": 256,
+            "uniqueItems": True,
+        },
+    },
+}
+
+COALITION = "^([0-9a-f]{24}(,[0-9a-f]{24})*)?$"
+
 RULES = {
     "type": "object",
     "additionalProperties": False,
@@ -102,6 +137,8 @@ RULES = {
         "deviation_tolerance": {"type": "number", "exclusiveMinimum": 0},
         "flag_after": {"type": "integer", "minimum": 1, "maximum": 1000},
         "privacy": PRIVACY_RULE,
+        "rewards": REWARDS_RULE,
+        "rotation": ROTATION_RULE,
     },
 }
 
@@ -242,6 +279,48 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "count": {"type": "integer", "minimum": 1, "maximum": 64},
             "provider": MEMBER_ID,
         },
+    },
+    # rewards and rotation (appended)
+    "report_contribution": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["model_id", "values"],
+        "properties": {
+            "model_id": MODEL_ID,
+            "round": {"type": "integer", "minimum": 1},
+            "update_id": UPDATE_ID,
+            "values": {
+                "type": "object", "propertyNames": {"pattern": COALITION},
+                "additionalProperties": FINITE, "minProperties": 1, "maxProperties": 4096,
+            },
+            "finalize": {"type": "boolean"},
+        },
+    },
+    "contribution_task": {
+        "type": "object", "additionalProperties": False, "required": ["model_id"],
+        "properties": {"model_id": MODEL_ID, "round": {"type": "integer", "minimum": 1},
+                       "update_id": UPDATE_ID},
+    },
+    "contributions_of_round": {
+        "type": "object", "additionalProperties": False, "required": ["model_id"],
+        "properties": {"model_id": MODEL_ID, "round": {"type": "integer", "minimum": 1},
+                       "update_id": UPDATE_ID},
+    },
+    "balance": {
+        "type": "object", "additionalProperties": False, "required": ["account"],
+        "properties": {"account": MEMBER_ID, "model_id": MODEL_ID},
+    },
+    "rewards_of": {
+        "type": "object", "additionalProperties": False, "required": ["provider"],
+        "properties": {"provider": MEMBER_ID, "model_id": MODEL_ID},
+    },
+    "elect_committee": {
+        "type": "object", "additionalProperties": False, "required": ["model_id", "epoch"],
+        "properties": {"model_id": MODEL_ID, "epoch": {"type": "integer", "minimum": 2}},
+    },
+    "committee_of": {
+        "type": "object", "additionalProperties": False, "required": ["model_id"],
+        "properties": {"model_id": MODEL_ID, "round": {"type": "integer", "minimum": 1}},
     },
 }
 

@@ -438,3 +438,47 @@ class CommitteeMember:
             if "already" not in str(exc):
                 raise
         return True
+
+    # ----------------------------------------------------------------- rewards
+
+    def contribution_values(
+        self, model: dict[str, Any], task: dict[str, Any]
+    ) -> dict[str, float]:
+        """This member's score of every coalition a reward task names (contract.rewards): the
+        aggregate, by the model's rule, of the coalition's updates on its fragment; the empty
+        coalition is the model the round (the gossip update) started from."""
+        spec = self.spec_of(model)
+        metric = model["metric"]
+        fragment = self.fragment_of(model)
+        m = model["model_id"]
+        updates = {u: self.ledger.get_update(m, u)["update"] for u in task["updates"]}
+        states = {u: fetch_state(self.store, rec["weights_cid"], spec)
+                  for u, rec in updates.items()}
+        first = next(iter(updates.values()))
+        values = {}
+        for coalition in task["coalitions"]:
+            if coalition == "":
+                state = self.parents_aggregate(model, spec, first)
+            else:
+                members = coalition.split(",")
+                state = model_aggregate(model, [states[u] for u in members],
+                                        [int(updates[u]["samples"]) for u in members])
+            values[coalition] = float(evaluate(spec, state, fragment, metrics=[metric])[metric])
+        return values
+
+    def report_contributions(
+        self, model_id: str, round_number: int | None = None, update_id: str | None = None
+    ) -> dict[str, Any] | None:
+        """Evaluate and report the coalitions of a closed round's (a verified gossip
+        update's) reward task; None when the task credits nothing or this member reported."""
+        task = self.ledger.contribution_task(model_id, round_number, update_id)
+        if not task["updates"] or self.member_id not in task["committee"]:
+            return None
+        model = self.ledger.get_model(model_id)["model"]
+        values = self.contribution_values(model, task)
+        try:
+            return self.ledger.report_contribution(model_id, values, round_number, update_id)
+        except EndorsementError as exc:
+            if "already reported" in str(exc) or "are recorded" in str(exc):
+                return None
+            raise

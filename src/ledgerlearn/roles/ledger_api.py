@@ -132,3 +132,44 @@ class LearningLedger:
         if count is not None:
             request["count"] = count
         return self._evaluate("select_parents", request)
+
+    # rewards and rotation (contract.rewards, contract.rotation)
+    @staticmethod
+    def _subject(model_id: str, round_number: int | None, update_id: str | None
+                 ) -> dict[str, Any]:
+        request: dict[str, Any] = {"model_id": model_id}
+        if round_number is not None:
+            request["round"] = round_number
+        if update_id is not None:
+            request["update_id"] = update_id
+        return request
+
+    def contribution_task(self, model_id: str, round_number: int | None = None,
+                          update_id: str | None = None) -> dict[str, Any]:
+        return self._evaluate("contribution_task",
+                              self._subject(model_id, round_number, update_id))
+
+    def report_contribution(self, model_id: str, values: dict[str, float],
+                            round_number: int | None = None, update_id: str | None = None
+                            ) -> dict[str, Any]:
+        request = {**self._subject(model_id, round_number, update_id), "values": values}
+        return self._submit("report_contribution", request)
+
+    def contributions_of_round(self, model_id: str, round_number: int | None = None,
+                               update_id: str | None = None) -> dict[str, Any]:
+        return self._evaluate("contributions_of_round",
+                              self._subject(model_id, round_number, update_id))
+
+    def balance(self, account: str, model_id: str | None = None) -> dict[str, Any]:
+        request = {"account": account, **({"model_id": model_id} if model_id else {})}
+        return self._evaluate("balance", request)
+
+    def rewards_of(self, provider: str, model_id: str | None = None) -> dict[str, Any]:
+        request = {"provider": provider, **({"model_id": model_id} if model_id else {})}
+        return self._evaluate("rewards_of", request)
+
+    def elect_committee(self, model_id: str, epoch: int) -> dict[str, Any]:
+        return self._submit("elect_committee", {"model_id": model_id, "epoch": epoch})
+
+    def committee_of(self, model_id: str, round_number: int | None = None) -> dict[str, Any]:
+        return self._evaluate("committee_of", self._subject(model_id, round_number, None))
