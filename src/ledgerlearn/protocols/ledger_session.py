@@ -17,8 +17,10 @@ from typing import Any
 from ledgerlearn.attacks import COMMITTEE_ATTACKS, PROVIDER_ATTACKS
 from ledgerlearn.contract import CHAINCODE_NAME, learning_contract
 from ledgerlearn.contract.records import FEDERATION, REJECTED, VERIFIED
+from ledgerlearn.learning.pool import TrainingPool
 from ledgerlearn.protocols.config import ExperimentConfig
 from ledgerlearn.protocols.results import UpdateNode, VerdictRecord
+from ledgerlearn.protocols.scoring import PoolScorer
 from ledgerlearn.protocols.workload import Workload
 from ledgerlearn.roles.committee import CommitteeMember
 from ledgerlearn.roles.ledger_api import LearningLedger
@@ -167,6 +169,7 @@ class LedgerSession:
     committee: list[CommitteeMember]
     providers: list[DataProvider]
     kinds: dict[str, str | None] = field(default_factory=dict)  # provider member id -> attack
+    scorer: PoolScorer | None = None
 
     @classmethod
     def create(
@@ -248,6 +251,22 @@ class LedgerSession:
         if status != "active":
             raise RuntimeError(f"model {model_id} was not approved by its committee: {status}")
         return model_id
+
+    def score_on(self, pool: TrainingPool) -> None:
+        """Honest members score on ``pool`` from now on (same scores, both cores busy)."""
+        self.scorer = PoolScorer(pool)
+        for member in self.committee:
+            if member.kind == "honest":
+                member.scorer = self.scorer
+
+    def start_scoring(self, update: dict[str, Any]) -> None:
+        """Start, on the pool, every honest member's scoring of a just-submitted update."""
+        if self.scorer is None:
+            return
+        model = self.reader.get_model(update["model_id"])["model"]
+        for member in self.committee:
+            if member.scorer is self.scorer and member.member_id in model["committee"]:
+                self.scorer.start(member, model, update)
 
     def evaluate_pending(self) -> None:
         """Every committee member assesses and reports what waits for it."""
