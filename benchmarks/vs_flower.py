@@ -12,7 +12,7 @@ the same split, partition, initial weights, validation and test sets):
   rounds, the test set evaluated after every round.
 
 Both train with the same function (`learning.training.train_local`, one torch thread, the
-same per-provider, per-round seeds derived by `Workload.job_config`), so the ratio measures
+seed each federation provider trains with in each round), so the ratio measures
 what each framework adds around training: Ray's scheduling and messaging against the
 ledger, the store and the committee's verification. Task: MNIST, cnn-mnist, 20 IID providers,
 batch 32, SGD lr 0.01 momentum 0.9, 1 local epoch per round, 10 rounds (`--quick`: a
@@ -160,9 +160,8 @@ def run_flower(config, workload, workers: int) -> dict:  # type: ignore[no-untyp
 
     from ledgerlearn.learning.training import evaluate, train_local
 
-    providers = [(p.name, p.dataset) for p in workload.providers]
     spec, test = workload.spec, workload.test
-    rounds, count = config.rules.rounds, len(providers)
+    rounds, count = config.rules.rounds, len(workload.providers)
     accuracies: list[float] = []
 
     client = ClientApp()
@@ -170,11 +169,14 @@ def run_flower(config, workload, workers: int) -> dict:  # type: ignore[no-untyp
     @client.train()
     def train(msg: Message, context: Context) -> Message:
         torch.set_num_threads(1)  # as ledgerlearn's workers
-        name, data = providers[int(context.node_config["partition-id"])]
+        provider = workload.providers[int(context.node_config["partition-id"])]
+        index, data = provider.index, provider.dataset
         round_number = int(msg.content["config"]["server-round"])
         state = msg.content["arrays"].to_torch_state_dict()
+        # the seed federation's provider `index` trains with in this round (roles/provider.py)
+        seed = (config.seed * 1000 + index) * 1009 + round_number - 1
         result = train_local(spec, state, data,
-                             workload.job_config(f"flower/{name}", round_number))
+                             dataclasses.replace(workload.train_config, seed=seed))
         arrays = ArrayRecord({k: torch.from_numpy(v) for k, v in result.state.items()})
         metrics = MetricRecord({"num-examples": len(data), "train_loss": result.final_loss})
         return Message(content=RecordDict({"arrays": arrays, "metrics": metrics}),

@@ -13,8 +13,10 @@ do not change. The member still loads the weights itself and runs every other ch
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
+from ledgerlearn.learning.datasets import Dataset
 from ledgerlearn.learning.models import ModelSpec
 from ledgerlearn.learning.pool import EvalJob, TrainingPool
 from ledgerlearn.learning.training import eval_ranges, metrics_from_outputs
@@ -30,7 +32,7 @@ class PoolScorer:
         self.pool = pool
         self.pieces = pieces or max(1, pool.workers)
         # (member id, model id, update id) -> (weights CID, pending pieces)
-        self._started: dict[tuple[str, str, str], tuple[str, list[Any]]] = {}
+        self._started: dict[tuple[str, str, str], tuple[str, list[tuple[int, Any]]]] = {}
         self.started = 0
 
     def start(self, member: CommitteeMember, model: dict[str, Any], update: dict[str, Any]) -> None:
@@ -45,9 +47,14 @@ class PoolScorer:
         except (StorageError, ValueError):
             return
         fragment = member.fragment_of(model)
-        jobs = [EvalJob(spec, state, fragment, a, b)
-                for a, b in eval_ranges(len(fragment), self.pieces)]
-        self._started[key] = (update["weights_cid"], [self.pool.submit(j) for j in jobs])
+        pending = []
+        for a, b in eval_ranges(len(fragment), self.pieces):
+            # only the piece's samples travel (a view: pickled without the rest); it starts at
+            # a whole batch, so its batches are the whole fragment's
+            piece = Dataset(x=fragment.x[a:b], y=fragment.y[a:b],
+                            num_classes=fragment.num_classes, name=f"{fragment.name}[{a}:{b}]")
+            pending.append((a, self.pool.submit(EvalJob(spec, state, piece))))
+        self._started[key] = (update["weights_cid"], pending)
         self.started += 1
 
     def __call__(
@@ -62,7 +69,7 @@ class PoolScorer:
             entry = self._started[key]
         del self._started[key]
         metric = model["metric"]
-        pieces = [pending.result() for pending in entry[1]]
+        pieces = [dataclasses.replace(pending.result(), start=a) for a, pending in entry[1]]
         return float(metrics_from_outputs(member.fragment_of(model), pieces, [metric])[metric])
 
     def forget(self) -> None:
