@@ -63,12 +63,22 @@ def browser_missing() -> str | None:
     return None
 
 
+def ray_missing() -> str | None:
+    """Why Ray tests cannot run here (None when they can)."""
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        return "Ray is not installed (pip install -e '.[compare]')"
+    return None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Browser tests are deselected, never skipped, where there is no browser: CI installs
-    one (.ci/run), so there they always run."""
-    if browser_missing() is None:
-        return
-    deselected = [item for item in items if item.get_closest_marker("browser")]
-    if deselected:
-        config.hook.pytest_deselected(items=deselected)
-        items[:] = [item for item in items if not item.get_closest_marker("browser")]
+    """Browser tests are deselected, never skipped, where there is no browser (CI installs
+    one, .ci/run, so there they always run); Ray tests likewise where Ray is not installed."""
+    for marker, missing in (("browser", browser_missing), ("ray", ray_missing)):
+        if missing() is None:
+            continue
+        deselected = [item for item in items if item.get_closest_marker(marker)]
+        if deselected:
+            config.hook.pytest_deselected(items=deselected)
+            items[:] = [item for item in items if not item.get_closest_marker(marker)]

@@ -10,6 +10,7 @@ import pytest
 from ledgerlearn.experiments.config import (
     ConfigError,
     ExperimentConfig,
+    config_to_toml,
     load_config,
     parse_config,
 )
@@ -93,3 +94,16 @@ def test_every_example_config_is_valid() -> None:
     for path in files:
         config = load_config(path)
         assert config.source_text == path.read_text(encoding="utf-8")
+
+
+def test_executor_ray_with_its_address_round_trips() -> None:
+    config = parse_config('[experiment]\nexecutor = "ray"\nray_address = "127.0.0.1:6379"\n')
+    assert (config.executor, config.ray_address) == ("ray", "127.0.0.1:6379")
+    again = parse_config(config_to_toml(config))
+    assert dataclasses.replace(again, source_text="") == dataclasses.replace(config,
+                                                                             source_text="")
+    assert parse_config("").executor == "local"
+    with pytest.raises(ConfigError, match=r"\[experiment\].executor must be one of local, ray"):
+        parse_config('[experiment]\nexecutor = "dask"\n')
+    with pytest.raises(ConfigError, match="ray_address is only used with executor"):
+        parse_config('[experiment]\nray_address = "x:1"\n')

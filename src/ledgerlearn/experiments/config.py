@@ -22,6 +22,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 from ledgerlearn.protocols.config import (  # the records, re-exported for the parser's users
     ADVERSARY_KINDS,
+    EXECUTORS,
     LEDGER_MODES,  # noqa: F401 (re-exported)
     METRICS,
     MODES,
@@ -181,6 +182,10 @@ def config_from_mapping(
             raise exp.fail("modes", f"entries must be among {', '.join(MODES)}; got {mode!r}")
     if len(set(modes_value)) != len(modes_value):
         raise exp.fail("modes", f"names a mode twice: {modes_value!r}")
+    executor = exp.choice("executor", EXECUTORS, "local")
+    ray_address = exp.get("ray_address", str, None)
+    if ray_address is not None and executor != "ray":
+        raise exp.fail("ray_address", 'is only used with executor = "ray"')
     exp.finish()
 
     t = _table(source, document, "data")
@@ -291,6 +296,8 @@ def config_from_mapping(
         seed=seed,
         workers=workers,
         modes=tuple(modes_value),
+        executor=executor,
+        ray_address=ray_address,
         data=data,
         partition=partition,
         model=model,
@@ -361,7 +368,10 @@ def config_to_toml(config: ExperimentConfig) -> str:
         f"seed = {config.seed}",
         f"workers = {config.workers}",
         f"modes = {_toml_value(config.modes)}",
+        f"executor = {_toml_value(config.executor)}",
     ]
+    if config.ray_address is not None:
+        lines.append(f"ray_address = {_toml_value(config.ray_address)}")
     for name in ("data", "partition", "model", "training", "providers", "committee", "rules",
                  "gossip", "clock"):
         lines += ["", f"[{name}]"]

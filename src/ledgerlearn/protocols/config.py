@@ -11,6 +11,7 @@ PARTITION_SCHEMES = ("iid", "dirichlet", "shards")
 ADVERSARY_KINDS = (
     "label_flip", "random_weights", "scaled_weights", "free_rider", "impossible_time"
 )
+EXECUTORS = ("local", "ray")
 METRICS = ("accuracy", "macro_f1", "loss")
 
 
@@ -119,6 +120,8 @@ class ExperimentConfig:
     seed: int = 0
     workers: int = 1
     modes: tuple[str, ...] = MODES
+    executor: str = "local"  # "local": a process pool here; "ray": a Ray cluster
+    ray_address: str | None = None  # with executor "ray"; None: RAY_ADDRESS or a local Ray
     data: DataConfig = field(default_factory=DataConfig)
     partition: PartitionConfig = field(default_factory=PartitionConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
