@@ -62,7 +62,7 @@ def build_config(args: argparse.Namespace, size: dict) -> object:
     from ledgerlearn.experiments.config import config_from_mapping
 
     total = size["train"] or 60000
-    validation = VALIDATION if size["train"] is None else total // 10
+    validation = args.validation or (VALIDATION if size["train"] is None else total // 10)
     document = {
         "experiment": {"name": "vs-flower", "seed": args.seed, "workers": args.workers,
                        "modes": ["federation"]},
@@ -102,7 +102,8 @@ def run_ledgerlearn(config, workload, out: Path, pool_scoring: bool = True) -> d
         try:
             result = run_federation(session, schedule=make_schedule(config), runner=runner)
             seconds = time.perf_counter() - start
-            agreement = verdict_agreement(session, result.extra["model_id"])
+            agreement = (verdict_agreement(session, result.extra["model_id"]) if pool_scoring
+                         else {"verdict_agreement": None, "scores_bitwise_equal": None})
         finally:
             session.close()
     return {"seconds": seconds, "accuracy": result.final_accuracy,
@@ -221,6 +222,13 @@ def main() -> int:
                         help="ledgerlearn worker processes = Flower's Ray actors")
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--train-samples", type=int, default=None,
+                        help="a stratified subset of MNIST's training images")
+    parser.add_argument("--validation", type=int, default=None,
+                        help="validation images held out for the committee (default 5000; "
+                             "--quick: a tenth of the subset)")
+    parser.add_argument("--scoring-first", choices=("pool", "in-process"), default="pool",
+                        help="with --compare-scoring: which federation run goes first")
     parser.add_argument("--only", choices=("ledgerlearn", "flower"), default=None,
                         help="run one side only (no ratio)")
     parser.add_argument("--compare-scoring", action="store_true",
@@ -243,6 +251,8 @@ def main() -> int:
     size = dict(QUICK if args.quick else FULL)
     if args.rounds:
         size["rounds"] = args.rounds
+    if args.train_samples:
+        size["train"] = args.train_samples
     config = build_config(args, size)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -257,12 +267,20 @@ def main() -> int:
                  "workers": args.workers, "train_images": workload.train_samples,
                  "validation_images": len(workload.validation),
                  "test_images": len(workload.test)}
-    if args.only != "flower":
+    def federation(pool_scoring: bool) -> dict:
         directory = Path(tempfile.mkdtemp(prefix="vs-flower-"))
         try:
-            ledger = run_ledgerlearn(config, workload, directory)
+            return run_ledgerlearn(config, workload, directory, pool_scoring=pool_scoring)
         finally:
             shutil.rmtree(directory, ignore_errors=True)
+
+    if args.only != "flower":
+        serial = None
+        if args.compare_scoring and args.scoring_first == "in-process":
+            serial = federation(False)
+        ledger = federation(True)
+        if args.compare_scoring and serial is None:
+            serial = federation(False)
         print(f"ledgerlearn federation: {ledger['seconds']:.1f} s, accuracy "
               f"{ledger['accuracy']:.4f}, {ledger['updates']}", file=sys.stderr)
         out.update(ledgerlearn_seconds=round(ledger["seconds"], 2),
@@ -271,17 +289,11 @@ def main() -> int:
                    ledgerlearn_updates=ledger["updates"],
                    verdict_agreement=ledger["verdict_agreement"],
                    scores_bitwise_equal=ledger["scores_bitwise_equal"])
-    if args.compare_scoring and args.only != "flower":
-        directory = Path(tempfile.mkdtemp(prefix="vs-flower-"))
-        try:
-            serial = run_ledgerlearn(config, workload, directory, pool_scoring=False)
-        finally:
-            shutil.rmtree(directory, ignore_errors=True)
-        print(f"ledgerlearn federation, in-process scoring: {serial['seconds']:.1f} s",
-              file=sys.stderr)
-        out.update(in_process_scoring_seconds=round(serial["seconds"], 2),
-                   pool_scoring_speedup=round(serial["seconds"] / ledger["seconds"], 3),
-                   same_accuracies=serial["accuracies"] == ledger["accuracies"])
+        if serial is not None:
+            out.update(in_process_scoring_seconds=round(serial["seconds"], 2),
+                       pool_scoring_speedup=round(serial["seconds"] / ledger["seconds"], 3),
+                       scoring_first=args.scoring_first,
+                       same_accuracies=serial["accuracies"] == ledger["accuracies"])
     if args.only != "ledgerlearn":
         flower = run_flower(config, workload, args.workers)
         print(f"Flower simulation: {flower['seconds']:.1f} s, accuracy "

@@ -260,12 +260,16 @@ class LedgerSession:
                 member.scorer = self.scorer
 
     def start_scoring(self, update: dict[str, Any]) -> None:
-        """Start, on the pool, every honest member's scoring of a just-submitted update."""
+        """Start, on the pool, the scoring of a just-submitted update by the members that
+        will report on it: `evaluate_pending` asks the members in order, and the report that
+        completes the quorum ends the verdict, so those are the first ``quorum`` members of
+        the model's committee (a later member, should it still be asked, scores then)."""
         if self.scorer is None:
             return
         model = self.reader.get_model(update["model_id"])["model"]
-        for member in self.committee:
-            if member.scorer is self.scorer and member.member_id in model["committee"]:
+        members = [m for m in self.committee if m.member_id in model["committee"]]
+        for member in members[: int(model["rules"]["quorum"])]:
+            if member.scorer is self.scorer:
                 self.scorer.start(member, model, update)
 
     def evaluate_pending(self) -> None:
