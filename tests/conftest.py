@@ -72,12 +72,23 @@ def browser_missing() -> str | None:
     return None
 
 
+def ray_missing() -> str | None:
+    """Why Ray tests cannot run here (None when they can)."""
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        return "Ray is not installed (pip install -e '.[compare]')"
+    return None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests that need what this machine lacks are deselected, never skipped (CI fails on
     skips): ``browser`` tests without a browser (CI installs one, .ci/run, so there they
-    always run), ``fabric`` tests without a Fabric release in FABRIC_HOME."""
+    always run), ``fabric`` tests without a Fabric release in FABRIC_HOME, ``ray`` tests
+    where Ray is not installed."""
     missing = [marker for marker, lacking in (("browser", browser_missing() is not None),
-                                              ("fabric", fabric_home() is None)) if lacking]
+                                              ("fabric", fabric_home() is None),
+                                              ("ray", ray_missing() is not None)) if lacking]
     if not missing:
         return
     deselected = [item for item in items

@@ -10,6 +10,7 @@ import pytest
 from ledgerlearn.experiments.config import (
     ConfigError,
     ExperimentConfig,
+    config_to_toml,
     load_config,
     parse_config,
 )
@@ -116,3 +117,16 @@ def test_every_error_of_a_file_at_once() -> None:
     assert len(errors) == len(expected)
     for line, start in zip(sorted(errors), sorted(expected), strict=True):
         assert line.startswith(start), (line, start)
+
+
+def test_executor_ray_with_its_address_round_trips() -> None:
+    config = parse_config('[experiment]\nexecutor = "ray"\nray_address = "127.0.0.1:6379"\n')
+    assert (config.executor, config.ray_address) == ("ray", "127.0.0.1:6379")
+    again = parse_config(config_to_toml(config))
+    assert dataclasses.replace(again, source_text="") == dataclasses.replace(config,
+                                                                             source_text="")
+    assert parse_config("").executor == "local"
+    with pytest.raises(ConfigError, match=r"\[experiment\].executor must be one of local, ray"):
+        parse_config('[experiment]\nexecutor = "dask"\n')
+    with pytest.raises(ConfigError, match="ray_address is only used with executor"):
+        parse_config('[experiment]\nray_address = "x:1"\n')

@@ -50,3 +50,22 @@ def test_unknown_shared_dataset_is_refused(digits):
         pool.run([job])
     with pytest.raises(TrainingError, match="workers must be"):
         TrainingPool(-1)
+
+
+def test_evaluation_jobs_give_the_same_outputs_on_workers_and_in_process(digits):
+    from ledgerlearn.learning.pool import EvalJob
+    from ledgerlearn.learning.training import eval_ranges, evaluate_outputs
+
+    spec = builtin_spec("mlp")
+    state = spec.initial_state(4)
+    ranges = eval_ranges(len(digits.test), 3)
+    jobs = [EvalJob(spec, state, digits.test, a, b) for a, b in ranges]
+    expected = [evaluate_outputs(spec, state, digits.test, a, b) for a, b in ranges]
+    for workers in (0, 2):
+        with TrainingPool(workers, {"test": digits.test}) as pool:
+            pending = [pool.submit(job) for job in jobs]
+            by_key = pool.submit(EvalJob(spec, state, "test", *ranges[0])).result()
+            got = [p.result() for p in pending]
+        for a, b in zip([*expected, expected[0]], [*got, by_key], strict=True):
+            assert a.start == b.start and a.batch_losses == b.batch_losses
+            assert np.array_equal(a.logits, b.logits)

@@ -140,3 +140,35 @@ def test_small_real_mnist_run(mnist_path):
     config = TrainConfig(epochs=1, batch_size=32, optimizer="adam", lr=1e-3, seed=0)
     result = train_local(spec, spec.initial_state(0), train, config)
     assert evaluate(spec, result.state, test)["accuracy"] > 0.8
+
+
+@pytest.mark.parametrize("pieces", [1, 2, 3, 9])
+def test_evaluation_in_pieces_gives_exactly_evaluate(digits, pieces):
+    from ledgerlearn.learning.training import eval_ranges, evaluate_outputs, metrics_from_outputs
+
+    spec = builtin_spec("mlp")
+    state = train_local(spec, None, digits.train, TrainConfig(epochs=1, lr=0.05, seed=3)).state
+    names = ["accuracy", "loss", "macro_f1"]
+    ranges = eval_ranges(len(digits.test), pieces)
+    assert ranges[0][0] == 0 and ranges[-1][1] == len(digits.test)
+    parts = [evaluate_outputs(spec, state, digits.test, a, b) for a, b in ranges]
+    # any order of arrival: the pieces are put back in sample order
+    assert metrics_from_outputs(digits.test, parts[::-1], names) == evaluate(
+        spec, state, digits.test, names
+    )
+
+
+def test_evaluation_pieces_must_cover_the_data_set(digits):
+    from ledgerlearn.learning.training import (
+        EVAL_BATCH,
+        evaluate_outputs,
+        metrics_from_outputs,
+    )
+
+    spec = builtin_spec("mlp")
+    state = spec.initial_state(0)
+    first = evaluate_outputs(spec, state, digits.test, 0, EVAL_BATCH)
+    with pytest.raises(TrainingError, match="cover 128 of the"):
+        metrics_from_outputs(digits.test, [first], ["accuracy"])
+    with pytest.raises(TrainingError, match="multiple of 128"):
+        evaluate_outputs(spec, state, digits.test, 5, 20)

@@ -25,6 +25,7 @@ from ledgerlearn.learning.models import BUILTIN_SPECS
 from ledgerlearn.protocols.config import (  # the records, re-exported for the parser's users
     ADVERSARY_KINDS,
     COMMITTEE_ATTACK_KINDS,
+    EXECUTORS,
     LEDGER_MODES,  # noqa: F401 (re-exported)
     METRICS,
     MODES,
@@ -196,6 +197,10 @@ def config_from_mapping(
                  f"{', '.join(repr(m) for m in bad_modes)}")
     elif len(set(modes_value)) != len(modes_value):
         exp.fail("modes", f"names a mode twice: {modes_value!r}")
+    executor = exp.choice("executor", EXECUTORS, "local")
+    ray_address = exp.get("ray_address", str, None)
+    if ray_address is not None and executor != "ray":
+        exp.fail("ray_address", 'is only used with executor = "ray"')
     exp.finish()
 
     t = _table(source, document, "data", errors)
@@ -336,6 +341,8 @@ def config_from_mapping(
         seed=seed,
         workers=workers,
         modes=tuple(modes_value),
+        executor=executor,
+        ray_address=ray_address,
         data=data,
         partition=partition,
         model=model,
@@ -412,7 +419,10 @@ def config_to_toml(config: ExperimentConfig) -> str:
         f"seed = {config.seed}",
         f"workers = {config.workers}",
         f"modes = {_toml_value(config.modes)}",
+        f"executor = {_toml_value(config.executor)}",
     ]
+    if config.ray_address is not None:
+        lines.append(f"ray_address = {_toml_value(config.ray_address)}")
     for name in ("data", "partition", "model", "training", "providers", "committee", "rules",
                  "gossip", "clock"):
         lines += ["", f"[{name}]"]

@@ -182,7 +182,8 @@ def run_experiment(
 
             # checks the connection files before any mode runs
             on_network = NetworkRun(Path(network), out, config, workload, say)
-        with JobRunner(config.workers) as runner:
+        with JobRunner(config.workers, executor=config.executor,
+                       address=config.ray_address) as runner:
             for mode in config.modes:
                 log = MetricsLog(mode, out / "metrics.jsonl")
                 if mode in LEDGER_MODES and on_network is not None:

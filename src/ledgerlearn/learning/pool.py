@@ -26,10 +26,16 @@ import numpy as np
 from ledgerlearn.learning.datasets import Dataset
 from ledgerlearn.learning.errors import TrainingError
 from ledgerlearn.learning.models import ModelSpec
-from ledgerlearn.learning.training import TrainConfig, TrainResult, train_local
+from ledgerlearn.learning.training import (
+    EvalOutputs,
+    TrainConfig,
+    TrainResult,
+    evaluate_outputs,
+    train_local,
+)
 from ledgerlearn.learning.weights import numpy_state
 
-__all__ = ["TrainJob", "TrainingPool", "default_workers"]
+__all__ = ["EvalJob", "TrainJob", "TrainingPool", "default_workers"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,32 @@ class TrainJob:
     dataset: str | Dataset
     config: TrainConfig
     indices: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class EvalJob:
+    """The forward pass of `state` over samples ``[start, stop)`` of a data set (shared, by
+    key, or its own), as `training.evaluate_outputs` computes it."""
+
+    spec: ModelSpec
+    state: Mapping[str, Any]
+    dataset: str | Dataset
+    start: int = 0
+    stop: int | None = None
+
+
+class _Done:
+    """A finished (or lazily run, in-process) job with a future's `result()`."""
+
+    def __init__(self, compute: Any) -> None:
+        self._compute = compute
+        self._value: Any = None
+        self._ran = False
+
+    def result(self) -> Any:
+        if not self._ran:
+            self._value, self._ran = self._compute(), True
+        return self._value
 
 
 # Data sets a worker received once, at start-up (key -> Dataset).
@@ -87,6 +119,24 @@ def _run_job(
         data = data.subset(indices)
     result = train_local(ModelSpec.from_json(spec_json), state, data, TrainConfig(**config))
     return result.state, result.samples_seen, result.seconds, result.final_loss, result.privacy
+
+
+def _run_eval(
+    spec_json: bytes,
+    state: dict[str, np.ndarray],
+    dataset: str | tuple[np.ndarray, np.ndarray, int, str],
+    start: int,
+    stop: int | None,
+) -> tuple[int, np.ndarray, tuple[float, ...]]:
+    """Worker side of an `EvalJob`."""
+    if isinstance(dataset, str):
+        if dataset not in _WORKER_DATASETS:
+            raise TrainingError(f"no shared data set {dataset!r} in this pool")
+        data = _WORKER_DATASETS[dataset]
+    else:
+        data = Dataset(x=dataset[0], y=dataset[1], num_classes=dataset[2], name=dataset[3])
+    out = evaluate_outputs(ModelSpec.from_json(spec_json), state, data, start, stop)
+    return out.start, out.logits, out.batch_losses
 
 
 def _plain(dataset: Dataset) -> tuple[np.ndarray, np.ndarray, int, str]:
@@ -156,25 +206,43 @@ class TrainingPool:
     def run(self, jobs: Sequence[TrainJob]) -> list[TrainResult]:
         """Train every job; results come back in the order of `jobs`."""
         for job in jobs:
-            if isinstance(job.dataset, str) and job.dataset not in self._datasets:
-                raise TrainingError(
-                    f"job names data set {job.dataset!r}, but the pool holds "
-                    f"{sorted(self._datasets)}"
-                )
+            self._check(job)
         if self._executor is None:
             return [self._run_here(job) for job in jobs]
-        futures = [
-            self._executor.submit(
-                _run_job,
-                job.spec.to_json(),
-                None if job.initial_state is None else numpy_state(job.initial_state),
+        futures = [self.submit(job) for job in jobs]
+        return [future.result() for future in futures]
+
+    def submit(self, job: TrainJob | EvalJob) -> Any:
+        """Start a job now (on a worker; in-process pools run it when its `result()` is first
+        asked for); returns an object whose `result()` is the `TrainResult` or `EvalOutputs`."""
+        self._check(job)
+        if self._executor is None:
+            if isinstance(job, EvalJob):
+                return _Done(lambda: self._eval_here(job))
+            return _Done(lambda: self._run_here(job))
+        if isinstance(job, EvalJob):
+            future = self._executor.submit(
+                _run_eval, job.spec.to_json(), numpy_state(job.state),
                 job.dataset if isinstance(job.dataset, str) else _plain(job.dataset),
-                None if job.indices is None else np.asarray(job.indices, dtype=np.int64),
-                job.config.to_dict(),
+                job.start, job.stop,
             )
-            for job in jobs
-        ]
-        return [TrainResult(*future.result()) for future in futures]
+            return _Mapped(future, lambda r: EvalOutputs(*r))
+        future = self._executor.submit(
+            _run_job,
+            job.spec.to_json(),
+            None if job.initial_state is None else numpy_state(job.initial_state),
+            job.dataset if isinstance(job.dataset, str) else _plain(job.dataset),
+            None if job.indices is None else np.asarray(job.indices, dtype=np.int64),
+            job.config.to_dict(),
+        )
+        return _Mapped(future, lambda r: TrainResult(*r))
+
+    def _check(self, job: TrainJob | EvalJob) -> None:
+        if isinstance(job.dataset, str) and job.dataset not in self._datasets:
+            raise TrainingError(
+                f"job names data set {job.dataset!r}, but the pool holds "
+                f"{sorted(self._datasets)}"
+            )
 
     def _run_here(self, job: TrainJob) -> TrainResult:
         import torch
@@ -188,6 +256,28 @@ class TrainingPool:
             return train_local(job.spec, job.initial_state, data, job.config)
         finally:
             torch.set_num_threads(threads)
+
+    def _eval_here(self, job: EvalJob) -> EvalOutputs:
+        import torch
+
+        data = self._datasets[job.dataset] if isinstance(job.dataset, str) else job.dataset
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return evaluate_outputs(job.spec, job.state, data, job.start, job.stop)
+        finally:
+            torch.set_num_threads(threads)
+
+
+class _Mapped:
+    """A worker's future whose plain result is turned into a record when asked for."""
+
+    def __init__(self, future: Any, convert: Any) -> None:
+        self._future = future
+        self._convert = convert
+
+    def result(self) -> Any:
+        return self._convert(self._future.result())
 
 
 def default_workers() -> int:

@@ -14,6 +14,7 @@ without per-batch synchronisation.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -31,15 +32,22 @@ from ledgerlearn.learning.weights import check_state, numpy_state
 
 __all__ = [
     "OPTIMIZERS",
+    "EvalOutputs",
     "TrainConfig",
     "TrainResult",
+    "eval_ranges",
     "evaluate",
+    "evaluate_outputs",
+    "metrics_from_outputs",
     "train_centralized",
     "train_local",
 ]
 
 OPTIMIZERS = ("sgd", "adam")
-_EVAL_BATCH = 1024
+#: Samples per forward pass when evaluating (pieces of an evaluation start at multiples).
+#: Small batches stay in cache: 128 ran 1.5-2x faster than 1024 on cnn-mnist on one thread,
+#: with bitwise the same logits.
+EVAL_BATCH = 128
 
 
 @dataclass(frozen=True)
@@ -207,28 +215,85 @@ def evaluate(
     metrics: Sequence[str] = ("accuracy", "loss", "macro_f1"),
 ) -> dict[str, float]:
     """The named metrics (from `METRICS`) of `state` on `dataset`, in eval mode."""
+    chosen = [metric(name) for name in metrics]  # unknown names fail before any work
+    outputs = evaluate_outputs(spec, state, dataset)
+    return metrics_from_outputs(dataset, [outputs], [m.name for m in chosen])
+
+
+@dataclass(frozen=True)
+class EvalOutputs:
+    """What the forward pass over samples ``[start, stop)`` of a data set gives: the logits
+    and each batch's summed loss. Pieces over consecutive ranges that start at multiples of
+    `EVAL_BATCH` put together (`metrics_from_outputs`) give exactly `evaluate`'s result, so
+    one evaluation may run in pieces on several workers."""
+
+    start: int
+    logits: np.ndarray
+    batch_losses: tuple[float, ...]
+
+
+def eval_ranges(size: int, pieces: int) -> list[tuple[int, int]]:
+    """``size`` samples cut into at most ``pieces`` ranges of whole `EVAL_BATCH` batches."""
+    batches = -(-size // EVAL_BATCH)
+    pieces = max(1, min(pieces, batches))
+    cuts = [round(i * batches / pieces) * EVAL_BATCH for i in range(pieces)] + [size]
+    return [(a, min(b, size)) for a, b in itertools.pairwise(cuts) if a < b]
+
+
+def evaluate_outputs(
+    spec: ModelSpec, state: Mapping[str, Any], dataset: Dataset,
+    start: int = 0, stop: int | None = None,
+) -> EvalOutputs:
+    """The forward pass of `state` over samples ``[start, stop)`` of `dataset` in batches of
+    `EVAL_BATCH`, in eval and inference mode."""
     import torch
     import torch.nn.functional as F
 
-    chosen = [metric(name) for name in metrics]
+    stop = len(dataset) if stop is None else stop
     if len(dataset) == 0:
         raise TrainingError(f"evaluate: data set '{dataset.name}' is empty")
+    if start % EVAL_BATCH or not 0 <= start < stop <= len(dataset):
+        raise TrainingError(
+            f"evaluate: range [{start}, {stop}) of the {len(dataset)} samples of "
+            f"'{dataset.name}' must be non-empty and start at a multiple of {EVAL_BATCH}"
+        )
     module = _prepare(spec, state, dataset, "evaluate")
     module.eval()
     x = torch.from_numpy(dataset.x)
     y = torch.from_numpy(dataset.y)
-    logits = []
-    total_loss = 0.0
-    with torch.no_grad():
-        for begin in range(0, len(dataset), _EVAL_BATCH):
-            out = module(x[begin : begin + _EVAL_BATCH])
-            total_loss += float(
-                F.cross_entropy(out, y[begin : begin + _EVAL_BATCH], reduction="sum")
+    logits, losses = [], []
+    with torch.inference_mode():
+        for begin in range(start, stop, EVAL_BATCH):
+            end = min(begin + EVAL_BATCH, stop)
+            out = module(x[begin:end])
+            losses.append(float(F.cross_entropy(out, y[begin:end], reduction="sum")))
+            logits.append(out.numpy().copy())
+    return EvalOutputs(start, np.concatenate(logits), tuple(losses))
+
+
+def metrics_from_outputs(
+    dataset: Dataset, pieces: Sequence[EvalOutputs], metrics: Sequence[str]
+) -> dict[str, float]:
+    """The named metrics of `dataset` from forward-pass pieces covering all its samples."""
+    ordered = sorted(pieces, key=lambda p: p.start)
+    covered = 0
+    for piece in ordered:
+        if piece.start != covered:
+            raise TrainingError(
+                f"evaluate: pieces of '{dataset.name}' leave a gap or overlap at {covered}"
             )
-            logits.append(out.numpy())
-    all_logits = np.concatenate(logits)
+        covered += len(piece.logits)
+    if covered != len(dataset):
+        raise TrainingError(
+            f"evaluate: pieces cover {covered} of the {len(dataset)} samples of '{dataset.name}'"
+        )
+    all_logits = np.concatenate([p.logits for p in ordered])
+    total_loss = 0.0
+    for piece in ordered:
+        for loss in piece.batch_losses:
+            total_loss += loss
     mean_loss = total_loss / len(dataset)
-    return {m.name: m.compute(all_logits, dataset.y, mean_loss) for m in chosen}
+    return {m.name: m.compute(all_logits, dataset.y, mean_loss) for m in map(metric, metrics)}
 
 
 def train_centralized(

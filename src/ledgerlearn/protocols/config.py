@@ -15,6 +15,7 @@ ADVERSARY_KINDS = (
 )
 #: What the dishonest committee members do (ledgerlearn.attacks.COMMITTEE_ATTACKS).
 COMMITTEE_ATTACK_KINDS = ("random_scores", "colluding_scores")
+EXECUTORS = ("local", "ray")
 METRICS = ("accuracy", "macro_f1", "loss")
 
 
@@ -136,6 +137,8 @@ class ExperimentConfig:
     seed: int = 0
     workers: int = 1
     modes: tuple[str, ...] = MODES
+    executor: str = "local"  # "local": a process pool here; "ray": a Ray cluster
+    ray_address: str | None = None  # with executor "ray"; None: RAY_ADDRESS or a local Ray
     data: DataConfig = field(default_factory=DataConfig)
     partition: PartitionConfig = field(default_factory=PartitionConfig)
     model: ModelConfig = field(default_factory=ModelConfig)

@@ -53,6 +53,7 @@ def run_federation(
     log = log or MetricsLog(MODE)
     log.restart_wall_clock()
     model_id = session.publish(FEDERATION)
+    session.score_on(runner.pool)  # members score on the pool, as soon as updates arrive
     deferred = [DeferredTraining(p, runner) for p in session.providers]
     rng = np.random.default_rng([config.seed, 0xFEDE])
     clock_costs = config.clock
@@ -93,6 +94,7 @@ def run_federation(
                 produced = deferred[index].finish(contribution)
                 update = session.providers[index].complete(contribution, produced)
                 submit_times[update["update_id"]] = event.time
+                session.start_scoring(update)
                 last_round_ids.append(update["update_id"])
                 clock.after(
                     clock_costs.commit_seconds + clock_costs.evaluation_seconds, "evaluate"

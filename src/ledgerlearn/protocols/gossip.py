@@ -53,6 +53,7 @@ def run_gossip(
     log = log or MetricsLog(MODE)
     log.restart_wall_clock()
     model_id = session.publish(GOSSIP)
+    session.score_on(runner.pool)  # members score on the pool, as soon as updates arrive
     count = len(session.providers)
     deferred = [DeferredTraining(p, runner) for p in session.providers]
     clock = SimClock()
@@ -93,6 +94,7 @@ def run_gossip(
             produced = deferred[index].finish(contribution)
             update = session.providers[index].complete(contribution, produced)
             submit_times[update["update_id"]] = event.time
+            session.start_scoring(update)
             clock.after(costs.commit_seconds + costs.evaluation_seconds, "evaluate")
             clock.schedule(
                 schedule.next_online(index, event.time + costs.commit_seconds), "ready", index

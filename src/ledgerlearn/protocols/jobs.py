@@ -12,10 +12,14 @@ thread, so results do not depend on the number of workers.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from ledgerlearn.learning.datasets import Dataset
 from ledgerlearn.learning.pool import TrainingPool, TrainJob
 from ledgerlearn.learning.training import TrainResult
+
+if TYPE_CHECKING:
+    from ledgerlearn.learning.ray_pool import RayPool
 
 __all__ = ["JobRunner", "PendingResult", "TrainJob"]
 
@@ -43,17 +47,30 @@ class PendingResult:
 
 
 class JobRunner:
-    """Batches submitted training jobs onto a `TrainingPool` of `workers` processes.
+    """Batches submitted training jobs onto a `TrainingPool` of `workers` processes (or,
+    with ``executor="ray"``, a `learning.ray_pool.RayPool` on the cluster at ``address`` or
+    ``RAY_ADDRESS``: bitwise the same results).
 
     `datasets` are sent to each worker once (jobs then name them by key); a job may also
     carry its own `Dataset`.
     """
 
-    def __init__(self, workers: int = 1, datasets: Mapping[str, Dataset] | None = None) -> None:
+    def __init__(
+        self, workers: int = 1, datasets: Mapping[str, Dataset] | None = None,
+        *, executor: str = "local", address: str | None = None,
+    ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
         self.workers = workers
-        self.pool = TrainingPool(workers, datasets=datasets)
+        self.pool: TrainingPool | RayPool
+        if executor == "ray":
+            from ledgerlearn.learning.ray_pool import RayPool
+
+            self.pool = RayPool(workers, datasets=datasets, address=address)
+        elif executor == "local":
+            self.pool = TrainingPool(workers, datasets=datasets)
+        else:
+            raise ValueError(f"executor must be 'local' or 'ray', got {executor!r}")
         self._waiting: list[PendingResult] = []
         self.jobs_run = 0
         self.batches = 0

@@ -18,8 +18,10 @@ from typing import Any
 from ledgerlearn.attacks import COLLUDING, COMMITTEE_ATTACKS, PROVIDER_ATTACKS, Coalition
 from ledgerlearn.contract import CHAINCODE_NAME, learning_contract
 from ledgerlearn.contract.records import FEDERATION, REJECTED, VERIFIED
+from ledgerlearn.learning.pool import TrainingPool
 from ledgerlearn.protocols.config import ExperimentConfig
 from ledgerlearn.protocols.results import UpdateNode, VerdictRecord
+from ledgerlearn.protocols.scoring import PoolScorer
 from ledgerlearn.protocols.workload import Workload
 from ledgerlearn.roles.committee import CommitteeMember
 from ledgerlearn.roles.ledger_api import LearningLedger
@@ -186,6 +188,7 @@ class LedgerSession:
     committee: list[CommitteeMember]
     providers: list[DataProvider]
     kinds: dict[str, str | None] = field(default_factory=dict)  # provider member id -> attack
+    scorer: PoolScorer | None = None
 
     @classmethod
     def create(
@@ -271,6 +274,26 @@ class LedgerSession:
         if status != "active":
             raise RuntimeError(f"model {model_id} was not approved by its committee: {status}")
         return model_id
+
+    def score_on(self, pool: TrainingPool) -> None:
+        """Honest members score on ``pool`` from now on (same scores, both cores busy)."""
+        self.scorer = PoolScorer(pool)
+        for member in self.committee:
+            if member.kind == "honest":
+                member.scorer = self.scorer
+
+    def start_scoring(self, update: dict[str, Any]) -> None:
+        """Start, on the pool, the scoring of a just-submitted update by the members that
+        will report on it: `evaluate_pending` asks the members in order, and the report that
+        completes the quorum ends the verdict, so those are the first ``quorum`` members of
+        the model's committee (a later member, should it still be asked, scores then)."""
+        if self.scorer is None:
+            return
+        model = self.reader.get_model(update["model_id"])["model"]
+        members = [m for m in self.committee if m.member_id in model["committee"]]
+        for member in members[: int(model["rules"]["quorum"])]:
+            if member.scorer is self.scorer:
+                self.scorer.start(member, model, update)
 
     def evaluate_pending(self) -> None:
         """Every committee member assesses and reports what waits for it."""

@@ -101,6 +101,10 @@ class CommitteeMember:
     """An honest committee member holding the private key of its certificate."""
 
     kind = "honest"
+    #: Where the score is computed: None here; else a function ``(member, model, update,
+    #: spec, state) -> score`` giving the same value (`protocols.scoring.PoolScorer` runs it
+    #: on the experiment's worker pool, started when the update is submitted).
+    scorer: Callable[..., float] | None = None
 
     def __init__(
         self, ledger: LearningLedger, store: ContentStore, private_key: ec.EllipticCurvePrivateKey
@@ -244,8 +248,18 @@ class CommitteeMember:
                 f"free rider: the weights are a copy of its parents' aggregate (relative "
                 f"distance {distance:.2e})"
             )
-        score = evaluate(spec, state, self.fragment_of(model), metrics=[metric])[metric]
+        score = self.score(model, update, spec, state)
         return Assessment(float(score), not reasons, reasons, time.perf_counter() - start)
+
+    def score(
+        self, model: dict[str, Any], update: dict[str, Any], spec: ModelSpec,
+        state: dict[str, np.ndarray],
+    ) -> float:
+        """The model's metric of ``state`` on this member's whole fragment."""
+        if self.scorer is not None:
+            return float(self.scorer(self, model, update, spec, state))
+        metric = model["metric"]
+        return float(evaluate(spec, state, self.fragment_of(model), metrics=[metric])[metric])
 
     def parents_aggregate(
         self, model: dict[str, Any], spec: ModelSpec, update: dict[str, Any]
