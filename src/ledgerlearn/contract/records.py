@@ -78,8 +78,17 @@ class Rules:
     """How updates of a model are judged and, in federation mode, how rounds run."""
 
     quorum: int
-    min_score: float
     training_time_tolerance: float
+    #: Absolute floor of the median score (optional since the relative rule; kept for
+    #: compatibility). None: no floor.
+    min_score: float | None = None
+    #: The relative (harm) rule, decisions.HarmRule: an update joins the aggregate with
+    #: ``join_weight``; the median change of that aggregate against its parents' aggregate may
+    #: cost at most ``max_harm`` of the metric overall and ``max_class_harm`` of the F1 of any
+    #: class the parents' aggregate knows. None: rule off.
+    max_harm: float | None = None
+    max_class_harm: float | None = None
+    join_weight: float = 0.1
     local_epochs: int = 1
     max_samples: int = 1_000_000
     max_parents: int = 3
@@ -168,6 +177,11 @@ class Report:
     evaluation_seconds: float
     reported_at: str
     tx_id: str
+    #: What the relative rule compares, measured on the member's fragment on the same samples:
+    #: ``base_score`` (the parents' aggregate), ``joined_score`` (parents + join_weight x the
+    #: update's change), ``class_scores`` / ``base_class_scores`` (per-class F1 of the two,
+    #: None where the fragment has no sample of the class).
+    measures: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -184,3 +198,5 @@ class Verdict:
     reason: str
     finalized_at: str
     tx_id: str
+    #: The medians each rule compared (on chain, for audit).
+    checks: dict[str, Any] = field(default_factory=dict)

@@ -28,13 +28,34 @@ FINITE = {"type": "number"}
 NON_NEGATIVE = {"type": "number", "minimum": 0}
 MAX_COMMITTEE = 32
 
+MAX_CLASSES = 1000
+CLASS_SCORES = {
+    "type": "array", "maxItems": MAX_CLASSES,
+    "items": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+}
+#: What a member measured for the relative rule (contract.decisions.HarmRule).
+MEASURES = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "base_score": FINITE,
+        "joined_score": FINITE,
+        "join_weight": {"type": "number", "minimum": 0, "maximum": 1},
+        "class_scores": CLASS_SCORES,
+        "base_class_scores": CLASS_SCORES,
+    },
+}
+
 RULES = {
     "type": "object",
     "additionalProperties": False,
-    "required": ["quorum", "min_score", "training_time_tolerance"],
+    "required": ["quorum", "training_time_tolerance"],
     "properties": {
         "quorum": {"type": "integer", "minimum": 1, "maximum": MAX_COMMITTEE},
-        "min_score": FINITE,
+        "min_score": {"type": ["number", "null"]},
+        "max_harm": {"type": ["number", "null"], "minimum": 0},
+        "max_class_harm": {"type": ["number", "null"], "minimum": 0},
+        "join_weight": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
         "training_time_tolerance": {"type": "number", "minimum": 1, "maximum": 1e6},
         "local_epochs": {"type": "integer", "minimum": 1, "maximum": 1000},
         "max_samples": {"type": "integer", "minimum": 1, "maximum": 10**9},
@@ -99,7 +120,17 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 "type": "object",
                 "additionalProperties": False,
                 "required": ["seed", "alpha"],
-                "properties": {"seed": {"type": "integer"}, "alpha": NON_NEGATIVE},
+                "properties": {
+                    "seed": {"type": "integer"},
+                    "alpha": NON_NEGATIVE,
+                    # The provider's own aggregation weights of its parents (gossip parent
+                    # choice); absent: FedAvg by samples.
+                    "weights": {
+                        "type": "object", "propertyNames": UPDATE_ID,
+                        "additionalProperties": {"type": "number", "minimum": 0, "maximum": 1e12},
+                    },
+                    "rule": {"type": "string", "maxLength": 200},
+                },
             },
         },
     },
@@ -115,6 +146,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "reasons": {"type": "array", "items": TEXT, "maxItems": 32},
             "evaluation_seconds": NON_NEGATIVE,
             "finalize": {"type": "boolean"},
+            "measures": MEASURES,
         },
     },
     "finalize_update": {
@@ -167,6 +199,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "seed": {"type": "integer"},
             "alpha": {"type": "number", "minimum": 0, "maximum": 1000},
             "count": {"type": "integer", "minimum": 1, "maximum": 64},
+            "pool": {"type": "integer", "minimum": 1, "maximum": 64},
             "provider": MEMBER_ID,
         },
     },

@@ -11,7 +11,7 @@ reports. It never decides alone: the contract takes the median of the committee'
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -19,14 +19,18 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from ledgerlearn.contract.records import METRICS
 from ledgerlearn.learning.datasets import Dataset
+from ledgerlearn.learning.metrics import METRICS as METRIC_FUNCTIONS
+from ledgerlearn.learning.metrics import class_f1
 from ledgerlearn.learning.models import ModelSpec
-from ledgerlearn.learning.training import TrainConfig, evaluate, train_local
+from ledgerlearn.learning.training import TrainConfig, predict_logits, train_local
 from ledgerlearn.ledger.errors import EndorsementError
 from ledgerlearn.roles.common import (
     aggregate_parents,
     fetch_spec,
     fetch_state,
+    joined_state,
     parent_states,
+    parent_weights,
     relative_distance,
 )
 from ledgerlearn.roles.ledger_api import LearningLedger
@@ -48,12 +52,14 @@ FRAGMENT_OVERHEAD_BYTES = 4096
 
 @dataclass(frozen=True)
 class Assessment:
-    """What a member found about one update."""
+    """What a member found about one update (``measures``: the relative rule's inputs,
+    contract.decisions.HarmRule)."""
 
     score: float
     sane: bool
     reasons: list[str]
     seconds: float
+    measures: dict[str, Any] = field(default_factory=dict)
 
 
 def worst_score(metric: str) -> float:
@@ -75,7 +81,8 @@ class CommitteeMember:
         self._fragments: dict[str, Dataset] = {}
         self._specs: dict[str, ModelSpec] = {}
         self._seconds_per_sample: dict[str, float] = {}
-        self._parents_aggregate: tuple[tuple[str, ...], dict[str, np.ndarray]] | None = None
+        self._parents_aggregate: tuple[tuple[Any, ...], dict[str, np.ndarray]] | None = None
+        self._base_scores: tuple[tuple[Any, ...], tuple[float, list[float | None]]] | None = None
 
     @property
     def member_id(self) -> str:
@@ -181,26 +188,65 @@ class CommitteeMember:
                 f"training time implausible: {update['training_seconds']:.4g} s claimed for "
                 f"{processed} samples, at least {needed:.4g} s expected"
             )
-        distance = relative_distance(state, self.parents_aggregate(model, spec, update))
+        base = self.parents_aggregate(model, spec, update)
+        distance = relative_distance(state, base)
         if distance <= float(rules["free_rider_epsilon"]):
             reasons.append(
                 f"free rider: the weights are a copy of its parents' aggregate (relative "
                 f"distance {distance:.2e})"
             )
-        score = evaluate(spec, state, self.fragment_of(model), metrics=[metric])[metric]
-        return Assessment(float(score), not reasons, reasons, time.perf_counter() - start)
+        score, _ = self.score(model, spec, state)
+        measures: dict[str, Any] = {}
+        if rules.get("max_harm") is not None:
+            weight = float(rules.get("join_weight", 0.1))
+            base_score, base_classes = self.base_score(model, spec, update, base)
+            joined_score, joined_classes = self.score(
+                model, spec, joined_state(base, state, weight)
+            )
+            measures = {
+                "base_score": base_score, "joined_score": joined_score, "join_weight": weight,
+                "class_scores": joined_classes, "base_class_scores": base_classes,
+            }
+        return Assessment(score, not reasons, reasons, time.perf_counter() - start, measures)
+
+    def score(
+        self, model: dict[str, Any], spec: ModelSpec, state: dict[str, np.ndarray]
+    ) -> tuple[float, list[float | None]]:
+        """The model's metric and the per-class F1 of weights on this member's fragment."""
+        fragment = self.fragment_of(model)
+        logits, mean_loss = predict_logits(spec, state, fragment)
+        value = METRIC_FUNCTIONS[model["metric"]].compute(logits, fragment.y, mean_loss)
+        per_class = class_f1(logits, fragment.y, spec.num_classes)
+        return float(value), [None if r is None else round(r, 6) for r in per_class]
+
+    def base_score(
+        self, model: dict[str, Any], spec: ModelSpec, update: dict[str, Any],
+        base: dict[str, np.ndarray],
+    ) -> tuple[float, list[float | None]]:
+        """The score of an update's parents' aggregate (kept: a round's updates share it)."""
+        key = self._aggregate_key(model, update)
+        if self._base_scores is None or self._base_scores[0] != key:
+            self._base_scores = (key, self.score(model, spec, base))
+        return self._base_scores[1]
+
+    @staticmethod
+    def _aggregate_key(model: dict[str, Any], update: dict[str, Any]) -> tuple[Any, ...]:
+        weights = (update.get("selection") or {}).get("weights") or {}
+        return (model["model_id"], *sorted(update["parents"]), *sorted(weights.items()))
 
     def parents_aggregate(
         self, model: dict[str, Any], spec: ModelSpec, update: dict[str, Any]
     ) -> dict[str, np.ndarray]:
         """The aggregate an update's parents give (what a free rider would resubmit). The last
         one is kept: the updates of a federation round all share the same parents."""
-        key = (model["model_id"], *sorted(update["parents"]))
+        key = self._aggregate_key(model, update)
         if self._parents_aggregate is None or self._parents_aggregate[0] != key:
             states, weights = parent_states(
                 self.ledger, self.store, model, spec, update["parents"]
             )
-            self._parents_aggregate = (key, aggregate_parents(states, weights))
+            self._parents_aggregate = (
+                key, aggregate_parents(states, parent_weights(update, weights))
+            )
         return self._parents_aggregate[1]
 
     def report(
@@ -218,6 +264,7 @@ class CommitteeMember:
             "reasons": assessment.reasons,
             "evaluation_seconds": assessment.seconds,
             "finalize": finalize,
+            **({"measures": assessment.measures} if assessment.measures else {}),
         })
 
     def evaluate_pending(self, limit: int | None = None) -> list[dict[str, Any]]:
