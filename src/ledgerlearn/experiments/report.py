@@ -91,7 +91,9 @@ def plot_dag(nodes: Sequence[UpdateNode], path: Path, *, title: str) -> Path:
     return _save(fig, path)
 
 
-def plot_verdicts(verdicts: Sequence[VerdictRecord], path: Path, *, min_score: float) -> Path:
+def plot_verdicts(
+    verdicts: Sequence[VerdictRecord], path: Path, *, min_score: float | None
+) -> Path:
     """Each member's score per update; crosses mark 'not sane', red edges malicious updates."""
     fig, axis = plt.subplots(figsize=(11, 4))
     modes = sorted({v.mode for v in verdicts})
@@ -114,7 +116,9 @@ def plot_verdicts(verdicts: Sequence[VerdictRecord], path: Path, *, min_score: f
                 edgecolors=["red" if v.malicious_update else "none" for v in chosen],
                 label=f"{member} ({'sane' if sane else 'not sane'})",
             )
-    axis.axhline(min_score, color="grey", linestyle="--", linewidth=1, label="minimum score")
+    if min_score is not None:
+        axis.axhline(min_score, color="grey", linestyle="--", linewidth=1,
+                     label="minimum score")
     boundary = 0
     for mode in modes:
         count = sum(1 for key in order if key[0] == mode)
@@ -150,14 +154,22 @@ def plot_label_distribution(
     return _save(fig, path)
 
 
-def summary_table(summary: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
-    """Rows (mode, final accuracy, wall seconds, simulated seconds) for every mode run."""
+SUMMARY_HEADER = ("mode", "global accuracy", "personalized mean", "personalized min",
+                  "wall s", "simulated s")
+
+
+def summary_table(summary: Mapping[str, Any]) -> list[tuple[str, ...]]:
+    """Rows (mode, global accuracy, personalized mean and min, wall seconds, simulated
+    seconds) for every mode run."""
     rows = []
     for mode, values in summary.get("modes", {}).items():
+        personal = (values.get("accuracy") or {}).get("personalized") or {}
         rows.append(
             (
                 mode,
                 _fmt(values.get("final_accuracy"), "{:.4f}"),
+                _fmt(personal.get("mean"), "{:.4f}"),
+                _fmt(personal.get("min"), "{:.4f}"),
                 _fmt(values.get("wall_seconds"), "{:.1f}"),
                 _fmt(values.get("sim_seconds"), "{:.0f}"),
             )
@@ -165,11 +177,28 @@ def summary_table(summary: Mapping[str, Any]) -> list[tuple[str, str, str, str]]
     return rows
 
 
+def provider_table(
+    summary: Mapping[str, Any], label_mixes: Mapping[str, str]
+) -> tuple[list[str], list[list[str]]]:
+    """Per provider: its label mix, then its personalized accuracy in every mode."""
+    modes = [m for m, v in summary.get("modes", {}).items()
+             if (v.get("accuracy") or {}).get("personalized")]
+    header = ["provider", "label mix", *modes]
+    rows = []
+    for provider, mix in label_mixes.items():
+        row = [provider, mix]
+        for mode in modes:
+            values = summary["modes"][mode]["accuracy"]["personalized"].get("per_provider", {})
+            row.append(_fmt(values.get(provider), "{:.4f}"))
+        rows.append(row)
+    return header, rows
+
+
 def format_table(summary: Mapping[str, Any]) -> str:
     """The short summary table printed at the end of a run."""
-    header = ("mode", "final accuracy", "wall s", "simulated s")
+    header = SUMMARY_HEADER
     rows = [header, *summary_table(summary)]
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     updates = summary.get("updates")
@@ -189,13 +218,26 @@ def format_table(summary: Mapping[str, Any]) -> str:
 
 def write_report_html(
     path: Path, *, title: str, summary: Mapping[str, Any], figures: Mapping[str, Path],
-    config_text: str,
+    config_text: str, label_mixes: Mapping[str, str] | None = None,
 ) -> Path:
-    """One HTML page: the summary table, every figure, the summary JSON and the config."""
+    """One HTML page: the summary table, the per-provider table (label mix next to
+    personalized accuracy), every figure, the summary JSON and the config."""
     rows = "".join(
         "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
         for row in summary_table(summary)
     )
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in SUMMARY_HEADER)
+    providers = ""
+    if label_mixes:
+        names, prows = provider_table(summary, label_mixes)
+        providers = (
+            "<h2>Providers: label mix and personalized accuracy (own model on a test split "
+            "drawn from its own label mix; malicious providers have none)</h2><table><tr>"
+            + "".join(f"<th>{html.escape(h)}</th>" for h in names) + "</tr>"
+            + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>"
+                      for r in prows)
+            + "</table>"
+        )
     images = "".join(
         f"<h2>{html.escape(caption)}</h2><img src=\"{html.escape(fig.name)}\" "
         f"alt=\"{html.escape(caption)}\" style=\"max-width:100%\">"
@@ -207,8 +249,8 @@ def write_report_html(
 table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 10px}}
 pre{{background:#f6f6f6;padding:1em;overflow:auto}}</style></head><body>
 <h1>{html.escape(title)}</h1>
-<table><tr><th>mode</th><th>final accuracy</th><th>wall seconds</th>
-<th>simulated seconds</th></tr>{rows}</table>
+<table><tr>{head}</tr>{rows}</table>
+{providers}
 {images}
 <h2>summary.json</h2><pre>{html.escape(json.dumps(summary, indent=2, sort_keys=True))}</pre>
 <h2>Experiment configuration</h2><pre>{html.escape(config_text)}</pre>

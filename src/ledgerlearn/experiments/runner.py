@@ -249,13 +249,21 @@ def _report(config, workload, results, summary, out: Path) -> None:  # type: ign
     verdicts = [v for r in results if r.outcome is not None for v in r.outcome.verdicts]
     if verdicts:
         figures["Committee verdicts"] = report.plot_verdicts(
-            verdicts, out / "verdicts.png", min_score=config.rules.min_score
+            verdicts, out / "verdicts.png",
+            min_score=config.rules.min_score if config.rules.verdict != "relative" else None,
         )
     figures["Label distribution per provider"] = report.plot_label_distribution(
         workload.label_counts(), out / "labels.png",
         malicious=[p.malicious for p in workload.providers],
     )
+    from ledgerlearn.learning.personalization import label_mix
+
+    mixes = {
+        p.name: label_mix(p.dataset.label_counts()) + (" (malicious)" if p.malicious else "")
+        for p in workload.providers
+    }
     report.write_report_html(
         out / "report.html", title=f"ledgerlearn experiment: {config.name}", summary=summary,
         figures=figures, config_text=config.source_text or config_to_toml(config),
+        label_mixes=mixes,
     )

@@ -83,14 +83,24 @@ def member_plan(config: ExperimentConfig) -> dict[str, list[tuple[str, str]]]:
 
 def model_rules(config: ExperimentConfig, mode: str) -> dict[str, Any]:
     """The contract rules a ledger mode's model is published with."""
+    per_round = config.rules.providers_per_round or config.providers.count
     rules: dict[str, Any] = {
         "quorum": config.rules.quorum,
-        "min_score": config.rules.min_score,
         "training_time_tolerance": config.rules.time_tolerance,
         "local_epochs": config.training.local_epochs,
         "free_rider_epsilon": FREE_RIDER_EPSILON,
         "max_parents": config.gossip.parents,
     }
+    if config.rules.verdict in ("absolute", "both"):
+        rules["min_score"] = config.rules.min_score
+    if config.rules.verdict in ("relative", "both"):
+        # The share of one update in the aggregate it joins: 1 of a round's providers
+        # (federation), 1 of the providers' tips in the global aggregate (gossip).
+        rules.update(
+            max_harm=config.rules.max_harm,
+            max_class_harm=config.rules.max_class_harm,
+            join_weight=config.rules.join_weight or 1.0 / per_round,
+        )
     if mode == FEDERATION:
         rules.update(
             rounds=config.rules.rounds,
@@ -173,6 +183,8 @@ class LedgerSession:
                     train=workload.train_config,
                     seed=config.seed * 1000 + data.index,
                     alpha=config.gossip.selection_alpha,
+                    parent_choice=config.gossip.parent_choice,
+                    holdout_fraction=config.gossip.holdout,
                 )
                 providers.append(agent)
                 kinds[agent.member_id] = data.adversary
@@ -247,6 +259,7 @@ def collect_outcome(
             parents=tuple(update["parents"]), status=entry["status"],
             score=entry["median_score"], malicious=malicious,
             round=update["round"] or None, sim_seconds=submit_times.get(uid, 0.0),
+            reason=entry.get("reason"), checks=entry.get("checks"),
         ))
         for report in session.reader.get_reports(model_id, uid):
             verdicts.append(VerdictRecord(

@@ -44,6 +44,9 @@ class Workload:
     test: Dataset
     train_config: TrainConfig
     seed: int
+    #: Per provider, a test split drawn from the common test set with its own label mix
+    #: (learning.personalization), for personalized accuracy.
+    own_tests: tuple[Dataset, ...] = ()
 
     @property
     def train_samples(self) -> int:
@@ -118,7 +121,7 @@ def build_workload(config: ExperimentConfig) -> Workload:
             f"{train.input_shape}; choose a matching model (digits: mlp; mnist: cnn-mnist)"
         )
     params: dict[str, object] = {}
-    if config.partition.scheme == "dirichlet":
+    if config.partition.scheme in ("dirichlet", "quantity_skew"):
         params["alpha"] = config.partition.alpha
     elif config.partition.scheme == "shards":
         params["classes_per_provider"] = config.partition.classes_per_provider
@@ -136,6 +139,15 @@ def build_workload(config: ExperimentConfig) -> Workload:
             f"the partition left {', '.join(empty)} without data; use fewer providers or a "
             "larger [partition].alpha"
         )
+    from ledgerlearn.learning.personalization import own_distribution_split
+
+    own_tests = tuple(
+        own_distribution_split(
+            splits.test, p.dataset.label_counts(), size=min(500, len(splits.test)),
+            seed=config.seed * 1000 + p.index, name=f"{p.name}-own-test",
+        )
+        for p in providers
+    )
     training = config.training
     return Workload(
         spec=spec,
@@ -152,4 +164,5 @@ def build_workload(config: ExperimentConfig) -> Workload:
             seed=config.seed,
         ),
         seed=config.seed,
+        own_tests=own_tests,
     )

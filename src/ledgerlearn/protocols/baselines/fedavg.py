@@ -27,7 +27,12 @@ from ledgerlearn.learning.aggregation import aggregate
 from ledgerlearn.protocols.jobs import JobRunner, TrainJob
 from ledgerlearn.protocols.metrics import MetricsLog
 from ledgerlearn.protocols.progress import progress_bar
-from ledgerlearn.protocols.results import ModeResult, evaluate_on_test, validation_score
+from ledgerlearn.protocols.results import (
+    ModeResult,
+    accuracy_report,
+    evaluate_on_test,
+    validation_score,
+)
 from ledgerlearn.protocols.simclock import ProviderSchedule
 from ledgerlearn.protocols.workload import Workload
 
@@ -74,6 +79,7 @@ def run_fedavg(
     log.add(round=0, sim_seconds=0.0, accuracy=accuracy, loss=loss)
     time = 0.0
     accepted_total = dropped_total = 0
+    own: dict[int, dict] = {}  # each provider's latest aggregate-then-train
     for round_number in progress_bar(range(1, rounds + 1), progress, mode, "round"):
         time, chosen = choose_participants(
             schedule, time, len(workload.providers), providers_per_round, rng
@@ -95,6 +101,7 @@ def run_fedavg(
         updates, weights = [], []
         for provider in providers:
             trained = next(results).state if trains(provider.adversary) else state
+            own[provider.index] = trained
             sent = poisoned_state(provider.adversary, trained, state, attack_rng)
             if scoring:
                 score = validation_score(workload, sent, metric)
@@ -125,5 +132,6 @@ def run_fedavg(
         rounds=rounds,
         updates=accepted_total,
         records=tuple(log.records),
-        extra={"dropped_updates": dropped_total} if scoring else {},
+        extra={"accuracy": accuracy_report(workload, state, own),
+               **({"dropped_updates": dropped_total} if scoring else {})},
     )
