@@ -64,11 +64,12 @@ class HarmRule:
     Paired differences on the same samples cancel the sampling noise of a small fragment; the
     per-class test catches what an overall average hides (a label flipper ruins its own classes,
     Tolpegin et al. 2020). F1 rather than recall, and only classes the base knows: an untrained
-    base that calls everything one class has recall 1 there, and any step "harms" it. The baseline is the update's own parents, so relative scoring
-    follows the idea of FLTrust's server model (Cao et al., NDSS 2021) and of Zeno's
-    "stochastic descendant score" (Xie et al., ICML 2019): an update is judged by how it moves
-    a trusted reference on trusted data. A report without these measures counts as the worst
-    change, so a member that omits them acts like one that reports a low score.
+    base that calls everything one class has recall 1 there, and any step "harms" it. The
+    baseline is the update's own parents, so relative scoring follows the idea of FLTrust's
+    server model (Cao et al., NDSS 2021) and of Zeno's "stochastic descendant score" (Xie et
+    al., ICML 2019): an update is judged by how it moves a trusted reference on trusted data.
+    A report without these measures counts as the worst change, so a member that omits them
+    acts like one that reports a low score.
     """
 
     max_harm: float
