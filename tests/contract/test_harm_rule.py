@@ -143,3 +143,19 @@ def test_a_model_must_name_how_updates_are_judged(ledger: Ledger) -> None:
     request = publish_request("nojudge", "gossip",
                               {"quorum": 3, "training_time_tolerance": 10.0})
     ledger.refused("Org1MSP/pub", "publish_model", request, "rules must name how updates")
+
+
+def test_noise_that_keeps_an_untrained_accuracy_is_caught_by_its_loss() -> None:
+    rule = HarmRule(max_harm=0.02, max_class_harm=0.1, join_weight=0.3, max_loss_increase=0.1)
+    reports = []
+    for member in "abc":
+        report = measured(member, 0.1, 0.10, 0.10, [0.18, 0.0, 0.0], [0.18, 0.0, 0.0])
+        report.measures.update(base_loss=2.30, joined_loss=9.5)  # random weights
+        reports.append(report)
+    outcome = decide_update(reports, metric="accuracy", min_score=None, higher_is_better=True,
+                            harm=rule)
+    assert outcome.status == REJECTED and "raises the cross-entropy by +7.2000" in outcome.reason
+    for report in reports:
+        report.measures.update(joined_loss=2.25)  # an honest first step
+    assert decide_update(reports, metric="accuracy", min_score=None, higher_is_better=True,
+                         harm=rule).status == VERIFIED

@@ -35,6 +35,8 @@ class RandomScorer(CommitteeMember):
         measures = {
             "base_score": float(self._rng.random()), "joined_score": float(self._rng.random()),
             "join_weight": float(model["rules"].get("join_weight", 0.1)),
+            "base_loss": float(self._rng.random() * 3),
+            "joined_loss": float(self._rng.random() * 3),
             "class_scores": [float(v) for v in self._rng.random(classes)],
             "base_class_scores": [float(v) for v in self._rng.random(classes)],
         }

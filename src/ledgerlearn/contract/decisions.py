@@ -59,7 +59,9 @@ class HarmRule:
 
     * ``median_m [s(b + w(u - b)) - s(b)] >= -max_harm``, and
     * for every class c that the base knows (``median_m F1_c(b) >= COMPETENT``):
-      ``median_m [F1_c(b + w(u - b)) - F1_c(b)] >= -max_class_harm``.
+      ``median_m [F1_c(b + w(u - b)) - F1_c(b)] >= -max_class_harm``, and
+    * ``median_m [CE(b + w(u - b)) - CE(b)] <= max_loss_increase`` (mean cross-entropy: noise
+      that leaves an untrained base's accuracy where it was still blows up its loss).
 
     Paired differences on the same samples cancel the sampling noise of a small fragment; the
     per-class test catches what an overall average hides (a label flipper ruins its own classes,
@@ -75,6 +77,7 @@ class HarmRule:
     max_harm: float
     max_class_harm: float | None = None
     join_weight: float = 0.1
+    max_loss_increase: float | None = None
 
 
 def _oriented_change(report: Report, higher_is_better: bool) -> float:
@@ -87,6 +90,14 @@ def _oriented_change(report: Report, higher_is_better: bool) -> float:
 
 #: The per-class F1 from which the base counts as knowing a class (HarmRule).
 COMPETENT = 0.5
+
+
+def _loss_increase(report: Report) -> float:
+    base = report.measures.get("base_loss")
+    joined = report.measures.get("joined_loss")
+    if base is None or joined is None:
+        return math.inf
+    return float(joined) - float(base)
 
 
 def _class_changes(reports: Sequence[Report]) -> dict[int, float]:
@@ -128,6 +139,16 @@ def judge_harm(
         )
     else:
         findings.append(f"{metric} change {change:+.4f} within -{rule.max_harm:g}")
+    if rule.max_loss_increase is not None and math.isfinite(change):
+        increase = median([_loss_increase(r) for r in reports])
+        checks["median_loss_increase"] = increase if math.isfinite(increase) else None
+        if not increase <= rule.max_loss_increase:
+            problems.append(
+                f"harm: {where} raises the cross-entropy by {increase:+.4f} (median), beyond "
+                f"the tolerance {rule.max_loss_increase:g}"
+            )
+        else:
+            findings.append(f"loss change {increase:+.4f} within {rule.max_loss_increase:g}")
     if rule.max_class_harm is not None and math.isfinite(change):
         classes = _class_changes(reports)
         checks["class_changes"] = {str(c): round(v, 6) for c, v in classes.items()}
@@ -198,7 +219,8 @@ def harm_rule(rules: Any) -> HarmRule | None:
     """The model's relative rule, from its Rules record (None when it names none)."""
     if getattr(rules, "max_harm", None) is None:
         return None
-    return HarmRule(rules.max_harm, rules.max_class_harm, rules.join_weight)
+    return HarmRule(rules.max_harm, rules.max_class_harm, rules.join_weight,
+                    getattr(rules, "max_loss_increase", None))
 
 
 def decide_model(reviews: Sequence[Review], committee_size: int, quorum: int) -> str | None:

@@ -84,10 +84,12 @@ class Rules:
     min_score: float | None = None
     #: The relative (harm) rule, decisions.HarmRule: an update joins the aggregate with
     #: ``join_weight``; the median change of that aggregate against its parents' aggregate may
-    #: cost at most ``max_harm`` of the metric overall and ``max_class_harm`` of the F1 of any
-    #: class the parents' aggregate knows. None: rule off.
+    #: cost at most ``max_harm`` of the metric overall, ``max_class_harm`` of the F1 of any
+    #: class the parents' aggregate knows, and raise its cross-entropy by at most
+    #: ``max_loss_increase``. None: that part off.
     max_harm: float | None = None
     max_class_harm: float | None = None
+    max_loss_increase: float | None = None
     join_weight: float = 0.1
     local_epochs: int = 1
     max_samples: int = 1_000_000
@@ -179,7 +181,8 @@ class Report:
     tx_id: str
     #: What the relative rule compares, measured on the member's fragment on the same samples:
     #: ``base_score`` (the parents' aggregate), ``joined_score`` (parents + join_weight x the
-    #: update's change), ``class_scores`` / ``base_class_scores`` (per-class F1 of the two,
+    #: update's change), ``base_loss`` / ``joined_loss`` (their mean cross-entropy),
+    #: ``class_scores`` / ``base_class_scores`` (per-class F1 of the two,
     #: None where the fragment has no sample of the class).
     measures: dict[str, Any] = field(default_factory=dict)
 

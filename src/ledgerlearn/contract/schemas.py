@@ -40,6 +40,8 @@ MEASURES = {
     "properties": {
         "base_score": FINITE,
         "joined_score": FINITE,
+        "base_loss": NON_NEGATIVE,
+        "joined_loss": NON_NEGATIVE,
         "join_weight": {"type": "number", "minimum": 0, "maximum": 1},
         "class_scores": CLASS_SCORES,
         "base_class_scores": CLASS_SCORES,
@@ -55,6 +57,7 @@ RULES = {
         "min_score": {"type": ["number", "null"]},
         "max_harm": {"type": ["number", "null"], "minimum": 0},
         "max_class_harm": {"type": ["number", "null"], "minimum": 0},
+        "max_loss_increase": {"type": ["number", "null"], "minimum": 0},
         "join_weight": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
         "training_time_tolerance": {"type": "number", "minimum": 1, "maximum": 1e6},
         "local_epochs": {"type": "integer", "minimum": 1, "maximum": 1000},

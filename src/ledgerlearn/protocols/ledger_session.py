@@ -99,6 +99,7 @@ def model_rules(config: ExperimentConfig, mode: str) -> dict[str, Any]:
         rules.update(
             max_harm=config.rules.max_harm,
             max_class_harm=config.rules.max_class_harm,
+            max_loss_increase=config.rules.max_loss_increase,
             join_weight=config.rules.join_weight or 1.0 / per_round,
         )
     if mode == FEDERATION:

@@ -62,6 +62,10 @@ class Assessment:
     measures: dict[str, Any] = field(default_factory=dict)
 
 
+#: A member's measure of weights: the metric, the mean cross-entropy, the per-class F1.
+Scored = tuple[float, float, list[float | None]]
+
+
 def worst_score(metric: str) -> float:
     """The score reported for weights that cannot even be loaded."""
     return 0.0 if METRICS[metric] else 1e9
@@ -82,7 +86,7 @@ class CommitteeMember:
         self._specs: dict[str, ModelSpec] = {}
         self._seconds_per_sample: dict[str, float] = {}
         self._parents_aggregate: tuple[tuple[Any, ...], dict[str, np.ndarray]] | None = None
-        self._base_scores: tuple[tuple[Any, ...], tuple[float, list[float | None]]] | None = None
+        self._base_scores: tuple[tuple[Any, ...], Scored] | None = None
 
     @property
     def member_id(self) -> str:
@@ -195,34 +199,38 @@ class CommitteeMember:
                 f"free rider: the weights are a copy of its parents' aggregate (relative "
                 f"distance {distance:.2e})"
             )
-        score, _ = self.score(model, spec, state)
+        score = self.score(model, spec, state)[0]
         measures: dict[str, Any] = {}
         if rules.get("max_harm") is not None:
             weight = float(rules.get("join_weight", 0.1))
-            base_score, base_classes = self.base_score(model, spec, update, base)
-            joined_score, joined_classes = self.score(
+            base_score, base_loss, base_classes = self.base_score(model, spec, update, base)
+            joined_score, joined_loss, joined_classes = self.score(
                 model, spec, joined_state(base, state, weight)
             )
             measures = {
                 "base_score": base_score, "joined_score": joined_score, "join_weight": weight,
+                "base_loss": base_loss, "joined_loss": joined_loss,
                 "class_scores": joined_classes, "base_class_scores": base_classes,
             }
         return Assessment(score, not reasons, reasons, time.perf_counter() - start, measures)
 
     def score(
         self, model: dict[str, Any], spec: ModelSpec, state: dict[str, np.ndarray]
-    ) -> tuple[float, list[float | None]]:
-        """The model's metric and the per-class F1 of weights on this member's fragment."""
+    ) -> Scored:
+        """The model's metric, the mean cross-entropy and the per-class F1 of weights on this
+        member's fragment (the loss capped at 1e6, so that absurd weights stay reportable)."""
         fragment = self.fragment_of(model)
         logits, mean_loss = predict_logits(spec, state, fragment)
         value = METRIC_FUNCTIONS[model["metric"]].compute(logits, fragment.y, mean_loss)
         per_class = class_f1(logits, fragment.y, spec.num_classes)
-        return float(value), [None if r is None else round(r, 6) for r in per_class]
+        loss = min(float(mean_loss), 1e6) if np.isfinite(mean_loss) else 1e6
+        value = float(value) if np.isfinite(value) else worst_score(model["metric"])
+        return value, loss, [None if r is None else round(r, 6) for r in per_class]
 
     def base_score(
         self, model: dict[str, Any], spec: ModelSpec, update: dict[str, Any],
         base: dict[str, np.ndarray],
-    ) -> tuple[float, list[float | None]]:
+    ) -> Scored:
         """The score of an update's parents' aggregate (kept: a round's updates share it)."""
         key = self._aggregate_key(model, update)
         if self._base_scores is None or self._base_scores[0] != key:
