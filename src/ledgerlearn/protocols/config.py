@@ -91,7 +91,7 @@ class RulesConfig:
     verdict: str = "relative"
     max_harm: float = 0.02
     max_class_harm: float = 0.1
-    max_loss_increase: float = 0.1
+    max_loss_increase: float = 0.5
     join_weight: float = 0.0
 
 
