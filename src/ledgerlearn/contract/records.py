@@ -98,6 +98,9 @@ class Rules:
     providers_per_round: int = 0
     round_timeout_seconds: float = 0.0
     free_rider_epsilon: float = 1e-6
+    #: Sanity: an update farther than this from its parents' aggregate (relative distance) is
+    #: not a training step (noise, scaled weights). None: no bound.
+    max_relative_distance: float | None = None
 
 
 @dataclass(frozen=True)

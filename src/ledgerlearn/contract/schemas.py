@@ -67,6 +67,7 @@ RULES = {
         "providers_per_round": {"type": "integer", "minimum": 0, "maximum": 100000},
         "round_timeout_seconds": NON_NEGATIVE,
         "free_rider_epsilon": NON_NEGATIVE,
+        "max_relative_distance": {"type": ["number", "null"], "exclusiveMinimum": 0},
     },
 }
 

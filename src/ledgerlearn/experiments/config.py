@@ -261,6 +261,7 @@ def config_from_mapping(
         max_harm=t.number("max_harm", 0.02, minimum=0.0),
         max_class_harm=t.number("max_class_harm", 0.1, minimum=0.0),
         max_loss_increase=t.number("max_loss_increase", 0.5, minimum=0.0),
+        max_distance=t.number("max_distance", 3.0, exclusive_minimum=0.0),
         join_weight=t.number("join_weight", 0.0, minimum=0.0, maximum=1.0),
     )
     if rules.quorum > committee.size:

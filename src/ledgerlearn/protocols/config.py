@@ -92,6 +92,7 @@ class RulesConfig:
     max_harm: float = 0.02
     max_class_harm: float = 0.1
     max_loss_increase: float = 0.5
+    max_distance: float = 3.0  # sanity: relative distance of an update from its parents
     join_weight: float = 0.0
 
 

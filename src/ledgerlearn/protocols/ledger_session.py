@@ -89,6 +89,7 @@ def model_rules(config: ExperimentConfig, mode: str) -> dict[str, Any]:
         "training_time_tolerance": config.rules.time_tolerance,
         "local_epochs": config.training.local_epochs,
         "free_rider_epsilon": FREE_RIDER_EPSILON,
+        "max_relative_distance": config.rules.max_distance,
         "max_parents": config.gossip.parents,
     }
     if config.rules.verdict in ("absolute", "both"):

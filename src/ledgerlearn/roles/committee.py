@@ -4,8 +4,10 @@ For each pending update it fetches the weights by CID (verified by the store), l
 safely (names, shapes, dtypes, finite values), checks that the claimed training time is
 plausible for the claimed samples (against its own measured time per sample for that
 architecture, within the model's tolerance), checks that the update is not a copy of its
-parents' aggregate (a free rider), scores it on its fragment with the model's metric, and
-reports. It never decides alone: the contract takes the median of the committee's scores.
+parents' aggregate (a free rider) nor farther from it than the model allows (noise, scaled
+weights), scores it and the aggregate it would join on its fragment (the relative rule's
+measures), and reports. It never decides alone: the contract takes the median of the
+committee's scores.
 """
 
 from __future__ import annotations
@@ -198,6 +200,12 @@ class CommitteeMember:
             reasons.append(
                 f"free rider: the weights are a copy of its parents' aggregate (relative "
                 f"distance {distance:.2e})"
+            )
+        bound = rules.get("max_relative_distance")
+        if bound is not None and distance > float(bound):
+            reasons.append(
+                f"not a training step: relative distance {distance:.3g} from its parents' "
+                f"aggregate exceeds {float(bound):g}"
             )
         score = self.score(model, spec, state)[0]
         measures: dict[str, Any] = {}
