@@ -61,8 +61,7 @@ def experiment(partition: str, *, quick: bool, ledger: bool, args: argparse.Name
         "providers": {"count": providers, "speed_min": 0.5, "speed_max": 2.0},
         "committee": {"size": 3},
         "rules": {"quorum": 3, "rounds": rounds},
-        "gossip": {"parents": 3, "selection_alpha": 10.0, "duration": 1e9,
-                   "max_updates": rounds * providers},
+        "gossip": {"parents": 3, "selection_alpha": 10.0, "max_updates": rounds * providers},
     }
     if quick:
         document["data"] = {"dataset": "digits"}
@@ -84,6 +83,13 @@ def experiment(partition: str, *, quick: bool, ledger: bool, args: argparse.Name
         document["training"] = {"local_epochs": 1, "batch_size": 32, "learning_rate": 0.02,
                                 "momentum": 0.9}
         document["clock"] = {"samples_per_second": 40.0}
+    # Gossip stops at max_updates; its duration (the span of its 10 test checkpoints) is
+    # about the time the slowest provider needs for `rounds` updates.
+    train = {"digits": 1078, "mnist": (document["data"].get("max_train_samples") or 60000)
+             * 11 / 12}[document["data"]["dataset"]]
+    epochs = document["training"]["local_epochs"]
+    speed = document["clock"]["samples_per_second"] * 0.5
+    document["gossip"]["duration"] = round(1.3 * rounds * train / providers * epochs / speed, 1)
     if ledger and args.attack_fraction > 0:
         # Half label flippers (rounded up), half random weights, in whole providers.
         attackers = round(args.attack_fraction * providers)
