@@ -200,17 +200,13 @@ def train_local(
     )
 
 
-def evaluate(
-    spec: ModelSpec,
-    state: Mapping[str, Any],
-    dataset: Dataset,
-    metrics: Sequence[str] = ("accuracy", "loss", "macro_f1"),
-) -> dict[str, float]:
-    """The named metrics (from `METRICS`) of `state` on `dataset`, in eval mode."""
+def predict_logits(
+    spec: ModelSpec, state: Mapping[str, Any], dataset: Dataset
+) -> tuple[np.ndarray, float]:
+    """Logits of `state` on every sample of `dataset` (eval mode), and the mean loss."""
     import torch
     import torch.nn.functional as F
 
-    chosen = [metric(name) for name in metrics]
     if len(dataset) == 0:
         raise TrainingError(f"evaluate: data set '{dataset.name}' is empty")
     module = _prepare(spec, state, dataset, "evaluate")
@@ -226,8 +222,18 @@ def evaluate(
                 F.cross_entropy(out, y[begin : begin + _EVAL_BATCH], reduction="sum")
             )
             logits.append(out.numpy())
-    all_logits = np.concatenate(logits)
-    mean_loss = total_loss / len(dataset)
+    return np.concatenate(logits), total_loss / len(dataset)
+
+
+def evaluate(
+    spec: ModelSpec,
+    state: Mapping[str, Any],
+    dataset: Dataset,
+    metrics: Sequence[str] = ("accuracy", "loss", "macro_f1"),
+) -> dict[str, float]:
+    """The named metrics (from `METRICS`) of `state` on `dataset`, in eval mode."""
+    chosen = [metric(name) for name in metrics]
+    all_logits, mean_loss = predict_logits(spec, state, dataset)
     return {m.name: m.compute(all_logits, dataset.y, mean_loss) for m in chosen}
 
 
