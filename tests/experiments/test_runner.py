@@ -104,7 +104,7 @@ def test_cli_run_baselines_only(tmp_path: Path) -> None:
         main, ["run", str(experiment), "--out", str(tmp_path / "out"), "--quiet"]
     )
     assert result.exit_code == 0, result.output
-    assert "final accuracy" in result.output and "fedavg" in result.output
+    assert "global accuracy" in result.output and "fedavg" in result.output
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["ledger"] is None and summary["updates"]["total"] == 0
     assert not (tmp_path / "out" / "ledger").exists()

@@ -25,6 +25,7 @@ from ledgerlearn.contract.decisions import (
     decide_update,
     finalize_turn,
     finalizer_order,
+    harm_rule,
     member_deviation,
     model_decidable_at,
     quorum_reached_at,
@@ -347,11 +348,13 @@ async def _check_privacy(
 async def _finalize(
     stub: Any, model: ModelRecord, update_id: str, reports: list[Report], when: str, tx_id: str
 ) -> Verdict:
+    rules = model.rules_record()
     outcome = decide_update(
         reports,
         metric=model.metric,
-        min_score=model.rules_record().min_score,
+        min_score=rules.min_score,
         higher_is_better=model.higher_is_better,
+        harm=harm_rule(rules),
     )
     reporters = sorted(r.member for r in reports)
     verdict = Verdict(
@@ -365,6 +368,7 @@ async def _finalize(
         reason=outcome.reason,
         finalized_at=when,
         tx_id=tx_id,
+        checks=outcome.checks,
     )
     await put_record(stub, verdict, keys.VERDICT, model.model_id, update_id)
     for member in model.committee:
@@ -784,6 +788,11 @@ class LearningContract(Contract):
             raise ContractError(
                 f"quorum {rules.quorum} exceeds the committee of {len(committee)} members"
             )
+        if rules.min_score is None and rules.max_harm is None:
+            raise ContractError(
+                "rules must name how updates are judged: max_harm (the relative rule) and/or "
+                "min_score (an absolute floor)"
+            )
         if req["mode"] == FEDERATION and (rules.rounds < 1 or rules.providers_per_round < 1):
             raise ContractError(
                 "federation mode needs rules.rounds >= 1 and rules.providers_per_round >= 1"
@@ -917,6 +926,14 @@ class LearningContract(Contract):
             if round_number:
                 raise ContractError(f"model {m} learns in gossip mode; updates carry no round")
             await _check_gossip_parents(stub, model, parents)
+            weights = req.get("selection", {}).get("weights")
+            if weights is not None and (
+                set(weights) != set(parents) or not sum(weights.values()) > 0
+            ):
+                raise ContractError(
+                    f"selection.weights must give each of the {len(parents)} parents a weight "
+                    f"(positive in sum); got {sorted(weights)}"
+                )
         tx_id = stub.get_txid()
         update = UpdateRecord(
             model_id=m,
@@ -987,6 +1004,7 @@ class LearningContract(Contract):
             evaluation_seconds=float(req["evaluation_seconds"]),
             reported_at=when,
             tx_id=stub.get_txid(),
+            measures=dict(req.get("measures", {})),
         )
         await put_record(stub, report, keys.REPORT, m, u, caller.member_id)
         await delete(stub, keys.PENDING_EVALUATION, caller.member_id, m, u)
@@ -1103,6 +1121,7 @@ class LearningContract(Contract):
                 "status": status,
                 "median_score": verdict.median_score if verdict else None,
                 "reason": verdict.reason if verdict else None,
+                "checks": verdict.checks if verdict else None,
             })
         result.sort(key=lambda e: (e["update"]["submitted_at"], e["update"]["update_id"]))
         return _json(result)
@@ -1239,14 +1258,24 @@ class LearningContract(Contract):
             candidates, model_id=m, seed=seed, alpha=alpha, count=count,
             higher_is_better=model.higher_is_better,
         ) or [INITIAL]
-        return _json({
+        answer: dict[str, Any] = {
             "mode": GOSSIP,
             "status": "open",
             "parents": parents,
             "candidates": len(candidates),
             "seed": seed,
             "alpha": alpha,
-        })
+        }
+        if "pool" in req:
+            # A larger sample by the same keys (its first `count` are `parents`), for a
+            # provider's own choice among them (learning.tips).
+            scores = dict(candidates)
+            pool = sample_parents(
+                candidates, model_id=m, seed=seed, alpha=alpha, count=req["pool"],
+                higher_is_better=model.higher_is_better,
+            )
+            answer["pool"] = [{"update_id": u, "score": scores[u]} for u in pool]
+        return _json(answer)
 
     # ----------------------------------------------------------------- rewards and rotation
 

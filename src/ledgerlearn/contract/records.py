@@ -88,8 +88,19 @@ class Rules:
     """How updates of a model are judged and, in federation mode, how rounds run."""
 
     quorum: int
-    min_score: float
     training_time_tolerance: float
+    #: Absolute floor of the median score (the default rule; None only for a model that
+    #: names the opt-in relative rule, ``max_harm``, instead). None: no floor.
+    min_score: float | None = None
+    #: The relative (harm) rule, decisions.HarmRule: an update joins the aggregate with
+    #: ``join_weight``; the median change of that aggregate against its parents' aggregate may
+    #: cost at most ``max_harm`` of the metric overall, ``max_class_harm`` of the F1 of any
+    #: class the parents' aggregate knows, and raise its cross-entropy by at most
+    #: ``max_loss_increase``. None: that part off.
+    max_harm: float | None = None
+    max_class_harm: float | None = None
+    max_loss_increase: float | None = None
+    join_weight: float = 0.1
     local_epochs: int = 1
     max_samples: int = 1_000_000
     max_parents: int = 3
@@ -126,6 +137,9 @@ class Rules:
     #: Committee rotation (contract.rotation): {epoch_rounds, size, pool}
     #: (schemas.ROTATION_RULE); None: the published committee serves for ever (not stored).
     rotation: dict[str, Any] | None = None
+    #: Sanity: an update farther than this from its parents' aggregate (relative distance) is
+    #: not a training step (noise, scaled weights). None: no bound.
+    max_relative_distance: float | None = None
 
 
 #: Rules that are not stored when absent, so that a model without them keeps its old record.
@@ -227,6 +241,12 @@ class Report:
     evaluation_seconds: float
     reported_at: str
     tx_id: str
+    #: What the relative rule compares, measured on the member's fragment on the same samples:
+    #: ``base_score`` (the parents' aggregate), ``joined_score`` (parents + join_weight x the
+    #: update's change), ``base_loss`` / ``joined_loss`` (their mean cross-entropy),
+    #: ``class_scores`` / ``base_class_scores`` (per-class F1 of the two,
+    #: None where the fragment has no sample of the class).
+    measures: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -243,6 +263,8 @@ class Verdict:
     reason: str
     finalized_at: str
     tx_id: str
+    #: The medians each rule compared (on chain, for audit).
+    checks: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -114,13 +114,37 @@ ROTATION_RULE = {
 
 COALITION = "^([0-9a-f]{24}(,[0-9a-f]{24})*)?$"
 
+MAX_CLASSES = 1000
+CLASS_SCORES = {
+    "type": "array", "maxItems": MAX_CLASSES,
+    "items": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+}
+#: What a member measured for the relative rule (contract.decisions.HarmRule).
+MEASURES = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "base_score": FINITE,
+        "joined_score": FINITE,
+        "base_loss": NON_NEGATIVE,
+        "joined_loss": NON_NEGATIVE,
+        "join_weight": {"type": "number", "minimum": 0, "maximum": 1},
+        "class_scores": CLASS_SCORES,
+        "base_class_scores": CLASS_SCORES,
+    },
+}
+
 RULES = {
     "type": "object",
     "additionalProperties": False,
-    "required": ["quorum", "min_score", "training_time_tolerance"],
+    "required": ["quorum", "training_time_tolerance"],
     "properties": {
         "quorum": {"type": "integer", "minimum": 1, "maximum": MAX_COMMITTEE},
-        "min_score": FINITE,
+        "min_score": {"type": ["number", "null"]},
+        "max_harm": {"type": ["number", "null"], "minimum": 0},
+        "max_class_harm": {"type": ["number", "null"], "minimum": 0},
+        "max_loss_increase": {"type": ["number", "null"], "minimum": 0},
+        "join_weight": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
         "training_time_tolerance": {"type": "number", "minimum": 1, "maximum": 1e6},
         "local_epochs": {"type": "integer", "minimum": 1, "maximum": 1000},
         "max_samples": {"type": "integer", "minimum": 1, "maximum": 10**9},
@@ -139,6 +163,7 @@ RULES = {
         "privacy": PRIVACY_RULE,
         "rewards": REWARDS_RULE,
         "rotation": ROTATION_RULE,
+        "max_relative_distance": {"type": ["number", "null"], "exclusiveMinimum": 0},
     },
 }
 
@@ -204,7 +229,17 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 "type": "object",
                 "additionalProperties": False,
                 "required": ["seed", "alpha"],
-                "properties": {"seed": {"type": "integer"}, "alpha": NON_NEGATIVE},
+                "properties": {
+                    "seed": {"type": "integer"},
+                    "alpha": NON_NEGATIVE,
+                    # The provider's own aggregation weights of its parents (gossip parent
+                    # choice); absent: FedAvg by samples.
+                    "weights": {
+                        "type": "object", "propertyNames": UPDATE_ID,
+                        "additionalProperties": {"type": "number", "minimum": 0, "maximum": 1e12},
+                    },
+                    "rule": {"type": "string", "maxLength": 200},
+                },
             },
             "privacy": PRIVACY_CLAIM,
         },
@@ -221,6 +256,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "reasons": {"type": "array", "items": TEXT, "maxItems": 32},
             "evaluation_seconds": NON_NEGATIVE,
             "finalize": {"type": "boolean"},
+            "measures": MEASURES,
         },
     },
     "finalize_update": {
@@ -277,6 +313,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "seed": {"type": "integer"},
             "alpha": {"type": "number", "minimum": 0, "maximum": 1000},
             "count": {"type": "integer", "minimum": 1, "maximum": 64},
+            "pool": {"type": "integer", "minimum": 1, "maximum": 64},
             "provider": MEMBER_ID,
         },
     },

@@ -29,7 +29,9 @@ from ledgerlearn.protocols.config import (  # the records, re-exported for the p
     LEDGER_MODES,  # noqa: F401 (re-exported)
     METRICS,
     MODES,
+    PARENT_CHOICES,
     PARTITION_SCHEMES,
+    VERDICT_RULES,
     AdversaryConfig,
     ClockConfig,
     CommitteeConfig,
@@ -280,6 +282,12 @@ def config_from_mapping(
         providers_per_round=t.number("providers_per_round", 0, integer=True, minimum=0),
         time_tolerance=t.number("time_tolerance", 20.0, minimum=1.0),
         round_deadline=t.number("round_deadline", 600.0, exclusive_minimum=0.0),
+        verdict=t.choice("verdict", VERDICT_RULES, "absolute"),
+        max_harm=t.number("max_harm", 0.02, minimum=0.0),
+        max_class_harm=t.number("max_class_harm", 0.1, minimum=0.0),
+        max_loss_increase=t.number("max_loss_increase", 0.5, minimum=0.0),
+        max_distance=t.number("max_distance", 3.0, exclusive_minimum=0.0),
+        join_weight=t.number("join_weight", 0.0, minimum=0.0, maximum=1.0),
     )
     if rules.quorum > committee.size:
         t.fail(
@@ -298,6 +306,9 @@ def config_from_mapping(
         selection_alpha=t.number("selection_alpha", 5.0, minimum=0.0),
         duration=t.number("duration", 300.0, exclusive_minimum=0.0),
         max_updates=t.number("max_updates", 0, integer=True, minimum=0),
+        parent_choice=t.choice("parent_choice", PARENT_CHOICES, "contextual"),
+        holdout=t.number("holdout", 0.1, minimum=0.0, exclusive_maximum=1.0),
+        global_tips=t.number("global_tips", 0, integer=True, minimum=0),
     )
     t.finish()
 

@@ -142,7 +142,7 @@ def plot_dag(nodes: Sequence[UpdateNode], path: Path, *, title: str) -> Path:
 
 
 def plot_verdicts(
-    verdicts: Sequence[VerdictRecord], path: Path, *, min_score: float,
+    verdicts: Sequence[VerdictRecord], path: Path, *, min_score: float | None,
     committee: Sequence[str] = (), quorum: int | None = None,
 ) -> Path:
     """Each committee member's score per update, every member of `committee` named in the
@@ -188,9 +188,11 @@ def plot_verdicts(
                label="report: not sane (failed the member's checks)"),
         Line2D([], [], marker="o", linestyle="", markerfacecolor="lightgrey",
                markeredgecolor="red", label="red edge: update of a malicious provider"),
-        Line2D([], [], color="grey", linestyle="--", label="minimum score (the model's rule)"),
     ]
-    axis.axhline(min_score, color="grey", linestyle="--", linewidth=1)
+    if min_score is not None:
+        handles.append(Line2D([], [], color="grey", linestyle="--",
+                              label="minimum score (the model's rule)"))
+        axis.axhline(min_score, color="grey", linestyle="--", linewidth=1)
     boundary = 0
     for mode in modes:
         count = sum(1 for key in order if key[0] == mode)
@@ -256,15 +258,23 @@ def plot_privacy(privacy: Mapping[str, Any], path: Path) -> Path:
     return _save(fig, path)
 
 
-def summary_table(summary: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
-    """Rows (mode, final accuracy, wall seconds, simulated seconds) for every mode run."""
+SUMMARY_HEADER = ("mode", "global accuracy", "personalized mean", "personalized min",
+                  "wall s", "simulated s")
+
+
+def summary_table(summary: Mapping[str, Any]) -> list[tuple[str, ...]]:
+    """Rows (mode, global accuracy, personalized mean and min, wall seconds, simulated
+    seconds) for every mode run."""
     rows = []
     poisoned = poisoned_modes(summary)
     for mode, values in summary.get("modes", {}).items():
+        personal = (values.get("accuracy") or {}).get("personalized") or {}
         rows.append(
             (
                 mode + (" (poisoned)" if mode in poisoned else ""),
                 _fmt(values.get("final_accuracy"), "{:.4f}"),
+                _fmt(personal.get("mean"), "{:.4f}"),
+                _fmt(personal.get("min"), "{:.4f}"),
                 _fmt(values.get("wall_seconds"), "{:.1f}"),
                 _fmt(values.get("sim_seconds"), "{:.0f}"),
             )
@@ -272,11 +282,28 @@ def summary_table(summary: Mapping[str, Any]) -> list[tuple[str, str, str, str]]
     return rows
 
 
+def provider_table(
+    summary: Mapping[str, Any], label_mixes: Mapping[str, str]
+) -> tuple[list[str], list[list[str]]]:
+    """Per provider: its label mix, then its personalized accuracy in every mode."""
+    modes = [m for m, v in summary.get("modes", {}).items()
+             if (v.get("accuracy") or {}).get("personalized")]
+    header = ["provider", "label mix", *modes]
+    rows = []
+    for provider, mix in label_mixes.items():
+        row = [provider, mix]
+        for mode in modes:
+            values = summary["modes"][mode]["accuracy"]["personalized"].get("per_provider", {})
+            row.append(_fmt(values.get(provider), "{:.4f}"))
+        rows.append(row)
+    return header, rows
+
+
 def format_table(summary: Mapping[str, Any]) -> str:
     """The short summary table printed at the end of a run."""
-    header = ("mode", "final accuracy", "wall s", "simulated s")
+    header = SUMMARY_HEADER
     rows = [header, *summary_table(summary)]
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     updates = summary.get("updates")
@@ -322,10 +349,11 @@ def ledger_rows(summary: Mapping[str, Any]) -> list[tuple[str, str, str, str, st
 
 def write_report_html(
     path: Path, *, title: str, summary: Mapping[str, Any], figures: Mapping[str, Path],
-    config_text: str,
+    config_text: str, label_mixes: Mapping[str, str] | None = None,
 ) -> Path:
-    """One HTML page: the results (accuracy, the ledger's verdicts, malicious updates caught,
-    the ledger's height and audit), every figure, the summary JSON and the config."""
+    """One HTML page: the results (accuracy global and personalized, the ledger's verdicts,
+    malicious updates caught, the ledger's height and audit), the per-provider table (label
+    mix next to personalized accuracy), every figure, the summary JSON and the config."""
     esc = html.escape
     poisoned = poisoned_modes(summary)
     poisoned_row = ' class="poisoned"'
@@ -363,6 +391,18 @@ def write_report_html(
             f"Poisoned baselines (marked <i>(poisoned)</i>): {esc(', '.join(sorted(poisoned)))} "
             "have no defence against the run's malicious providers."
         )
+    head = "".join(f"<th>{esc(h)}</th>" for h in SUMMARY_HEADER)
+    providers = ""
+    if label_mixes:
+        names, prows = provider_table(summary, label_mixes)
+        providers = (
+            "<h2>Providers: label mix and personalized accuracy (own model on a test split "
+            "drawn from its own label mix; malicious providers have none)</h2><table><tr>"
+            + "".join(f"<th>{esc(h)}</th>" for h in names) + "</tr>"
+            + "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>"
+                      for r in prows)
+            + "</table>"
+        )
     images = "".join(
         f"<h2>{esc(caption)}</h2><img src=\"{esc(fig.name)}\" "
         f"alt=\"{esc(caption)}\" style=\"max-width:100%\">"
@@ -375,11 +415,11 @@ table{{border-collapse:collapse;margin-bottom:1em}}td,th{{border:1px solid #ccc;
 tr.poisoned td{{background:#fdecea}}.ok{{color:#2e7d32}}.bad{{color:#b2182b}}
 pre{{background:#f6f6f6;padding:1em;overflow:auto}}</style></head><body>
 <h1>{esc(title)}</h1>
-<table id="accuracy"><tr><th>mode</th><th>final accuracy</th><th>wall seconds</th>
-<th>simulated seconds</th></tr>{rows}</table>
+<table id="accuracy"><tr>{head}</tr>{rows}</table>
 <table id="verdicts"><tr><th>mode</th><th>verified</th><th>rejected</th>
 <th>malicious caught</th><th>what it means</th></tr>{verdict_rows}</table>
 {"".join(f"<p>{fact}</p>" for fact in facts)}
+{providers}
 {images}
 <h2>summary.json</h2><pre>{esc(json.dumps(summary, indent=2, sort_keys=True))}</pre>
 <h2>Experiment configuration</h2><pre>{esc(config_text)}</pre>

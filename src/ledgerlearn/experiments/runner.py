@@ -360,7 +360,8 @@ def _report(config, workload, results, summary, out: Path) -> None:  # type: ign
     verdicts = [v for outcome in outcomes for v in outcome.verdicts]
     if verdicts:
         figures["Committee verdicts"] = report.plot_verdicts(
-            verdicts, out / "verdicts.png", min_score=config.rules.min_score,
+            verdicts, out / "verdicts.png",
+            min_score=config.rules.min_score if config.rules.verdict != "relative" else None,
             committee=outcomes[0].committee, quorum=config.rules.quorum,
         )
     figures["Label distribution per provider"] = report.plot_label_distribution(
@@ -370,7 +371,14 @@ def _report(config, workload, results, summary, out: Path) -> None:  # type: ign
     if summary.get("privacy"):
         figures["Privacy spent: each provider's ε over its updates"] = report.plot_privacy(
             summary["privacy"], out / "privacy.png")
+    from ledgerlearn.learning.personalization import label_mix
+
+    mixes = {
+        p.name: label_mix(p.dataset.label_counts()) + (" (malicious)" if p.malicious else "")
+        for p in workload.providers
+    }
     report.write_report_html(
         out / "report.html", title=f"ledgerlearn experiment: {config.name}", summary=summary,
         figures=figures, config_text=config.source_text or config_to_toml(config),
+        label_mixes=mixes,
     )

@@ -305,3 +305,12 @@ def train_centralized(
     """The baseline: one trainer on all providers' data pooled together."""
     pooled = datasets if isinstance(datasets, Dataset) else concatenate(list(datasets))
     return train_local(spec, initial_state, pooled, config)
+
+
+def predict_logits(
+    spec: ModelSpec, state: Mapping[str, Any], dataset: Dataset
+) -> tuple[np.ndarray, float]:
+    """Logits of `state` on every sample of `dataset` (eval and inference mode), and the mean
+    loss: the committee's per-class measures need the logits themselves."""
+    outputs = evaluate_outputs(spec, state, dataset)
+    return outputs.logits, sum(outputs.batch_losses) / len(dataset)

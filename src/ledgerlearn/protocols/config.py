@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 
 MODES = ("federation", "gossip", "centralized", "fedavg", "gossip-baseline")
 LEDGER_MODES = ("federation", "gossip")
-PARTITION_SCHEMES = ("iid", "dirichlet", "shards")
+PARTITION_SCHEMES = ("iid", "dirichlet", "shards", "quantity_skew")
+VERDICT_RULES = ("relative", "absolute", "both")
+PARENT_CHOICES = ("contextual", "committee", "contract")
 ADVERSARY_KINDS = (
     "label_flip", "random_weights", "scaled_weights", "free_rider", "impossible_time",
     "alie", "alie_omniscient", "ipm", "ipm_omniscient", "sign_flip", "gaussian", "backdoor",
@@ -35,7 +37,7 @@ class PartitionConfig:
     """How the training data is split among providers (`alpha` for Dirichlet label skew)."""
 
     scheme: str = "iid"
-    alpha: float = 0.5
+    alpha: float = 0.5  # Dirichlet label skew; quantity_skew: sizes ~ Dir(alpha)
     classes_per_provider: int = 2
 
 
@@ -83,11 +85,21 @@ class RulesConfig:
     """The contract's rules for the published model (quorum, score, rounds, plausibility)."""
 
     quorum: int = 2
-    min_score: float = 0.2
+    min_score: float = 0.2  # the absolute floor: used when verdict is "absolute" or "both"
     rounds: int = 5
     providers_per_round: int = 0  # 0: every provider online in the round
     time_tolerance: float = 20.0
     round_deadline: float = 600.0
+    #: How the committee's reports decide (contract.decisions): "absolute" (the default) the
+    #: min_score floor; opt-in, "relative" judges the harm an update does to the aggregate it
+    #: was trained from (max_harm overall, max_class_harm per class, joining with join_weight;
+    #: 0 = its share 1/providers), "both" both.
+    verdict: str = "absolute"
+    max_harm: float = 0.02
+    max_class_harm: float = 0.1
+    max_loss_increase: float = 0.5
+    max_distance: float = 3.0  # sanity: relative distance of an update from its parents
+    join_weight: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -98,6 +110,14 @@ class GossipConfig:
     selection_alpha: float = 5.0
     duration: float = 300.0
     max_updates: int = 0  # 0: no cap, only `duration` stops the run
+    #: How a provider chooses its parents (roles.provider): "contextual" (its hold-out,
+    #: the committee's scores, similarity; learning.tips.contextual), "committee" (the best
+    #: committee scores of the pool) or "contract" (the contract's sample, FedAvg by samples).
+    parent_choice: str = "contextual"
+    holdout: float = 0.1  # fraction of a provider's data held out for its parent choice
+    #: The reported global model: FedAvg of the latest verified update of each provider,
+    #: the `global_tips` best by committee score (0: every provider's).
+    global_tips: int = 0
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from ledgerlearn.protocols.jobs import JobRunner
 from ledgerlearn.protocols.ledger_session import LedgerSession, collect_outcome
 from ledgerlearn.protocols.metrics import MetricsLog
 from ledgerlearn.protocols.progress import progress_bar
-from ledgerlearn.protocols.results import ModeResult, evaluate_on_test
+from ledgerlearn.protocols.results import ModeResult, accuracy_report, evaluate_on_test
 from ledgerlearn.protocols.simclock import ProviderSchedule, SimClock
 from ledgerlearn.roles.common import fetch_spec, model_aggregate, parent_states
 
@@ -115,6 +115,8 @@ def run_federation(
             log.add(round=round_number, sim_seconds=time, accuracy=accuracy, loss=loss,
                     updates=len(submit_times))
     outcome = collect_outcome(session, model_id, MODE, submit_times)
+    own = {i: p.latest.get(model_id) for i, p in enumerate(session.providers)}
+    report = accuracy_report(workload, state, own)
     return ModeResult(
         mode=MODE,
         final_accuracy=accuracy,
@@ -125,6 +127,6 @@ def run_federation(
         updates=len(submit_times),
         records=tuple(log.records),
         extra={"model_id": model_id, "missed_deadline": missed,
-               "ledger_updates": outcome.counts},
+               "ledger_updates": outcome.counts, "accuracy": report},
         outcome=outcome,
     )

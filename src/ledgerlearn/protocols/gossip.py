@@ -5,9 +5,14 @@ and done with its last update) it asks the contract for k parents among the veri
 sampled with a bias towards higher scores (strength α, the accuracy-biased tip selection of a
 tangle: `contract.selection`), aggregates them, trains, and submits; the committee verifies
 each update shortly after it is submitted. Parents may be old (stale parents are normal); the
-DAG of updates is the model's history. The model reported over time is what a newcomer would
-build on: the aggregate of the k best-scored verified updates. Every rule is the contract's;
-this driver only decides when each agent acts.
+DAG of updates is the model's history. Every rule is the contract's; this driver only decides
+when each agent acts.
+
+The global model reported over time is the aggregate of the best verified tips: FedAvg (by
+samples) of the latest verified update of each provider's line, the `global_tips` best by
+committee score (0: all of them). A line's latest verified update is where it stands now; one
+per provider keeps a fast provider from outweighing the others. Personalized accuracy takes each
+honest provider's latest weights on its own-distribution test split.
 """
 
 from __future__ import annotations
@@ -19,20 +24,31 @@ from ledgerlearn.protocols.jobs import JobRunner
 from ledgerlearn.protocols.ledger_session import LedgerSession, collect_outcome
 from ledgerlearn.protocols.metrics import MetricsLog
 from ledgerlearn.protocols.progress import SimTimeBar
-from ledgerlearn.protocols.results import ModeResult, evaluate_on_test
+from ledgerlearn.protocols.results import (
+    ModeResult,
+    accuracy_report,
+    evaluate_on_test,
+    malicious_descent_share,
+)
 from ledgerlearn.protocols.simclock import ProviderSchedule, SimClock
 
 MODE = "gossip"
 
 
-def best_verified(session: LedgerSession, model_id: str, count: int) -> list[str]:
-    """The `count` verified updates with the best median scores (ties: by id)."""
+def global_tips(session: LedgerSession, model_id: str, count: int = 0) -> list[str]:
+    """The latest verified update of each provider, the `count` best by median score
+    (0: all; ties by id)."""
     sign = -1.0 if session.config.model.metric != "loss" else 1.0
-    verified = session.reader.list_updates(model_id, status="verified")
+    latest: dict[str, dict] = {}
+    for entry in session.reader.list_updates(model_id, status="verified"):
+        latest[entry["update"]["provider"]] = entry  # sorted by submission time
     ranked = sorted(
-        verified, key=lambda e: (sign * float(e["median_score"]), e["update"]["update_id"])
+        latest.values(),
+        key=lambda e: (sign * float(e["median_score"]), e["update"]["update_id"]),
     )
-    return [e["update"]["update_id"] for e in ranked[:count]]
+    if count:
+        ranked = ranked[:count]
+    return sorted(e["update"]["update_id"] for e in ranked)
 
 
 def run_gossip(
@@ -69,7 +85,7 @@ def run_gossip(
         event = clock.pop()
         bar.advance_to(event.time)
         if event.kind == "checkpoint":
-            best = best_verified(session, model_id, config.gossip.parents)
+            best = global_tips(session, model_id, config.gossip.global_tips)
             state = model_state(session, model_id, best) if best else workload.initial_state
             accuracy, loss = evaluate_on_test(workload, state)
             log.add(round=len(submit_times) / count, sim_seconds=event.time,
@@ -106,6 +122,8 @@ def run_gossip(
         wrapper.abandon()  # training still running at the end is never submitted
     session.evaluate_pending()  # updates submitted before the end get their verdicts
     outcome = collect_outcome(session, model_id, MODE, submit_times)
+    own = {i: p.latest.get(model_id) for i, p in enumerate(session.providers)}
+    report = accuracy_report(workload, state, own)
     return ModeResult(
         mode=MODE,
         final_accuracy=accuracy,
@@ -115,7 +133,9 @@ def run_gossip(
         rounds=len(submit_times) / count,
         updates=len(submit_times),
         records=tuple(log.records),
-        extra={"model_id": model_id, "ledger_updates": outcome.counts},
+        extra={"model_id": model_id, "ledger_updates": outcome.counts,
+               "global_tips": len(best), "accuracy": report,
+               "malicious_descent_share": malicious_descent_share(outcome.nodes)},
         outcome=outcome,
     )
 

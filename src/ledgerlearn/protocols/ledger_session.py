@@ -91,14 +91,26 @@ def model_rules(
     """The contract rules a ledger mode's model is published with (``round_timeout``: real
     seconds after a federation round's first update when the contract may close it;
     ``privacy``: the differential-privacy rule, ``Workload.privacy``)."""
+    per_round = config.rules.providers_per_round or config.providers.count
     rules: dict[str, Any] = {
         "quorum": config.rules.quorum,
-        "min_score": config.rules.min_score,
         "training_time_tolerance": config.rules.time_tolerance,
         "local_epochs": config.training.local_epochs,
         "free_rider_epsilon": FREE_RIDER_EPSILON,
+        "max_relative_distance": config.rules.max_distance,
         "max_parents": config.gossip.parents,
     }
+    if config.rules.verdict in ("absolute", "both"):
+        rules["min_score"] = config.rules.min_score
+    if config.rules.verdict in ("relative", "both"):
+        # The share of one update in the aggregate it joins: 1 of a round's providers
+        # (federation), 1 of the providers' tips in the global aggregate (gossip).
+        rules.update(
+            max_harm=config.rules.max_harm,
+            max_class_harm=config.rules.max_class_harm,
+            max_loss_increase=config.rules.max_loss_increase,
+            join_weight=config.rules.join_weight or 1.0 / per_round,
+        )
     if privacy is not None:
         rules["privacy"] = dict(privacy)
     if mode == FEDERATION:
@@ -171,7 +183,9 @@ def provider_agent(
     extra = {"coalition": coalition} if coalition is not None else {}
     return agent_class(
         ledger, store, data.dataset, train=workload.train_config,
-        seed=config.seed * 1000 + data.index, alpha=config.gossip.selection_alpha, **extra,
+        seed=config.seed * 1000 + data.index, alpha=config.gossip.selection_alpha,
+        parent_choice=config.gossip.parent_choice, holdout_fraction=config.gossip.holdout,
+        **extra,
     )
 
 
@@ -330,6 +344,7 @@ def collect_outcome(
             score=entry["median_score"], malicious=malicious,
             round=update["round"] or None, sim_seconds=submit_times.get(uid, 0.0),
             epsilon=(update.get("privacy") or {}).get("epsilon"),
+            reason=entry.get("reason"), checks=entry.get("checks"),
         ))
         for report in session.reader.get_reports(model_id, uid):
             verdicts.append(VerdictRecord(

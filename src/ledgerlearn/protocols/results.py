@@ -26,6 +26,8 @@ class UpdateNode:
     round: int | None
     sim_seconds: float
     epsilon: float | None = None  # DP models: the ε its provider had spent with it
+    reason: str | None = None
+    checks: Mapping[str, Any] | None = None
 
 
 def epsilon_over_time(nodes: Sequence[UpdateNode]) -> dict[str, list[tuple[int, float]]]:
@@ -99,3 +101,74 @@ def validation_score(
     from ledgerlearn.learning.training import evaluate
 
     return evaluate(workload.spec, state, workload.validation, metrics=(metric,))[metric]
+
+
+def personalized_accuracy(
+    workload: Workload, states: Mapping[int, Mapping[str, np.ndarray] | None]
+) -> dict[str, Any]:
+    """Each honest provider's model (``states[index]``; None: the provider has none) on its
+    own-distribution test split: mean, min, spread, per provider
+    (learning.personalization)."""
+    from ledgerlearn.learning.personalization import summarize
+    from ledgerlearn.learning.training import evaluate
+
+    values = {}
+    for provider in workload.providers:
+        state = states.get(provider.index)
+        if provider.malicious or state is None or not workload.own_tests:
+            continue
+        test = workload.own_tests[provider.index]
+        values[provider.name] = evaluate(workload.spec, state, test, metrics=("accuracy",))[
+            "accuracy"]
+    return summarize(values)
+
+
+def accuracy_report(
+    workload: Workload,
+    global_state: Mapping[str, np.ndarray],
+    own_states: Mapping[int, Mapping[str, np.ndarray] | None] | None = None,
+    *,
+    global_accuracy: float | None = None,
+) -> dict[str, Any]:
+    """The two answers to "how good is the model?" (summary.json ``modes.<mode>.accuracy``):
+    ``global`` (the mode's global model on the common test set), ``personalized`` (each
+    honest provider's own model on a test split drawn from its own label mix; the global
+    model when the mode has no own models) and ``global_on_own`` (the global model on those
+    same splits). ``global_accuracy`` replaces the global figure of a mode whose global model
+    is not one set of weights (the gossip baseline: the mean of the providers' models)."""
+    accuracy = (global_accuracy if global_accuracy is not None
+                else evaluate_on_test(workload, global_state)[0])
+    everyone = {p.index: global_state for p in workload.providers}
+    on_own = personalized_accuracy(workload, everyone)
+    personal = personalized_accuracy(workload, own_states) if own_states else on_own
+    return {"global": accuracy, "personalized": personal, "global_on_own": on_own}
+
+
+def malicious_descent_share(nodes: Sequence[UpdateNode]) -> float:
+    """Natural selection, measured: of all parent references in the DAG, the share whose
+    parent descends from (or is) a malicious or rejected update (0 when nothing does)."""
+    by_id = {n.update_id: n for n in nodes}
+    tainted: dict[str, bool] = {}
+
+    def taint(uid: str) -> bool:
+        if uid in tainted:
+            return tainted[uid]
+        stack, order = [uid], []
+        while stack:  # iterative: lineages can be long
+            current = stack.pop()
+            if current in tainted or current not in by_id:
+                continue
+            order.append(current)
+            stack.extend(p for p in by_id[current].parents if p not in tainted)
+        for current in reversed(order):
+            node = by_id[current]
+            tainted[current] = (
+                node.malicious or node.status == "rejected"
+                or any(tainted.get(p, False) for p in node.parents)
+            )
+        return tainted.get(uid, False)
+
+    references = [p for n in nodes for p in n.parents if p in by_id]
+    if not references:
+        return 0.0
+    return sum(taint(p) for p in references) / len(references)

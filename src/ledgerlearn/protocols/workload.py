@@ -52,6 +52,9 @@ class Workload:
     #: The rules' differential-privacy rule, noise multiplier resolved ({epsilon, delta,
     #: max_grad_norm, noise_multiplier}: :func:`privacy_rule`); None: no DP.
     privacy: dict[str, float] | None = None
+    #: Per provider, a test split drawn from the common test set with its own label mix
+    #: (learning.personalization), for personalized accuracy.
+    own_tests: tuple[Dataset, ...] = ()
 
     @property
     def dp_config(self) -> PrivacyConfig | None:
@@ -200,7 +203,7 @@ def build_workload(config: ExperimentConfig) -> Workload:
             f"{train.input_shape}; choose a matching model (digits: mlp; mnist: cnn-mnist)"
         )
     params: dict[str, object] = {}
-    if config.partition.scheme == "dirichlet":
+    if config.partition.scheme in ("dirichlet", "quantity_skew"):
         params["alpha"] = config.partition.alpha
     elif config.partition.scheme == "shards":
         params["classes_per_provider"] = config.partition.classes_per_provider
@@ -218,6 +221,15 @@ def build_workload(config: ExperimentConfig) -> Workload:
             f"the partition left {', '.join(empty)} without data; use fewer providers or a "
             "larger [partition].alpha"
         )
+    from ledgerlearn.learning.personalization import own_distribution_split
+
+    own_tests = tuple(
+        own_distribution_split(
+            splits.test, p.dataset.label_counts(), size=min(500, len(splits.test)),
+            seed=config.seed * 1000 + p.index, name=f"{p.name}-own-test",
+        )
+        for p in providers
+    )
     training = config.training
     privacy = privacy_rule(config, [len(p.dataset) for p in providers])
     return Workload(
@@ -236,4 +248,5 @@ def build_workload(config: ExperimentConfig) -> Workload:
         ),
         seed=config.seed,
         privacy=privacy,
+        own_tests=own_tests,
     )

@@ -4,8 +4,10 @@ For each pending update it fetches the weights by CID (verified by the store), l
 safely (names, shapes, dtypes, finite values), checks that the claimed training time is
 plausible for the claimed samples (against its own measured time per sample for that
 architecture, within the model's tolerance), checks that the update is not a copy of its
-parents' aggregate (a free rider), scores it on its fragment with the model's metric, and
-reports. It never decides alone: the contract takes the median of the committee's scores.
+parents' aggregate (a free rider) nor farther from it than the model allows (noise, scaled
+weights), scores it on its fragment with the model's metric (and, when the model names the
+relative rule, the aggregate it would join: the rule's measures), and reports. It never
+decides alone: the contract takes the median of the committee's scores.
 
 A report (or review) that completes the quorum writes the verdict (decision) itself. When
 reports sent at the same time reach the quorum together, none of them does; then one member
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -41,15 +43,19 @@ from ledgerlearn.contract.records import (
     timestamp_seconds,
 )
 from ledgerlearn.learning.datasets import Dataset
+from ledgerlearn.learning.metrics import METRICS as METRIC_FUNCTIONS
+from ledgerlearn.learning.metrics import class_f1
 from ledgerlearn.learning.models import ModelSpec
-from ledgerlearn.learning.training import TrainConfig, evaluate, train_local
+from ledgerlearn.learning.training import TrainConfig, evaluate, predict_logits, train_local
 from ledgerlearn.learning.weights import flatten
 from ledgerlearn.ledger.errors import EndorsementError
 from ledgerlearn.roles.common import (
     fetch_spec,
     fetch_state,
+    joined_state,
     model_aggregate,
     parent_states,
+    parent_weights,
     relative_distance,
 )
 from ledgerlearn.roles.ledger_api import LearningLedger
@@ -71,12 +77,18 @@ FRAGMENT_OVERHEAD_BYTES = 4096
 
 @dataclass(frozen=True)
 class Assessment:
-    """What a member found about one update."""
+    """What a member found about one update (``measures``: the relative rule's inputs,
+    contract.decisions.HarmRule)."""
 
     score: float
     sane: bool
     reasons: list[str]
     seconds: float
+    measures: dict[str, Any] = field(default_factory=dict)
+
+
+#: A member's measure of weights: the metric, the mean cross-entropy, the per-class F1.
+Scored = tuple[float, float, list[float | None]]
 
 
 def change_statistics(change: np.ndarray, population: np.ndarray) -> dict[str, float]:
@@ -115,7 +127,8 @@ class CommitteeMember:
         self._fragments: dict[str, Dataset] = {}
         self._specs: dict[str, ModelSpec] = {}
         self._seconds_per_sample: dict[str, float] = {}
-        self._parents_aggregate: tuple[tuple[str, ...], dict[str, np.ndarray]] | None = None
+        self._parents_aggregate: tuple[tuple[Any, ...], dict[str, np.ndarray]] | None = None
+        self._base_scores: tuple[tuple[Any, ...], Scored] | None = None
         # Decisions this member voted on that were not written with its vote: models by id,
         # updates by (model id, update id); finalize_due writes them when it is this turn.
         self._undecided_models: dict[str, dict[str, Any]] = {}
@@ -242,14 +255,61 @@ class CommitteeMember:
                 f"training time implausible: {update['training_seconds']:.4g} s claimed for "
                 f"{processed} samples, at least {needed:.4g} s expected"
             )
-        distance = relative_distance(state, self.parents_aggregate(model, spec, update))
+        base = self.parents_aggregate(model, spec, update)
+        distance = relative_distance(state, base)
         if distance <= float(rules["free_rider_epsilon"]):
             reasons.append(
                 f"free rider: the weights are a copy of its parents' aggregate (relative "
                 f"distance {distance:.2e})"
             )
+        bound = rules.get("max_relative_distance")
+        if bound is not None and distance > float(bound):
+            reasons.append(
+                f"not a training step: relative distance {distance:.3g} from its parents' "
+                f"aggregate exceeds {float(bound):g}"
+            )
         score = self.score(model, update, spec, state)
-        return Assessment(float(score), not reasons, reasons, time.perf_counter() - start)
+        measures: dict[str, Any] = {}
+        if rules.get("max_harm") is not None:
+            weight = float(rules.get("join_weight", 0.1))
+            base_score, base_loss, base_classes = self.base_score(model, spec, update, base)
+            joined_score, joined_loss, joined_classes = self.measure(
+                model, spec, joined_state(base, state, weight)
+            )
+            measures = {
+                "base_score": base_score, "joined_score": joined_score, "join_weight": weight,
+                "base_loss": base_loss, "joined_loss": joined_loss,
+                "class_scores": joined_classes, "base_class_scores": base_classes,
+            }
+        return Assessment(score, not reasons, reasons, time.perf_counter() - start, measures)
+
+    def measure(
+        self, model: dict[str, Any], spec: ModelSpec, state: dict[str, np.ndarray]
+    ) -> Scored:
+        """The model's metric, the mean cross-entropy and the per-class F1 of weights on this
+        member's fragment (the loss capped at 1e6, so that absurd weights stay reportable)."""
+        fragment = self.fragment_of(model)
+        logits, mean_loss = predict_logits(spec, state, fragment)
+        value = METRIC_FUNCTIONS[model["metric"]].compute(logits, fragment.y, mean_loss)
+        per_class = class_f1(logits, fragment.y, spec.num_classes)
+        loss = min(float(mean_loss), 1e6) if np.isfinite(mean_loss) else 1e6
+        value = float(value) if np.isfinite(value) else worst_score(model["metric"])
+        return value, loss, [None if r is None else round(r, 6) for r in per_class]
+
+    def base_score(
+        self, model: dict[str, Any], spec: ModelSpec, update: dict[str, Any],
+        base: dict[str, np.ndarray],
+    ) -> Scored:
+        """The score of an update's parents' aggregate (kept: a round's updates share it)."""
+        key = self._aggregate_key(model, update)
+        if self._base_scores is None or self._base_scores[0] != key:
+            self._base_scores = (key, self.measure(model, spec, base))
+        return self._base_scores[1]
+
+    @staticmethod
+    def _aggregate_key(model: dict[str, Any], update: dict[str, Any]) -> tuple[Any, ...]:
+        weights = (update.get("selection") or {}).get("weights") or {}
+        return (model["model_id"], *sorted(update["parents"]), *sorted(weights.items()))
 
     def score(
         self, model: dict[str, Any], update: dict[str, Any], spec: ModelSpec,
@@ -266,12 +326,14 @@ class CommitteeMember:
     ) -> dict[str, np.ndarray]:
         """The aggregate an update's parents give (what a free rider would resubmit). The last
         one is kept: the updates of a federation round all share the same parents."""
-        key = (model["model_id"], *sorted(update["parents"]))
+        key = self._aggregate_key(model, update)
         if self._parents_aggregate is None or self._parents_aggregate[0] != key:
             states, weights = parent_states(
                 self.ledger, self.store, model, spec, update["parents"]
             )
-            self._parents_aggregate = (key, model_aggregate(model, states, weights))
+            self._parents_aggregate = (
+                key, model_aggregate(model, states, parent_weights(update, weights))
+            )
         return self._parents_aggregate[1]
 
     def assess_fully(self, model: dict[str, Any], update: dict[str, Any]) -> Assessment:
@@ -351,7 +413,7 @@ class CommitteeMember:
             record = self.ledger.get_update(model["model_id"], parent)["update"]
             states, weights = parent_states(self.ledger, self.store, model, spec,
                                             record["parents"])
-            grand = model_aggregate(model, states, weights)
+            grand = model_aggregate(model, states, parent_weights(record, weights))
             parent_state = fetch_state(self.store, record["weights_cid"], spec)
             rows.append(flatten(parent_state).astype(np.float64)
                         - flatten(grand).astype(np.float64))
@@ -374,6 +436,7 @@ class CommitteeMember:
             "reasons": assessment.reasons,
             "evaluation_seconds": assessment.seconds,
             "finalize": finalize,
+            **({"measures": assessment.measures} if assessment.measures else {}),
         })
 
     def evaluate_pending(self, limit: int | None = None) -> list[dict[str, Any]]:

@@ -59,8 +59,33 @@ def parent_states(
     return states, weights
 
 
+def parent_weights(update: Mapping[str, Any], weights: Sequence[float]) -> list[float]:
+    """The aggregation weights an update was made with, in sorted parent order: those its
+    provider recorded on chain (``selection.weights``, gossip parent choice), else the
+    parents' sample counts (FedAvg)."""
+    chosen = (update.get("selection") or {}).get("weights")
+    if not chosen:
+        return list(weights)
+    return [float(chosen[p]) for p in sorted(update["parents"])]
+
+
+def joined_state(
+    base: Mapping[str, np.ndarray], state: Mapping[str, np.ndarray], weight: float
+) -> dict[str, np.ndarray]:
+    """``base + weight * (state - base)``: the aggregate an update joins with share
+    ``weight`` (integer buffers are the update's)."""
+    joined = {}
+    for name, value in state.items():
+        if value.dtype.kind == "f":
+            b = base[name].astype(np.float64)
+            joined[name] = (b + weight * (value.astype(np.float64) - b)).astype(value.dtype)
+        else:
+            joined[name] = np.array(value, copy=True)
+    return joined
+
+
 def aggregate_parents(
-    states: Sequence[Mapping[str, np.ndarray]], weights: Sequence[int]
+    states: Sequence[Mapping[str, np.ndarray]], weights: Sequence[float]
 ) -> dict[str, np.ndarray]:
     """FedAvg of the parents weighted by samples, in sorted parent order: everyone who
     aggregates the same parents gets the same weights."""

@@ -124,13 +124,16 @@ class LearningLedger:
         return self._evaluate("pending_reviews", {"member_id": member_id or self.member_id})
 
     def select_parents(
-        self, model_id: str, *, seed: int = 0, alpha: float = 10.0, count: int | None = None
+        self, model_id: str, *, seed: int = 0, alpha: float = 10.0, count: int | None = None,
+        pool: int | None = None,
     ) -> dict[str, Any]:
         request: dict[str, Any] = {
             "model_id": model_id, "seed": seed, "alpha": alpha, "provider": self.member_id,
         }
         if count is not None:
             request["count"] = count
+        if pool is not None:
+            request["pool"] = pool
         return self._evaluate("select_parents", request)
 
     # rewards and rotation (contract.rewards, contract.rotation)

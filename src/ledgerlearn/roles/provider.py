@@ -17,16 +17,20 @@ from typing import Any
 
 import numpy as np
 
-from ledgerlearn.contract.records import FEDERATION
+from ledgerlearn.contract.records import FEDERATION, INITIAL
 from ledgerlearn.learning.datasets import Dataset
 from ledgerlearn.learning.models import ModelSpec
 from ledgerlearn.learning.privacy.accounting import PrivacyStep, epsilon_spent
 from ledgerlearn.learning.privacy.dpsgd import PrivacyConfig
-from ledgerlearn.learning.training import TrainConfig, TrainResult, train_local
-from ledgerlearn.learning.weights import state_dict_to_bytes
-from ledgerlearn.roles.common import fetch_spec, model_aggregate, parent_states
+from ledgerlearn.learning.tips import Candidate, Choice, choose_tips
+from ledgerlearn.learning.training import TrainConfig, TrainResult, evaluate, train_local
+from ledgerlearn.learning.weights import flatten, state_dict_to_bytes
+from ledgerlearn.roles.common import fetch_spec, fetch_state, model_aggregate, parent_states
 from ledgerlearn.roles.ledger_api import LearningLedger
 from ledgerlearn.storage.store import ContentStore
+
+#: Candidates a contextual provider asks the contract for (the pool it chooses from).
+CANDIDATE_POOL = 8
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,7 @@ class Contribution:
     base: dict[str, np.ndarray]
     config: TrainConfig
     selection_seed: int
+    weights: dict[str, float] | None = None  # the provider's own parent weights (gossip)
 
 
 class DataProvider:
@@ -68,15 +73,32 @@ class DataProvider:
         train: TrainConfig | None = None,
         seed: int = 0,
         alpha: float = 10.0,
+        parent_choice: str = "contract",
+        holdout_fraction: float = 0.1,
     ) -> None:
+        """``parent_choice`` (gossip): ``contract``, the contract's seeded score-biased sample
+        aggregated by samples; ``contextual`` (learning.tips.contextual) or ``committee``,
+        the provider's own choice among a pool of candidates, each scored on a hold-out of
+        ``holdout_fraction`` of its data that it does not train on in gossip mode."""
         self.ledger = ledger
         self.store = store
         self.data = data
+        self.all_data = data
         self.train = train or TrainConfig(epochs=1, batch_size=32, lr=0.05, seed=seed)
         self.seed = seed
         self.alpha = alpha
+        self.parent_choice = parent_choice
         self.contributions = 0
         self._specs: dict[str, ModelSpec] = {}
+        self._initial: dict[str, np.ndarray] = {}
+        self.latest: dict[str, dict[str, np.ndarray]] = {}  # model id -> its latest weights
+        self.latest_update: dict[str, str] = {}  # model id -> its latest update id
+        cut = round(len(data) * holdout_fraction)
+        if parent_choice != "contract" and 0 < cut < len(data):
+            self.holdout = data.subset(np.arange(cut), name=f"{data.name}/holdout")
+            self.gossip_data = data.subset(np.arange(cut, len(data)), name=data.name)
+        else:
+            self.holdout, self.gossip_data = data, data
 
     @property
     def member_id(self) -> str:
@@ -110,8 +132,22 @@ class DataProvider:
         if choice["status"] != "open":
             return None
         spec = self.spec_of(model)
-        states, weights = parent_states(self.ledger, self.store, model, spec, choice["parents"])
-        base = model_aggregate(model, states, weights)
+        chosen_weights = None
+        if model["mode"] == FEDERATION or self.parent_choice == "contract":
+            self.data = self.all_data
+            states, weights = parent_states(
+                self.ledger, self.store, model, spec, choice["parents"]
+            )
+            base = model_aggregate(model, states, weights)
+        else:
+            self.data = self.gossip_data
+            tips = self.choose_parents(model, spec, selection_seed)
+            choice = {**choice, "parents": list(tips.parents), "utilities": tips.utilities}
+            states, _ = parent_states(self.ledger, self.store, model, spec, tips.parents)
+            chosen_weights = dict(tips.weights)
+            base = model_aggregate(
+                model, states, [chosen_weights[p] for p in sorted(tips.parents)]
+            )
         rule = model["rules"].get("privacy")
         if rule is not None and not self.within_budget(model_id, model, rule):
             return None
@@ -124,7 +160,48 @@ class DataProvider:
                 delta=rule["delta"],
             ),
         )
-        return Contribution(model_id, model, spec, choice, states, base, config, selection_seed)
+        return Contribution(model_id, model, spec, choice, states, base, config, selection_seed,
+                            chosen_weights)
+
+    def initial_state(self, model: dict[str, Any], spec: ModelSpec) -> dict[str, np.ndarray]:
+        if model["model_id"] not in self._initial:
+            self._initial[model["model_id"]] = fetch_state(
+                self.store, model["initial_weights_cid"], spec
+            )
+        return self._initial[model["model_id"]]
+
+    def choose_parents(self, model: dict[str, Any], spec: ModelSpec, seed: int) -> Choice:
+        """Gossip parents chosen on local information (learning.tips): a seeded pool from the
+        contract plus this provider's own latest verified update, each scored on its hold-out
+        and compared with its own latest weights; deterministic given the ledger and seed."""
+        m = model["model_id"]
+        answer = self.ledger.select_parents(m, seed=seed, alpha=self.alpha, pool=CANDIDATE_POOL)
+        pool = {e["update_id"]: float(e["score"]) for e in answer.get("pool", [])}
+        own = self.latest_update.get(m)
+        if own is not None and own not in pool:
+            info = self.ledger.get_update(m, own)
+            if info["status"] == "verified":
+                pool[own] = float(info["verdict"]["median_score"])
+        if not pool:
+            return Choice((INITIAL,), {INITIAL: 1.0}, {})
+        initial = flatten(self.initial_state(model, spec)).astype(np.float64)
+        mine = self.latest.get(m)
+        own_change = None if mine is None else flatten(mine).astype(np.float64) - initial
+        sign = 1.0 if model["higher_is_better"] else -1.0
+        candidates = []
+        for uid in sorted(pool):
+            update = self.ledger.get_update(m, uid)["update"]
+            state = fetch_state(self.store, update["weights_cid"], spec)
+            local = evaluate(spec, state, self.holdout, metrics=("accuracy",))["accuracy"]
+            similarity = 0.0
+            if own_change is not None:
+                change = flatten(state).astype(np.float64) - initial
+                norms = np.linalg.norm(change) * np.linalg.norm(own_change)
+                similarity = float(change @ own_change / norms) if norms > 0 else 0.0
+            candidates.append(Candidate(uid, sign * pool[uid], float(local), similarity,
+                                        int(update["samples"])))
+        return choose_tips(self.parent_choice, candidates,
+                           max_parents=int(model["rules"]["max_parents"]))
 
     def complete(self, contribution: Contribution, produced: Produced) -> dict[str, Any]:
         """The second half: store the weights and submit the update with its claims."""
@@ -141,10 +218,15 @@ class DataProvider:
             request["round"] = int(choice["round"])
         else:
             request["selection"] = {"seed": contribution.selection_seed, "alpha": self.alpha}
+            if contribution.weights is not None:
+                request["selection"].update(weights=contribution.weights,
+                                            rule=self.parent_choice)
         if produced.privacy is not None:
             request["privacy"] = self.privacy_claim(contribution, produced)
         update = self.ledger.submit_update(request)
         self.contributions += 1
+        self.latest[contribution.model_id] = produced.state
+        self.latest_update[contribution.model_id] = update["update_id"]
         return update
 
     def privacy_history(self, model_id: str) -> list[PrivacyStep]:

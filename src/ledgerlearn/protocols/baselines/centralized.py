@@ -14,7 +14,7 @@ from ledgerlearn.learning.datasets import concatenate
 from ledgerlearn.learning.training import train_local
 from ledgerlearn.protocols.metrics import MetricsLog
 from ledgerlearn.protocols.progress import progress_bar
-from ledgerlearn.protocols.results import ModeResult, evaluate_on_test
+from ledgerlearn.protocols.results import ModeResult, accuracy_report, evaluate_on_test
 from ledgerlearn.protocols.workload import Workload
 
 MODE = "centralized"
@@ -56,5 +56,6 @@ def run_centralized(
         rounds=epochs,
         updates=epochs,
         records=tuple(log.records),
+        extra={"accuracy": accuracy_report(workload, state)},
     )
 

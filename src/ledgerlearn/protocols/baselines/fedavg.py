@@ -27,7 +27,12 @@ from ledgerlearn.learning.aggregation import aggregate
 from ledgerlearn.protocols.jobs import JobRunner, TrainJob
 from ledgerlearn.protocols.metrics import MetricsLog
 from ledgerlearn.protocols.progress import progress_bar
-from ledgerlearn.protocols.results import ModeResult, evaluate_on_test, validation_score
+from ledgerlearn.protocols.results import (
+    ModeResult,
+    accuracy_report,
+    evaluate_on_test,
+    validation_score,
+)
 from ledgerlearn.protocols.simclock import ProviderSchedule
 from ledgerlearn.protocols.workload import Workload
 
@@ -74,6 +79,7 @@ def run_fedavg(
     log.add(round=0, sim_seconds=0.0, accuracy=accuracy, loss=loss)
     time = 0.0
     accepted_total = dropped_total = 0
+    own: dict[int, dict] = {}  # each provider's latest aggregate-then-train
     for round_number in progress_bar(range(1, rounds + 1), progress, mode, "round"):
         time, chosen = choose_participants(
             schedule, time, len(workload.providers), providers_per_round, rng
@@ -96,6 +102,7 @@ def run_fedavg(
                          for p in providers]
         updates, weights = [], []
         for provider, trained in zip(providers, round_trained, strict=True):
+            own[provider.index] = trained
             others = [t for t, p in zip(round_trained, providers, strict=True)
                       if p is not provider and trains(p.adversary)]
             colluders = sum(p.adversary == provider.adversary for p in providers)
@@ -130,5 +137,6 @@ def run_fedavg(
         rounds=rounds,
         updates=accepted_total,
         records=tuple(log.records),
-        extra={"dropped_updates": dropped_total} if scoring else {},
+        extra={"accuracy": accuracy_report(workload, state, own),
+               **({"dropped_updates": dropped_total} if scoring else {})},
     )

@@ -24,7 +24,7 @@ from ledgerlearn.learning.aggregation import aggregate
 from ledgerlearn.protocols.jobs import JobRunner, PendingResult, TrainJob
 from ledgerlearn.protocols.metrics import MetricsLog
 from ledgerlearn.protocols.progress import SimTimeBar
-from ledgerlearn.protocols.results import ModeResult, evaluate_on_test
+from ledgerlearn.protocols.results import ModeResult, accuracy_report, evaluate_on_test
 from ledgerlearn.protocols.simclock import ProviderSchedule, SimClock
 from ledgerlearn.protocols.workload import Workload
 
@@ -121,4 +121,6 @@ def run_gossip_learning(
         rounds=updates / count,
         updates=updates,
         records=tuple(log.records),
+        extra={"accuracy": accuracy_report(
+            workload, models[0], dict(enumerate(models)), global_accuracy=accuracy)},
     )
