@@ -341,7 +341,10 @@ def _times(view: _LedgerView, model_id: str) -> tuple[float, list[dict[str, Any]
 def _federation_result(view, workload, model_id, log, wall) -> ModeResult:
     from ledgerlearn.protocols.federation import model_state
     from ledgerlearn.protocols.ledger_session import collect_outcome
-    from ledgerlearn.protocols.results import evaluate_on_test
+    from ledgerlearn.protocols.results import (
+        accuracy_report,
+        evaluate_on_test,
+    )
 
     _, entries = _times(view, model_id)
     state = workload.initial_state
@@ -363,7 +366,8 @@ def _federation_result(view, workload, model_id, log, wall) -> ModeResult:
     return ModeResult(
         mode="federation", final_accuracy=accuracy, final_loss=loss, wall_seconds=wall,
         sim_seconds=now, rounds=rounds, updates=len(entries), records=tuple(log.records),
-        extra={"model_id": model_id, "missed_deadline": 0, "ledger_updates": outcome.counts},
+        extra={"model_id": model_id, "missed_deadline": 0, "ledger_updates": outcome.counts,
+               "accuracy": accuracy_report(workload, state)},
         outcome=outcome,
     )
 
@@ -371,7 +375,11 @@ def _federation_result(view, workload, model_id, log, wall) -> ModeResult:
 def _gossip_result(view, workload, model_id, log, wall) -> ModeResult:
     from ledgerlearn.protocols.federation import model_state
     from ledgerlearn.protocols.ledger_session import collect_outcome
-    from ledgerlearn.protocols.results import evaluate_on_test
+    from ledgerlearn.protocols.results import (
+        accuracy_report,
+        evaluate_on_test,
+        malicious_descent_share,
+    )
 
     _, entries = _times(view, model_id)
     count = len(workload.providers)
@@ -396,7 +404,10 @@ def _gossip_result(view, workload, model_id, log, wall) -> ModeResult:
         mode="gossip", final_accuracy=accuracy, final_loss=loss, wall_seconds=wall,
         sim_seconds=end, rounds=len(entries) / count, updates=len(entries),
         records=tuple(log.records),
-        extra={"model_id": model_id, "ledger_updates": outcome.counts}, outcome=outcome,
+        extra={"model_id": model_id, "ledger_updates": outcome.counts,
+               "global_tips": len(best), "accuracy": accuracy_report(workload, state),
+               "malicious_descent_share": malicious_descent_share(outcome.nodes)},
+        outcome=outcome,
     )
 
 
