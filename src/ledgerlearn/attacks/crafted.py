@@ -9,6 +9,7 @@ real training time), so that only the weights differ from an honest provider's.
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -21,8 +22,9 @@ from ledgerlearn.learning.training import TrainConfig
 from ledgerlearn.roles.provider import DataProvider, Produced
 
 
-class CraftedUpdate(DataProvider):
-    """A colluding provider sending ``craft(view)`` instead of its honest training."""
+class CraftedUpdate(DataProvider, abc.ABC):
+    """A colluding provider sending ``craft(view)`` instead of its honest training (abstract:
+    each attack's module says what it crafts)."""
 
     kind: ClassVar[str] = "crafted"
     #: Whether it also sees its colluders' honest training of this round (else: the chain).
@@ -33,8 +35,9 @@ class CraftedUpdate(DataProvider):
         self.coalition = coalition or Coalition(population=1, size=1)
         self.coalition.join(self.member_id)
 
+    @abc.abstractmethod
     def craft(self, view: HonestView, rng: np.random.Generator) -> np.ndarray:
-        raise NotImplementedError
+        """The flat update vector this attack sends, from what it can see."""
 
     def produce(
         self, spec: ModelSpec, base: dict[str, np.ndarray], config: TrainConfig,

@@ -98,7 +98,7 @@ class ParsedTransaction:
 
 #: How many recently parsed envelopes are remembered. The peers of an embedded network parse
 #: the same envelope, one block after the other; the result is immutable, so it is shared.
-#: Two blocks' worth is enough: keeping more (4096 until the fourth session) held ~50 MB of
+#: Two blocks' worth is enough: keeping more (4096 was measured) held ~50 MB of
 #: records alive, and each parse then wrote to fresh memory, which cost more than it saved
 #: (+2-9% throughput with 1024, together with a smaller signature cache).
 #: Only envelopes up to PARSE_CACHE_MAX_BYTES are kept, which bounds the memory it holds.
