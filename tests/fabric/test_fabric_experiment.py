@@ -10,41 +10,15 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from tests.experiments.test_network_run import TINY as NETWORK_TINY
 
 from ledgerlearn.cli import main
 from ledgerlearn.fabric import localnet
 
 pytestmark = [pytest.mark.fabric, pytest.mark.slow]
 
-TINY = """
-[experiment]
-name = "fabricrun"
-seed = 3
-modes = ["federation", "gossip"]
-[data]
-max_train_samples = 300
-[providers]
-count = 3
-[committee]
-size = 1
-[training]
-local_epochs = 1
-batch_size = 16
-optimizer = "adam"
-learning_rate = 0.01
-[rules]
-quorum = 1
-min_score = 0.25
-rounds = 2
-[gossip]
-duration = 20.0
-max_updates = 4
-[clock]
-samples_per_second = 20.0
-[[adversaries]]
-kind = "random_weights"
-fraction = 0.34
-"""
+# The network-run test's tiny experiment (digits, 3 providers, one malicious), named apart.
+TINY = NETWORK_TINY.replace('name = "netrun"', 'name = "fabricrun"')
 
 
 @pytest.mark.timeout(1800)
