@@ -58,6 +58,10 @@ NODE_DIR = REPO / "benchmarks" / "node"
 #: pausing the process; ``--profile-native`` adds C frames (pauses it: slower, fewer samples).
 SPY_OPTS = ("--threads", "--gil", "--nonblocking", "--rate", "200")
 SPY_NATIVE_OPTS = ("--threads", "--gil", "--native", "--rate", "25")
+#: load.js's signers: ``default`` is the client's own (``signers.newPrivateKeySigner``, pure
+#: JavaScript ECDSA), what an application following its documentation gets; ``native`` is
+#: ``benchmarks/node/nativesigner.js`` (Node's OpenSSL, low-S).
+SIGNERS = ("default", "native")
 
 
 def drive(clients: list, per_client: int, window: int) -> tuple[float, list[float], list[str]]:
@@ -215,18 +219,19 @@ def node_modules() -> None:
 
 
 def node_client_run(directory: Path, n: int, in_flight: int, src: Path = REPO / "src",
-                    extra: tuple[str, ...] = (), profile: tuple[str, Path, bool] | None = None
-                    ) -> dict:
-    """One run of ``benchmarks/node/load.js`` against a fresh service: its JSON figures plus
-    the service's CPU per committed transaction (process and children, after the driver's
-    warm-up transaction)."""
+                    extra: tuple[str, ...] = (), profile: tuple[str, Path, bool] | None = None,
+                    signer: str = "default") -> dict:
+    """One run of ``benchmarks/node/load.js`` (with ``signer``) against a fresh service: its
+    JSON figures plus the service's CPU per committed transaction (process and children, after
+    the driver's warm-up transaction)."""
     server = start_service(directory, src, extra)
     try:
         connection = directory / "connection-publisher.json"
         sampler = _start_sampler(profile, server.pid) if profile else None
         children = _children(server.pid)
         driver = subprocess.Popen(
-            ["node", "load.js", str(connection), "--n", str(n), "--in-flight", str(in_flight)],
+            ["node", "load.js", str(connection), "--n", str(n), "--in-flight", str(in_flight),
+             "--signer", signer],
             cwd=NODE_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         first = driver.stdout.readline()  # {"warm": true} once its first transaction committed
@@ -239,53 +244,79 @@ def node_client_run(directory: Path, n: int, in_flight: int, src: Path = REPO / 
     finally:
         server.terminate()
         server.wait(timeout=60)
+    figures = _driver_figures(driver.returncode, first, rest, errors)
+    figures["server_cpu_ms_per_tx"] = round(cpu * 1000 / max(figures["committed"], 1), 2)
+    return figures
+
+
+def _driver_figures(code: int | None, first: str, rest: str, errors: str) -> dict:
+    """The figures line load.js printed last, or an error with all it printed."""
     lines = (first + rest).strip().splitlines()
     try:
         figures = json.loads(lines[-1])
         figures["committed"]  # the figures line, not the warm-up line
     except (IndexError, KeyError, json.JSONDecodeError):
-        raise RuntimeError(f"load.js failed (code {driver.returncode}):\n{first}{rest}\n"
-                           f"{errors}") from None
-    figures["server_cpu_ms_per_tx"] = round(cpu * 1000 / max(figures["committed"], 1), 2)
+        raise RuntimeError(f"load.js failed (code {code}):\n{first}{rest}\n{errors}") from None
     return figures
 
 
-def node_client(args, profile) -> dict:
-    """``--node-client``: the runs, alternating with ``--compare-src`` when given."""
-    node_modules()
-    n = args.n or (600 if args.quick else 2000)
-    extra = ("--peer-processes",) if args.peer_processes else ()
-    mine = extra + (("--endorser-process",) if args.endorser_process else ())
-    runs, others = [], []
-    with tempfile.TemporaryDirectory() as tmp:
-        for index in range(args.repeat):
-            runs.append(node_client_run(Path(tmp) / f"run{index}", n, args.in_flight,
-                                        extra=mine, profile=profile if index == 0 else None))
-            if args.compare_src is not None:
-                others.append(node_client_run(Path(tmp) / f"other{index}", n, args.in_flight,
-                                              args.compare_src.resolve(), extra))
+def _summary(runs: list[dict]) -> dict:
+    """The median run (by rate) of ``runs`` and every run's rate and CPU."""
     median = sorted(runs, key=lambda r: r["tx_per_s"])[(len(runs) - 1) // 2]
-    result = {
+    summary = {
         "tx_per_s": median["tx_per_s"],
         "tx_per_s_runs": [r["tx_per_s"] for r in runs],
         "p50_ms": median["p50_ms"],
         "p95_ms": median["p95_ms"],
+        "committed": median["committed"],
+        "client_cpu_ms_per_tx": median["client_cpu_ms_per_tx"],
+        "client_cpu_ms_per_tx_runs": [r["client_cpu_ms_per_tx"] for r in runs],
+    }
+    if "server_cpu_ms_per_tx" in median:
+        summary["server_cpu_ms_per_tx"] = median["server_cpu_ms_per_tx"]
+        summary["server_cpu_ms_per_tx_runs"] = [r["server_cpu_ms_per_tx"] for r in runs]
+    return summary
+
+
+def node_client(args, profile) -> dict:
+    """``--node-client``: for each repeat one run per signer (alternating, so that the
+    machine's drift hits both alike), and with ``--compare-src`` one run of the other tree.
+    The top-level figures are the first signer's (``default``: what an application gets)."""
+    node_modules()
+    n = args.n or (600 if args.quick else 2000)
+    extra = ("--peer-processes",) if args.peer_processes else ()
+    mine = extra + (("--endorser-process",) if args.endorser_process else ())
+    runs: dict[str, list[dict]] = {signer: [] for signer in args.signers}
+    others = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for index in range(args.repeat):
+            for signer in args.signers:
+                first = index == 0 and signer == args.signers[0]
+                runs[signer].append(node_client_run(
+                    Path(tmp) / f"run{index}-{signer}", n, args.in_flight, extra=mine,
+                    profile=profile if first else None, signer=signer))
+            if args.compare_src is not None:
+                others.append(node_client_run(Path(tmp) / f"other{index}", n, args.in_flight,
+                                              args.compare_src.resolve(), extra,
+                                              signer=args.signers[0]))
+    every = [r for rs in runs.values() for r in rs] + others
+    result = {
+        **_summary(runs[args.signers[0]]),
+        "signer": args.signers[0],
+        "signers": {signer: _summary(rs) for signer, rs in runs.items()},
         "n": n,
         "in_flight": args.in_flight,
-        "committed": median["committed"],
-        "server_cpu_ms_per_tx": median["server_cpu_ms_per_tx"],
-        "server_cpu_ms_per_tx_runs": [r["server_cpu_ms_per_tx"] for r in runs],
-        "client_cpu_ms_per_tx": median["client_cpu_ms_per_tx"],
-        "errors": sum(r["errors"] for r in runs + others),
-        "first_error": next((r["first_error"] for r in runs + others if r["first_error"]), None),
+        "errors": sum(r["errors"] for r in every),
+        "first_error": next((r["first_error"] for r in every if r["first_error"]), None),
         "load_1min": round(os.getloadavg()[0], 2),
     }
     if others:
+        mine_runs = runs[args.signers[0]]
         result["compare_src"] = str(args.compare_src)
         result["compare_tx_per_s_runs"] = [r["tx_per_s"] for r in others]
         result["compare_server_cpu_ms_per_tx_runs"] = [r["server_cpu_ms_per_tx"] for r in others]
         result["ratio_runs"] = [round(a["tx_per_s"] / b["tx_per_s"], 3) if b["tx_per_s"] else None
-                                for a, b in zip(runs, others, strict=True)]
+                                for a, b in zip(mine_runs, others, strict=True)]
     return result
 
 
@@ -360,7 +391,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="--node-client: 'network up --endorser-process' (this tree only)")
     parser.add_argument("--compare-src", type=Path, default=None,
                         help="--node-client: alternate each run with a service from this src")
+    parser.add_argument("--signer", dest="signers", action="append", choices=SIGNERS,
+                        help="--node-client: the Node client's signer; repeat for several "
+                        "(default: both, 'default' first; the top-level figures are the first's)")
     args = parser.parse_args(argv)
+    args.signers = list(dict.fromkeys(args.signers or SIGNERS))
     profile = None
     if args.profile is not None:
         py_spy = shutil.which(args.py_spy)

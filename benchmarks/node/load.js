@@ -1,11 +1,17 @@
 // Load on a Fabric Gateway from the official Node.js client (@hyperledger/fabric-gateway).
 //
 // Usage: node load.js CONNECTION_FILE [--n 2000] [--in-flight 50] [--chaincode kv]
+//                     [--contract NAME] [--signer default|native]
 // The connection file is one `ledgerlearn network up` writes (endpoint, TLS CA, MSP id, MSP
 // folder, channel); a Fabric peer's works as well. Submits N `put(key, value)` transactions,
 // each a new key, keeping IN_FLIGHT of them going at once, each as the official samples do:
 // `submitAsync` (Endorse, sign, Submit) then `getStatus` (CommitStatus). The last line printed
-// is JSON: committed tx/s, submit-to-commit latency, errors.
+// is JSON: committed tx/s, submit-to-commit latency, errors, the client's CPU per transaction.
+//
+// --signer default (what an application following the client's documentation gets):
+// `signers.newPrivateKeySigner` with `hash.sha256`, ECDSA in pure JavaScript. --signer native:
+// `nativesigner.js` with `hash.none`, ECDSA by Node's OpenSSL, low-S as Fabric requires.
+// --contract NAME submits `NAME:put` (a chaincode serving several contracts).
 'use strict';
 
 const crypto = require('node:crypto');
@@ -13,6 +19,10 @@ const fs = require('node:fs');
 const path = require('node:path');
 const grpc = require('@grpc/grpc-js');
 const { connect, hash, signers } = require('@hyperledger/fabric-gateway');
+const { newNativeSigner } = require('./nativesigner');
+
+const USAGE = 'usage: node load.js CONNECTION_FILE [--n 2000] [--in-flight 50] [--chaincode kv] '
+    + '[--contract NAME] [--signer default|native]';
 
 function onlyFile(folder) {
     const files = fs.readdirSync(folder).filter((name) => fs.statSync(path.join(folder, name)).isFile());
@@ -23,23 +33,34 @@ function onlyFile(folder) {
 }
 
 function options(argv) {
-    const opts = { n: 2000, inFlight: 50, chaincode: 'kv', connectionFile: null };
+    const opts = { n: 2000, inFlight: 50, chaincode: 'kv', contract: null, signer: 'default', connectionFile: null };
     for (let i = 0; i < argv.length; i += 1) {
         const arg = argv[i];
         if (arg === '--n') opts.n = Number(argv[++i]);
         else if (arg === '--in-flight') opts.inFlight = Number(argv[++i]);
         else if (arg === '--chaincode') opts.chaincode = argv[++i];
+        else if (arg === '--contract') opts.contract = argv[++i];
+        else if (arg === '--signer') opts.signer = argv[++i];
         else if (opts.connectionFile === null) opts.connectionFile = arg;
         else throw new Error(`unexpected argument ${arg}`);
     }
     if (opts.connectionFile === null || !(opts.n > 0) || !(opts.inFlight > 0)) {
-        throw new Error('usage: node load.js CONNECTION_FILE [--n 2000] [--in-flight 50] [--chaincode kv]');
+        throw new Error(USAGE);
+    }
+    if (!['default', 'native'].includes(opts.signer)) {
+        throw new Error(`--signer must be default or native, got ${opts.signer}; ${USAGE}`);
     }
     return opts;
 }
 
 function percentile(sorted, q) {
     return sorted.length ? sorted[Math.floor(q * (sorted.length - 1))] : null;
+}
+
+/** The `signer` and `hash` options of `connect()` for `--signer`. */
+function signing(kind, key) {
+    if (kind === 'native') return { signer: newNativeSigner(key), hash: hash.none };
+    return { signer: signers.newPrivateKeySigner(key), hash: hash.sha256 };
 }
 
 async function main() {
@@ -54,13 +75,15 @@ async function main() {
     const gateway = connect({
         client,
         identity: { mspId: conn.msp_id, credentials: onlyFile(path.join(mspDir, 'signcerts')) },
-        signer: signers.newPrivateKeySigner(crypto.createPrivateKey(onlyFile(path.join(mspDir, 'keystore')))),
-        hash: hash.sha256,
+        ...signing(opts.signer, crypto.createPrivateKey(onlyFile(path.join(mspDir, 'keystore')))),
         endorseOptions: () => ({ deadline: Date.now() + 60000 }),
         submitOptions: () => ({ deadline: Date.now() + 60000 }),
         commitStatusOptions: () => ({ deadline: Date.now() + 120000 }),
     });
-    const contract = gateway.getNetwork(conn.channel).getContract(opts.chaincode);
+    const network = gateway.getNetwork(conn.channel);
+    const contract = opts.contract === null
+        ? network.getContract(opts.chaincode)
+        : network.getContract(opts.chaincode, opts.contract);
     const value = 'v'.repeat(32);
     const prefix = `node-load-${process.pid}-${Date.now()}`;
     const latencies = [];
@@ -104,6 +127,7 @@ async function main() {
             p50_ms: percentile(latencies, 0.5) === null ? null : Math.round(percentile(latencies, 0.5) * 10) / 10,
             p95_ms: percentile(latencies, 0.95) === null ? null : Math.round(percentile(latencies, 0.95) * 10) / 10,
             n: opts.n,
+            signer: opts.signer,
             committed: latencies.length,
             in_flight: opts.inFlight,
             elapsed_s: Math.round(elapsed * 100) / 100,
