@@ -40,6 +40,7 @@ with its thread, to FILE.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -62,6 +63,12 @@ SPY_NATIVE_OPTS = ("--threads", "--gil", "--native", "--rate", "25")
 #: JavaScript ECDSA), what an application following its documentation gets; ``native`` is
 #: ``benchmarks/node/nativesigner.js`` (Node's OpenSSL, low-S).
 SIGNERS = ("default", "native")
+#: The key-value contract the ``--fabric`` network's chaincode serves beside the learning one.
+KV_CONTRACT = "ledgerlearn.ledger.endorse.kvcontract:KeyValueContract"
+#: ``--fabric``'s batch settings: fabric-samples' test-network channel (a block of at most 10
+#: transactions or 2 s; the release's sample configtx.yaml says 500 or 2 s, under which 50
+#: transactions in flight would wait out the timeout for every block).
+FABRIC_BATCH_TIMEOUT, FABRIC_MAX_MESSAGE_COUNT = "2s", 10
 
 
 def drive(clients: list, per_client: int, window: int) -> tuple[float, list[float], list[str]]:
@@ -226,24 +233,33 @@ def node_client_run(directory: Path, n: int, in_flight: int, src: Path = REPO / 
     the driver's warm-up transaction)."""
     server = start_service(directory, src, extra)
     try:
-        connection = directory / "connection-publisher.json"
         sampler = _start_sampler(profile, server.pid) if profile else None
         children = _children(server.pid)
-        driver = subprocess.Popen(
-            ["node", "load.js", str(connection), "--n", str(n), "--in-flight", str(in_flight),
-             "--signer", signer],
-            cwd=NODE_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        first = driver.stdout.readline()  # {"warm": true} once its first transaction committed
-        before = _cpu_seconds(server.pid) + sum(_cpu_seconds(c) for c in children)
-        rest, errors = driver.communicate(timeout=1800)
-        cpu = _cpu_seconds(server.pid) + sum(_cpu_seconds(c) for c in children) - before
+        figures = drive_node(directory / "connection-publisher.json", n, in_flight, signer,
+                             [server.pid, *children])
         if sampler is not None:
             sampler.send_signal(signal.SIGINT)
             sampler.wait(timeout=60)
     finally:
         server.terminate()
         server.wait(timeout=60)
+    return figures
+
+
+def drive_node(connection: Path, n: int, in_flight: int, signer: str, pids: list[int],
+               target: tuple[str, ...] = ()) -> dict:
+    """Run load.js with ``connection`` (``target``: its ``--chaincode``/``--contract``); its
+    figures plus ``server_cpu_ms_per_tx``, the CPU of processes ``pids`` per committed
+    transaction, counted from the driver's warm-up transaction to its end."""
+    driver = subprocess.Popen(
+        ["node", "load.js", str(connection), "--n", str(n), "--in-flight", str(in_flight),
+         "--signer", signer, *target],
+        cwd=NODE_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    first = driver.stdout.readline()  # {"warm": true} once its first transaction committed
+    before = sum(_cpu_seconds(pid) for pid in pids)
+    rest, errors = driver.communicate(timeout=1800)
+    cpu = sum(_cpu_seconds(pid) for pid in pids) - before
     figures = _driver_figures(driver.returncode, first, rest, errors)
     figures["server_cpu_ms_per_tx"] = round(cpu * 1000 / max(figures["committed"], 1), 2)
     return figures
@@ -280,26 +296,33 @@ def _summary(runs: list[dict]) -> dict:
 
 def node_client(args, profile) -> dict:
     """``--node-client``: for each repeat one run per signer (alternating, so that the
-    machine's drift hits both alike), and with ``--compare-src`` one run of the other tree.
+    machine's drift hits both alike), and with ``--compare-src`` one run of the other tree,
+    with ``--fabric`` one of the same driver against a real Fabric network right after each.
     The top-level figures are the first signer's (``default``: what an application gets)."""
     node_modules()
     n = args.n or (600 if args.quick else 2000)
     extra = ("--peer-processes",) if args.peer_processes else ()
     mine = extra + (("--endorser-process",) if args.endorser_process else ())
     runs: dict[str, list[dict]] = {signer: [] for signer in args.signers}
+    fabric_runs: dict[str, list[dict]] = {signer: [] for signer in args.signers}
     others = []
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        fabric = stack.enter_context(fabric_network(args, Path(tmp) / "fabric")) \
+            if args.fabric else None
         for index in range(args.repeat):
             for signer in args.signers:
                 first = index == 0 and signer == args.signers[0]
                 runs[signer].append(node_client_run(
                     Path(tmp) / f"run{index}-{signer}", n, args.in_flight, extra=mine,
                     profile=profile if first else None, signer=signer))
+                if fabric is not None:
+                    fabric_runs[signer].append(fabric_run(fabric, n, args.in_flight, signer))
             if args.compare_src is not None:
                 others.append(node_client_run(Path(tmp) / f"other{index}", n, args.in_flight,
                                               args.compare_src.resolve(), extra,
                                               signer=args.signers[0]))
-    every = [r for rs in runs.values() for r in rs] + others
+        fabric_batch = dict(fabric.batch) if fabric is not None else None
+    every = [r for rs in (*runs.values(), *fabric_runs.values()) for r in rs] + others
     result = {
         **_summary(runs[args.signers[0]]),
         "signer": args.signers[0],
@@ -310,6 +333,15 @@ def node_client(args, profile) -> dict:
         "first_error": next((r["first_error"] for r in every if r["first_error"]), None),
         "load_1min": round(os.getloadavg()[0], 2),
     }
+    if fabric_batch is not None:
+        result["fabric"] = {
+            "batch": fabric_batch,
+            "signers": {signer: {
+                **_summary(rs),
+                "ratio_runs": [round(a["tx_per_s"] / b["tx_per_s"], 3) if b["tx_per_s"]
+                               else None for a, b in zip(runs[signer], rs, strict=True)],
+            } for signer, rs in fabric_runs.items()},
+        }
     if others:
         mine_runs = runs[args.signers[0]]
         result["compare_src"] = str(args.compare_src)
@@ -318,6 +350,40 @@ def node_client(args, profile) -> dict:
         result["ratio_runs"] = [round(a["tx_per_s"] / b["tx_per_s"], 3) if b["tx_per_s"] else None
                                 for a, b in zip(mine_runs, others, strict=True)]
     return result
+
+
+@contextlib.contextmanager
+def fabric_network(args, directory: Path):
+    """``--fabric``: a native Fabric network (``ledgerlearn fabric localnet``) whose chaincode
+    also serves the ``kv`` contract, for the runs' lifetime."""
+    from ledgerlearn.fabric import localnet
+
+    home = args.fabric_home or os.environ.get("FABRIC_HOME")
+    try:
+        localnet.check_release(home)
+    except localnet.LocalNetError as exc:
+        raise SystemExit(f"--fabric: {exc}") from None
+    net = localnet.up(home, directory, localnet.cast(committee=0, providers=0),
+                      batch_timeout=args.fabric_batch_timeout,
+                      max_message_count=args.fabric_max_message_count,
+                      extra_contracts=[KV_CONTRACT],
+                      progress=lambda line: print(f"fabric: {line}", file=sys.stderr))
+    try:
+        yield net
+    finally:
+        net.stop()
+
+
+def fabric_run(net, n: int, in_flight: int, signer: str) -> dict:
+    """load.js against the Fabric network's Org1 peer (``put`` of the chaincode's ``kv``
+    contract); ``server_cpu_ms_per_tx`` is the CPU of the orderer, both peers and the
+    chaincode server."""
+    from ledgerlearn.fabric import localnet
+
+    pids = [node.pid for node in (net.orderer, *net.peers.values(), net.chaincode)
+            if node.pid is not None]
+    return drive_node(net.directory / "connection-publisher.json", n, in_flight, signer, pids,
+                      ("--chaincode", localnet.CHAINCODE, "--contract", "kv"))
 
 
 def _start_sampler(profile: tuple[str, Path, bool], pid: int) -> subprocess.Popen:
@@ -394,6 +460,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--signer", dest="signers", action="append", choices=SIGNERS,
                         help="--node-client: the Node client's signer; repeat for several "
                         "(default: both, 'default' first; the top-level figures are the first's)")
+    parser.add_argument("--fabric", action="store_true",
+                        help="--node-client: also drive a real Fabric network (ledgerlearn "
+                        "fabric localnet from FABRIC_HOME) after each run, reported under "
+                        "'fabric' with the ratios of the two")
+    parser.add_argument("--fabric-home", default=None,
+                        help="--fabric: the Fabric release (default: $FABRIC_HOME)")
+    parser.add_argument("--fabric-batch-timeout", default=FABRIC_BATCH_TIMEOUT,
+                        help=f"--fabric: the channel's BatchTimeout ({FABRIC_BATCH_TIMEOUT})")
+    parser.add_argument("--fabric-max-message-count", type=int,
+                        default=FABRIC_MAX_MESSAGE_COUNT,
+                        help="--fabric: the channel's MaxMessageCount "
+                        f"({FABRIC_MAX_MESSAGE_COUNT})")
     args = parser.parse_args(argv)
     args.signers = list(dict.fromkeys(args.signers or SIGNERS))
     profile = None

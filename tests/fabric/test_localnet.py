@@ -95,3 +95,16 @@ def test_create_writes_identities_tls_configtx_and_connection_files(tmp_path: Pa
     with pytest.raises(localnet.LocalNetError, match="already holds a local network"):
         localnet.create(home, net.directory)
     assert localnet.LocalNet.load(net.directory).peers["Org2"].port == net.peers["Org2"].port
+
+
+def test_extra_contracts_are_served_beside_the_learning_contract(tmp_path: Path) -> None:
+    home = fake_release(tmp_path / "fabric", "    BatchTimeout: 2s\n")
+    kv = "ledgerlearn.ledger.endorse.kvcontract:KeyValueContract"
+    plain = localnet.create(home, tmp_path / "plain", localnet.cast(0, 0))
+    assert "--contract" not in plain.chaincode_server_command()  # the server's default
+    net = localnet.create(home, tmp_path / "net", localnet.cast(0, 0), extra_contracts=[kv])
+    loaded = localnet.LocalNet.load(net.directory)
+    assert loaded.extra_contracts == [kv]
+    command = loaded.chaincode_server_command()
+    assert command[command.index("chaincode-server") + 1:] == [
+        "--contract", "ledgerlearn.contract.contract:LearningContract", "--contract", kv]

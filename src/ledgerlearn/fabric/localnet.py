@@ -240,6 +240,9 @@ class LocalNet:
     batch: dict[str, str]  # the channel's Orderer batch settings (see sample_batch_settings)
     package_id: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+    #: ``MODULE:CLASS`` of contracts the chaincode serves beside the learning contract (which
+    #: stays the default; these are reached as ``"Name:function"``), e.g. a benchmark's
+    extra_contracts: list[str] = field(default_factory=list)
 
     # -- paths -------------------------------------------------------------------------------
 
@@ -281,6 +284,7 @@ class LocalNet:
             "orderer": node(self.orderer),
             "peers": {org: node(p) for org, p in self.peers.items()},
             "chaincode_server": node(self.chaincode),
+            "extra_contracts": self.extra_contracts,
             "timings_s": self.timings,
         }
         tmp = self.directory / (STATE_FILE + ".tmp")
@@ -306,6 +310,7 @@ class LocalNet:
                 batch=dict(raw["batch"]),
                 package_id=raw.get("package_id", ""),
                 timings=dict(raw.get("timings_s") or {}),
+                extra_contracts=list(raw.get("extra_contracts") or []),
             )
         except FileNotFoundError:
             raise LocalNetError(f"{path} not found: no local network in {directory}") from None
@@ -585,7 +590,7 @@ class LocalNet:
             if self.package_id not in out:
                 raise LocalNetError(f"peer of {org} installed another package id than "
                                     f"{self.package_id}:\n{out}")
-        self._start(self.chaincode, [*cli, "chaincode-server"], {
+        self._start(self.chaincode, self.chaincode_server_command(), {
             **self._base_env(),
             "CHAINCODE_ID": self.package_id,
             "CHAINCODE_SERVER_ADDRESS": self.chaincode.address,
@@ -620,6 +625,17 @@ class LocalNet:
                 f"first list_models query ({org})"), 90.0)
         for org in self.peers:
             self.timings[f"endorsable_{org}"] = round(self.wait_endorsable(org), 2)
+
+    def chaincode_server_command(self) -> list[str]:
+        """``ledgerlearn fabric chaincode-server``, serving the learning contract (the
+        default) and the :attr:`extra_contracts`."""
+        from ledgerlearn.fabric.contracts import DEFAULT_CONTRACT
+
+        command = [sys.executable, "-m", "ledgerlearn.cli", "fabric", "chaincode-server"]
+        if self.extra_contracts:
+            for spec in (DEFAULT_CONTRACT, *self.extra_contracts):
+                command += ["--contract", spec]
+        return command
 
     def wait_endorsable(self, org: str, timeout: float = 90.0) -> float:
         """Wait until ``org``'s gateway can collect the endorsements a transaction needs:
@@ -755,9 +771,11 @@ def create(
     *,
     batch_timeout: str | None = None,
     max_message_count: int | None = None,
+    extra_contracts: Sequence[str] = (),
 ) -> LocalNet:
     """Identities, TLS certificates, ports and the channel's genesis block in ``directory``
-    (which must not hold a network yet); nothing is started."""
+    (which must not hold a network yet); nothing is started. ``extra_contracts``: see
+    :attr:`LocalNet.extra_contracts`."""
     from ledgerlearn.identity.network import create_network_identities
 
     home = check_release(fabric_home)
@@ -781,6 +799,7 @@ def create(
                for org in ORGS},
         chaincode=Node("chaincode", ORGS[0], free_port()),
         batch=batch,
+        extra_contracts=list(extra_contracts),
     )
     directory.mkdir(parents=True, exist_ok=True)
     identities = create_network_identities(net.crypto, ORGS, members or cast())
@@ -804,6 +823,7 @@ def up(
     *,
     batch_timeout: str | None = None,
     max_message_count: int | None = None,
+    extra_contracts: Sequence[str] = (),
     progress: Callable[[str], None] | None = None,
 ) -> LocalNet:
     """Create the network in ``directory``, start it, deploy the learning contract and write
@@ -811,7 +831,7 @@ def up(
     say = progress or (lambda _: None)
     started = time.monotonic()
     net = create(fabric_home, directory, members, batch_timeout=batch_timeout,
-                 max_message_count=max_message_count)
+                 max_message_count=max_message_count, extra_contracts=extra_contracts)
     try:
         net.create_channel_block()
         net.start_orderer()
