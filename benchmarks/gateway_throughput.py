@@ -265,6 +265,13 @@ def drive_node(connection: Path, n: int, in_flight: int, signer: str, pids: list
     return figures
 
 
+def _progress(what: str, figures: dict) -> None:
+    """One line on stderr per run (the JSON on stdout comes at the end)."""
+    print(f"{what}: {figures['tx_per_s']} tx/s, client {figures['client_cpu_ms_per_tx']} ms/tx, "
+          f"server {figures['server_cpu_ms_per_tx']} ms/tx, {figures['errors']} errors, "
+          f"load {os.getloadavg()[0]:.1f}", file=sys.stderr, flush=True)
+
+
 def _driver_figures(code: int | None, first: str, rest: str, errors: str) -> dict:
     """The figures line load.js printed last, or an error with all it printed."""
     lines = (first + rest).strip().splitlines()
@@ -315,8 +322,11 @@ def node_client(args, profile) -> dict:
                 runs[signer].append(node_client_run(
                     Path(tmp) / f"run{index}-{signer}", n, args.in_flight, extra=mine,
                     profile=profile if first else None, signer=signer))
+                _progress(f"run {index + 1}/{args.repeat}, signer {signer}", runs[signer][-1])
                 if fabric is not None:
                     fabric_runs[signer].append(fabric_run(fabric, n, args.in_flight, signer))
+                    _progress(f"run {index + 1}/{args.repeat}, signer {signer}, Fabric",
+                              fabric_runs[signer][-1])
             if args.compare_src is not None:
                 others.append(node_client_run(Path(tmp) / f"other{index}", n, args.in_flight,
                                               args.compare_src.resolve(), extra,
