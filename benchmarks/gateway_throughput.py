@@ -29,6 +29,20 @@ tree's rates and the pairs' ratios (``ratio_runs``): on a shared machine whose s
 paired figures compare two versions. ``--endorser-process`` serves this tree's runs with
 ``network up --endorser-process``.
 
+The Node client signs three times per transaction (proposal, envelope, commit status request).
+``--signer default`` is what an application following the client's documentation gets
+(``signers.newPrivateKeySigner``: ECDSA in pure JavaScript); ``--signer native`` is
+``benchmarks/node/nativesigner.js`` through the client's ``signer`` and ``hash.none`` options
+(ECDSA by Node's OpenSSL, S made low as Fabric requires). Without ``--signer`` each repeat runs
+both, ``default`` first; the top-level figures are the first signer's and ``signers`` holds
+each one's. ``--fabric`` (needs ``FABRIC_HOME``, see docs/fabric.md) brings up a real Fabric
+network with ``ledgerlearn fabric localnet`` (its chaincode also serving the ``kv`` contract;
+batch settings of fabric-samples' test-network, 10 transactions or 2 s, see
+``--fabric-batch-timeout``/``--fabric-max-message-count``) and drives it with the same script
+and signer right after each embedded run: ``fabric.signers`` holds its figures
+(``server_cpu_ms_per_tx``: orderer, both peers and the chaincode server) and the per-pair
+``ratio_runs`` (embedded / Fabric).
+
 ``--peer-processes`` runs the peers of both paths in processes of their own (``network up
 --peer-processes``; ``EmbeddedNetwork(peer_processes=True)``). ``--profile FILE`` samples the
 gateway process while the clients run with py-spy (not a dependency: ``pip install py-spy``
