@@ -23,11 +23,11 @@ installed there with ``npm ci`` on first use) drives a fresh ``network up`` serv
 last line is JSON: committed ``tx_per_s``, ``p50_ms``/``p95_ms`` (submit to commit), ``errors``,
 ``server_cpu_ms_per_tx`` (the service process and its children), ``load_1min``.
 ``--repeat N`` runs it N times (a fresh service each) and reports the median run with every
-run's rate in ``tx_per_s_runs``; ``--compare-src DIR`` alternates each run with one of a service
-from another source tree (e.g. ``git archive`` of an older commit's ``src``) and adds that
-tree's rates and the pairs' ratios (``ratio_runs``): on a shared machine whose speed drifts only
-paired figures compare two versions. ``--endorser-process`` serves this tree's runs with
-``network up --endorser-process``.
+run's rate in ``tx_per_s_runs``; ``--compare-src DIR`` follows each repeat with a run (first
+signer) of a service from another source tree (e.g. ``git archive`` of an older commit's
+``src``) and adds that tree's rates and the pairs' ratios (``ratio_runs``): on a shared machine
+whose speed drifts only paired figures compare two versions. ``--endorser-process`` serves this
+tree's runs with ``network up --endorser-process``.
 
 The Node client signs three times per transaction (proposal, envelope, commit status request).
 ``--signer default`` is what an application following the client's documentation gets
