@@ -1,8 +1,9 @@
 """Adaptive scoring against full-fragment scoring, under every provider attack of the
 repository and both verdict rules.
 
-For every attack of ``ledgerlearn.attacks.PROVIDER_ATTACKS`` (30 % of the providers) and each
-verdict rule (``absolute``: min_score; ``relative``: max_harm), a federation run on the
+Every attack of ``ledgerlearn.attacks.PROVIDER_ATTACKS`` runs, one provider each, in one of two
+groups of seven (a group is one federation of 16 providers: 7 attackers, 9 honest), under
+each verdict rule (``absolute``: min_score; ``relative``: max_harm): a federation run on the
 embedded ledger whose committee scores adaptively (``rules.scoring`` adaptive: draws of its
 fragment in batches until an anytime-valid confidence sequence at 0.99 excludes the rule's
 threshold, learning.sequential). After each run every honest member's report is redone on
@@ -12,9 +13,9 @@ its whole fragment and the contract's verdict rule applied to the redone reports
 would.
 
 Task: MNIST, cnn-mnist, a stratified subset of 6,000 training images (1,500 of them the
-committee's validation set: fragments of 500), 10 IID providers, 2 rounds (``--quick``: 3
-attacks, the absolute rule, 6 providers). Prints as its last line JSON with
-``verdict_agreement`` (all updates), ``malicious_agreement``, ``updates``, ``malicious``,
+committee's validation set: fragments of 500), 16 IID providers, 3 rounds (``--quick``: one
+group of 3 attacks among 8 providers, the absolute rule, 2 rounds). Prints as its last line
+JSON with ``verdict_agreement`` (all updates), ``malicious_agreement``, ``updates``, ``malicious``,
 ``evaluated_fraction`` (mean share of a fragment one score evaluated), per-run rows and
 every disagreement.
 
@@ -38,7 +39,15 @@ DEFAULT_MNIST = REPO.parent / "shared" / "data" / "mnist.npz"
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 
-def build_config(args: argparse.Namespace, attack: str, rule: str) -> Any:
+#: The two groups of attacks, one federation each (one provider per attack).
+GROUPS = (
+    ("label_flip", "random_weights", "scaled_weights", "free_rider", "impossible_time", "alie",
+     "alie_omniscient"),
+    ("ipm", "ipm_omniscient", "sign_flip", "gaussian", "backdoor", "sybil", "lazy_free_rider"),
+)
+
+
+def build_config(args: argparse.Namespace, attacks: list[str], rule: str) -> Any:
     from ledgerlearn.experiments.config import config_from_mapping
 
     document = {
@@ -56,9 +65,9 @@ def build_config(args: argparse.Namespace, attack: str, rule: str) -> Any:
                   "time_tolerance": 20.0, "verdict": rule, "max_harm": 0.02,
                   "scoring": "adaptive", "scoring_confidence": 0.99,
                   "scoring_batch": args.batch},
-        "adversaries": [{"kind": attack, "fraction": 0.3}],
+        "adversaries": [{"kind": a, "fraction": 1 / args.providers} for a in attacks],
     }
-    return config_from_mapping(document, source=f"adaptive-{attack}-{rule}")
+    return config_from_mapping(document, source=f"adaptive-{'-'.join(attacks)}-{rule}")
 
 
 def run_cell(config: Any, out: Path) -> dict[str, Any]:
@@ -98,10 +107,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 attacks, absolute rule")
     parser.add_argument("--mnist", type=Path, default=DEFAULT_MNIST)
-    parser.add_argument("--attacks", default=None, help="comma-separated attack kinds")
+    parser.add_argument("--attacks", default=None,
+                        help="comma-separated attack kinds, run as one group")
     parser.add_argument("--rules", default=None, help="absolute,relative")
     parser.add_argument("--providers", type=int, default=None)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--train", type=int, default=6000,
                         help="stratified MNIST training images (a quarter validates)")
     parser.add_argument("--batch", type=int, default=256, help="draws per batch")
@@ -116,25 +126,30 @@ def main() -> int:
     from ledgerlearn.attacks import PROVIDER_ATTACKS
 
     torch.set_num_threads(1)
-    attacks = (args.attacks.split(",") if args.attacks else
-               ["label_flip", "sign_flip", "lazy_free_rider"] if args.quick else
-               list(PROVIDER_ATTACKS))
-    unknown = sorted(set(attacks) - set(PROVIDER_ATTACKS))
+    groups = ([args.attacks.split(",")] if args.attacks else
+              [["label_flip", "sign_flip", "lazy_free_rider"]] if args.quick else
+              [list(g) for g in GROUPS])
+    named = {a for g in groups for a in g}
+    unknown = sorted(named - set(PROVIDER_ATTACKS))
     if unknown:
         parser.error(f"unknown attacks {unknown}; known: {sorted(PROVIDER_ATTACKS)}")
+    if not args.attacks and named != set(PROVIDER_ATTACKS):
+        parser.error(f"GROUPS miss attacks: {sorted(set(PROVIDER_ATTACKS) - named)}")
     rules = args.rules.split(",") if args.rules else (
         ["absolute"] if args.quick else ["absolute", "relative"])
-    args.providers = args.providers or (6 if args.quick else 10)
+    args.providers = args.providers or (8 if args.quick else 16)
+    args.rounds = args.rounds or (2 if args.quick else 3)
     load_before = os.getloadavg()
     rows, disagreements = [], []
     same = total = bad = bad_same = 0
     evaluated: list[tuple[float, int]] = []
     started = time.perf_counter()
     for rule in rules:
-        for attack in attacks:
+        for group in groups:
+            attack = ",".join(group)
             directory = Path(tempfile.mkdtemp(prefix="adaptive-"))
             try:
-                cell = run_cell(build_config(args, attack, rule), directory)
+                cell = run_cell(build_config(args, group, rule), directory)
             finally:
                 shutil.rmtree(directory, ignore_errors=True)
             n, m = cell["updates_checked"], cell["malicious_checked"]
@@ -143,9 +158,9 @@ def main() -> int:
             bad += m
             bad_same += round((cell["malicious_agreement"] or 0.0) * m)
             evaluated.append((cell["evaluated_fraction"], n))
-            disagreements += [{**d, "attack": attack, "rule": rule}
+            disagreements += [{**d, "attacks": attack, "rule": rule}
                               for d in cell["disagreements"]]
-            row = {"attack": attack, "rule": rule, "updates": n, "malicious": m,
+            row = {"attacks": attack, "rule": rule, "updates": n, "malicious": m,
                    "verdict_agreement": round(cell["verdict_agreement"], 4),
                    "malicious_agreement": cell["malicious_agreement"],
                    "evaluated_fraction": round(cell["evaluated_fraction"], 4),

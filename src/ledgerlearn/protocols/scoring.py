@@ -56,7 +56,7 @@ class PoolScorer:
         except (StorageError, ValueError):
             return
         fragment = member.fragment_of(model)
-        rule = scoring_rule(model["rules"])
+        rule = scoring_rule(model.get("rules") or {})
         if rule.adaptive:
             self._prefetch(member, model, update, spec, state, rule)
             return
