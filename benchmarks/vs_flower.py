@@ -20,7 +20,10 @@ stratified subset of 2,400 training images, 6 providers, 2 rounds, 1,000 test im
 
 `verdict_agreement` is the share of the run's updates whose verdict is the same when every
 honest member's score is recomputed in its own process on its whole fragment (the committee
-of the run scores on the worker pool, in pieces; computed after the timed part).
+of the run scores on the worker pool, in pieces; computed after the timed part). With
+`--scoring adaptive` the committee scores each update with as few draws of its fragment as
+the verdict needs (contract.sampling, confidence 0.99, batches of 256); `evaluated_fraction`
+is the mean share of a fragment that one score evaluated.
 
 Telemetry is off for both (FLWR_TELEMETRY_ENABLED=0, RAY_USAGE_STATS_ENABLED=0, Ray started
 locally with `address="local"`, no dashboard). Prints as its last line JSON with
@@ -75,7 +78,7 @@ def build_config(args: argparse.Namespace, size: dict) -> object:
         "providers": {"count": size["providers"], "speed_min": 1.0, "speed_max": 1.0},
         "committee": {"size": 3},
         "rules": {"quorum": 2, "min_score": 0.2, "rounds": size["rounds"],
-                  "time_tolerance": 20.0},
+                  "time_tolerance": 20.0, "scoring": args.scoring},
     }
     if size["train"]:
         document["data"]["max_train_samples"] = size["train"]
@@ -93,6 +96,7 @@ def run_ledgerlearn(config, workload, out: Path, pool_scoring: bool = True) -> d
     from ledgerlearn.protocols.federation import run_federation
     from ledgerlearn.protocols.jobs import JobRunner
     from ledgerlearn.protocols.ledger_session import LedgerSession
+    from ledgerlearn.protocols.scoring import agreement_with_full_fragment
 
     start = time.perf_counter()
     with JobRunner(config.workers) as runner:
@@ -102,8 +106,12 @@ def run_ledgerlearn(config, workload, out: Path, pool_scoring: bool = True) -> d
         try:
             result = run_federation(session, schedule=make_schedule(config), runner=runner)
             seconds = time.perf_counter() - start
-            agreement = (verdict_agreement(session, result.extra["model_id"]) if pool_scoring
-                         else {"verdict_agreement": None, "scores_bitwise_equal": None})
+            if not pool_scoring:
+                agreement = {"verdict_agreement": None, "scores_bitwise_equal": None}
+            elif config.rules.scoring == "adaptive":
+                agreement = agreement_with_full_fragment(session, result.extra["model_id"])
+            else:
+                agreement = verdict_agreement(session, result.extra["model_id"])
         finally:
             session.close()
     return {"seconds": seconds, "accuracy": result.final_accuracy,
@@ -231,6 +239,9 @@ def main() -> int:
                         help="with --compare-scoring: which federation run goes first")
     parser.add_argument("--only", choices=("ledgerlearn", "flower"), default=None,
                         help="run one side only (no ratio)")
+    parser.add_argument("--scoring", choices=("full", "adaptive"), default="full",
+                        help="members score every sample of their fragment, or as few as the "
+                             "verdict needs (rules.scoring adaptive)")
     parser.add_argument("--compare-scoring", action="store_true",
                         help="also run federation with members scoring in their own process "
                              "(the code before scoring moved to the pool)")
@@ -288,7 +299,11 @@ def main() -> int:
                    ledgerlearn_accuracies=ledger["accuracies"],
                    ledgerlearn_updates=ledger["updates"],
                    verdict_agreement=ledger["verdict_agreement"],
-                   scores_bitwise_equal=ledger["scores_bitwise_equal"])
+                   scoring=args.scoring)
+        for key in ("scores_bitwise_equal", "evaluated_fraction", "drawn_fraction",
+                    "early_stops", "exact_fallbacks", "updates_checked", "disagreements"):
+            if key in ledger:
+                out[key] = ledger[key]
         if serial is not None:
             out.update(in_process_scoring_seconds=round(serial["seconds"], 2),
                        pool_scoring_speedup=round(serial["seconds"] / ledger["seconds"], 3),

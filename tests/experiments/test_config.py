@@ -130,3 +130,25 @@ def test_executor_ray_with_its_address_round_trips() -> None:
         parse_config('[experiment]\nexecutor = "dask"\n')
     with pytest.raises(ConfigError, match="ray_address is only used with executor"):
         parse_config('[experiment]\nray_address = "x:1"\n')
+
+
+def test_adaptive_scoring_round_trips_and_reaches_the_model_rules() -> None:
+    from ledgerlearn.protocols.ledger_session import model_rules
+
+    text = ('[rules]\nscoring = "adaptive"\nscoring_confidence = 0.995\nscoring_batch = 128\n'
+            'verdict = "both"\n')
+    config = parse_config(text)
+    assert (config.rules.scoring, config.rules.scoring_batch) == ("adaptive", 128)
+    again = parse_config(config_to_toml(config))
+    assert again.rules == config.rules
+    rules = model_rules(config, "federation")
+    assert rules["scoring"] == {"mode": "adaptive", "confidence": 0.995, "batch": 128,
+                                "min_samples": 128}
+    # the parts of the relative rule that need every sample are not published with it
+    assert "max_class_harm" not in rules and rules["max_harm"] == 0.02
+    assert "scoring" not in model_rules(config, "gossip")  # gossip ranks by full scores
+    assert "scoring" not in model_rules(parse_config(""), "federation")
+    with pytest.raises(ConfigError, match=r"\[rules\].scoring must be one of full, adaptive"):
+        parse_config('[rules]\nscoring = "lazy"\n')
+    with pytest.raises(ConfigError, match=r"\[rules\].scoring_confidence must be < 1"):
+        parse_config('[rules]\nscoring_confidence = 1.0\n')

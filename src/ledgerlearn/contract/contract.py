@@ -66,6 +66,7 @@ from ledgerlearn.contract.records import (
     timestamp_text,
     to_dict,
 )
+from ledgerlearn.contract.sampling import sampling_problem, scoring_problem
 from ledgerlearn.contract.schemas import parse_request
 from ledgerlearn.contract.selection import sample_parents
 from ledgerlearn.contract.state import (
@@ -799,7 +800,7 @@ class LearningContract(Contract):
             )
         problem = aggregation_problem(
             rules.aggregation, FRACTION_RULES, FRACTION_PRE_AGGREGATIONS
-        )
+        ) or scoring_problem(rules, metric, req["mode"])
         if problem:
             raise ContractError(problem)
         await _check_incentive_rules(stub, req["mode"], committee, rules)
@@ -993,6 +994,10 @@ class LearningContract(Contract):
             )
         if await exists(stub, keys.REPORT, m, u, caller.member_id):
             raise ContractError(f"{caller.member_id} already reported on update {u} of model {m}")
+        problem = sampling_problem(model.rules_record(), float(req["score"]),
+                                   req.get("measures", {}), req.get("sampling"))
+        if problem:
+            raise ContractError(f"report on update {u} of model {m}: {problem}")
         when, _ = tx_time(stub)
         report = Report(
             model_id=m,
@@ -1005,6 +1010,7 @@ class LearningContract(Contract):
             reported_at=when,
             tx_id=stub.get_txid(),
             measures=dict(req.get("measures", {})),
+            sampling=dict(req.get("sampling", {})),
         )
         await put_record(stub, report, keys.REPORT, m, u, caller.member_id)
         await delete(stub, keys.PENDING_EVALUATION, caller.member_id, m, u)

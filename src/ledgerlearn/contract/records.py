@@ -140,10 +140,14 @@ class Rules:
     #: Sanity: an update farther than this from its parents' aggregate (relative distance) is
     #: not a training step (noise, scaled weights). None: no bound.
     max_relative_distance: float | None = None
+    #: How members score (contract.sampling): {mode, confidence, batch, min_samples}
+    #: (schemas.SCORING_RULE); mode "adaptive" scores with as few of the fragment's samples as
+    #: the verdict needs, at the declared confidence. None: every sample (not stored).
+    scoring: dict[str, Any] | None = None
 
 
 #: Rules that are not stored when absent, so that a model without them keeps its old record.
-OPTIONAL_RULES = ("privacy", "rewards", "rotation")
+OPTIONAL_RULES = ("privacy", "rewards", "rotation", "scoring")
 
 
 @dataclass(frozen=True)
@@ -247,6 +251,11 @@ class Report:
     #: ``class_scores`` / ``base_class_scores`` (per-class F1 of the two,
     #: None where the fragment has no sample of the class).
     measures: dict[str, Any] = field(default_factory=dict)
+    #: Adaptive scoring (contract.sampling): ``samples`` drawn (with replacement) of the
+    #: ``fragment``'s, ``evaluated`` distinct ones, the ``confidence``, the ``interval`` of the
+    #: score and, under the relative rule, ``change_interval`` of the joined aggregate's change;
+    #: ``exact`` when the whole fragment was scored. Empty: a full-fragment score.
+    sampling: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

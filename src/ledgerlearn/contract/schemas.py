@@ -134,6 +134,39 @@ MEASURES = {
     },
 }
 
+#: A model's scoring rule (contract.sampling): "full" (every sample of the fragment, the
+#: default) or "adaptive" (a sequential test at ``confidence``, in ``batch`` draws, at least
+#: ``min_samples`` of them).
+SCORING_RULE = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["mode"],
+    "properties": {
+        "mode": {"enum": ["full", "adaptive"]},
+        "confidence": {"type": "number", "minimum": 0.5, "exclusiveMaximum": 1},
+        "batch": {"type": "integer", "minimum": 1, "maximum": 1_000_000},
+        "min_samples": {"type": "integer", "minimum": 1, "maximum": 1_000_000},
+    },
+}
+
+INTERVAL = {"type": "array", "items": FINITE, "minItems": 2, "maxItems": 2}
+COUNT = {"type": "integer", "minimum": 1, "maximum": 10**9}
+#: What an adaptive score carries (records.Report.sampling).
+SAMPLING = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["samples", "evaluated", "fragment", "confidence", "interval", "exact"],
+    "properties": {
+        "samples": COUNT,
+        "evaluated": COUNT,
+        "fragment": COUNT,
+        "confidence": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+        "interval": INTERVAL,
+        "change_interval": INTERVAL,
+        "exact": {"type": "boolean"},
+    },
+}
+
 RULES = {
     "type": "object",
     "additionalProperties": False,
@@ -164,6 +197,7 @@ RULES = {
         "rewards": REWARDS_RULE,
         "rotation": ROTATION_RULE,
         "max_relative_distance": {"type": ["number", "null"], "exclusiveMinimum": 0},
+        "scoring": SCORING_RULE,
     },
 }
 
@@ -257,6 +291,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "evaluation_seconds": NON_NEGATIVE,
             "finalize": {"type": "boolean"},
             "measures": MEASURES,
+            "sampling": SAMPLING,
         },
     },
     "finalize_update": {

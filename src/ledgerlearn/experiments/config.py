@@ -31,6 +31,7 @@ from ledgerlearn.protocols.config import (  # the records, re-exported for the p
     MODES,
     PARENT_CHOICES,
     PARTITION_SCHEMES,
+    SCORING_MODES,
     VERDICT_RULES,
     AdversaryConfig,
     ClockConfig,
@@ -288,6 +289,11 @@ def config_from_mapping(
         max_loss_increase=t.number("max_loss_increase", 0.5, minimum=0.0),
         max_distance=t.number("max_distance", 3.0, exclusive_minimum=0.0),
         join_weight=t.number("join_weight", 0.0, minimum=0.0, maximum=1.0),
+        scoring=t.choice("scoring", SCORING_MODES, "full"),
+        scoring_confidence=t.number("scoring_confidence", 0.99, minimum=0.5,
+                                    exclusive_maximum=1.0),
+        scoring_batch=t.number("scoring_batch", 256, integer=True, minimum=1),
+        scoring_min_samples=t.number("scoring_min_samples", 0, integer=True, minimum=0),
     )
     if rules.quorum > committee.size:
         t.fail(

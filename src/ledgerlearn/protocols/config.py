@@ -9,6 +9,7 @@ MODES = ("federation", "gossip", "centralized", "fedavg", "gossip-baseline")
 LEDGER_MODES = ("federation", "gossip")
 PARTITION_SCHEMES = ("iid", "dirichlet", "shards", "quantity_skew")
 VERDICT_RULES = ("relative", "absolute", "both")
+SCORING_MODES = ("full", "adaptive")
 PARENT_CHOICES = ("contextual", "committee", "contract")
 ADVERSARY_KINDS = (
     "label_flip", "random_weights", "scaled_weights", "free_rider", "impossible_time",
@@ -100,6 +101,13 @@ class RulesConfig:
     max_loss_increase: float = 0.5
     max_distance: float = 3.0  # sanity: relative distance of an update from its parents
     join_weight: float = 0.0
+    #: How members score (contract.sampling): "full" every sample of their fragment;
+    #: "adaptive" as few as the verdict needs at ``scoring_confidence``, in batches of
+    #: ``scoring_batch`` draws, at least ``scoring_min_samples`` (0: one batch).
+    scoring: str = "full"
+    scoring_confidence: float = 0.99
+    scoring_batch: int = 256
+    scoring_min_samples: int = 0
 
 
 @dataclass(frozen=True)

@@ -111,6 +111,18 @@ def model_rules(
             max_loss_increase=config.rules.max_loss_increase,
             join_weight=config.rules.join_weight or 1.0 / per_round,
         )
+    if config.rules.scoring == "adaptive" and mode == FEDERATION:
+        # gossip ranks tips by the median score: it keeps full-fragment scoring
+        scoring = config.rules
+        rules["scoring"] = {
+            "mode": "adaptive", "confidence": scoring.scoring_confidence,
+            "batch": scoring.scoring_batch,
+            "min_samples": scoring.scoring_min_samples or scoring.scoring_batch,
+        }
+        # only means of bounded per-sample values are tested (contract.sampling): the
+        # relative rule is max_harm alone
+        rules.pop("max_class_harm", None)
+        rules.pop("max_loss_increase", None)
     if privacy is not None:
         rules["privacy"] = dict(privacy)
     if mode == FEDERATION:

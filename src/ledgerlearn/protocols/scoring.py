@@ -9,6 +9,10 @@ the experiment's worker pool (beside the training jobs); when the member assesse
 it puts the pieces together (`training.metrics_from_outputs`). Same function, same batches,
 one torch thread: the score is bitwise the one the member would compute itself, so verdicts
 do not change. The member still loads the weights itself and runs every other check.
+
+Under adaptive scoring (contract.sampling) the member asks for the logits of the samples it
+draws, batch after batch (`logits`); the first batch of the update's own weights (and of the
+aggregate it joins, under the relative rule) is started at submission like a full scoring.
 """
 
 from __future__ import annotations
@@ -16,12 +20,15 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import numpy as np
+
+from ledgerlearn.contract.sampling import scoring_rule
 from ledgerlearn.learning.datasets import Dataset
 from ledgerlearn.learning.models import ModelSpec
 from ledgerlearn.learning.pool import EvalJob, TrainingPool
 from ledgerlearn.learning.training import eval_ranges, metrics_from_outputs
 from ledgerlearn.roles.committee import CommitteeMember
-from ledgerlearn.roles.common import fetch_state
+from ledgerlearn.roles.common import fetch_state, joined_state
 from ledgerlearn.storage.errors import StorageError
 
 
@@ -33,6 +40,8 @@ class PoolScorer:
         self.pieces = pieces or max(1, pool.workers)
         # (member id, model id, update id) -> (weights CID, pending pieces)
         self._started: dict[tuple[str, str, str], tuple[str, list[tuple[int, Any]]]] = {}
+        # adaptive: (member id, model id, update id, which) -> (indices, pending pieces)
+        self._prefetched: dict[tuple[str, str, str, str], tuple[np.ndarray, list[Any]]] = {}
         self.started = 0
 
     def start(self, member: CommitteeMember, model: dict[str, Any], update: dict[str, Any]) -> None:
@@ -47,6 +56,10 @@ class PoolScorer:
         except (StorageError, ValueError):
             return
         fragment = member.fragment_of(model)
+        rule = scoring_rule(model.get("rules") or {})
+        if rule.adaptive:
+            self._prefetch(member, model, update, spec, state, rule)
+            return
         pending = []
         for a, b in eval_ranges(len(fragment), self.pieces):
             # only the piece's samples travel (a view: pickled without the rest); it starts at
@@ -72,6 +85,111 @@ class PoolScorer:
         pieces = [dataclasses.replace(pending.result(), start=a) for a, pending in entry[1]]
         return float(metrics_from_outputs(member.fragment_of(model), pieces, [metric])[metric])
 
+    def _prefetch(self, member: CommitteeMember, model: dict[str, Any], update: dict[str, Any],
+                  spec: ModelSpec, state: dict[str, Any], rule: Any) -> None:
+        """Adaptive scoring: start the forward passes of the member's first draws."""
+        from ledgerlearn.learning.sequential import draw_indices
+
+        size = len(member.fragment_of(model))
+        first = draw_indices(member.draw_seed(model, update), size, 0,
+                             member.first_draws(rule, size))
+        indices = np.unique(first)
+        states = {"update": state}
+        if model["rules"].get("max_harm") is not None:
+            base = member.parents_aggregate(model, spec, update)
+            states["joined"] = joined_state(base, state,
+                                            float(model["rules"].get("join_weight", 0.1)))
+        for which, weights in states.items():
+            key = (member.member_id, model["model_id"], update["update_id"], which)
+            self._prefetched[key] = (indices, self._submit(member, model, spec, weights,
+                                                           indices))
+        self.started += 1
+
+    def _submit(self, member: CommitteeMember, model: dict[str, Any], spec: ModelSpec,
+                state: dict[str, Any], indices: np.ndarray) -> list[Any]:
+        samples = member.fragment_of(model).subset(indices)
+        pending = []
+        for a, b in eval_ranges(len(samples), self.pieces):
+            piece = Dataset(x=samples.x[a:b], y=samples.y[a:b],
+                            num_classes=samples.num_classes, name=f"{samples.name}[{a}:{b}]")
+            pending.append(self.pool.submit(EvalJob(spec, state, piece)))
+        return pending
+
+    def logits(
+        self, member: CommitteeMember, model: dict[str, Any], update: dict[str, Any],
+        which: str, spec: ModelSpec, state: dict[str, Any], indices: np.ndarray,
+    ) -> np.ndarray:
+        """Logits of ``state`` on the member's fragment samples ``indices`` (what was started
+        at submission, when it is these samples; else on the pool now, in pieces)."""
+        key = (member.member_id, model["model_id"], update["update_id"], which)
+        entry = self._prefetched.pop(key, None)
+        if entry is not None and np.array_equal(entry[0], indices):
+            pending = entry[1]
+        else:
+            pending = self._submit(member, model, spec, state, indices)
+        return np.concatenate([p.result().logits for p in pending])
+
     def forget(self) -> None:
         """Drop scorings nobody asked for (e.g. of updates decided before a member's turn)."""
         self._started.clear()
+        self._prefetched.clear()
+
+
+def agreement_with_full_fragment(session: Any, model_id: str) -> dict[str, Any]:
+    """Check a run's verdicts against full-fragment scoring: every honest member's report
+    redone on its whole fragment (`CommitteeMember.full_fragment_measures`), the contract's
+    verdict rule (`decisions.decide_update`) applied to the redone reports, and compared with
+    the verdict on chain. Also what the scores used: the mean share of the fragment evaluated
+    (distinct samples) and drawn, over the honest reports."""
+    from ledgerlearn.contract.decisions import decide_update, harm_rule
+    from ledgerlearn.contract.records import Report, Rules, from_dict
+
+    model = session.reader.get_model(model_id)["model"]
+    rules = from_dict(Rules, model["rules"])
+    members = {m.member_id: m for m in session.committee if m.kind == "honest"}
+    same = total = malicious = malicious_same = 0
+    evaluated: list[float] = []
+    drawn: list[float] = []
+    exact = early = 0
+    disagreements = []
+    for entry in session.reader.list_updates(model_id):
+        update = entry["update"]
+        redone = []
+        for raw in session.reader.get_reports(model_id, update["update_id"]):
+            report = from_dict(Report, raw)
+            member = members.get(report.member)
+            if member is not None:
+                score, measures = member.full_fragment_measures(model, update)
+                if report.sampling:
+                    size = report.sampling["fragment"]
+                    evaluated.append(report.sampling["evaluated"] / size)
+                    drawn.append(report.sampling["samples"] / size)
+                    exact += bool(report.sampling["exact"])
+                    early += not report.sampling["exact"]
+                report = dataclasses.replace(report, score=score, measures=measures)
+            redone.append(report)
+        if not redone:
+            continue
+        outcome = decide_update(redone, metric=model["metric"], min_score=rules.min_score,
+                                higher_is_better=bool(model["higher_is_better"]),
+                                harm=harm_rule(rules))
+        agrees = outcome.status == entry["status"]
+        bad = session.kinds.get(update["provider"]) is not None
+        total += 1
+        same += agrees
+        malicious += bad
+        malicious_same += bad and agrees
+        if not agrees:
+            disagreements.append({"update_id": update["update_id"], "chain": entry["status"],
+                                  "full_fragment": outcome.status, "malicious": bad})
+    return {
+        "verdict_agreement": same / total if total else 1.0,
+        "updates_checked": total,
+        "malicious_checked": malicious,
+        "malicious_agreement": malicious_same / malicious if malicious else None,
+        "evaluated_fraction": float(np.mean(evaluated)) if evaluated else 1.0,
+        "drawn_fraction": float(np.mean(drawn)) if drawn else 1.0,
+        "early_stops": early,
+        "exact_fallbacks": exact,
+        "disagreements": disagreements,
+    }

@@ -42,11 +42,19 @@ from ledgerlearn.contract.records import (
     from_dict,
     timestamp_seconds,
 )
+from ledgerlearn.contract.sampling import ScoringRule, scoring_rule
 from ledgerlearn.learning.datasets import Dataset
 from ledgerlearn.learning.metrics import METRICS as METRIC_FUNCTIONS
 from ledgerlearn.learning.metrics import class_f1
 from ledgerlearn.learning.models import ModelSpec
-from ledgerlearn.learning.training import TrainConfig, evaluate, predict_logits, train_local
+from ledgerlearn.learning.sequential import SequentialTest, Threshold, draw_indices
+from ledgerlearn.learning.training import (
+    TrainConfig,
+    evaluate,
+    evaluate_outputs,
+    predict_logits,
+    train_local,
+)
 from ledgerlearn.learning.weights import flatten
 from ledgerlearn.ledger.errors import EndorsementError
 from ledgerlearn.roles.common import (
@@ -85,6 +93,8 @@ class Assessment:
     reasons: list[str]
     seconds: float
     measures: dict[str, Any] = field(default_factory=dict)
+    #: Adaptive scoring: what the score used (records.Report.sampling); empty: every sample.
+    sampling: dict[str, Any] = field(default_factory=dict)
 
 
 #: A member's measure of weights: the metric, the mean cross-entropy, the per-class F1.
@@ -129,6 +139,7 @@ class CommitteeMember:
         self._seconds_per_sample: dict[str, float] = {}
         self._parents_aggregate: tuple[tuple[Any, ...], dict[str, np.ndarray]] | None = None
         self._base_scores: tuple[tuple[Any, ...], Scored] | None = None
+        self._base_known: tuple[tuple[Any, ...], np.ndarray] | None = None
         # Decisions this member voted on that were not written with its vote: models by id,
         # updates by (model id, update id); finalize_due writes them when it is this turn.
         self._undecided_models: dict[str, dict[str, Any]] = {}
@@ -268,6 +279,11 @@ class CommitteeMember:
                 f"not a training step: relative distance {distance:.3g} from its parents' "
                 f"aggregate exceeds {float(bound):g}"
             )
+        rule = scoring_rule(rules)
+        if rule.adaptive:
+            score, measures, sampling = self.score_adaptively(model, update, spec, state, rule)
+            return Assessment(score, not reasons, reasons, time.perf_counter() - start,
+                              measures, sampling)
         score = self.score(model, update, spec, state)
         measures: dict[str, Any] = {}
         if rules.get("max_harm") is not None:
@@ -282,6 +298,145 @@ class CommitteeMember:
                 "class_scores": joined_classes, "base_class_scores": base_classes,
             }
         return Assessment(score, not reasons, reasons, time.perf_counter() - start, measures)
+
+    def full_fragment_measures(
+        self, model: dict[str, Any], update: dict[str, Any]
+    ) -> tuple[float, dict[str, Any]]:
+        """The score and the relative rule's measures on the whole fragment, whatever the
+        model's scoring mode (what adaptive scoring is checked against; kept available for
+        rules that need every sample)."""
+        spec = self.spec_of(model)
+        state = fetch_state(self.store, update["weights_cid"], spec)
+        metric = model["metric"]
+        score = float(evaluate(spec, state, self.fragment_of(model), metrics=[metric])[metric])
+        measures: dict[str, Any] = {}
+        if model["rules"].get("max_harm") is not None:
+            base = self.parents_aggregate(model, spec, update)
+            weight = float(model["rules"].get("join_weight", 0.1))
+            base_score, base_loss, base_classes = self.measure(model, spec, base)
+            joined_score, joined_loss, joined_classes = self.measure(
+                model, spec, joined_state(base, state, weight))
+            measures = {
+                "base_score": base_score, "joined_score": joined_score, "join_weight": weight,
+                "base_loss": base_loss, "joined_loss": joined_loss,
+                "class_scores": joined_classes, "base_class_scores": base_classes,
+            }
+        return score, measures
+
+    # ------------------------------------------------------------ adaptive scoring
+
+    def draw_seed(self, model: dict[str, Any], update: dict[str, Any]) -> str:
+        """What determines this member's draws of its fragment for an update (anyone who
+        holds the fragment can redo them)."""
+        return f"{model['model_id']}|{update['update_id']}|{self.member_id}"
+
+    def first_draws(self, rule: ScoringRule, fragment_size: int) -> int:
+        return min(max(rule.min_samples, 1), fragment_size)
+
+    def logits_of(
+        self, model: dict[str, Any], update: dict[str, Any], which: str, spec: ModelSpec,
+        state: dict[str, np.ndarray], indices: np.ndarray,
+    ) -> np.ndarray:
+        """Logits of ``state`` (``which``: the update, the aggregate it joins, its base) on
+        the fragment's samples ``indices``, in inference mode; on the scorer's pool if any."""
+        if self.scorer is not None and hasattr(self.scorer, "logits"):
+            return self.scorer.logits(self, model, update, which, spec, state, indices)
+        return evaluate_outputs(spec, state, self.fragment_of(model).subset(indices)).logits
+
+    def score_adaptively(
+        self, model: dict[str, Any], update: dict[str, Any], spec: ModelSpec,
+        state: dict[str, np.ndarray], rule: ScoringRule,
+    ) -> tuple[float, dict[str, Any], dict[str, Any]]:
+        """The score (and the relative rule's change) from as few draws of the fragment as
+        the verdict needs (learning.sequential): draws with replacement, in batches, until
+        the confidence sequences exclude ``min_score`` and ``-max_harm``; when the draws
+        reach the fragment's size undecided, every sample is evaluated and the score is
+        exact. Estimates are kept inside their intervals, so their side is the interval's."""
+        rules = model["rules"]
+        fragment = self.fragment_of(model)
+        size = len(fragment)
+        harm = rules.get("max_harm") is not None
+        min_score = rules.get("min_score")
+        thresholds = [Threshold("score", None if min_score is None else float(min_score))]
+        known = {"update": np.full(size, -1, dtype=np.int8)}
+        states = {"update": state}
+        if harm:
+            thresholds.append(Threshold("change", -float(rules["max_harm"]), -1.0, 1.0))
+            base = self.parents_aggregate(model, spec, update)
+            weight = float(rules.get("join_weight", 0.1))
+            states["joined"] = joined_state(base, state, weight)
+            states["base"] = base
+            known["joined"] = np.full(size, -1, dtype=np.int8)
+            known["base"] = self._base_correct(model, update, size)
+        test = SequentialTest(thresholds, rule.confidence)
+        seed = self.draw_seed(model, update)
+        draws: list[np.ndarray] = []
+        drawn = 0
+        while True:
+            count = self.first_draws(rule, size) if drawn == 0 else min(rule.batch, size - drawn)
+            batch = draw_indices(seed, size, drawn, count)
+            for which, correct in known.items():
+                self._fill(model, update, which, spec, states[which], correct, batch)
+            draws.append(batch)
+            drawn += count
+            observed = {"score": known["update"][batch].astype(np.float64)}
+            if harm:
+                observed["change"] = (known["joined"][batch].astype(np.float64)
+                                      - known["base"][batch])
+            test.extend(observed)
+            if test.decided or drawn >= size:
+                break
+        exact = not test.decided
+        if exact:  # undecided after as many draws as samples: score every sample
+            everything = np.arange(size)
+            for which, correct in known.items():
+                self._fill(model, update, which, spec, states[which], correct, everything)
+        evaluated = int(np.sum(known["update"] >= 0))
+        sampled = np.concatenate(draws)
+        sampling: dict[str, Any] = {
+            "samples": drawn, "evaluated": evaluated, "fragment": size,
+            "confidence": rule.confidence, "exact": exact,
+        }
+        if exact:
+            score = float(np.mean(known["update"]))
+            sampling["interval"] = [score, score]
+        else:
+            low, high = test.sequences["score"].interval
+            score = float(np.clip(test.sequences["score"].mean, low, high))
+            sampling["interval"] = [low, high]
+        measures: dict[str, Any] = {}
+        if harm:
+            if exact:
+                base_score = float(np.mean(known["base"]))
+                change = float(np.mean(known["joined"])) - base_score
+                sampling["change_interval"] = [change, change]
+            else:
+                base_score = float(np.mean(known["base"][sampled]))
+                low, high = test.sequences["change"].interval
+                change = float(np.clip(test.sequences["change"].mean, low, high))
+                sampling["change_interval"] = [low, high]
+            measures = {"base_score": base_score, "joined_score": base_score + change,
+                        "join_weight": float(rules.get("join_weight", 0.1))}
+        return score, measures, sampling
+
+    def _fill(
+        self, model: dict[str, Any], update: dict[str, Any], which: str, spec: ModelSpec,
+        state: dict[str, np.ndarray], correct: np.ndarray, indices: np.ndarray,
+    ) -> None:
+        """Evaluate the samples of ``indices`` not yet known (1: predicted right)."""
+        new = np.unique(indices[correct[indices] < 0])
+        if new.size:
+            logits = self.logits_of(model, update, which, spec, state, new)
+            labels = self.fragment_of(model).y[new]
+            correct[new] = (np.argmax(logits, axis=1) == labels).astype(np.int8)
+
+    def _base_correct(self, model: dict[str, Any], update: dict[str, Any], size: int) -> np.ndarray:
+        """Which samples the update's base predicts right, as far as evaluated (-1: not yet);
+        kept per aggregate, shared by a round's updates."""
+        key = self._aggregate_key(model, update)
+        if self._base_known is None or self._base_known[0] != key:
+            self._base_known = (key, np.full(size, -1, dtype=np.int8))
+        return self._base_known[1]
 
     def measure(
         self, model: dict[str, Any], spec: ModelSpec, state: dict[str, np.ndarray]
@@ -437,6 +592,7 @@ class CommitteeMember:
             "evaluation_seconds": assessment.seconds,
             "finalize": finalize,
             **({"measures": assessment.measures} if assessment.measures else {}),
+            **({"sampling": assessment.sampling} if assessment.sampling else {}),
         })
 
     def evaluate_pending(self, limit: int | None = None) -> list[dict[str, Any]]:

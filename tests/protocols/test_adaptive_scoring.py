@@ -1,0 +1,67 @@
+"""Adaptive scoring in a federation run: the committee stops early where the verdict is
+certain, its reports carry what they used, and the verdicts are those of full-fragment
+scoring (protocols.scoring.agreement_with_full_fragment)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ledgerlearn.experiments.config import parse_config
+from ledgerlearn.protocols.federation import run_federation
+from ledgerlearn.protocols.jobs import JobRunner
+from ledgerlearn.protocols.ledger_session import LedgerSession
+from ledgerlearn.protocols.scoring import agreement_with_full_fragment
+from ledgerlearn.protocols.simclock import ProviderSchedule
+from ledgerlearn.protocols.workload import build_workload
+
+ADAPTIVE = """
+[experiment]
+seed = 3
+[data]
+validation_fraction = 0.3
+[providers]
+count = 4
+[training]
+local_epochs = 2
+batch_size = 16
+optimizer = "adam"
+learning_rate = 0.01
+[rules]
+min_score = 0.3
+rounds = 2
+scoring = "adaptive"
+scoring_batch = 32
+scoring_min_samples = 32
+[clock]
+samples_per_second = 20.0
+[[adversaries]]
+kind = "random_weights"
+fraction = 0.25
+"""
+
+
+def test_adaptive_federation_stops_early_and_agrees_with_full_scoring(tmp_path: Path) -> None:
+    config = parse_config(ADAPTIVE, source="adaptive.toml")
+    workload = build_workload(config)
+    session = LedgerSession.create(tmp_path / "run", config, workload)
+    try:
+        with JobRunner(1) as runner:
+            result = run_federation(
+                session, runner=runner,
+                schedule=ProviderSchedule(4, seed=0, speed_min=1.0, speed_max=1.0,
+                                          samples_per_second=20.0))
+        model_id = result.extra["model_id"]
+        model = session.reader.get_model(model_id)["model"]
+        assert model["rules"]["scoring"] == {"mode": "adaptive", "confidence": 0.99,
+                                             "batch": 32, "min_samples": 32}
+        samplings = [r["sampling"] for e in session.reader.list_updates(model_id)
+                     for r in session.reader.get_reports(model_id, e["update"]["update_id"])]
+        assert samplings and all(s["confidence"] == 0.99 for s in samplings)
+        assert any(not s["exact"] and s["evaluated"] < s["fragment"] for s in samplings)
+        check = agreement_with_full_fragment(session, model_id)
+    finally:
+        session.close()
+    assert check["verdict_agreement"] == 1.0, check["disagreements"]
+    assert check["malicious_checked"] == 2 and check["malicious_agreement"] == 1.0
+    assert check["evaluated_fraction"] < 1.0
+    assert result.extra["ledger_updates"]["malicious_rejected"] == 2
