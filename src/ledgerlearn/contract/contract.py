@@ -29,6 +29,7 @@ from ledgerlearn.contract.decisions import (
     member_deviation,
     model_decidable_at,
     quorum_reached_at,
+    report_turn,
     round_completion,
     should_flag,
 )
@@ -460,6 +461,34 @@ def _require_turn(
             f"{caller.member_id} (turn {rank + 1} of {len(order)}) may write it only if it is "
             f"still missing at {_time_text(turn)}, {rank} x {grace:g} s after it became due at "
             f"{_time_text(due_at)}"
+        )
+
+
+def _report_from(member: str, model: ModelRecord, update: UpdateRecord) -> float:
+    """When ``member`` may report on ``update``: the first ``quorum`` members of the update's
+    order at once, each backup reporter a grace period later (decisions.report_turn)."""
+    rules = model.rules_record()
+    order = finalizer_order(model.committee, model.model_id, update.update_id)
+    return report_turn(member, order, rules.quorum, timestamp_seconds(update.submitted_at),
+                       rules.report_grace_seconds)
+
+
+def _require_report_turn(caller: Caller, model: ModelRecord, update: UpdateRecord,
+                         now: float) -> None:
+    """A committee larger than its quorum reports in turn: the first ``quorum`` members of
+    the update's order at once, the others only if the verdict is still missing later."""
+    turn = _report_from(caller.member_id, model, update)
+    if now < turn:
+        rules = model.rules_record()
+        order = finalizer_order(model.committee, model.model_id, update.update_id)
+        rank = order.index(caller.member_id) - rules.quorum + 1
+        raise ContractError(
+            f"update {update.update_id} of model {model.model_id} is reported on first by "
+            f"{', '.join(order[:rules.quorum])}, the {rules.quorum} members its hash orders "
+            f"first; {caller.member_id} (backup reporter {rank} of "
+            f"{len(order) - rules.quorum}) may report only if its verdict is still missing at "
+            f"{_time_text(turn)}, {rank} x {rules.report_grace_seconds:g} s after its "
+            f"submission at {update.submitted_at}"
         )
 
 
@@ -972,9 +1001,12 @@ class LearningContract(Contract):
     async def report_evaluation(self, ctx: TransactionContext, request: str) -> str:
         """A committee member's evaluation of an update; the quorum-th report finalizes it.
 
-        With ``finalize`` false the report is written without reading the other reports, so
-        reports of different members on one update do not conflict; the update is then
-        finalized by ``finalize_update`` (docs/contract.md, "Conflicts").
+        The first ``quorum`` members of the update's order report at once, each other member
+        (a backup reporter) only ``report_grace_seconds`` later per place, so that the
+        reports beyond the quorum do not race the verdict. With ``finalize`` false the report
+        is written without reading the other reports, so reports of different members on one
+        update do not conflict; the update is then finalized by ``finalize_update``
+        (docs/contract.md, "Conflicts").
         """
         stub = ctx.get_stub()
         caller = caller_from_creator(stub.get_creator())
@@ -984,7 +1016,7 @@ class LearningContract(Contract):
         model = await _epoch_view(stub, model, req["update_id"])  # rotation: who serves now
         _require_committee(caller, model)
         m, u = model.model_id, req["update_id"]
-        await _update(stub, m, u)
+        update = await _update(stub, m, u)
         verdict = await _verdict(stub, m, u)
         if verdict is not None:
             raise ContractError(
@@ -993,7 +1025,8 @@ class LearningContract(Contract):
             )
         if await exists(stub, keys.REPORT, m, u, caller.member_id):
             raise ContractError(f"{caller.member_id} already reported on update {u} of model {m}")
-        when, _ = tx_time(stub)
+        when, now = tx_time(stub)
+        _require_report_turn(caller, model, update, now)
         report = Report(
             model_id=m,
             update_id=u,
@@ -1186,10 +1219,16 @@ class LearningContract(Contract):
         req = parse_request("pending_evaluations", request)
         member = req.get("member_id", caller.member_id)
         result = []
+        models: dict[str, ModelRecord] = {}
         for parts, _ in await scan(stub, keys.PENDING_EVALUATION, member):
             model_id, update_id = parts[1], parts[2]
             update = await _update(stub, model_id, update_id)
-            result.append(to_dict(update))
+            if model_id not in models:
+                models[model_id] = await _model(stub, model_id)
+            seated = await _epoch_view(stub, models[model_id], update_id)
+            report_from = (_time_text(_report_from(member, seated, update))
+                           if member in seated.committee else update.submitted_at)
+            result.append({**to_dict(update), "report_from": report_from})
         result.sort(key=lambda u: (u["submitted_at"], u["update_id"]))
         return _json(result)
 

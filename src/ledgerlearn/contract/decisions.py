@@ -279,6 +279,17 @@ def finalize_turn(member: str, order: Sequence[str], due_at: float, grace_second
     return due_at + order.index(member) * grace_seconds
 
 
+def report_turn(
+    member: str, order: Sequence[str], quorum: int, submitted_at: float, grace_seconds: float
+) -> float:
+    """The earliest time ``member`` may report on an update submitted at ``submitted_at``:
+    the first ``quorum`` members of the update's ``order`` (:func:`finalizer_order`) at once,
+    the k-th member after them (a backup reporter) ``k * grace_seconds`` after the submission,
+    so that a committee larger than its quorum sends ``quorum`` reports per update, not one per
+    member, and a crashed or slow reporter delays the verdict but cannot stall it."""
+    return submitted_at + max(0, order.index(member) - quorum + 1) * grace_seconds
+
+
 @dataclass(frozen=True)
 class RoundEntry:
     """One update of a federation round as the round rules need it."""

@@ -9,6 +9,12 @@ weights), scores it on its fragment with the model's metric (and, when the model
 relative rule, the aggregate it would join: the rule's measures), and reports. It never
 decides alone: the contract takes the median of the committee's scores.
 
+A committee larger than its quorum reports in turn, as the contract requires: on each update
+the first ``quorum`` members of its order (``decisions.finalizer_order``) report at once, a
+backup reporter only when the verdict is still missing ``report_grace_seconds`` after the
+submission (``pending_evaluations`` says from when: ``report_from``); until then it neither
+assesses the update nor sends anything.
+
 A report (or review) that completes the quorum writes the verdict (decision) itself. When
 reports sent at the same time reach the quorum together, none of them does; then one member
 writes it: the one the contract designates for that update (``decisions.finalizer_order``) as
@@ -439,13 +445,21 @@ class CommitteeMember:
             **({"measures": assessment.measures} if assessment.measures else {}),
         })
 
-    def evaluate_pending(self, limit: int | None = None) -> list[dict[str, Any]]:
-        """Assess and report every pending update (up to ``limit``); after each report, write
-        the verdicts that are due and this member's to write."""
+    def evaluate_pending(
+        self, limit: int | None = None, now: float | None = None
+    ) -> list[dict[str, Any]]:
+        """Assess and report every pending update whose turn has come for this member (up to
+        ``limit``); after each report, write the verdicts that are due and this member's to
+        write. An update on which this member is a backup reporter stays pending, unassessed,
+        until its ``report_from`` (``now``: seconds since the epoch, by default this machine's
+        clock); the verdict usually comes first and removes it."""
         results = []
         models: dict[str, dict[str, Any]] = {}
         self.finalize_due()
-        for update in self.ledger.pending_evaluations()[:limit]:
+        clock = time.time() if now is None else now
+        due = [u for u in self.ledger.pending_evaluations()
+               if clock >= timestamp_seconds(u.get("report_from", u["submitted_at"]))]
+        for update in due[:limit]:
             model_id = update["model_id"]
             if model_id not in models:
                 models[model_id] = self.ledger.get_model(model_id)["model"]
@@ -453,6 +467,8 @@ class CommitteeMember:
             try:
                 result = self.report(model, update, self.assess_fully(model, update))
             except EndorsementError as exc:
+                if "may report only if its verdict is still missing" in str(exc):
+                    continue  # the clocks of two machines differ: asked again at a later poll
                 if "takes no more reports" not in str(exc):
                     raise
                 continue  # finalized meanwhile by the others: nothing to add
