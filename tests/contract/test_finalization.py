@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from .learning_ledger import COMMITTEE, PROVIDERS, Ledger, finalizers, report_request
 from .test_concurrency import endorse_all_then_order
 
@@ -141,3 +143,36 @@ def test_a_backup_stands_in_for_a_missing_reporter(ledger: Ledger) -> None:
     v = ledger.update(PROVIDERS[2], "fin-all-at-once", ["initial"])["update_id"]
     assert ledger.report(finalizers("fin-all-at-once", v)[2], "fin-all-at-once", v, 0.9,
                          finalize=False)["verdict"] is None
+
+
+def test_a_backups_report_never_invalidates_the_verdict(ledger: Ledger) -> None:
+    """The verdict on the first reporters' reports reads only their keys, and a report that
+    does not finalize reads neither the verdict nor the other reports: a backup whose turn
+    has come (a first reporter was slow) reports in the verdict's block, and both are valid;
+    the late report is recorded and counts for nothing."""
+    m = "fin-backup-race"
+    ledger.publish(m, "gossip", quorum=2, report_grace_seconds=GRACE_S)
+    ledger.activate(m)
+    u = ledger.update(PROVIDERS[2], m, ["initial"])["update_id"]
+    first, second, backup = finalizers(m, u)
+    ledger.report(first, m, u, 0.9, finalize=False)
+    ledger.refused(first, "finalize_update", {"model_id": m, "update_id": u},
+                   f"has 1 of the 2 reports its quorum needs (those of {first}, {second}, the "
+                   "first reporters its hash orders, or from ")
+    time.sleep(GRACE_S + 0.1)
+    calls = [(second, "report_evaluation", report_request(m, u, 0.8)),
+             (backup, "report_evaluation", report_request(m, u, 0.1, finalize=False))]
+    assert endorse_all_then_order(ledger, calls) == ["VALID"] * 2
+    verdict = ledger.evaluate(PROVIDERS[0], "get_update", {"model_id": m, "update_id": u})
+    assert verdict["verdict"]["members"] == sorted([first, second])
+    assert verdict["verdict"]["median_score"] == pytest.approx(0.85)
+    reports = ledger.evaluate(PROVIDERS[0], "get_reports", {"model_id": m, "update_id": u})
+    assert sorted(r["member"] for r in reports) == sorted(COMMITTEE)
+    # a first reporter missing: after the grace the backup's report counts, in the order
+    v = ledger.update(PROVIDERS[3], m, ["initial"])["update_id"]
+    first, second, backup = finalizers(m, v)
+    ledger.report(first, m, v, 0.9, finalize=False)
+    time.sleep(GRACE_S + 0.1)
+    ledger.report(backup, m, v, 0.7, finalize=False)
+    verdict = ledger.submit(first, "finalize_update", {"model_id": m, "update_id": v})
+    assert verdict["members"] == sorted([first, backup]) and verdict["reports"] == 2

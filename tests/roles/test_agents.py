@@ -152,7 +152,8 @@ def test_provider_contributes_once_per_round(world: World) -> None:
 def test_backup_reporters_wait_until_the_verdict_is_overdue(world: World) -> None:
     """A committee of 3 with quorum 2: the first two members of an update's order report, the
     third neither assesses nor sends anything unless the verdict is still missing after
-    ``report_grace_seconds`` (then it stands in for a first reporter that never came)."""
+    ``report_grace_seconds`` (then it stands in for a first reporter that never came, and
+    the designated finalizer writes the verdict on the reports present)."""
     from ledgerlearn.contract.decisions import finalizer_order
 
     for model_id, grace in (("backup", 60.0), ("backup-late", 0.5)):
@@ -178,12 +179,15 @@ def test_backup_reporters_wait_until_the_verdict_is_overdue(world: World) -> Non
     late = world.provider("Org2MSP/p2", 4).participate("backup-late")
     assert late is not None
     order = finalizer_order(COMMITTEE, "backup-late", late["update_id"])
-    world.member(order[0]).evaluate_pending()
+    designated = world.member(order[0])
+    designated.evaluate_pending()
     backup = world.member(order[2])
     due = timestamp_seconds(backup.ledger.pending_evaluations()[0]["report_from"])
     time.sleep(max(0.0, due - time.time()) + 0.1)
-    result = backup.evaluate_pending()
-    assert result[0]["verdict"]["members"] == sorted([order[0], order[2]])
+    result = backup.evaluate_pending()  # it reports; the verdict is the designated's to write
+    assert result[0]["verdict"] is None
+    written = designated.finalize_due()
+    assert [v["members"] for v in written] == [sorted([order[0], order[2]])]
 
 
 class FlakyClient:
@@ -223,7 +227,8 @@ class _FakeLedger:
         self.finalized: list[tuple[str, str]] = []
 
     def get_update(self, model_id: str, update_id: str) -> dict:
-        return {"verdict": {"status": "verified"} if self.finalized else None}
+        return {"update": {"update_id": update_id, "submitted_at": self.reported_at},
+                "verdict": {"status": "verified"} if self.finalized else None}
 
     def get_reports(self, model_id: str, update_id: str) -> list[dict]:
         return [{"member": m, "reported_at": self.reported_at} for m in COMMITTEE]

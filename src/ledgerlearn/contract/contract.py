@@ -21,6 +21,7 @@ from ledgerlearn.contract.caller import Caller, caller_from_creator
 from ledgerlearn.contract.decisions import (
     RoundEntry,
     aggregation_problem,
+    counted_reporters,
     decide_model,
     decide_update,
     finalize_turn,
@@ -471,6 +472,39 @@ def _report_from(member: str, model: ModelRecord, update: UpdateRecord) -> float
     order = finalizer_order(model.committee, model.model_id, update.update_id)
     return report_turn(member, order, rules.quorum, timestamp_seconds(update.submitted_at),
                        rules.report_grace_seconds)
+
+
+async def _counted_reports(
+    stub: Any, model: ModelRecord, update: UpdateRecord, now: float, own: Report | None = None
+) -> tuple[list[Report] | None, str]:
+    """The reports a verdict on ``update`` counts (decisions.counted_reporters), with ``own``
+    (the report this transaction writes), or None and what is missing. Reads only the first
+    reporters' keys while they complete the quorum, so that a backup's report never
+    invalidates the verdict; the range of all reports only when a first reporter is missing
+    and the backups' turn has come."""
+    rules = model.rules_record()
+    m, u, quorum = model.model_id, update.update_id, rules.quorum
+    order = finalizer_order(model.committee, m, u)
+    found = {own.member: own} if own is not None else {}
+    for member in order[:quorum]:
+        if member not in found:
+            report = await get_record(stub, Report, keys.REPORT, m, u, member)
+            if report is not None:
+                found[member] = report
+    backups_due = len(order) > quorum and now >= report_turn(
+        order[quorum], order, quorum, timestamp_seconds(update.submitted_at),
+        rules.report_grace_seconds)
+    if counted_reporters(order, quorum, found, backups_due=False) is None and backups_due:
+        found = {r.member: r for r in await _reports(stub, m, u)} | found
+    counted = counted_reporters(order, quorum, found, backups_due)
+    if counted is not None:
+        return [found[member] for member in sorted(counted)], ""
+    missing = f"update {u} of model {m} has {len(found)} of the {quorum} reports its quorum needs"
+    if len(order) > quorum and not backups_due:
+        first = _report_from(order[quorum], model, update)
+        missing += (f" (those of {', '.join(order[:quorum])}, the first reporters its hash "
+                    f"orders, or from {_time_text(first)} any {quorum})")
+    return None, missing
 
 
 def _require_report_turn(caller: Caller, model: ModelRecord, update: UpdateRecord,
@@ -999,14 +1033,17 @@ class LearningContract(Contract):
         return _json(to_dict(update))
 
     async def report_evaluation(self, ctx: TransactionContext, request: str) -> str:
-        """A committee member's evaluation of an update; the quorum-th report finalizes it.
+        """A committee member's evaluation of an update; the report that completes the
+        reports a verdict counts finalizes it (with ``finalize``, the default).
 
-        The first ``quorum`` members of the update's order report at once, each other member
-        (a backup reporter) only ``report_grace_seconds`` later per place, so that the
-        reports beyond the quorum do not race the verdict. With ``finalize`` false the report
-        is written without reading the other reports, so reports of different members on one
-        update do not conflict; the update is then finalized by ``finalize_update``
-        (docs/contract.md, "Conflicts").
+        The first ``quorum`` members of the update's order report at once and their reports
+        make the verdict; each other member (a backup reporter) may report only
+        ``report_grace_seconds`` later per place, and counts only if a first reporter is
+        missing. With ``finalize`` false the report reads neither the verdict nor the other
+        reports: reports never conflict with each other nor with the verdict (a report after
+        the verdict is recorded and counts for nothing); the update is then finalized by its
+        first reporters' finalizing report or by ``finalize_update`` (docs/contract.md,
+        "Conflicts").
         """
         stub = ctx.get_stub()
         caller = caller_from_creator(stub.get_creator())
@@ -1017,12 +1054,14 @@ class LearningContract(Contract):
         _require_committee(caller, model)
         m, u = model.model_id, req["update_id"]
         update = await _update(stub, m, u)
-        verdict = await _verdict(stub, m, u)
-        if verdict is not None:
-            raise ContractError(
-                f"update {u} of model {m} is already {verdict.status} ({verdict.reports} "
-                "reports); it takes no more reports"
-            )
+        finalize = req.get("finalize", True)
+        if finalize:  # only a report that may write the verdict reads it
+            verdict = await _verdict(stub, m, u)
+            if verdict is not None:
+                raise ContractError(
+                    f"update {u} of model {m} is already {verdict.status} ({verdict.reports} "
+                    "reports); it takes no more reports"
+                )
         if await exists(stub, keys.REPORT, m, u, caller.member_id):
             raise ContractError(f"{caller.member_id} already reported on update {u} of model {m}")
         when, now = tx_time(stub)
@@ -1042,10 +1081,9 @@ class LearningContract(Contract):
         await put_record(stub, report, keys.REPORT, m, u, caller.member_id)
         await delete(stub, keys.PENDING_EVALUATION, caller.member_id, m, u)
         result: dict[str, Any] = {"report": to_dict(report), "verdict": None}
-        if req.get("finalize", True):
-            reports = [r for r in await _reports(stub, m, u) if r.member != caller.member_id]
-            reports.append(report)
-            if len(reports) >= model.rules["quorum"]:
+        if finalize:
+            reports, _ = await _counted_reports(stub, model, update, now, own=report)
+            if reports is not None:
                 made = await _finalize(stub, model, u, reports, when, stub.get_txid())
                 result["verdict"] = to_dict(made)
         return _json(result)
@@ -1062,20 +1100,17 @@ class LearningContract(Contract):
         model = await _epoch_view(stub, model, req["update_id"])  # rotation: who serves now
         _require_committee(caller, model)
         m, u = model.model_id, req["update_id"]
-        await _update(stub, m, u)
+        update = await _update(stub, m, u)
         verdict = await _verdict(stub, m, u)
         if verdict is not None:
             raise ContractError(f"update {u} of model {m} is already {verdict.status}")
-        reports = await _reports(stub, m, u)
-        quorum = model.rules["quorum"]
-        if len(reports) < quorum:
-            raise ContractError(
-                f"update {u} of model {m} has {len(reports)} of the {quorum} reports its "
-                "quorum needs"
-            )
-        due_at = quorum_reached_at([timestamp_seconds(r.reported_at) for r in reports], quorum)
-        assert due_at is not None  # the quorum is reached
         when, now = tx_time(stub)
+        reports, missing = await _counted_reports(stub, model, update, now)
+        if reports is None:
+            raise ContractError(missing)
+        quorum = model.rules["quorum"]
+        due_at = quorum_reached_at([timestamp_seconds(r.reported_at) for r in reports], quorum)
+        assert due_at is not None  # the counted reports reach the quorum
         _require_turn(caller, model, (m, u), due_at, now, f"the verdict on update {u} of model {m}")
         return _json(to_dict(await _finalize(stub, model, u, reports, when, stub.get_txid())))
 
