@@ -144,7 +144,7 @@ def report(summary: dict, by_function: dict[str, dict[str, int]], network: str,
         "audit": ledger.get("audit"),
         "updates": {k: updates[k] for k in ("verified", "rejected", "pending")},
         "malicious": {k: updates.get(k) for k in ("malicious_total", "malicious_rejected",
-                                                  "honest_total", "honest_rejected")},
+                                                  "honest_rejected")},
         "wall_seconds": round(wall, 1),
     }
     print(json.dumps(result))
