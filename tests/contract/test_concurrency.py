@@ -101,9 +101,11 @@ def test_members_reporting_at_once_do_not_conflict(ledger: Ledger) -> None:
 
 
 def test_the_one_conflict_the_rules_require(ledger: Ledger) -> None:
-    """Two reports that would each complete the quorum: only one may write the verdict."""
+    """Two reports that would each complete the quorum: only one may write the verdict. (With
+    backup reporters this happens only when a backup's turn comes while a slow first reporter
+    reports; ``report_grace_seconds = 0`` lets every member report at once.)"""
     m = "conc-quorum"
-    ledger.publish(m, "gossip", quorum=2)
+    ledger.publish(m, "gossip", quorum=2, report_grace_seconds=0)
     ledger.activate(m)
     u = ledger.update(PROVIDERS[0], m, ["initial"])["update_id"]
     ledger.report(COMMITTEE[0], m, u, 0.9, finalize=False)

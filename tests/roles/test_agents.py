@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 import torch
 
 from ledgerlearn.contract import CHAINCODE_NAME, learning_contract
+from ledgerlearn.contract.records import timestamp_seconds
 from ledgerlearn.learning.datasets import DatasetSplits, load_dataset
 from ledgerlearn.learning.models import builtin_spec
 from ledgerlearn.learning.training import TrainConfig
@@ -147,6 +149,47 @@ def test_provider_contributes_once_per_round(world: World) -> None:
     assert sorted(second["parents"]) == sorted(u["update"]["update_id"] for u in verified)
 
 
+def test_backup_reporters_wait_until_the_verdict_is_overdue(world: World) -> None:
+    """A committee of 3 with quorum 2: the first two members of an update's order report, the
+    third neither assesses nor sends anything unless the verdict is still missing after
+    ``report_grace_seconds`` (then it stands in for a first reporter that never came, and
+    the designated finalizer writes the verdict on the reports present)."""
+    from ledgerlearn.contract.decisions import finalizer_order
+
+    for model_id, grace in (("backup", 60.0), ("backup-late", 0.5)):
+        world.publish(model_id, quorum=2, report_grace_seconds=grace)
+    for label in COMMITTEE:  # reviews, and what earlier tests left pending
+        world.member(label).review_pending()
+        world.member(label).evaluate_pending()
+    update = world.provider("Org1MSP/p1", 3).participate("backup")
+    assert update is not None
+    order = finalizer_order(COMMITTEE, "backup", update["update_id"])
+    backup = world.member(order[2])
+    pending = backup.ledger.pending_evaluations()
+    assert timestamp_seconds(pending[0]["report_from"]) == pytest.approx(
+        timestamp_seconds(pending[0]["submitted_at"]) + 60.0)
+    assert backup.evaluate_pending() == []  # not its turn: nothing assessed, nothing sent
+    # a clock ahead of the ledger's: the contract refuses, the agent asks again later
+    assert backup.evaluate_pending(now=time.time() + 3600) == []
+    reported = [world.member(label).evaluate_pending() for label in order[:2]]
+    verdict = reported[1][0]["verdict"]
+    assert verdict is not None and verdict["members"] == sorted(order[:2])
+    assert backup.ledger.pending_evaluations() == []  # the verdict dropped its entry
+    # one of the first two reporters of an update never comes: the backup stands in
+    late = world.provider("Org2MSP/p2", 4).participate("backup-late")
+    assert late is not None
+    order = finalizer_order(COMMITTEE, "backup-late", late["update_id"])
+    designated = world.member(order[0])
+    designated.evaluate_pending()
+    backup = world.member(order[2])
+    due = timestamp_seconds(backup.ledger.pending_evaluations()[0]["report_from"])
+    time.sleep(max(0.0, due - time.time()) + 0.1)
+    result = backup.evaluate_pending()  # it reports; the verdict is the designated's to write
+    assert result[0]["verdict"] is None
+    written = designated.finalize_due()
+    assert [v["members"] for v in written] == [sorted([order[0], order[2]])]
+
+
 class FlakyClient:
     """A ledger client whose first submissions fail the way a busy network makes them fail."""
 
@@ -184,7 +227,8 @@ class _FakeLedger:
         self.finalized: list[tuple[str, str]] = []
 
     def get_update(self, model_id: str, update_id: str) -> dict:
-        return {"verdict": {"status": "verified"} if self.finalized else None}
+        return {"update": {"update_id": update_id, "submitted_at": self.reported_at},
+                "verdict": {"status": "verified"} if self.finalized else None}
 
     def get_reports(self, model_id: str, update_id: str) -> list[dict]:
         return [{"member": m, "reported_at": self.reported_at} for m in COMMITTEE]

@@ -21,6 +21,7 @@ from ledgerlearn.contract.caller import Caller, caller_from_creator
 from ledgerlearn.contract.decisions import (
     RoundEntry,
     aggregation_problem,
+    counted_reporters,
     decide_model,
     decide_update,
     finalize_turn,
@@ -29,6 +30,7 @@ from ledgerlearn.contract.decisions import (
     member_deviation,
     model_decidable_at,
     quorum_reached_at,
+    report_turn,
     round_completion,
     should_flag,
 )
@@ -461,6 +463,67 @@ def _require_turn(
             f"{caller.member_id} (turn {rank + 1} of {len(order)}) may write it only if it is "
             f"still missing at {_time_text(turn)}, {rank} x {grace:g} s after it became due at "
             f"{_time_text(due_at)}"
+        )
+
+
+def _report_from(member: str, model: ModelRecord, update: UpdateRecord) -> float:
+    """When ``member`` may report on ``update``: the first ``quorum`` members of the update's
+    order at once, each backup reporter a grace period later (decisions.report_turn)."""
+    rules = model.rules_record()
+    order = finalizer_order(model.committee, model.model_id, update.update_id)
+    return report_turn(member, order, rules.quorum, timestamp_seconds(update.submitted_at),
+                       rules.report_grace_seconds)
+
+
+async def _counted_reports(
+    stub: Any, model: ModelRecord, update: UpdateRecord, now: float, own: Report | None = None
+) -> tuple[list[Report] | None, str]:
+    """The reports a verdict on ``update`` counts (decisions.counted_reporters), with ``own``
+    (the report this transaction writes), or None and what is missing. Reads only the first
+    reporters' keys while they complete the quorum, so that a backup's report never
+    invalidates the verdict; the range of all reports only when a first reporter is missing
+    and the backups' turn has come."""
+    rules = model.rules_record()
+    m, u, quorum = model.model_id, update.update_id, rules.quorum
+    order = finalizer_order(model.committee, m, u)
+    found = {own.member: own} if own is not None else {}
+    for member in order[:quorum]:
+        if member not in found:
+            report = await get_record(stub, Report, keys.REPORT, m, u, member)
+            if report is not None:
+                found[member] = report
+    backups_due = len(order) > quorum and now >= report_turn(
+        order[quorum], order, quorum, timestamp_seconds(update.submitted_at),
+        rules.report_grace_seconds)
+    if counted_reporters(order, quorum, found, backups_due=False) is None and backups_due:
+        found = {r.member: r for r in await _reports(stub, m, u)} | found
+    counted = counted_reporters(order, quorum, found, backups_due)
+    if counted is not None:
+        return [found[member] for member in sorted(counted)], ""
+    missing = f"update {u} of model {m} has {len(found)} of the {quorum} reports its quorum needs"
+    if len(order) > quorum and not backups_due:
+        first = _report_from(order[quorum], model, update)
+        missing += (f" (those of {', '.join(order[:quorum])}, the first reporters its hash "
+                    f"orders, or from {_time_text(first)} any {quorum})")
+    return None, missing
+
+
+def _require_report_turn(caller: Caller, model: ModelRecord, update: UpdateRecord,
+                         now: float) -> None:
+    """A committee larger than its quorum reports in turn: the first ``quorum`` members of
+    the update's order at once, the others only if the verdict is still missing later."""
+    turn = _report_from(caller.member_id, model, update)
+    if now < turn:
+        rules = model.rules_record()
+        order = finalizer_order(model.committee, model.model_id, update.update_id)
+        rank = order.index(caller.member_id) - rules.quorum + 1
+        raise ContractError(
+            f"update {update.update_id} of model {model.model_id} is reported on first by "
+            f"{', '.join(order[:rules.quorum])}, the {rules.quorum} members its hash orders "
+            f"first; {caller.member_id} (backup reporter {rank} of "
+            f"{len(order) - rules.quorum}) may report only if its verdict is still missing at "
+            f"{_time_text(turn)}, {rank} x {rules.report_grace_seconds:g} s after its "
+            f"submission at {update.submitted_at}"
         )
 
 
@@ -971,11 +1034,17 @@ class LearningContract(Contract):
         return _json(to_dict(update))
 
     async def report_evaluation(self, ctx: TransactionContext, request: str) -> str:
-        """A committee member's evaluation of an update; the quorum-th report finalizes it.
+        """A committee member's evaluation of an update; the report that completes the
+        reports a verdict counts finalizes it (with ``finalize``, the default).
 
-        With ``finalize`` false the report is written without reading the other reports, so
-        reports of different members on one update do not conflict; the update is then
-        finalized by ``finalize_update`` (docs/contract.md, "Conflicts").
+        The first ``quorum`` members of the update's order report at once and their reports
+        make the verdict; each other member (a backup reporter) may report only
+        ``report_grace_seconds`` later per place, and counts only if a first reporter is
+        missing. With ``finalize`` false the report reads neither the verdict nor the other
+        reports: reports never conflict with each other nor with the verdict (a report after
+        the verdict is recorded and counts for nothing); the update is then finalized by its
+        first reporters' finalizing report or by ``finalize_update`` (docs/contract.md,
+        "Conflicts").
         """
         stub = ctx.get_stub()
         caller = caller_from_creator(stub.get_creator())
@@ -985,20 +1054,23 @@ class LearningContract(Contract):
         model = await _epoch_view(stub, model, req["update_id"])  # rotation: who serves now
         _require_committee(caller, model)
         m, u = model.model_id, req["update_id"]
-        await _update(stub, m, u)
-        verdict = await _verdict(stub, m, u)
-        if verdict is not None:
-            raise ContractError(
-                f"update {u} of model {m} is already {verdict.status} ({verdict.reports} "
-                "reports); it takes no more reports"
-            )
+        update = await _update(stub, m, u)
+        finalize = req.get("finalize", True)
+        if finalize:  # only a report that may write the verdict reads it
+            verdict = await _verdict(stub, m, u)
+            if verdict is not None:
+                raise ContractError(
+                    f"update {u} of model {m} is already {verdict.status} ({verdict.reports} "
+                    "reports); it takes no more reports"
+                )
         if await exists(stub, keys.REPORT, m, u, caller.member_id):
             raise ContractError(f"{caller.member_id} already reported on update {u} of model {m}")
         problem = sampling_problem(model.rules_record(), float(req["score"]),
                                    req.get("measures", {}), req.get("sampling"))
         if problem:
             raise ContractError(f"report on update {u} of model {m}: {problem}")
-        when, _ = tx_time(stub)
+        when, now = tx_time(stub)
+        _require_report_turn(caller, model, update, now)
         report = Report(
             model_id=m,
             update_id=u,
@@ -1015,10 +1087,9 @@ class LearningContract(Contract):
         await put_record(stub, report, keys.REPORT, m, u, caller.member_id)
         await delete(stub, keys.PENDING_EVALUATION, caller.member_id, m, u)
         result: dict[str, Any] = {"report": to_dict(report), "verdict": None}
-        if req.get("finalize", True):
-            reports = [r for r in await _reports(stub, m, u) if r.member != caller.member_id]
-            reports.append(report)
-            if len(reports) >= model.rules["quorum"]:
+        if finalize:
+            reports, _ = await _counted_reports(stub, model, update, now, own=report)
+            if reports is not None:
                 made = await _finalize(stub, model, u, reports, when, stub.get_txid())
                 result["verdict"] = to_dict(made)
         return _json(result)
@@ -1035,20 +1106,17 @@ class LearningContract(Contract):
         model = await _epoch_view(stub, model, req["update_id"])  # rotation: who serves now
         _require_committee(caller, model)
         m, u = model.model_id, req["update_id"]
-        await _update(stub, m, u)
+        update = await _update(stub, m, u)
         verdict = await _verdict(stub, m, u)
         if verdict is not None:
             raise ContractError(f"update {u} of model {m} is already {verdict.status}")
-        reports = await _reports(stub, m, u)
-        quorum = model.rules["quorum"]
-        if len(reports) < quorum:
-            raise ContractError(
-                f"update {u} of model {m} has {len(reports)} of the {quorum} reports its "
-                "quorum needs"
-            )
-        due_at = quorum_reached_at([timestamp_seconds(r.reported_at) for r in reports], quorum)
-        assert due_at is not None  # the quorum is reached
         when, now = tx_time(stub)
+        reports, missing = await _counted_reports(stub, model, update, now)
+        if reports is None:
+            raise ContractError(missing)
+        quorum = model.rules["quorum"]
+        due_at = quorum_reached_at([timestamp_seconds(r.reported_at) for r in reports], quorum)
+        assert due_at is not None  # the counted reports reach the quorum
         _require_turn(caller, model, (m, u), due_at, now, f"the verdict on update {u} of model {m}")
         return _json(to_dict(await _finalize(stub, model, u, reports, when, stub.get_txid())))
 
@@ -1192,10 +1260,16 @@ class LearningContract(Contract):
         req = parse_request("pending_evaluations", request)
         member = req.get("member_id", caller.member_id)
         result = []
+        models: dict[str, ModelRecord] = {}
         for parts, _ in await scan(stub, keys.PENDING_EVALUATION, member):
             model_id, update_id = parts[1], parts[2]
             update = await _update(stub, model_id, update_id)
-            result.append(to_dict(update))
+            if model_id not in models:
+                models[model_id] = await _model(stub, model_id)
+            seated = await _epoch_view(stub, models[model_id], update_id)
+            report_from = (_time_text(_report_from(member, seated, update))
+                           if member in seated.committee else update.submitted_at)
+            result.append({**to_dict(update), "report_from": report_from})
         result.sort(key=lambda u: (u["submitted_at"], u["update_id"]))
         return _json(result)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -277,6 +277,35 @@ def finalize_turn(member: str, order: Sequence[str], due_at: float, grace_second
     designated first member at once, the k-th after it ``k * grace_seconds`` later, so that a
     crashed or slow finalizer delays the decision but cannot stall it."""
     return due_at + order.index(member) * grace_seconds
+
+
+def report_turn(
+    member: str, order: Sequence[str], quorum: int, submitted_at: float, grace_seconds: float
+) -> float:
+    """The earliest time ``member`` may report on an update submitted at ``submitted_at``:
+    the first ``quorum`` members of the update's ``order`` (:func:`finalizer_order`) at once,
+    the k-th member after them (a backup reporter) ``k * grace_seconds`` after the submission,
+    so that a committee larger than its quorum sends ``quorum`` reports per update, not one per
+    member, and a crashed or slow reporter delays the verdict but cannot stall it."""
+    return submitted_at + max(0, order.index(member) - quorum + 1) * grace_seconds
+
+
+def counted_reporters(
+    order: Sequence[str], quorum: int, reported: Collection[str], backups_due: bool
+) -> list[str] | None:
+    """Whose reports a verdict counts, or None while it cannot be written yet.
+
+    The first ``quorum`` members of the update's ``order`` once all of them have reported
+    (then a backup's report, however timed, touches nothing the verdict reads); once the
+    backups' turn has come (``backups_due``: :func:`report_turn` of the first backup has
+    passed), every member that has reported, when they are at least ``quorum`` (a first
+    reporter is missing and the backups stand in)."""
+    first = list(order[:quorum])
+    if all(member in reported for member in first):
+        return first
+    if backups_due and len(set(reported) & set(order)) >= quorum:
+        return [member for member in order if member in reported]
+    return None
 
 
 @dataclass(frozen=True)

@@ -112,6 +112,10 @@ class Rules:
     #: model's decision once it is due: the designated member at once, the next one this
     #: much later, and so on (docs/contract.md, "Conflicts").
     finalize_grace_seconds: float = 10.0
+    #: Seconds the first ``quorum`` members of an update's order have to report on it before
+    #: the next member (a backup reporter) may: the k-th backup from ``k`` times this after the
+    #: update's submission (decisions.report_turn); 0: every member reports at once.
+    report_grace_seconds: float = 30.0
     #: How everyone aggregates the parents (learning.aggregation.choice.AggregationChoice:
     #: rule, pre-steps, the Byzantine fraction a rule depends on); None: FedAvg by samples.
     aggregation: dict[str, Any] | None = None

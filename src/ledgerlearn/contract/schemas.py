@@ -187,6 +187,7 @@ RULES = {
         "round_timeout_seconds": NON_NEGATIVE,
         "free_rider_epsilon": NON_NEGATIVE,
         "finalize_grace_seconds": {"type": "number", "minimum": 0, "maximum": 86400},
+        "report_grace_seconds": {"type": "number", "minimum": 0, "maximum": 86400},
         "aggregation": AGGREGATION,
         "min_cosine": {"type": ["number", "null"], "minimum": -1, "maximum": 1},
         "max_norm_ratio": {"type": ["number", "null"], "exclusiveMinimum": 0},

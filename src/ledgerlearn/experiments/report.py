@@ -146,7 +146,7 @@ def plot_verdicts(
     committee: Sequence[str] = (), quorum: int | None = None,
 ) -> Path:
     """Each committee member's score per update, every member of `committee` named in the
-    legend, also one that never reported (and why: the quorum was reached before it)."""
+    legend, also one that never reported (and why: the quorum was reached without it)."""
     from matplotlib.lines import Line2D
 
     fig, axis = plt.subplots(figsize=(12, 4.6), layout="constrained")
@@ -206,7 +206,7 @@ def plot_verdicts(
     if absent and members:
         need = f"{quorum} of {len(members)}" if quorum else "a quorum of"
         title += (f"\n{', '.join(absent)} never reported: each verdict was final after "
-                  f"{need} reports, and a later report is refused")
+                  f"{need} reports (a backup reporter reports only when one is missing)")
     axis.set_title(title, pad=18, fontsize=10)
     return _save(fig, path)
 

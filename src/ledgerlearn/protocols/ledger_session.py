@@ -17,6 +17,7 @@ from typing import Any
 
 from ledgerlearn.attacks import COLLUDING, COMMITTEE_ATTACKS, PROVIDER_ATTACKS, Coalition
 from ledgerlearn.contract import CHAINCODE_NAME, learning_contract
+from ledgerlearn.contract.decisions import finalizer_order
 from ledgerlearn.contract.records import FEDERATION, REJECTED, VERIFIED
 from ledgerlearn.learning.pool import TrainingPool
 from ledgerlearn.protocols.config import ExperimentConfig
@@ -310,15 +311,17 @@ class LedgerSession:
 
     def start_scoring(self, update: dict[str, Any]) -> None:
         """Start, on the pool, the scoring of a just-submitted update by the members that
-        will report on it: `evaluate_pending` asks the members in order, and the report that
-        completes the quorum ends the verdict, so those are the first ``quorum`` members of
-        the model's committee (a later member, should it still be asked, scores then)."""
+        will report on it: the contract lets the first ``quorum`` members of the update's
+        order (``decisions.finalizer_order``) report at once and the others only later, and
+        the report that completes the quorum ends the verdict (a later member, should it
+        still be asked, scores then)."""
         if self.scorer is None:
             return
         model = self.reader.get_model(update["model_id"])["model"]
-        members = [m for m in self.committee if m.member_id in model["committee"]]
-        for member in members[: int(model["rules"]["quorum"])]:
-            if member.scorer is self.scorer:
+        order = finalizer_order(model["committee"], model["model_id"], update["update_id"])
+        reporters = set(order[: int(model["rules"]["quorum"])])
+        for member in self.committee:
+            if member.member_id in reporters and member.scorer is self.scorer:
                 self.scorer.start(member, model, update)
 
     def evaluate_pending(self) -> None:

@@ -9,6 +9,12 @@ weights), scores it on its fragment with the model's metric (and, when the model
 relative rule, the aggregate it would join: the rule's measures), and reports. It never
 decides alone: the contract takes the median of the committee's scores.
 
+A committee larger than its quorum reports in turn, as the contract requires: on each update
+the first ``quorum`` members of its order (``decisions.finalizer_order``) report at once and
+their reports make the verdict; a backup reporter reports only when the verdict is still
+missing ``report_grace_seconds`` after the submission (``pending_evaluations`` says from
+when: ``report_from``), and until then neither assesses the update nor sends anything.
+
 A report (or review) that completes the quorum writes the verdict (decision) itself. When
 reports sent at the same time reach the quorum together, none of them does; then one member
 writes it: the one the contract designates for that update (``decisions.finalizer_order``) as
@@ -28,11 +34,13 @@ import numpy as np
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ledgerlearn.contract.decisions import (
+    counted_reporters,
     decide_model,
     finalize_turn,
     finalizer_order,
     model_decidable_at,
     quorum_reached_at,
+    report_turn,
 )
 from ledgerlearn.contract.records import (
     INITIAL,
@@ -579,10 +587,16 @@ class CommitteeMember:
     def report(
         self, model: dict[str, Any], update: dict[str, Any], assessment: Assessment
     ) -> dict[str, Any]:
-        """Report on chain. Reads the other reports only when this one can complete the
-        quorum, so that members reporting at the same time do not conflict needlessly."""
+        """Report on chain. Asks to finalize only when this report completes the reports of
+        the update's first reporters (then the contract reads only their keys), so that
+        members reporting at the same time do not conflict needlessly; a verdict that counts
+        a backup's report is written by ``finalize_due``, in the committee's order."""
         others = self.ledger.get_reports(model["model_id"], update["update_id"])
-        finalize = len(others) + 1 >= int(model["rules"]["quorum"])
+        order = finalizer_order(model["committee"], model["model_id"], update["update_id"])
+        quorum = int(model["rules"]["quorum"])
+        reported = {r["member"] for r in others} | {self.member_id}
+        finalize = self.member_id in order[:quorum] and counted_reporters(
+            order, quorum, reported, backups_due=False) is not None
         return self.ledger.report_evaluation({
             "model_id": model["model_id"],
             "update_id": update["update_id"],
@@ -595,13 +609,21 @@ class CommitteeMember:
             **({"sampling": assessment.sampling} if assessment.sampling else {}),
         })
 
-    def evaluate_pending(self, limit: int | None = None) -> list[dict[str, Any]]:
-        """Assess and report every pending update (up to ``limit``); after each report, write
-        the verdicts that are due and this member's to write."""
+    def evaluate_pending(
+        self, limit: int | None = None, now: float | None = None
+    ) -> list[dict[str, Any]]:
+        """Assess and report every pending update whose turn has come for this member (up to
+        ``limit``); after each report, write the verdicts that are due and this member's to
+        write. An update on which this member is a backup reporter stays pending, unassessed,
+        until its ``report_from`` (``now``: seconds since the epoch, by default this machine's
+        clock); the verdict usually comes first and removes it."""
         results = []
         models: dict[str, dict[str, Any]] = {}
         self.finalize_due()
-        for update in self.ledger.pending_evaluations()[:limit]:
+        clock = time.time() if now is None else now
+        due = [u for u in self.ledger.pending_evaluations()
+               if clock >= timestamp_seconds(u.get("report_from", u["submitted_at"]))]
+        for update in due[:limit]:
             model_id = update["model_id"]
             if model_id not in models:
                 models[model_id] = self.ledger.get_model(model_id)["model"]
@@ -609,6 +631,8 @@ class CommitteeMember:
             try:
                 result = self.report(model, update, self.assess_fully(model, update))
             except EndorsementError as exc:
+                if "may report only if its verdict is still missing" in str(exc):
+                    continue  # the clocks of two machines differ: asked again at a later poll
                 if "takes no more reports" not in str(exc):
                     raise
                 continue  # finalized meanwhile by the others: nothing to add
@@ -638,17 +662,33 @@ class CommitteeMember:
             if self._write(written, self.ledger.finalize_review, model_id):
                 del self._undecided_models[model_id]
         for (model_id, update_id), model in list(self._undecided_updates.items()):
-            if self.ledger.get_update(model_id, update_id)["verdict"] is not None:
+            info = self.ledger.get_update(model_id, update_id)
+            if info["verdict"] is not None:
                 del self._undecided_updates[(model_id, update_id)]
                 continue
-            reports = self.ledger.get_reports(model_id, update_id)
-            due = quorum_reached_at([timestamp_seconds(r["reported_at"]) for r in reports],
-                                    int(model["rules"]["quorum"]))
+            due = self._verdict_due(model, info["update"], now)
             if due is None or now < self._turn(model, due, model_id, update_id):
-                continue  # no quorum yet, or another member's turn
+                continue  # not decidable yet, or another member's turn
             if self._write(written, self.ledger.finalize_update, model_id, update_id):
                 del self._undecided_updates[(model_id, update_id)]
         return written
+
+    def _verdict_due(
+        self, model: dict[str, Any], update: dict[str, Any], now: float
+    ) -> float | None:
+        """When the verdict on ``update`` became writable (None: not yet), as the contract
+        computes it: the time of the quorum-th of the reports it counts."""
+        rules = from_dict(Rules, model["rules"])
+        order = finalizer_order(model["committee"], model["model_id"], update["update_id"])
+        reports = {r["member"]: timestamp_seconds(r["reported_at"])
+                   for r in self.ledger.get_reports(model["model_id"], update["update_id"])}
+        backups_due = len(order) > rules.quorum and now >= report_turn(
+            order[rules.quorum], order, rules.quorum, timestamp_seconds(update["submitted_at"]),
+            rules.report_grace_seconds)
+        counted = counted_reporters(order, rules.quorum, reports, backups_due)
+        if counted is None:
+            return None
+        return quorum_reached_at([reports[m] for m in counted], rules.quorum)
 
     def _turn(self, model: dict[str, Any], due: float, *subject: str) -> float:
         """When this member may write the decision on ``subject`` that became due at ``due``."""

@@ -344,7 +344,8 @@
       `<td title="evaluated in ${fmt(r.evaluation_seconds, 3)} s">${esc(r.block)} ${txLink(r.tx_id, 8)}</td></tr>`).join("");
     const missing = (u.not_reported || []).map((m) => `<tr class="report missing"><td>${esc(m)}</td>` +
       `<td colspan="3" class="muted">${v ? "no report: the quorum reached the verdict " +
-        "before this member reported (a later report is refused)" : "not reported yet"}</td></tr>`).join("");
+        "without this member (a backup reporter reports only when a first one is missing)" :
+        "not reported yet"}</td></tr>`).join("");
     const levels = state.lineageLevels || [];
     let shown = 0;
     const lineage = levels.map((level, i) => {
