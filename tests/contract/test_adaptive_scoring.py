@@ -90,7 +90,7 @@ def test_under_the_relative_rule_the_change_must_be_certain_too() -> None:
 
 
 def test_adaptive_scoring_on_chain(ledger: Ledger) -> None:
-    ledger.publish("adaptive", quorum=2, scoring=ADAPTIVE)
+    ledger.publish("adaptive", quorum=2, scoring=ADAPTIVE, report_grace_seconds=0)  # any 2 report
     ledger.activate("adaptive")
     model = ledger.evaluate("Org1MSP/p1", "get_model", {"model_id": "adaptive"})["model"]
     assert model["rules"]["scoring"] == ADAPTIVE
