@@ -26,6 +26,7 @@ from ledgerlearn.protocols.config import (  # the records, re-exported for the p
     ADVERSARY_KINDS,
     COMMITTEE_ATTACK_KINDS,
     EXECUTORS,
+    HARM_BASELINES,
     LEDGER_MODES,  # noqa: F401 (re-exported)
     METRICS,
     MODES,
@@ -288,6 +289,7 @@ def config_from_mapping(
         max_loss_increase=t.number("max_loss_increase", 0.5, minimum=0.0),
         max_distance=t.number("max_distance", 3.0, exclusive_minimum=0.0),
         join_weight=t.number("join_weight", 0.0, minimum=0.0, maximum=1.0),
+        harm_baseline=t.choice("harm_baseline", HARM_BASELINES, "parents"),
     )
     if rules.quorum > committee.size:
         t.fail(

@@ -9,6 +9,7 @@ MODES = ("federation", "gossip", "centralized", "fedavg", "gossip-baseline")
 LEDGER_MODES = ("federation", "gossip")
 PARTITION_SCHEMES = ("iid", "dirichlet", "shards", "quantity_skew")
 VERDICT_RULES = ("relative", "absolute", "both")
+HARM_BASELINES = ("parents", "leave_one_out")
 PARENT_CHOICES = ("contextual", "committee", "contract")
 ADVERSARY_KINDS = (
     "label_flip", "random_weights", "scaled_weights", "free_rider", "impossible_time",
@@ -100,6 +101,11 @@ class RulesConfig:
     max_loss_increase: float = 0.5
     max_distance: float = 3.0  # sanity: relative distance of an update from its parents
     join_weight: float = 0.0
+    #: What the relative rule compares with (contract.decisions.HarmRule.baseline):
+    #: "parents" (the parents' aggregate joined with join_weight) or "leave_one_out" (the
+    #: aggregate of the round's updates, or of its parents in gossip, with it against
+    #: without it).
+    harm_baseline: str = "parents"
 
 
 @dataclass(frozen=True)

@@ -110,6 +110,7 @@ def model_rules(
             max_class_harm=config.rules.max_class_harm,
             max_loss_increase=config.rules.max_loss_increase,
             join_weight=config.rules.join_weight or 1.0 / per_round,
+            harm_baseline=config.rules.harm_baseline,
         )
     if privacy is not None:
         rules["privacy"] = dict(privacy)
