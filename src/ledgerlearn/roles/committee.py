@@ -313,19 +313,24 @@ class CommitteeMember:
         those this member finds to be plausible training steps (:meth:`step_reasons`,
         :meth:`population_checks`) — and the update itself; without it, the others' (its
         parents' aggregate when it is the only one). Gossip: the global aggregate of the
-        providers' tips (the latest verified update of every other provider), with it against
-        without it; before any other provider has a verified update, its parents' aggregate
-        joined with ``join_weight`` against its parents alone (the ``parents`` rule)."""
+        providers' tips (the latest verified update of every other provider), joined with the
+        update at ``join_weight`` (its share once every provider has a tip), against the tips
+        alone; before any other provider has a verified update, against its parents'
+        aggregate (the ``parents`` rule)."""
         u = update["update_id"]
         if model["mode"] == "federation":
             candidates, states, samples = self.round_candidates(model, spec, update)
         else:
             candidates, states, samples = self.tips(model, spec, update)
+            weight = float(model["rules"].get("join_weight", 0.1))
             if not candidates:
-                weight = float(model["rules"].get("join_weight", 0.1))
                 without = self.base_score(model, spec, update, base)
-                with_it = self.measure(model, spec, joined_state(base, state, weight))
-                return {**self._measures(without, with_it, weight), "candidates": []}
+            else:
+                base = model_aggregate(model, [states[i] for i in candidates],
+                                       [samples[i] for i in candidates])
+                without = self.measure(model, spec, base)
+            with_it = self.measure(model, spec, joined_state(base, state, weight))
+            return {**self._measures(without, with_it, weight), "candidates": candidates}
         states = {**states, u: state}
         samples = {**samples, u: int(update["samples"])}
         with_ids = tuple(sorted({*candidates, u}))
