@@ -25,8 +25,9 @@ gossip the same number of updates. Up to 2 hours on two cores.
         [--verdict relative|absolute|both] [--harm-baseline leave_one_out|parents]
 
 The ledger modes use the opt-in relative verdict (the harm rule) unless ``--verdict`` says
-otherwise: the figures of docs/results.md measure that rule; experiments default to the
-absolute ``min_score`` floor.
+otherwise, with the leave-one-out baseline (the round's aggregate with the update against
+without it) unless ``--harm-baseline parents``: the figures of docs/results.md measure that
+rule; experiments default to the absolute ``min_score`` floor.
 """
 
 from __future__ import annotations
