@@ -22,11 +22,12 @@ gossip the same number of updates. Up to 2 hours on two cores.
 
     .venv/bin/python benchmarks/noniid.py [--quick] [--partitions P ...] [--rounds R]
         [--train-samples N] [--target-train-samples N] [--providers N] [--workers N] [--out DIR]
-        [--verdict relative|absolute|both]
+        [--verdict relative|absolute|both] [--harm-baseline leave_one_out|parents]
 
 The ledger modes use the opt-in relative verdict (the harm rule) unless ``--verdict`` says
-otherwise: the figures of docs/results.md measure that rule; experiments default to the
-absolute ``min_score`` floor.
+otherwise, with the leave-one-out baseline (the round's aggregate with the update against
+without it) unless ``--harm-baseline parents``: the figures of docs/results.md measure that
+rule; experiments default to the absolute ``min_score`` floor.
 """
 
 from __future__ import annotations
@@ -65,7 +66,9 @@ def experiment(partition: str, *, quick: bool, ledger: bool, args: argparse.Name
         "partition": PARTITIONS[partition],
         "providers": {"count": providers, "speed_min": 0.5, "speed_max": 2.0},
         "committee": {"size": 3},
-        "rules": {"quorum": 3, "rounds": rounds, "verdict": args.verdict},
+        "rules": {"quorum": 3, "rounds": rounds, "verdict": args.verdict,
+                  "harm_baseline": args.harm_baseline,
+                  "max_class_harm": args.max_class_harm or (0.2 if quick else 0.1)},
         "gossip": {"parents": 3, "selection_alpha": 10.0, "max_updates": rounds * providers},
     }
     if quick:
@@ -179,6 +182,14 @@ def main() -> int:
                         default="relative",
                         help="the ledger modes' verdict rule (default relative: the opt-in harm "
                         "rule this benchmark measures; experiments default to absolute)")
+    parser.add_argument("--harm-baseline", choices=("leave_one_out", "parents"),
+                        default="leave_one_out",
+                        help="what the relative rule compares an update with (default "
+                        "leave_one_out: the round's aggregate with it against without it)")
+    parser.add_argument("--max-class-harm", type=float, default=0.0,
+                        help="the relative rule's per-class F1 tolerance (default 0.2 with "
+                        "--quick, whose digits fragments hold ~9 images per class and member, "
+                        "one image moving a class's F1 by ~0.1; else 0.1)")
     parser.add_argument("--mnist-dir", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2)

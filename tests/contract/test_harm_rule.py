@@ -11,7 +11,7 @@ import pytest
 from ledgerlearn.contract.decisions import HarmRule, decide_update
 from ledgerlearn.contract.records import REJECTED, VERIFIED, Report
 
-from .learning_ledger import COMMITTEE, Ledger, report_request
+from .learning_ledger import COMMITTEE, Ledger, fake_cid, report_request
 
 RULE = HarmRule(max_harm=0.02, max_class_harm=0.1, join_weight=0.05)
 
@@ -185,3 +185,99 @@ def test_experiments_default_to_the_absolute_rule() -> None:
     assert default["min_score"] == 0.2 and "max_harm" not in default
     relative = model_rules(parse_config('[rules]\nverdict = "relative"\n'), "gossip")
     assert relative["max_harm"] == 0.02 and "min_score" not in relative
+
+
+# ---------------------------------------------------------------- leave-one-out baseline
+
+LOO = HarmRule(max_harm=0.02, max_class_harm=0.05, baseline="leave_one_out")
+
+
+def loo_decide(reports: list[Report]):  # type: ignore[no-untyped-def]
+    return decide_update(reports, metric="accuracy", min_score=None, higher_is_better=True,
+                         harm=LOO)
+
+
+def test_leave_one_out_verifies_a_skewed_update_the_round_needs() -> None:
+    # Two classes; the update holds only class 1. Without it the round's aggregate barely
+    # knows class 1 (F1 0.55); with it class 1 rises and class 0 loses a little.
+    reports = [measured(m, 0.45, 0.70, 0.78, [0.86, 0.70], [0.88, 0.55]) for m in "abc"]
+    outcome = loo_decide(reports)
+    assert outcome.status == VERIFIED, outcome.reason
+    assert outcome.checks["baseline"] == "leave_one_out"
+    assert outcome.checks["class_changes"] == {"0": pytest.approx(-0.02), "1": 0.15}
+
+
+def test_leave_one_out_rejects_a_flipper_in_round_one_with_its_reason() -> None:
+    # The base is the others' aggregate, trained already: the flipper's own classes fall.
+    reports = [measured(m, 0.6, 0.80, 0.79, [0.85, 0.70], [0.86, 0.80]) for m in "abc"]
+    outcome = loo_decide(reports)
+    assert outcome.status == REJECTED
+    assert outcome.checks["median_change"] == pytest.approx(-0.01)  # overall it passes
+    assert outcome.reason.startswith("harm to classes")
+    assert "F1 of class 1 (-0.100)" in outcome.reason
+
+
+def test_leave_one_out_overall_harm_names_the_comparison() -> None:
+    outcome = loo_decide([measured(m, 0.6, 0.80, 0.70) for m in "abc"])
+    assert outcome.status == REJECTED
+    assert ("harm: the aggregate with it against the aggregate without it (leave-one-out) "
+            "changes accuracy by -0.1000") in outcome.reason
+
+
+def _loo_model(ledger: Ledger, model_id: str, **rules: object) -> None:
+    ledger.publish(model_id, min_score=None, max_harm=0.02, max_class_harm=0.05,
+                   harm_baseline="leave_one_out", **rules)
+    ledger.activate(model_id)
+
+
+def _loo_report(model_id: str, update_id: str, candidates: list[str]) -> dict:
+    request = report_request(model_id, update_id, 0.5)
+    request["measures"] = {"base_score": 0.8, "joined_score": 0.81, "join_weight": 0.5,
+                           "class_scores": [0.8, 0.8], "base_class_scores": [0.8, 0.8],
+                           "candidates": candidates}
+    return request
+
+
+def test_leave_one_out_reports_wait_for_the_round_and_close_it(ledger: Ledger) -> None:
+    _loo_model(ledger, "loo", providers_per_round=2)
+    first = ledger.update("Org1MSP/p1", "loo", ["initial"], round_number=1)["update_id"]
+    ledger.refused(COMMITTEE[0], "report_evaluation", _loo_report("loo", first, [first]),
+                   "round 1 of model loo still takes submissions (1 of 2")
+    second = ledger.update("Org1MSP/p2", "loo", ["initial"], round_number=1)["update_id"]
+    ledger.refused(COMMITTEE[0], "report_evaluation",
+                   _loo_report("loo", first, [first, "ab" * 12]),
+                   "candidates must be updates of round 1 of model loo; " + "ab" * 12)
+    verdict = None
+    for member in COMMITTEE:
+        result = ledger.submit(member, "report_evaluation",
+                               _loo_report("loo", first, sorted([first, second])))
+        verdict = result["verdict"] or verdict
+    assert verdict is not None and verdict["status"] == "verified"
+    assert verdict["checks"]["baseline"] == "leave_one_out"
+    stored = ledger.evaluate(COMMITTEE[0], "get_reports", {"model_id": "loo", "update_id": first})
+    assert stored[0]["measures"]["candidates"] == sorted([first, second])
+
+
+def test_the_first_leave_one_out_report_closes_a_timed_out_round(ledger: Ledger) -> None:
+    import time
+
+    _loo_model(ledger, "loot", providers_per_round=3, round_timeout_seconds=0.001)
+    first = ledger.update("Org1MSP/p1", "loot", ["initial"], round_number=1)["update_id"]
+    second = ledger.update("Org1MSP/p2", "loot", ["initial"], round_number=1)["update_id"]
+    time.sleep(0.01)  # the timeout passes: the round may be judged short of 3 updates
+    ledger.submit(COMMITTEE[0], "report_evaluation",
+                  _loo_report("loot", second, sorted([first, second])))
+    ledger.refused("Org2MSP/p3", "submit_update", {
+        "model_id": "loot", "weights_cid": fake_cid("late"), "parents": ["initial"],
+        "samples": 100, "training_seconds": 1.5, "round": 1,
+    }, "round 1 of model loot takes no more submissions: the committee has begun judging")
+
+
+def test_experiments_name_the_leave_one_out_baseline() -> None:
+    from ledgerlearn.experiments.config import parse_config
+    from ledgerlearn.protocols.ledger_session import model_rules
+
+    config = parse_config('[rules]\nverdict = "relative"\nharm_baseline = "leave_one_out"\n')
+    assert model_rules(config, "federation")["harm_baseline"] == "leave_one_out"
+    assert model_rules(parse_config('[rules]\nverdict = "relative"\n'),
+                       "gossip")["harm_baseline"] == "parents"

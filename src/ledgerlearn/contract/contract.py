@@ -19,6 +19,7 @@ from typing import Any
 from ledgerlearn.contract import keys, rewards, rotation
 from ledgerlearn.contract.caller import Caller, caller_from_creator
 from ledgerlearn.contract.decisions import (
+    LEAVE_ONE_OUT,
     RoundEntry,
     aggregation_problem,
     counted_reporters,
@@ -234,6 +235,13 @@ async def _check_federation_parents(
         raise ContractError(
             f"round {round_number} of model {m} is closed: round {round_number + 1} has started"
         )
+    if rules.harm_baseline == LEAVE_ONE_OUT and await exists(
+        stub, keys.ROUND_JUDGED, m, keys.round_part(round_number)
+    ):
+        raise ContractError(
+            f"round {round_number} of model {m} takes no more submissions: the committee has "
+            "begun judging its updates against each other (leave-one-out)"
+        )
     expected, source = await _round_parents(stub, m, round_number)
     if sorted(parents) != expected:
         where = f"round {source}" if source else "the initial weights"
@@ -248,6 +256,50 @@ async def _check_federation_parents(
             f"round {round_number} of model {m} expects the {len(expected)} verified updates "
             f"of {where} as parents; got {len(parents)} ({'; '.join(detail)})"
         )
+
+
+async def _judge_round(
+    stub: Any, model: ModelRecord, update: UpdateRecord, measures: dict[str, Any], now: float
+) -> None:
+    """The leave-one-out rule's protocol step for a report. Gossip: the tips named as
+    ``candidates`` must be verified updates. Federation: the round's submissions must be over
+    (``providers_per_round`` updates, or its timeout passed since its first submission), the
+    report's ``candidates`` must be updates of the round, and the report closes the round to
+    further submissions, so that every member aggregates the same updates. Reads the round's
+    index range (written only by submissions), not the verdicts, so reports on different
+    updates of the round do not conflict."""
+    rules = model.rules_record()
+    if rules.harm_baseline != LEAVE_ONE_OUT:
+        return
+    m, r = model.model_id, update.round
+    if model.mode != FEDERATION:  # gossip: the tips it was judged with must be verified
+        for tip in sorted(set(measures.get("candidates", []))):
+            if await _status(stub, m, tip) != VERIFIED:
+                raise ContractError(
+                    f"the report's candidates must be verified updates of model {m}; {tip} "
+                    "is not"
+                )
+        return
+    part = keys.round_part(r)
+    entries = [value for _, value in await scan(stub, keys.ROUND, m, part)]
+    held = len(entries)
+    if held < rules.providers_per_round:
+        first = min(e["submitted_at"] for e in entries)
+        timeout = rules.round_timeout_seconds
+        if not (timeout > 0 and now - first >= timeout):
+            raise ContractError(
+                f"round {r} of model {m} still takes submissions ({held} of "
+                f"{rules.providers_per_round}, timeout {timeout:g} s not passed); under the "
+                "leave-one-out rule its updates are judged once the round's submissions are over"
+            )
+    ids = {e["update_id"] for e in entries}
+    strangers = sorted(set(measures.get("candidates", [])) - ids)
+    if strangers:
+        raise ContractError(
+            f"the report's candidates must be updates of round {r} of model {m}; "
+            f"{', '.join(strangers)} {'is' if len(strangers) == 1 else 'are'} not"
+        )
+    await put_value(stub, {"round": r}, keys.ROUND_JUDGED, m, part)
 
 
 async def _check_gossip_parents(stub: Any, model: ModelRecord, parents: list[str]) -> None:
@@ -1071,6 +1123,7 @@ class LearningContract(Contract):
             raise ContractError(f"report on update {u} of model {m}: {problem}")
         when, now = tx_time(stub)
         _require_report_turn(caller, model, update, now)
+        await _judge_round(stub, model, update, dict(req.get("measures", {})), now)
         report = Report(
             model_id=m,
             update_id=u,

@@ -3,7 +3,8 @@ and who writes a decision.
 
 Update verdicts combine the rules a model names: the absolute ``min_score`` floor (the default)
 and, opt-in, the relative rule (:class:`HarmRule`, named by ``max_harm`` in the model's rules:
-an update must not make the model it was trained from worse, overall or for any class).
+an update must not make the aggregate it joins worse, overall or for any class — measured
+against its parents' aggregate, or leave-one-out against the aggregate without it).
 
 Kept apart from state access so that each rule reads top to bottom and is unit-tested on its
 own. The median keeps one dishonest member from deciding: with three reports, the median lies
@@ -77,12 +78,25 @@ class HarmRule:
     al., ICML 2019): an update is judged by how it moves a trusted reference on trusted data.
     A report without these measures counts as the worst change, so a member that omits them
     acts like one that reports a low score.
+
+    ``baseline = "leave_one_out"`` changes what ``b`` and ``j`` are, not the comparison. One
+    skewed honest update alone costs the classes it lacks as much as a label flipper costs
+    its own (2-class shards); only the average of the honest updates helps. So ``j`` is the
+    aggregate actually formed — federation: of the round's candidate updates (the ones the
+    member found sane, and the update itself), by the model's aggregation rule — and ``b``
+    the same aggregate without the update; gossip: its parents with it against its parents
+    alone, the update weighing its share of their samples. The base is the other updates'
+    aggregate, not the untrained initial model, so a label flipper is caught in round 1 too.
+    This is leave-one-out, the data-valuation rule of Ghorbani and Zou's Data Shapley (ICML
+    2019) used as a verdict; the round's submissions close at its first report so that every
+    member aggregates the same updates (docs/contract.md).
     """
 
     max_harm: float
     max_class_harm: float | None = None
     join_weight: float = 0.1
     max_loss_increase: float | None = None
+    baseline: str = "parents"
 
 
 def _oriented_change(report: Report, higher_is_better: bool) -> float:
@@ -95,6 +109,9 @@ def _oriented_change(report: Report, higher_is_better: bool) -> float:
 
 #: The per-class F1 from which the base counts as knowing a class (HarmRule).
 COMPETENT = 0.5
+#: The HarmRule baselines: the update's parents, or the aggregate without the update.
+PARENTS = "parents"
+LEAVE_ONE_OUT = "leave_one_out"
 
 
 def _loss_increase(report: Report) -> float:
@@ -127,14 +144,22 @@ def judge_harm(
     change = median([_oriented_change(r, higher_is_better) for r in reports])
     bases = [float(r.measures["base_score"]) for r in reports
              if r.measures.get("base_score") is not None]
+    weights = [float(r.measures["join_weight"]) for r in reports
+               if isinstance(r.measures.get("join_weight"), (int, float))]
     checks: dict[str, Any] = {
-        "join_weight": rule.join_weight,
+        "baseline": rule.baseline,
+        # leave-one-out: the update's share in the aggregate, as the members measured it
+        "join_weight": (median(weights) if rule.baseline == LEAVE_ONE_OUT and weights
+                        else rule.join_weight),
         "median_change": change if math.isfinite(change) else None,
         "median_base_score": median(bases) if bases else None,
     }
     problems, findings = [], []
-    where = (f"the aggregate it joins (weight {rule.join_weight:g}) against its parents' "
-             f"aggregate")
+    if rule.baseline == LEAVE_ONE_OUT:
+        where = "the aggregate with it against the aggregate without it (leave-one-out)"
+    else:
+        where = (f"the aggregate it joins (weight {rule.join_weight:g}) against its parents' "
+                 f"aggregate")
     if not math.isfinite(change):
         problems.append(f"most reports lack the relative measures ({where})")
     elif change < -rule.max_harm:
@@ -225,7 +250,8 @@ def harm_rule(rules: Any) -> HarmRule | None:
     if getattr(rules, "max_harm", None) is None:
         return None
     return HarmRule(rules.max_harm, rules.max_class_harm, rules.join_weight,
-                    getattr(rules, "max_loss_increase", None))
+                    getattr(rules, "max_loss_increase", None),
+                    getattr(rules, "harm_baseline", PARENTS))
 
 
 def decide_model(reviews: Sequence[Review], committee_size: int, quorum: int) -> str | None:

@@ -23,6 +23,9 @@ REVIEW = "review"  # [model_id, member_id] -> Review
 UPDATE = "update"  # [model_id, update_id] -> UpdateRecord (written once)
 ROUND = "round"  # [model_id, round(6 digits), update_id] -> update_id (federation index)
 SUBMITTED = "submitted"  # [model_id, round(6 digits), provider_id] -> update_id
+# [model_id, round(6 digits)] -> {"round"}: leave-one-out rounds, written by every report on
+# the round's updates (blind writes); its presence closes the round to submissions
+ROUND_JUDGED = "round-judged"
 REPORT = "report"  # [model_id, update_id, member_id] -> Report
 VERDICT = "verdict"  # [model_id, update_id] -> Verdict (written once)
 # [member_id, model_id, update_id] -> Deviation: a report that deviated from the committee's

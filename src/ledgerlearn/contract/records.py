@@ -101,6 +101,12 @@ class Rules:
     max_class_harm: float | None = None
     max_loss_increase: float | None = None
     join_weight: float = 0.1
+    #: What the relative rule compares an update with (decisions.HarmRule.baseline):
+    #: ``parents`` (its parents' aggregate joined with ``join_weight``) or ``leave_one_out``
+    #: (federation: the aggregate of the round's candidate updates with it against without
+    #: it, the round's submissions closed by the first report; gossip: its parents with it
+    #: against its parents alone, at its share of their samples).
+    harm_baseline: str = "parents"
     local_epochs: int = 1
     max_samples: int = 1_000_000
     max_parents: int = 3
@@ -253,7 +259,9 @@ class Report:
     #: ``base_score`` (the parents' aggregate), ``joined_score`` (parents + join_weight x the
     #: update's change), ``base_loss`` / ``joined_loss`` (their mean cross-entropy),
     #: ``class_scores`` / ``base_class_scores`` (per-class F1 of the two,
-    #: None where the fragment has no sample of the class).
+    #: None where the fragment has no sample of the class). Under ``leave_one_out`` the base
+    #: is the aggregate without the update, the joined one the aggregate with it, and
+    #: ``candidates`` names the round's updates the member aggregated (federation).
     measures: dict[str, Any] = field(default_factory=dict)
     #: Adaptive scoring (contract.sampling): ``samples`` drawn (with replacement) of the
     #: ``fragment``'s, ``evaluated`` distinct ones, the ``confidence``, the ``interval`` of the

@@ -70,6 +70,10 @@ def scoring_problem(rules: Rules, metric: str, mode: str) -> str | None:
         return (f"rules.scoring adaptive cannot test {', '.join(needs_all)} (per-class F1 and "
                 "cross-entropy are not means of bounded per-sample values): drop them or use "
                 "scoring mode full")
+    if getattr(rules, "harm_baseline", "parents") != "parents":
+        return ("rules.scoring adaptive compares an update with its parents' aggregate; "
+                f"harm_baseline {rules.harm_baseline} needs full-fragment measures of the "
+                "round's aggregates (use scoring mode full)")
     return None
 
 

@@ -131,6 +131,10 @@ MEASURES = {
         "join_weight": {"type": "number", "minimum": 0, "maximum": 1},
         "class_scores": CLASS_SCORES,
         "base_class_scores": CLASS_SCORES,
+        "candidates": {
+            "type": "array", "maxItems": 100000, "uniqueItems": True,
+            "items": {"type": "string", "pattern": "^[0-9a-f]{24}$"},
+        },
     },
 }
 
@@ -178,6 +182,7 @@ RULES = {
         "max_class_harm": {"type": ["number", "null"], "minimum": 0},
         "max_loss_increase": {"type": ["number", "null"], "minimum": 0},
         "join_weight": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+        "harm_baseline": {"enum": ["parents", "leave_one_out"]},
         "training_time_tolerance": {"type": "number", "minimum": 1, "maximum": 1e6},
         "local_epochs": {"type": "integer", "minimum": 1, "maximum": 1000},
         "max_samples": {"type": "integer", "minimum": 1, "maximum": 10**9},

@@ -26,6 +26,7 @@ from ledgerlearn.protocols.config import (  # the records, re-exported for the p
     ADVERSARY_KINDS,
     COMMITTEE_ATTACK_KINDS,
     EXECUTORS,
+    HARM_BASELINES,
     LEDGER_MODES,  # noqa: F401 (re-exported)
     METRICS,
     MODES,
@@ -294,6 +295,7 @@ def config_from_mapping(
                                     exclusive_maximum=1.0),
         scoring_batch=t.number("scoring_batch", 256, integer=True, minimum=1),
         scoring_min_samples=t.number("scoring_min_samples", 0, integer=True, minimum=0),
+        harm_baseline=t.choice("harm_baseline", HARM_BASELINES, "parents"),
     )
     if rules.quorum > committee.size:
         t.fail(

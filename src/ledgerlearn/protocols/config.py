@@ -10,6 +10,7 @@ LEDGER_MODES = ("federation", "gossip")
 PARTITION_SCHEMES = ("iid", "dirichlet", "shards", "quantity_skew")
 VERDICT_RULES = ("relative", "absolute", "both")
 SCORING_MODES = ("full", "adaptive")
+HARM_BASELINES = ("parents", "leave_one_out")
 PARENT_CHOICES = ("contextual", "committee", "contract")
 ADVERSARY_KINDS = (
     "label_flip", "random_weights", "scaled_weights", "free_rider", "impossible_time",
@@ -108,6 +109,11 @@ class RulesConfig:
     scoring_confidence: float = 0.99
     scoring_batch: int = 256
     scoring_min_samples: int = 0
+    #: What the relative rule compares with (contract.decisions.HarmRule.baseline):
+    #: "parents" (the parents' aggregate joined with join_weight) or "leave_one_out" (the
+    #: aggregate of the round's updates, or of its parents in gossip, with it against
+    #: without it).
+    harm_baseline: str = "parents"
 
 
 @dataclass(frozen=True)

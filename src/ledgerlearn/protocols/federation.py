@@ -5,9 +5,11 @@ ask the contract for their parents — exactly the verified updates of round r-1
 them deterministically, train, and submit; the committee verifies each update shortly after
 it is submitted. The round is over when every update submitted to it has its verdict; a
 provider whose training would end after the round's deadline does not submit (its work is
-lost, the round does not wait for it). The model after round r is the aggregate of round r's
-verified updates: what every provider of round r+1 starts from. Every rule is the contract's;
-this driver only decides when each agent acts.
+lost, the round does not wait for it). Under the leave-one-out verdict (``harm_baseline``) the
+committee judges each update against the round's others, so it evaluates once the round's
+last submission is in. The model after round r is the aggregate of round r's verified updates:
+what every provider of round r+1 starts from. Every rule is the contract's; this driver only
+decides when each agent acts.
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ def run_federation(
     log = log or MetricsLog(MODE)
     log.restart_wall_clock()
     model_id = session.publish(FEDERATION)
+    leave_one_out = (config.rules.verdict in ("relative", "both")
+                     and config.rules.harm_baseline == "leave_one_out")
     session.score_on(runner.pool)  # members score on the pool, as soon as updates arrive
     deferred = [DeferredTraining(p, runner) for p in session.providers]
     rng = np.random.default_rng([config.seed, 0xFEDE])
@@ -86,6 +90,7 @@ def run_federation(
             clock.after(seconds, "submit", (index, contribution))
         if not len(clock):
             break  # nobody could take part: the model has finished or stalled
+        submits_left = len(clock)
         last_round_ids: list[str] = []
         while len(clock):
             event = clock.pop()
@@ -94,12 +99,13 @@ def run_federation(
                 produced = deferred[index].finish(contribution)
                 update = session.providers[index].complete(contribution, produced)
                 submit_times[update["update_id"]] = event.time
+                submits_left -= 1
                 session.start_scoring(update)
                 last_round_ids.append(update["update_id"])
                 clock.after(
                     clock_costs.commit_seconds + clock_costs.evaluation_seconds, "evaluate"
                 )
-            else:
+            elif not (leave_one_out and submits_left):
                 session.evaluate_pending()
         time = clock.now + clock_costs.commit_seconds
         rounds_run = round_number

@@ -111,6 +111,7 @@ def model_rules(
             max_class_harm=config.rules.max_class_harm,
             max_loss_increase=config.rules.max_loss_increase,
             join_weight=config.rules.join_weight or 1.0 / per_round,
+            harm_baseline=config.rules.harm_baseline,
         )
     if config.rules.scoring == "adaptive" and mode == FEDERATION:
         # gossip ranks tips by the median score: it keeps full-fragment scoring

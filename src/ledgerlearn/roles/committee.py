@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from ledgerlearn.contract.decisions import (
     counted_reporters,
+    LEAVE_ONE_OUT,
     decide_model,
     finalize_turn,
     finalizer_order,
@@ -153,6 +154,11 @@ class CommitteeMember:
         self._undecided_models: dict[str, dict[str, Any]] = {}
         self._undecided_updates: dict[tuple[str, str], dict[str, Any]] = {}
         self._population: tuple[tuple[str, ...], np.ndarray] | None = None
+        # Leave-one-out (federation): the round's candidates, and the measures of aggregates
+        # of them by their sorted ids.
+        self._round: tuple[tuple[str, int], Any] | None = None
+        self._round_measures: dict[tuple[str, ...], Scored] = {}
+        self._tip_states: dict[str, dict[str, np.ndarray]] = {}  # gossip: weights by CID
 
     @property
     def member_id(self) -> str:
@@ -264,6 +270,37 @@ class CommitteeMember:
         except (StorageError, ValueError) as exc:
             return Assessment(worst_score(metric), False, [f"weights unusable: {exc}"],
                               time.perf_counter() - start)
+        base = self.parents_aggregate(model, spec, update)
+        reasons = self.step_reasons(model, update, state, base)
+        rule = scoring_rule(rules)
+        if rule.adaptive:
+            score, measures, sampling = self.score_adaptively(model, update, spec, state, rule)
+            return Assessment(score, not reasons, reasons, time.perf_counter() - start,
+                              measures, sampling)
+        score = self.score(model, update, spec, state)
+        measures: dict[str, Any] = {}
+        if rules.get("max_harm") is not None and rules.get("harm_baseline") == LEAVE_ONE_OUT:
+            measures = self.leave_one_out_measures(model, spec, update, state, base)
+        elif rules.get("max_harm") is not None:
+            weight = float(rules.get("join_weight", 0.1))
+            base_score, base_loss, base_classes = self.base_score(model, spec, update, base)
+            joined_score, joined_loss, joined_classes = self.measure(
+                model, spec, joined_state(base, state, weight)
+            )
+            measures = {
+                "base_score": base_score, "joined_score": joined_score, "join_weight": weight,
+                "base_loss": base_loss, "joined_loss": joined_loss,
+                "class_scores": joined_classes, "base_class_scores": base_classes,
+            }
+        return Assessment(score, not reasons, reasons, time.perf_counter() - start, measures)
+
+    def step_reasons(
+        self, model: dict[str, Any], update: dict[str, Any], state: dict[str, np.ndarray],
+        base: dict[str, np.ndarray],
+    ) -> list[str]:
+        """Why loaded weights are no plausible training step from their parents' aggregate
+        ``base`` (empty: they are): the claimed time, a copy, a distance beyond the rules."""
+        rules = model["rules"]
         reasons = []
         processed = int(update["samples"]) * int(rules["local_epochs"])
         needed = self.seconds_per_sample(model) * processed / float(
@@ -274,7 +311,6 @@ class CommitteeMember:
                 f"training time implausible: {update['training_seconds']:.4g} s claimed for "
                 f"{processed} samples, at least {needed:.4g} s expected"
             )
-        base = self.parents_aggregate(model, spec, update)
         distance = relative_distance(state, base)
         if distance <= float(rules["free_rider_epsilon"]):
             reasons.append(
@@ -287,25 +323,111 @@ class CommitteeMember:
                 f"not a training step: relative distance {distance:.3g} from its parents' "
                 f"aggregate exceeds {float(bound):g}"
             )
-        rule = scoring_rule(rules)
-        if rule.adaptive:
-            score, measures, sampling = self.score_adaptively(model, update, spec, state, rule)
-            return Assessment(score, not reasons, reasons, time.perf_counter() - start,
-                              measures, sampling)
-        score = self.score(model, update, spec, state)
-        measures: dict[str, Any] = {}
-        if rules.get("max_harm") is not None:
-            weight = float(rules.get("join_weight", 0.1))
-            base_score, base_loss, base_classes = self.base_score(model, spec, update, base)
-            joined_score, joined_loss, joined_classes = self.measure(
-                model, spec, joined_state(base, state, weight)
-            )
-            measures = {
-                "base_score": base_score, "joined_score": joined_score, "join_weight": weight,
-                "base_loss": base_loss, "joined_loss": joined_loss,
-                "class_scores": joined_classes, "base_class_scores": base_classes,
-            }
-        return Assessment(score, not reasons, reasons, time.perf_counter() - start, measures)
+        return reasons
+
+    def leave_one_out_measures(
+        self, model: dict[str, Any], spec: ModelSpec, update: dict[str, Any],
+        state: dict[str, np.ndarray], base: dict[str, np.ndarray],
+    ) -> dict[str, Any]:
+        """The relative rule's measures under ``harm_baseline = leave_one_out``
+        (decisions.HarmRule): the aggregate the update is part of, with it (``joined``)
+        against without it (``base``).
+
+        Federation: the aggregate, by the model's rule, of the round's candidate updates —
+        those this member finds to be plausible training steps (:meth:`step_reasons`,
+        :meth:`population_checks`) — and the update itself; without it, the others' (its
+        parents' aggregate when it is the only one). Gossip: the global aggregate of the
+        providers' tips (the latest verified update of every other provider), joined with the
+        update at ``join_weight`` (its share once every provider has a tip), against the tips
+        alone; before any other provider has a verified update, against its parents'
+        aggregate (the ``parents`` rule)."""
+        u = update["update_id"]
+        if model["mode"] == "federation":
+            candidates, states, samples = self.round_candidates(model, spec, update)
+        else:
+            candidates, states, samples = self.tips(model, spec, update)
+            weight = float(model["rules"].get("join_weight", 0.1))
+            if not candidates:
+                without = self.base_score(model, spec, update, base)
+            else:
+                base = model_aggregate(model, [states[i] for i in candidates],
+                                       [samples[i] for i in candidates])
+                without = self.measure(model, spec, base)
+            with_it = self.measure(model, spec, joined_state(base, state, weight))
+            return {**self._measures(without, with_it, weight), "candidates": candidates}
+        states = {**states, u: state}
+        samples = {**samples, u: int(update["samples"])}
+        with_ids = tuple(sorted({*candidates, u}))
+        without_ids = tuple(i for i in with_ids if i != u)
+
+        def measured(ids: tuple[str, ...]) -> Scored:
+            if not ids:
+                return self.base_score(model, spec, update, base)
+            if ids not in self._round_measures:
+                aggregate = model_aggregate(model, [states[i] for i in ids],
+                                            [samples[i] for i in ids])
+                self._round_measures[ids] = self.measure(model, spec, aggregate)
+            return self._round_measures[ids]
+
+        weight = samples[u] / sum(samples[i] for i in with_ids)
+        return {**self._measures(measured(without_ids), measured(with_ids), weight),
+                "candidates": list(candidates)}
+
+    @staticmethod
+    def _measures(base: Scored, joined: Scored, weight: float) -> dict[str, Any]:
+        return {
+            "base_score": base[0], "joined_score": joined[0], "join_weight": weight,
+            "base_loss": base[1], "joined_loss": joined[1],
+            "class_scores": joined[2], "base_class_scores": base[2],
+        }
+
+    def tips(
+        self, model: dict[str, Any], spec: ModelSpec, update: dict[str, Any]
+    ) -> tuple[list[str], dict[str, dict[str, np.ndarray]], dict[str, int]]:
+        """Gossip: the latest verified update of every provider other than the update's own
+        (the global aggregate it joins), with their weights and samples."""
+        latest: dict[str, dict[str, Any]] = {}
+        for entry in self.ledger.list_updates(model["model_id"], status="verified"):
+            record = entry["update"]  # in submission order: the last one stays
+            if record["provider"] != update["provider"]:
+                latest[record["provider"]] = record
+        states = {r["update_id"]: self._tip_state(r["weights_cid"], spec)
+                  for r in latest.values()}
+        samples = {r["update_id"]: int(r["samples"]) for r in latest.values()}
+        return sorted(states), states, samples
+
+    def _tip_state(self, cid: str, spec: ModelSpec) -> dict[str, np.ndarray]:
+        if cid not in self._tip_states:
+            self._tip_states[cid] = fetch_state(self.store, cid, spec)
+        return self._tip_states[cid]
+
+    def round_candidates(
+        self, model: dict[str, Any], spec: ModelSpec, update: dict[str, Any]
+    ) -> tuple[list[str], dict[str, dict[str, np.ndarray]], dict[str, int]]:
+        """The updates of the update's federation round that this member finds to be
+        plausible training steps, with their weights and samples (kept per round: every
+        update of the round is judged against the same set)."""
+        key = (model["model_id"], int(update["round"]))
+        if self._round is not None and self._round[0] == key:
+            return self._round[1]
+        base = self.parents_aggregate(model, spec, update)
+        ids, states, samples = [], {}, {}
+        for entry in self.ledger.list_updates(model["model_id"], round_number=key[1]):
+            record = entry["update"]
+            try:
+                state = fetch_state(self.store, record["weights_cid"], spec)
+            except (StorageError, ValueError):
+                continue
+            if self.step_reasons(model, record, state, base) or self.population_checks(
+                model, record
+            ):
+                continue
+            ids.append(record["update_id"])
+            states[record["update_id"]] = state
+            samples[record["update_id"]] = int(record["samples"])
+        self._round = (key, (sorted(ids), states, samples))
+        self._round_measures = {}
+        return self._round[1]
 
     def full_fragment_measures(
         self, model: dict[str, Any], update: dict[str, Any]
