@@ -34,8 +34,8 @@ import numpy as np
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ledgerlearn.contract.decisions import (
-    counted_reporters,
     LEAVE_ONE_OUT,
+    counted_reporters,
     decide_model,
     finalize_turn,
     finalizer_order,
