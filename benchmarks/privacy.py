@@ -3,6 +3,7 @@ whether the contract holds providers to their budget, and whether the committee 
 private updates through.
 
     .venv/bin/python benchmarks/privacy.py [--quick] [--mnist PATH] [--workers N]
+                                           [--runs nodp,eps3,eps8]
 
 The ledger's **federation mode** (embedded network, learning contract, committee of 3 with
 the relative (harm) verdict rule, quorum 2) on MNIST: the full training set less 1,000
@@ -83,6 +84,8 @@ QUICK_BATCH = 64
 LEARNING_RATE = 0.1
 MOMENTUM = 0.9
 LOCAL_EPOCHS = 1
+#: The three runs: their names and per-provider budgets (None: no DP).
+RUNS: dict[str, float | None] = {"nodp": None, "eps3": 3.0, "eps8": 8.0}
 
 
 def experiment(data_dir: Path, quick: bool, workers: int, epsilon: float | None
@@ -283,7 +286,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mnist", type=Path, default=DEFAULT_MNIST,
                         help="mnist.npz or the folder holding it")
     parser.add_argument("--workers", type=int, default=2, help="training processes")
+    parser.add_argument("--runs", default=",".join(RUNS),
+                        help=f"comma-separated subset of {','.join(RUNS)} (default: all)")
     args = parser.parse_args(argv)
+    runs = [r.strip() for r in args.runs.split(",") if r.strip()]
+    unknown = sorted(set(runs) - set(RUNS))
+    if unknown or not runs:
+        parser.error(f"--runs: unknown run(s) {unknown}; choose from {', '.join(RUNS)}")
     torch.set_num_threads(1)
     started = time.perf_counter()
     load = [os.getloadavg()[0]]
@@ -302,7 +311,9 @@ def main(argv: list[str] | None = None) -> int:
     figures["over_budget_refused"] = f"{refusals['refused']}/{refusals['tried']}"
     figures["within_budget_accepted"] = refusals["within_budget_accepted"]
     print(json.dumps(figures, sort_keys=True), file=sys.stderr, flush=True)
-    for name, target in (("nodp", None), ("eps3", 3.0), ("eps8", 8.0)):
+    for name, target in RUNS.items():
+        if name not in runs:
+            continue
         config = experiment(data_dir, args.quick, args.workers, target)
         workload, run, published = federate(config)
         figures[f"accuracy_{name}"] = run["accuracy"]
@@ -320,15 +331,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: " + json.dumps({k: v for k, v in figures.items() if k.endswith(name)},
                                        sort_keys=True), file=sys.stderr, flush=True)
     for name in ("eps8", "eps3"):
-        figures[f"accuracy_lost_{name}"] = figures["accuracy_nodp"] - figures[f"accuracy_{name}"]
-    figures["honest_rejected"] = sum(figures[f"honest_rejected_{n}"]
-                                     for n in ("nodp", "eps8", "eps3"))
+        if "nodp" in runs and name in runs:
+            figures[f"accuracy_lost_{name}"] = (figures["accuracy_nodp"]
+                                                - figures[f"accuracy_{name}"])
+    figures["honest_rejected"] = sum(figures[f"honest_rejected_{n}"] for n in runs)
     figures.update(
         mode="quick" if args.quick else "full", model=MODEL,
         train_samples=workload.train_samples, committee_samples=len(workload.validation),
         providers=len(workload.providers), rounds=3 if args.quick else 10,
         batch_size=batch, learning_rate=LEARNING_RATE, momentum=MOMENTUM,
-        local_epochs=LOCAL_EPOCHS, delta=DELTA, max_grad_norm=CLIP, verdict="relative",
+        local_epochs=LOCAL_EPOCHS, runs=runs, delta=DELTA, max_grad_norm=CLIP, verdict="relative",
         load_1min=[round(v, 2) for v in load], wall_seconds=time.perf_counter() - started,
     )
     print(json.dumps(figures, sort_keys=True))
