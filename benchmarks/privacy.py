@@ -3,7 +3,7 @@ whether the contract holds providers to their budget, and whether the committee 
 private updates through.
 
     .venv/bin/python benchmarks/privacy.py [--quick] [--mnist PATH] [--workers N]
-                                           [--runs nodp,eps3,eps8]
+                                           [--runs nodp,eps3,eps8] [--out DIR]
 
 The ledger's **federation mode** (embedded network, learning contract, committee of 3 with
 the relative (harm) verdict rule, quorum 2) on MNIST: the full training set less 1,000
@@ -69,6 +69,7 @@ from ledgerlearn.protocols.config import ExperimentConfig
 from ledgerlearn.protocols.federation import run_federation
 from ledgerlearn.protocols.jobs import JobRunner
 from ledgerlearn.protocols.ledger_session import LedgerSession
+from ledgerlearn.protocols.metrics import MetricsLog
 from ledgerlearn.protocols.workload import Workload, build_workload
 from ledgerlearn.roles.common import fetch_spec, fetch_state
 
@@ -128,16 +129,19 @@ rounds = {3 if quick else 10}
     return parse_config(text, source="benchmarks/privacy.py")
 
 
-def federate(config: ExperimentConfig) -> tuple[Workload, dict[str, Any], dict[str, Any]]:
+def federate(config: ExperimentConfig, metrics: Path | None = None
+             ) -> tuple[Workload, dict[str, Any], dict[str, Any]]:
     """One federation run on a fresh embedded ledger; returns the workload, its figures and
-    provider 0's last update as published in the store."""
+    provider 0's last update as published in the store. ``metrics``: a JSON-lines file that
+    gets the test accuracy after every round."""
     workload = build_workload(config)
     with tempfile.TemporaryDirectory() as tmp:
         session = LedgerSession.create(Path(tmp), config, workload)
         try:
             with JobRunner(config.workers) as runner:
                 result = run_federation(session, schedule=make_schedule(config),
-                                        runner=runner, progress=True)
+                                        runner=runner, log=MetricsLog("federation", metrics),
+                                        progress=True)
             model_id = result.extra["model_id"]
             model = session.reader.get_model(model_id)["model"]
             me = session.providers[0].member_id
@@ -288,7 +292,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="training processes")
     parser.add_argument("--runs", default=",".join(RUNS),
                         help=f"comma-separated subset of {','.join(RUNS)} (default: all)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="folder for each run's per-round test accuracy (RUN-metrics.jsonl)")
     args = parser.parse_args(argv)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
     runs = [r.strip() for r in args.runs.split(",") if r.strip()]
     unknown = sorted(set(runs) - set(RUNS))
     if unknown or not runs:
@@ -315,7 +323,8 @@ def main(argv: list[str] | None = None) -> int:
         if name not in runs:
             continue
         config = experiment(data_dir, args.quick, args.workers, target)
-        workload, run, published = federate(config)
+        metrics = None if args.out is None else args.out / f"{name}-metrics.jsonl"
+        workload, run, published = federate(config, metrics)
         figures[f"accuracy_{name}"] = run["accuracy"]
         figures[f"honest_rejected_{name}"] = run["honest_rejected"]
         figures[f"updates_{name}"] = run["updates"]
