@@ -178,6 +178,21 @@ def attack(spec, state, members, non_members) -> dict[str, Any]:  # type: ignore
     return result.to_dict()
 
 
+def median_gradient_norm(spec, state, data) -> float:  # type: ignore[no-untyped-def]
+    """The median per-sample gradient norm of ``state`` on (up to 256 of) ``data``: what
+    clipping to norm 1 divides the average gradient by (``DP_LEARNING_RATE``)."""
+    import torch.nn.functional as F
+    from opacus import GradSampleModule
+
+    module = spec.build()
+    module.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in state.items()})
+    private = GradSampleModule(module, loss_reduction="sum")
+    x, y = torch.from_numpy(data.x[:256]), torch.from_numpy(data.y[:256])
+    F.cross_entropy(private(x), y, reduction="sum").backward()
+    squares = sum((p.grad_sample.flatten(1) ** 2).sum(1) for p in module.parameters())
+    return float(torch.sqrt(squares).median())
+
+
 def time_ratio(spec, data, config: TrainConfig, privacy: PrivacyConfig, reps: int  # type: ignore[no-untyped-def]
                ) -> dict[str, float]:
     """Best-of-``reps`` seconds of one epoch with and without DP-SGD, alternating so that
@@ -317,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     members = workload.providers[0].dataset
     non_members = workload.test.subset(np.arange(len(members)) % len(workload.test))
     assert workload.dp_config is not None
+    figures["median_gradient_norm_init"] = median_gradient_norm(
+        workload.spec, workload.initial_state, members)
     figures.update(time_ratio(workload.spec, members, workload.train_config,
                               workload.dp_config, 3 if args.quick else 5))
     load.append(os.getloadavg()[0])
