@@ -1,88 +1,174 @@
 """Privacy figures: what DP-SGD costs in accuracy and time, what it buys against an attack,
-and whether the contract holds providers to their budget.
+whether the contract holds providers to their budget, and whether the committee lets honest
+private updates through.
 
     .venv/bin/python benchmarks/privacy.py [--quick] [--mnist PATH] [--workers N]
+                                           [--runs nodp,eps3,eps8] [--out DIR]
 
-MNIST, 20 IID providers, FedAvg over 10 rounds of one local epoch (the federation mode's
-aggregation: the verified updates of a round averaged by samples), three times on one
-workload: without DP, and with DP-SGD at a per-provider budget of ε = 8 and ε = 3 (δ = 1e-5):
-the noise multiplier is the smallest that spends the budget over all rounds
-(``accounting.noise_multiplier_for``, Opacus's ``get_noise_multiplier``), clipping norm 1.
+The ledger's **federation mode** (embedded network, learning contract, committee of 3 with
+the relative (harm) verdict rule, quorum 2) on MNIST: the full training set less 1,000
+stratified images held out for the committee's fragments, 20 IID providers (2,950 images
+each), 10 rounds of one local epoch. Three runs on one workload: without DP, and with DP-SGD
+at a per-provider budget of ε = 8 and ε = 3 (δ = 1e-5). The model's rules on chain carry the
+budget and the noise multiplier, derived by ``protocols.workload.privacy_rule`` (Opacus's
+``get_noise_multiplier``) so that 10 updates of the smallest provider spend the budget; every
+update claims the ε its provider has spent, which the contract recomputes and holds to the
+budget.
 
-- accuracy_nodp / accuracy_eps8 / accuracy_eps3: test accuracy of the final model (targets:
-  ≤ 3 points lost at ε = 8, ≤ 6 at ε = 3);
+Model and training (the same for the three runs): ``cnn-mnist-dp``, the tanh CNN of
+Papernot et al., *Tempered Sigmoid Activations for Deep Learning with Differential Privacy*
+(AAAI 2021), which is also Opacus's MNIST example; SGD, momentum 0.9, batch 256 (Poisson
+batches under DP), clipping norm 1: DP-SGD prefers large batches (the noise per step is
+σ·C / B) and bounded activations (Papernot et al.); see docs/learning.md. Learning rate 0.1
+without DP, 0.5 with it (``DP_LEARNING_RATE``: clipping to norm 1 shrinks the fresh model's
+average gradient about 4.6-fold).
+
+- accuracy_nodp / accuracy_eps8 / accuracy_eps3: test accuracy of the round-10 aggregate
+  (targets: ≤ 3 points lost at ε = 8, ≤ 6 at ε = 3);
 - mia_auc_nodp / mia_auc_eps3 (+ advantages): the loss-threshold attack (Yeom et al. 2018)
-  against provider 0's last published update: members its training images, non-members as
-  many test images (target at ε = 3: ≤ 0.55);
-- dp_time_ratio: seconds of one DP-SGD epoch over one ordinary epoch of cnn-mnist on the same
-  data (512 images quick, 2,048 otherwise) and batch size, best of alternating repetitions
+  against provider 0's last update as published in the store: members its training images,
+  non-members as many test images (target at ε = 3: ≤ 0.55);
+- dp_time_ratio: seconds of one DP-SGD epoch over one ordinary epoch of the same model, on
+  provider 0's data, same batch size and optimizer, best of alternating repetitions
   (target ≤ 2);
 - over_budget_refused: "refused/tried" submissions on the learning contract (embedded network)
   that exceed the budget, declare settings other than the rules' or come from an exhausted
-  provider (target: all), plus within-budget ones that must pass (``within_budget_accepted``).
+  provider (target: all), plus within-budget ones that must pass (``within_budget_accepted``);
+- honest_rejected_<run>: honest updates the committee rejected (all providers are honest).
 
-`--quick` (under 3 minutes on the shared machine): 4,000 training images, 4 providers,
-3 rounds, a small MLP from the layer allow-list; `--reduced`: 12,000 images, 20 providers,
-10 rounds, the MLP. The full run uses cnn-mnist on all 60,000 images. The last line printed
-is a JSON object with the figures.
+`--quick` (under 3 minutes on the shared machine): 4,000 training images (400 for the
+committee), 4 providers, 3 rounds, batch 64. The last line printed is a JSON object with
+the figures.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ledgerlearn.learning.aggregation import aggregate
-from ledgerlearn.learning.datasets import load_dataset
-from ledgerlearn.learning.models import ModelSpec, builtin_spec
-from ledgerlearn.learning.partition import partition
-from ledgerlearn.learning.pool import TrainingPool, TrainJob
+from ledgerlearn.experiments.config import parse_config
+from ledgerlearn.experiments.runner import make_schedule
 from ledgerlearn.learning.privacy.accounting import (
     PrivacyStep,
     epsilon_spent,
     max_steps,
-    noise_multiplier_for,
     sample_rate,
 )
 from ledgerlearn.learning.privacy.dpsgd import PrivacyConfig
 from ledgerlearn.learning.privacy.membership import loss_threshold_attack, per_sample_losses
-from ledgerlearn.learning.training import TrainConfig, evaluate, train_local
+from ledgerlearn.learning.training import TrainConfig, train_local
+from ledgerlearn.protocols.config import ExperimentConfig
+from ledgerlearn.protocols.federation import run_federation
+from ledgerlearn.protocols.jobs import JobRunner
+from ledgerlearn.protocols.ledger_session import LedgerSession
+from ledgerlearn.protocols.metrics import MetricsLog
+from ledgerlearn.protocols.workload import Workload, build_workload
+from ledgerlearn.roles.common import fetch_spec, fetch_state
 
 DEFAULT_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist.npz"
 DELTA = 1e-5
 CLIP = 1.0
+MODEL = "cnn-mnist-dp"
+#: Shared by the three runs (docs/learning.md, "Differential privacy"): large Poisson
+#: batches, momentum SGD, one local epoch per round. `--quick`'s providers hold 900 images:
+#: batches of 64 there, else an epoch would be 4 steps.
+BATCH = 256
+QUICK_BATCH = 64
+LEARNING_RATE = 0.1
+#: DP-SGD's learning rate: LEARNING_RATE × the median per-sample gradient norm of the fresh
+#: model on MNIST (4.6) / the clipping norm (1), rounded: clipping shrinks the average
+#: gradient by that factor, so the private runs start with the same step size as the other.
+DP_LEARNING_RATE = 0.5
+MOMENTUM = 0.9
+LOCAL_EPOCHS = 1
+#: The three runs: their names and per-provider budgets (None: no DP).
+RUNS: dict[str, float | None] = {"nodp": None, "eps3": 3.0, "eps8": 8.0}
 
-MLP_MNIST = ModelSpec.from_json(json.dumps({
-    "name": "mlp-mnist", "input_shape": [1, 28, 28], "num_classes": 10,
-    "layers": [{"type": "Flatten"}, {"type": "Linear", "out_features": 128}, {"type": "ReLU"},
-               {"type": "Linear", "out_features": 10}],
-}))
+
+def experiment(data_dir: Path, quick: bool, workers: int, epsilon: float | None
+               ) -> ExperimentConfig:
+    """The federation run's experiment file (as text, so it is checked like any other)."""
+    size = "max_train_samples = 4000\nvalidation_fraction = 0.1" if quick else \
+        "validation_fraction = 0.0166667  # 1,000 of the 60,000 for the committee"
+    privacy = "" if epsilon is None else (
+        f"[privacy]\nepsilon = {epsilon}\ndelta = {DELTA}\nmax_grad_norm = {CLIP}\n")
+    text = f"""
+[experiment]
+name = "privacy-{'nodp' if epsilon is None else f'eps{epsilon:g}'}"
+seed = 0
+workers = {workers}
+modes = ["federation"]
+[data]
+dataset = "mnist"
+data_dir = {json.dumps(str(data_dir))}
+{size}
+[partition]
+scheme = "iid"
+[model]
+spec = "{MODEL}"
+[training]
+local_epochs = {LOCAL_EPOCHS}
+batch_size = {QUICK_BATCH if quick else BATCH}
+learning_rate = {LEARNING_RATE if epsilon is None else DP_LEARNING_RATE}
+momentum = {MOMENTUM}
+[providers]
+count = {4 if quick else 20}
+speed_min = 1.0
+speed_max = 1.0
+[committee]
+size = 3
+[rules]
+quorum = 2
+verdict = "relative"
+rounds = {3 if quick else 10}
+{privacy}"""
+    return parse_config(text, source="benchmarks/privacy.py")
 
 
-def federate(spec, train, test, parts, rounds, config, workers) -> tuple[float, dict]:  # type: ignore[no-untyped-def]
-    """FedAvg rounds; returns the final accuracy and provider 0's last update."""
-    state = spec.initial_state(seed=0)
-    last0: dict = {}
-    with TrainingPool(workers, datasets={"train": train}) as pool:
-        for r in range(rounds):
-            jobs = [
-                TrainJob(spec, state, "train",
-                         TrainConfig(**{**config.to_dict(), "seed": 1000 * r + i}), part)
-                for i, part in enumerate(parts)
-            ]
-            results = pool.run(jobs)
-            last0 = results[0].state
-            state = aggregate("fedavg", [res.state for res in results],
-                              [len(p) for p in parts])
-    return evaluate(spec, state, test, ("accuracy",))["accuracy"], last0
+def federate(config: ExperimentConfig, metrics: Path | None = None
+             ) -> tuple[Workload, dict[str, Any], dict[str, Any]]:
+    """One federation run on a fresh embedded ledger; returns the workload, its figures and
+    provider 0's last update as published in the store. ``metrics``: a JSON-lines file that
+    gets the test accuracy after every round."""
+    workload = build_workload(config)
+    with tempfile.TemporaryDirectory() as tmp:
+        session = LedgerSession.create(Path(tmp), config, workload)
+        try:
+            with JobRunner(config.workers) as runner:
+                result = run_federation(session, schedule=make_schedule(config),
+                                        runner=runner, log=MetricsLog("federation", metrics),
+                                        progress=True)
+            model_id = result.extra["model_id"]
+            model = session.reader.get_model(model_id)["model"]
+            me = session.providers[0].member_id
+            mine = [e["update"] for e in session.reader.list_updates(model_id)
+                    if e["update"]["provider"] == me]
+            last = max(mine, key=lambda u: u["round"])
+            published = fetch_state(session.store, last["weights_cid"],
+                                    fetch_spec(session.store, model["spec_cid"]))
+        finally:
+            session.close()
+    counts = result.outcome.counts
+    figures = {
+        "accuracy": result.final_accuracy,
+        "honest_rejected": counts["honest_rejected"],
+        "verified": counts["verified"],
+        "updates": counts["total"],
+        "seconds": result.wall_seconds,
+        "rule": model["rules"].get("privacy"),
+        "provider0_epsilon": (last.get("privacy") or {}).get("epsilon"),
+    }
+    return workload, figures, published
 
 
 def attack(spec, state, members, non_members) -> dict[str, Any]:  # type: ignore[no-untyped-def]
@@ -92,14 +178,33 @@ def attack(spec, state, members, non_members) -> dict[str, Any]:  # type: ignore
     return result.to_dict()
 
 
-def time_ratio(spec, data, config, reps: int) -> float:  # type: ignore[no-untyped-def]
-    plain = dict(config.to_dict(), privacy=None)
-    private = dict(config.to_dict(), privacy={"noise_multiplier": 1.0, "max_grad_norm": CLIP})
+def median_gradient_norm(spec, state, data) -> float:  # type: ignore[no-untyped-def]
+    """The median per-sample gradient norm of ``state`` on (up to 256 of) ``data``: what
+    clipping to norm 1 divides the average gradient by (``DP_LEARNING_RATE``)."""
+    import torch.nn.functional as F
+    from opacus import GradSampleModule
+
+    module = spec.build()
+    module.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in state.items()})
+    private = GradSampleModule(module, loss_reduction="sum")
+    x, y = torch.from_numpy(data.x[:256]), torch.from_numpy(data.y[:256])
+    F.cross_entropy(private(x), y, reduction="sum").backward()
+    squares = sum((p.grad_sample.flatten(1) ** 2).sum(1) for p in module.parameters())
+    return float(torch.sqrt(squares).median())
+
+
+def time_ratio(spec, data, config: TrainConfig, privacy: PrivacyConfig, reps: int  # type: ignore[no-untyped-def]
+               ) -> dict[str, float]:
+    """Best-of-``reps`` seconds of one epoch with and without DP-SGD, alternating so that
+    the machine's load hits both alike; same model, data, batch size and optimizer."""
+    plain = replace(config, epochs=1, privacy=None)
+    private = replace(config, epochs=1, privacy=privacy)
     best = {"plain": float("inf"), "dp": float("inf")}
-    for _ in range(reps):  # alternate, so that the machine's load hits both alike
+    for _ in range(reps):
         for name, cfg in (("plain", plain), ("dp", private)):
-            best[name] = min(best[name], train_local(spec, None, data, TrainConfig(**cfg)).seconds)
-    return best["dp"] / best["plain"]
+            best[name] = min(best[name], train_local(spec, None, data, cfg).seconds)
+    return {"dp_time_ratio": best["dp"] / best["plain"], "epoch_seconds_plain": best["plain"],
+            "epoch_seconds_dp": best["dp"]}
 
 
 def contract_refusals(samples: int, batch: int) -> dict[str, Any]:
@@ -201,61 +306,75 @@ def contract_refusals(samples: int, batch: int) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--reduced", action="store_true")
-    parser.add_argument("--mnist", type=Path, default=DEFAULT_MNIST)
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--quick", action="store_true",
+                        help="4,000 images, 4 providers, 3 rounds (a smoke run, minutes)")
+    parser.add_argument("--mnist", type=Path, default=DEFAULT_MNIST,
+                        help="mnist.npz or the folder holding it")
+    parser.add_argument("--workers", type=int, default=2, help="training processes")
+    parser.add_argument("--runs", default=",".join(RUNS),
+                        help=f"comma-separated subset of {','.join(RUNS)} (default: all)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="folder for each run's per-round test accuracy (RUN-metrics.jsonl)")
     args = parser.parse_args(argv)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+    runs = [r.strip() for r in args.runs.split(",") if r.strip()]
+    unknown = sorted(set(runs) - set(RUNS))
+    if unknown or not runs:
+        parser.error(f"--runs: unknown run(s) {unknown}; choose from {', '.join(RUNS)}")
     torch.set_num_threads(1)
     started = time.perf_counter()
-    if args.quick:
-        size, providers, rounds, spec, lr = 4000, 4, 3, MLP_MNIST, 0.1
-    elif args.reduced:
-        size, providers, rounds, spec, lr = 12000, 20, 10, MLP_MNIST, 0.1
-    else:
-        size, providers, rounds, spec, lr = 60000, 20, 10, builtin_spec("cnn-mnist"), 0.05
-    splits = load_dataset("mnist", args.mnist.parent if args.mnist.is_file() else args.mnist)
-    rng = np.random.default_rng(0)
-    train = splits.train.subset(np.sort(rng.permutation(len(splits.train))[:size]))
-    test = splits.test
-    parts = partition(train.y, providers, "iid", seed=0)
-    batch = 64
-    base = TrainConfig(epochs=1, batch_size=batch, optimizer="sgd", lr=lr, momentum=0.9)
-    q = sample_rate(batch, min(len(p) for p in parts))
-    steps = rounds * int(np.ceil(min(len(p) for p in parts) / batch))
+    load = [os.getloadavg()[0]]
+    data_dir = args.mnist.parent if args.mnist.is_file() else args.mnist
     figures: dict[str, Any] = {}
-    states = {}
-    for name, target in (("nodp", None), ("eps8", 8.0), ("eps3", 3.0)):
-        config = base
-        if target is not None:
-            sigma = noise_multiplier_for(target, DELTA, q, steps)
-            config = TrainConfig(**{**base.to_dict(), "lr": lr * 2,
-                                    "privacy": PrivacyConfig(sigma, CLIP, DELTA)})
-            figures[f"noise_multiplier_{name}"] = sigma
-            figures[f"epsilon_spent_{name}"] = epsilon_spent([PrivacyStep(sigma, q, steps)],
-                                                             DELTA)
-        t = time.perf_counter()
-        figures[f"accuracy_{name}"], states[name] = federate(
-            spec, train, test, parts, rounds, config, args.workers)
-        figures[f"seconds_{name}"] = time.perf_counter() - t
-        print(name, figures[f"accuracy_{name}"], file=sys.stderr, flush=True)
-    members = train.subset(parts[0])
-    non_members = test.subset(np.arange(len(parts[0])) % len(test))
-    for name in ("nodp", "eps3"):
-        result = attack(spec, states[name], members, non_members)
-        figures[f"mia_auc_{name}"] = result["auc"]
-        figures[f"mia_advantage_{name}"] = result["advantage"]
-    # timed on cnn-mnist whatever the run's model: a tiny MLP's epoch is all fixed overhead
-    timing = train.subset(np.arange(512 if args.quick else 2048))
-    figures["dp_time_ratio"] = time_ratio(builtin_spec("cnn-mnist"), timing, base,
-                                          2 if args.quick else 3)
-    refusals = contract_refusals(len(parts[0]), batch)
+    # the time ratio first, on provider 0's data at the ε = 3 run's noise
+    workload = build_workload(experiment(data_dir, args.quick, args.workers, 3.0))
+    members = workload.providers[0].dataset
+    non_members = workload.test.subset(np.arange(len(members)) % len(workload.test))
+    assert workload.dp_config is not None
+    figures["median_gradient_norm_init"] = median_gradient_norm(
+        workload.spec, workload.initial_state, members)
+    figures.update(time_ratio(workload.spec, members, workload.train_config,
+                              workload.dp_config, 3 if args.quick else 5))
+    load.append(os.getloadavg()[0])
+    batch = workload.train_config.batch_size
+    refusals = contract_refusals(len(members), batch)
     figures["over_budget_refused"] = f"{refusals['refused']}/{refusals['tried']}"
     figures["within_budget_accepted"] = refusals["within_budget_accepted"]
+    print(json.dumps(figures, sort_keys=True), file=sys.stderr, flush=True)
+    for name, target in RUNS.items():
+        if name not in runs:
+            continue
+        config = experiment(data_dir, args.quick, args.workers, target)
+        metrics = None if args.out is None else args.out / f"{name}-metrics.jsonl"
+        workload, run, published = federate(config, metrics)
+        figures[f"accuracy_{name}"] = run["accuracy"]
+        figures[f"honest_rejected_{name}"] = run["honest_rejected"]
+        figures[f"updates_{name}"] = run["updates"]
+        figures[f"seconds_{name}"] = run["seconds"]
+        if run["rule"] is not None:
+            figures[f"noise_multiplier_{name}"] = run["rule"]["noise_multiplier"]
+            figures[f"provider0_epsilon_{name}"] = run["provider0_epsilon"]
+        if name != "eps8":
+            result = attack(workload.spec, published, members, non_members)
+            figures[f"mia_auc_{name}"] = result["auc"]
+            figures[f"mia_advantage_{name}"] = result["advantage"]
+        load.append(os.getloadavg()[0])
+        print(f"{name}: " + json.dumps({k: v for k, v in figures.items() if k.endswith(name)},
+                                       sort_keys=True), file=sys.stderr, flush=True)
+    for name in ("eps8", "eps3"):
+        if "nodp" in runs and name in runs:
+            figures[f"accuracy_lost_{name}"] = (figures["accuracy_nodp"]
+                                                - figures[f"accuracy_{name}"])
+    figures["honest_rejected"] = sum(figures[f"honest_rejected_{n}"] for n in runs)
     figures.update(
-        mode="quick" if args.quick else "reduced" if args.reduced else "full",
-        model=spec.name, train_samples=size, providers=providers, rounds=rounds,
-        delta=DELTA, max_grad_norm=CLIP, wall_seconds=time.perf_counter() - started,
+        mode="quick" if args.quick else "full", model=MODEL,
+        train_samples=workload.train_samples, committee_samples=len(workload.validation),
+        providers=len(workload.providers), rounds=3 if args.quick else 10,
+        batch_size=batch, learning_rate=LEARNING_RATE, dp_learning_rate=DP_LEARNING_RATE,
+        momentum=MOMENTUM,
+        local_epochs=LOCAL_EPOCHS, runs=runs, delta=DELTA, max_grad_norm=CLIP, verdict="relative",
+        load_1min=[round(v, 2) for v in load], wall_seconds=time.perf_counter() - started,
     )
     print(json.dumps(figures, sort_keys=True))
     return 0

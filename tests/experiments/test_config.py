@@ -109,7 +109,8 @@ def test_every_error_of_a_file_at_once() -> None:
         "exp.toml: [nonsense] is not a known table",
         "exp.toml: [data].dataset must be one of digits",
         "exp.toml: [partition].alpha must be > 0, got -1",
-        "exp.toml: [model].spec must be one of mlp, cnn-mnist, cnn-cifar; got 'cnn-nonexistent'",
+        "exp.toml: [model].spec must be one of mlp, cnn-mnist, cnn-mnist-dp, cnn-cifar; "
+        "got 'cnn-nonexistent'",
         "exp.toml: [rules].quorm is not a known key",
         "exp.toml: [adversaries.0].kind must be one of",
         "exp.toml: [adversaries.0].fraction is required",

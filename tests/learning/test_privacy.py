@@ -123,3 +123,19 @@ def test_attack_finds_members_of_an_overfit_model(digits: DatasetSplits) -> None
     )
     assert attack.auc > 0.7 and attack.advantage > 0.3
     assert attack.members == attack.non_members == 60
+
+
+def test_the_dp_variant_of_cnn_mnist_trains_with_dp_sgd() -> None:
+    """cnn-mnist-dp (Papernot et al. 2021) has no layer Opacus refuses and is small."""
+    from ledgerlearn.learning.datasets import Dataset
+
+    spec = builtin_spec("cnn-mnist-dp")
+    assert sum(int(np.prod(s)) for s in spec.expected_shapes().values()) == 26010
+    rng = np.random.default_rng(0)
+    data = Dataset(x=rng.normal(size=(96, 1, 28, 28)).astype(np.float32),
+                   y=rng.integers(0, 10, 96).astype(np.int64), num_classes=10, name="noise")
+    start = spec.initial_state(seed=0)
+    result = train_local(spec, start, data, private_config(batch_size=32))
+    assert result.privacy is not None and result.privacy["steps"] == 3
+    assert np.isfinite(flatten(result.state)).all()
+    assert not np.array_equal(flatten(result.state), flatten(start))

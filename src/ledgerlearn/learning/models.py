@@ -46,7 +46,7 @@ MAX_LAYERS = 64
 MAX_PARAMETERS = 50_000_000
 MAX_INPUT_ELEMENTS = 3 * 512 * 512
 #: The built-in architectures (JSON files in `ledgerlearn/learning/specs/`).
-BUILTIN_SPECS = ("mlp", "cnn-mnist", "cnn-cifar")
+BUILTIN_SPECS = ("mlp", "cnn-mnist", "cnn-mnist-dp", "cnn-cifar")
 
 _TOP_LEVEL_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -287,7 +287,8 @@ def _jsonable(value: Any) -> Any:
 
 
 def builtin_spec(name: str) -> ModelSpec:
-    """One of `BUILTIN_SPECS`: "mlp" (digits), "cnn-mnist", "cnn-cifar"."""
+    """One of `BUILTIN_SPECS`: "mlp" (digits), "cnn-mnist", "cnn-mnist-dp" (its DP-SGD variant:
+    docs/learning.md), "cnn-cifar"."""
     if name not in BUILTIN_SPECS:
         raise ModelSpecError(f"unknown built-in model {name!r}; choose one of {BUILTIN_SPECS}")
     text = resources.files("ledgerlearn.learning").joinpath(f"specs/{name}.json").read_bytes()
