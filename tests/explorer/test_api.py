@@ -157,7 +157,10 @@ def test_cli_refuses_what_is_not_a_run(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["explore", str(tmp_path), "--no-browser"])
     assert result.exit_code != 0 and "summary.json" in result.output
     result = CliRunner().invoke(main, ["explore", "--no-browser"])
-    assert result.exit_code == 2 and "RUN_DIR or --network" in result.output
+    assert result.exit_code == 2 and "RUN_DIR, --network DIR" in result.output
+    # a folder with neither peer copies nor connection files is no network
+    result = CliRunner().invoke(main, ["explore", "--network", str(tmp_path), "--no-browser"])
+    assert result.exit_code == 1 and "no connection files" in result.output
     with pytest.raises(SourceError):
         RunSource(tmp_path / "absent")
 

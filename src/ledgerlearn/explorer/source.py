@@ -71,15 +71,23 @@ def open_read_only(path: Path) -> sqlite3.Connection:
 
 
 class RunSource:
-    """A run directory (``ledgerlearn run`` / ``demo``) or a live network folder, read-only."""
+    """A run directory (``ledgerlearn run`` / ``demo``) or a live network folder, read-only.
 
-    def __init__(self, directory: Path | str, *, live: bool = False) -> None:
+    ``ledger_dir`` (default: ``directory``) is where the peer copies are: a live embedded
+    network's folder while the run's own files (``summary.json``, ``dag.json``) are in
+    ``directory``.
+    """
+
+    def __init__(self, directory: Path | str, *, live: bool = False,
+                 ledger_dir: Path | str | None = None) -> None:
         self.directory = Path(directory)
+        self.ledger_dir = self.directory if ledger_dir is None else Path(ledger_dir)
         self.live = live
-        if not self.directory.is_dir():
-            raise SourceError(f"{self.directory} is not a directory; give a run directory "
-                              "(the --out of 'ledgerlearn run' or 'demo') or a network folder")
-        if not live and not find_ledger_copies(self.directory) and not self._file("summary.json"):
+        for folder in {self.directory, self.ledger_dir}:
+            if not folder.is_dir():
+                raise SourceError(f"{folder} is not a directory; give a run directory (the "
+                                  "--out of 'ledgerlearn run' or 'demo') or a network folder")
+        if not live and not self.copies() and not self._file("summary.json"):
             raise SourceError(
                 f"{self.directory} holds neither a ledger (ledger/peers/*/{LEDGER_FILE}) nor a "
                 "summary.json; is it the --out folder of a run?"
@@ -121,7 +129,21 @@ class RunSource:
     # -- the ledger copy -------------------------------------------------------------------
 
     def copies(self) -> list[Path]:
-        return find_ledger_copies(self.directory)
+        return find_ledger_copies(self.ledger_dir)
+
+    def peers(self) -> list[dict[str, Any]]:
+        """Each peer copy with its height (an unreadable one with its error)."""
+        peers = []
+        for path in self.copies():
+            try:
+                with contextlib.closing(open_read_only(path)) as conn:
+                    peers.append({"peer": path.parent.name, "height": self._height(conn)})
+            except sqlite3.Error as exc:
+                peers.append({"peer": path.parent.name, "height": None, "error": str(exc)})
+        return peers
+
+    def close(self) -> None:
+        """Nothing to release for files (a gateway source closes its connection)."""
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection | None]:
@@ -177,13 +199,7 @@ class RunSource:
     def overview(self) -> dict[str, Any]:
         """Channel height, peer copies, models with rules, committee, status and rounds."""
         summary = self.summary()
-        peers = []
-        for path in self.copies():
-            try:
-                with contextlib.closing(open_read_only(path)) as conn:
-                    peers.append({"peer": path.parent.name, "height": self._height(conn)})
-            except sqlite3.Error as exc:
-                peers.append({"peer": path.parent.name, "height": None, "error": str(exc)})
+        peers = self.peers()
         models = []
         height = 0
         with self._connection() as conn:
