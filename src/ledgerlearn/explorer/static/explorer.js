@@ -142,6 +142,17 @@
     r.setSetting("zIndex", !big);
     r.setSetting("defaultEdgeType", big ? "line" : "arrow");
   }
+  // The first frame drawn while the camera moves costs seconds once in software WebGL
+  // (SwiftShader prepares what it draws with; then 60 fps): pay it while the graph loads,
+  // with a camera move too small to see, not at the user's first zoom. state.warm says done.
+  function warmUp() {
+    if (state.warm !== undefined) return;
+    state.warm = false;
+    const camera = state.renderer.getCamera();
+    camera.animate({ ratio: camera.ratio * 0.999 }, { duration: 50 }, () => {
+      requestAnimationFrame(() => { state.warm = true; });
+    });
+  }
   function ensureGraph() {
     if (!state.model && state.overview && state.overview.models.length) {
       chooseModel(state.overview.models[state.overview.models.length - 1].model_id);
@@ -232,6 +243,7 @@
       showDetails(state.selected);
     }
     state.renderer.refresh();
+    warmUp();
     // what a load cost (fetch and parse, layout, first draw): the benchmark reads it
     state.loadTimings = { fetch_ms: t1 - t0, layout_ms: t2 - t1, draw_ms: performance.now() - t2,
       updates: data.updates.length };
