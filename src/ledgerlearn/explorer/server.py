@@ -9,9 +9,9 @@ nobody else's business). GET only. Every API answer is JSON; errors are JSON too
 ``/api/summary``                           the run's ``summary.json`` (404 while the run goes on)
 ``/api/overview``                          height, peer copies, audit, models with rules,
                                            committee, status and rounds
-``/api/updates?model=ID[&since=H][&view=V]``  every update of a model with parents, reports
-                                           and verdict (``since``: those written from block H
-                                           on; ``view=dag``: only what the DAG draws)
+``/api/updates?model=ID[&since=H]``        every update of a model with parents, reports and
+                                           verdict (``since``: those written from block H on;
+                                           ``&view=dag``: only what the DAG draws)
 ``/api/update?model=ID&id=U``              one update in full
 ``/api/members``                           members and organizations with reports and flags
 ``/api/member?id=MSP/NAME``                one member's reports and updates
