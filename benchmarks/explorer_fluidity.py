@@ -298,7 +298,9 @@ def measure(url: str, count: int, shots: Path | None) -> dict[str, Any]:
             page.wait_for_timeout(600)  # the focus animation
             page.press("#search", "Escape")
             page.click("#reset-view")
-            page.wait_for_timeout(600)
+            page.wait_for_function("!window.explorer.renderer.getCamera().isAnimated()",
+                                   timeout=60_000)
+            page.wait_for_timeout(300)
             chosen = data[len(data) // 2]
             point = page.evaluate(
                 """(id) => { const r = window.explorer.renderer;
@@ -310,7 +312,10 @@ def measure(url: str, count: int, shots: Path | None) -> dict[str, Any]:
                      const d = r.getNodeDisplayData(id);
                      r.getCamera().animate({x: d.x, y: d.y, ratio: 0.004}, {duration: 200},
                                            done); })""", chosen)
-            page.wait_for_timeout(300)
+            # every camera move over (under load the reset may still run), then settle
+            page.wait_for_function("!window.explorer.renderer.getCamera().isAnimated()",
+                                   timeout=60_000)
+            page.wait_for_timeout(1000)
             point = page.evaluate(
                 """(id) => { const r = window.explorer.renderer;
                      const a = r.getGraph().getNodeAttributes(id);
