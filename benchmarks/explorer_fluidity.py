@@ -11,8 +11,8 @@ transactions: what is measured is the DAG page, which reads the world state.) Th
 the explorer on 127.0.0.1 and drives Debian's chromium headless through Playwright
 (``/usr/bin/chromium``, software WebGL: SwiftShader) to measure:
 
-- ``first_render_s``: from opening the DAG tab until every update is drawn and the page has
-  warmed software WebGL up (its first moving frame, which costs seconds once);
+- ``first_render_s``: from opening the DAG tab until every update is drawn and the page's
+  one imperceptible camera move after loading (its first moving frame) is done;
   ``api_updates_s`` / ``api_updates_mb``: the one ``/api/updates`` answer behind it;
 - ``frames``: requestAnimationFrame deltas while the camera zooms in and out and pans
   (camera animations, then real mouse-wheel zooms and drags): ``p50_frame_ms``,

@@ -142,9 +142,9 @@
     r.setSetting("zIndex", !big);
     r.setSetting("defaultEdgeType", big ? "line" : "arrow");
   }
-  // The first frame drawn while the camera moves costs seconds once in software WebGL
-  // (SwiftShader prepares what it draws with; then 60 fps): pay it while the graph loads,
-  // with a camera move too small to see, not at the user's first zoom. state.warm says done.
+  // One camera move too small to see right after loading: the first moving frame (edges and
+  // labels hidden) is drawn as part of the load rather than at the user's first zoom;
+  // state.warm says it is done (the benchmark's first render waits for it).
   function warmUp() {
     if (state.warm !== undefined) return;
     state.warm = false;
