@@ -157,7 +157,10 @@ def test_cli_refuses_what_is_not_a_run(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["explore", str(tmp_path), "--no-browser"])
     assert result.exit_code != 0 and "summary.json" in result.output
     result = CliRunner().invoke(main, ["explore", "--no-browser"])
-    assert result.exit_code == 2 and "RUN_DIR or --network" in result.output
+    assert result.exit_code == 2 and "RUN_DIR, --network DIR" in result.output
+    # a folder with neither peer copies nor connection files is no network
+    result = CliRunner().invoke(main, ["explore", "--network", str(tmp_path), "--no-browser"])
+    assert result.exit_code == 1 and "no connection files" in result.output
     with pytest.raises(SourceError):
         RunSource(tmp_path / "absent")
 
@@ -185,3 +188,21 @@ def test_a_live_network_folder_is_followed(tmp_path: Path) -> None:
             assert overview["live"] and overview["models"] == [] and overview["audit"] is None
     finally:
         network.close()
+
+
+def test_the_dag_view_and_one_update_agree_with_the_full_answer(
+    explorer_url: str, tiny_summary: dict
+) -> None:
+    from ledgerlearn.explorer.source import DAG_FIELDS
+
+    model_id = tiny_summary["modes"]["gossip"]["model_id"]
+    _, full = get(explorer_url + f"api/updates?model={model_id}")
+    _, slim = get(explorer_url + f"api/updates?model={model_id}&view=dag")
+    keep = (*DAG_FIELDS, "block", "status", "median_score", "malicious")
+    assert slim["updates"] == [{k: u[k] for k in keep if k in u} for u in full["updates"]]
+    chosen = full["updates"][-1]
+    status, one = get(explorer_url + f"api/update?model={model_id}&id={chosen['update_id']}")
+    assert status == 200 and one["update"] == chosen
+    assert get(explorer_url + f"api/update?model={model_id}&id=nope")[0] == 404
+    status, body = get(explorer_url + f"api/updates?model={model_id}&view=everything")
+    assert status == 400 and "view" in body["error"]

@@ -273,10 +273,14 @@ class SyntheticSource:
                             {"total": len(self.rows), "verified": 0, "rejected": 0,
                              "pending": 0}, "rounds_seen": 0}]}
 
-    def updates(self, model: str, since: int = 0) -> dict[str, Any]:
+    def updates(self, model: str, since: int = 0, view: str = "full") -> dict[str, Any]:
         return {"model": model, "height": len(self.rows) + 20, "since": since,
                 "initial": "initial", "initial_weights_cid": "QmInitial",
                 "committee": self.committee, "updates": [] if since else self.rows}
+
+    def update(self, model: str, update_id: str) -> dict[str, Any]:
+        row = next(u for u in self.rows if u["update_id"] == update_id)
+        return {**self.updates(model), "updates": [row], "update": row}
 
 
 def test_ten_thousand_updates_stay_fluid(page: Any, tmp_path: Path) -> None:

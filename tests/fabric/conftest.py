@@ -1,11 +1,15 @@
 """TLS material for the chaincode-server tests: a CA, a server certificate for 127.0.0.1 and a
-client certificate, as a Fabric organisation's TLS CA would issue them."""
+client certificate, as a Fabric organisation's TLS CA would issue them; and one tiny experiment
+of both ledger modes run on a real Fabric network (``ledgerlearn.fabric.localnet``), shared by
+the tests that look at what it left."""
 
 from __future__ import annotations
 
 import datetime
 import ipaddress
+import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,3 +109,36 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TLSFiles:
     client_cert, client_key_path = _write(directory, "client", client, client_key)
     other_cert, _ = _write(directory, "other-ca", other, other_key)
     return TLSFiles(ca_cert, server_cert, server_key_path, client_cert, client_key_path, other_cert)
+
+
+@dataclass(frozen=True)
+class FabricExperiment:
+    net: object  # ledgerlearn.fabric.localnet.LocalNet, still running
+    out: Path  # the run's --out folder
+
+
+@pytest.fixture(scope="session")
+def fabric_experiment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FabricExperiment]:
+    """The network-run test's tiny experiment (digits, 3 providers, one malicious; named
+    ``fabricrun``) run with ``ledgerlearn run --network`` on a fresh local Fabric network, which
+    stays up until the session ends (slow: every node imports torch, every transaction waits
+    for Fabric's 2 s batch timeout)."""
+    from click.testing import CliRunner
+    from tests.experiments.test_network_run import TINY as NETWORK_TINY
+
+    from ledgerlearn.cli import main
+    from ledgerlearn.fabric import localnet
+
+    tmp_path = tmp_path_factory.mktemp("fabric-experiment")
+    experiment = tmp_path / "tiny.toml"
+    experiment.write_text(NETWORK_TINY.replace('name = "netrun"', 'name = "fabricrun"'))
+    out = tmp_path / "out"
+    net = localnet.up(os.environ["FABRIC_HOME"], tmp_path / "net",
+                      localnet.cast(committee=1, providers=3))
+    try:
+        result = CliRunner().invoke(main, ["run", str(experiment), "--out", str(out),
+                                           "--network", str(net.directory), "--quiet"])
+        assert result.exit_code == 0, result.output
+        yield FabricExperiment(net, out)
+    finally:
+        net.stop()

@@ -5,39 +5,19 @@ every node imports torch, every transaction waits for Fabric's 2 s batch timeout
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-from tests.experiments.test_network_run import TINY as NETWORK_TINY
-
-from ledgerlearn.cli import main
-from ledgerlearn.fabric import localnet
 
 pytestmark = [pytest.mark.fabric, pytest.mark.slow]
 
-# The network-run test's tiny experiment (digits, 3 providers, one malicious), named apart.
-TINY = NETWORK_TINY.replace('name = "netrun"', 'name = "fabricrun"')
-
 
 @pytest.mark.timeout(1800)
-def test_an_experiment_of_both_modes_runs_on_fabric(tmp_path: Path) -> None:
-    experiment = tmp_path / "tiny.toml"
-    experiment.write_text(TINY)
-    out = tmp_path / "out"
-    net = localnet.up(os.environ["FABRIC_HOME"], tmp_path / "net",
-                      localnet.cast(committee=1, providers=3))
-    try:
-        result = CliRunner().invoke(main, ["run", str(experiment), "--out", str(out),
-                                           "--network", str(net.directory), "--quiet"])
-        assert result.exit_code == 0, result.output
-        figures = net.ledger_figures()
-        summary = json.loads((out / "summary.json").read_text())
-        ledger = summary["ledger"]
-        of_run = net.ledger_figures(start=ledger["height"] - ledger["blocks_of_run"])
-    finally:
-        net.stop()
+def test_an_experiment_of_both_modes_runs_on_fabric(fabric_experiment) -> None:
+    net, out = fabric_experiment.net, fabric_experiment.out
+    figures = net.ledger_figures()
+    summary = json.loads((out / "summary.json").read_text())
+    ledger = summary["ledger"]
+    of_run = net.ledger_figures(start=ledger["height"] - ledger["blocks_of_run"])
 
     for name in ("summary.json", "metrics.jsonl", "report.html"):
         assert (out / name).is_file(), name

@@ -74,3 +74,35 @@ def test_member_role_comes_from_certificate(org):
     assert role_of(member.certificate) == ("client", "committee")
     again = Member("Org1MSP", member.certificate, member.private_key)
     assert again.role == "committee"
+
+
+def test_a_seed_gives_the_same_identities_and_no_seed_fresh_ones(tmp_path):
+    """Experiments only (ledgerlearn.identity.seeded): same seed, byte-identical certificates
+    and keys, which a membership service accepts like any other."""
+    from cryptography.hazmat.primitives import serialization
+
+    from ledgerlearn.identity import create_network_identities
+
+    def network(name, seed):
+        ids = create_network_identities(tmp_path / name, ["Org1", "Org2"],
+                                        {"Org1": [("alice", "provider")]}, seed=seed)
+        return ids, {k: (m.serialized(), m.private_key.private_bytes(
+            serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption())) for k, m in ids.members.items()}
+
+    first, a = network("a", b"experiment 7")
+    _, b = network("b", b"experiment 7")
+    _, c = network("c", b"experiment 8")
+    _, fresh = network("d", None)
+    _, fresh_again = network("e", None)
+    assert a == b
+    assert all(a[k][0] != c[k][0] for k in a)
+    assert all(fresh[k][0] != fresh_again[k][0] for k in fresh)
+    alice = first.member("Org1MSP", "alice")
+    identity = first.msp().verify(alice.serialized(), b"m", alice.sign(b"m"))
+    assert identity.msp_id == "Org1MSP"
+    cert = alice.certificate
+    assert cert.not_valid_before_utc == dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
+    assert len({m.certificate.serial_number for m in first.members.values()}) == len(a)
+    with pytest.raises(ValueError, match="non-empty"):
+        Organization.create("Org3", seed=b"")

@@ -10,7 +10,9 @@ nobody else's business). GET only. Every API answer is JSON; errors are JSON too
 ``/api/overview``                          height, peer copies, audit, models with rules,
                                            committee, status and rounds
 ``/api/updates?model=ID[&since=H]``        every update of a model with parents, reports and
-                                           verdict (``since``: those written from block H on)
+                                           verdict (``since``: those written from block H on;
+                                           ``&view=dag``: only what the DAG draws)
+``/api/update?model=ID&id=U``              one update in full
 ``/api/members``                           members and organizations with reports and flags
 ``/api/member?id=MSP/NAME``                one member's reports and updates
 ``/api/blocks[?before=N&limit=L]``         blocks below N, newest first, with their transactions
@@ -31,7 +33,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from ledgerlearn.explorer.source import RunSource
+from ledgerlearn.explorer.source import VIEWS, RunSource
 
 HOST = "127.0.0.1"
 STATIC_PACKAGE = "ledgerlearn.explorer"
@@ -75,8 +77,19 @@ def api_routes(source: RunSource) -> dict[str, Callable[[dict[str, list[str]]], 
 
     def updates(query: dict[str, list[str]]) -> Any:
         model = _required(query, "model", "model=demo-gossip")
+        view = (query.get("view") or ["full"])[0]
+        if view not in VIEWS:
+            raise ApiError(HTTPStatus.BAD_REQUEST,
+                           f"view must be one of {', '.join(VIEWS)}; got {view!r}")
         try:
-            return source.updates(model, since=_int(query, "since", 0) or 0)
+            return source.updates(model, since=_int(query, "since", 0) or 0, view=view)
+        except KeyError as exc:
+            raise ApiError(HTTPStatus.NOT_FOUND, exc.args[0]) from None
+
+    def update(query: dict[str, list[str]]) -> Any:
+        model = _required(query, "model", "model=demo-gossip")
+        try:
+            return source.update(model, _required(query, "id", "id=<update id>"))
         except KeyError as exc:
             raise ApiError(HTTPStatus.NOT_FOUND, exc.args[0]) from None
 
@@ -98,6 +111,7 @@ def api_routes(source: RunSource) -> dict[str, Callable[[dict[str, list[str]]], 
         "/api/summary": summary,
         "/api/overview": lambda _q: source.overview(),
         "/api/updates": updates,
+        "/api/update": update,
         "/api/members": lambda _q: source.members(),
         "/api/member": member,
         "/api/blocks": blocks,

@@ -37,6 +37,12 @@ from ledgerlearn.contract.keys import (
 from ledgerlearn.contract.records import INITIAL, PENDING, REJECTED, VERIFIED
 
 LEDGER_FILE = "ledger.sqlite"
+#: The views of ``updates``: every field, or only what the DAG draws and searches.
+VIEWS = ("full", "dag")
+#: An update's record fields in the ``dag`` view (besides block, status, median_score and
+#: malicious).
+DAG_FIELDS = ("update_id", "provider", "parents", "weights_cid", "tx_id", "round",
+              "submitted_at")
 
 
 class SourceError(ValueError):
@@ -71,21 +77,33 @@ def open_read_only(path: Path) -> sqlite3.Connection:
 
 
 class RunSource:
-    """A run directory (``ledgerlearn run`` / ``demo``) or a live network folder, read-only."""
+    """A run directory (``ledgerlearn run`` / ``demo``) or a live network folder, read-only.
 
-    def __init__(self, directory: Path | str, *, live: bool = False) -> None:
+    ``ledger_dir`` (default: ``directory``) is where the peer copies are: a live embedded
+    network's folder while the run's own files (``summary.json``, ``dag.json``) are in
+    ``directory``.
+    """
+
+    def __init__(self, directory: Path | str, *, live: bool = False,
+                 ledger_dir: Path | str | None = None) -> None:
         self.directory = Path(directory)
+        self.ledger_dir = self.directory if ledger_dir is None else Path(ledger_dir)
         self.live = live
-        if not self.directory.is_dir():
-            raise SourceError(f"{self.directory} is not a directory; give a run directory "
-                              "(the --out of 'ledgerlearn run' or 'demo') or a network folder")
-        if not live and not find_ledger_copies(self.directory) and not self._file("summary.json"):
+        for folder in {self.directory, self.ledger_dir}:
+            if not folder.is_dir():
+                raise SourceError(f"{folder} is not a directory; give a run directory (the "
+                                  "--out of 'ledgerlearn run' or 'demo') or a network folder")
+        if not live and not self.copies() and not self._file("summary.json"):
             raise SourceError(
                 f"{self.directory} holds neither a ledger (ledger/peers/*/{LEDGER_FILE}) nor a "
                 "summary.json; is it the --out folder of a run?"
             )
         self._lock = threading.Lock()
         self._json_cache: dict[str, tuple[float, Any]] = {}
+        #: (model, since, view) -> (ledger height, dag.json's time, answer): a page polling an
+        #: unchanged ledger, or a second page, is not given the same 10,000 updates twice
+        #: at the cost of reading them again.
+        self._updates_cache: dict[tuple[str, int, str], tuple[int, float | None, Any]] = {}
 
     # -- files of the run ------------------------------------------------------------------
 
@@ -121,7 +139,21 @@ class RunSource:
     # -- the ledger copy -------------------------------------------------------------------
 
     def copies(self) -> list[Path]:
-        return find_ledger_copies(self.directory)
+        return find_ledger_copies(self.ledger_dir)
+
+    def peers(self) -> list[dict[str, Any]]:
+        """Each peer copy with its height (an unreadable one with its error)."""
+        peers = []
+        for path in self.copies():
+            try:
+                with contextlib.closing(open_read_only(path)) as conn:
+                    peers.append({"peer": path.parent.name, "height": self._height(conn)})
+            except sqlite3.Error as exc:
+                peers.append({"peer": path.parent.name, "height": None, "error": str(exc)})
+        return peers
+
+    def close(self) -> None:
+        """Nothing to release for files (a gateway source closes its connection)."""
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection | None]:
@@ -177,13 +209,7 @@ class RunSource:
     def overview(self) -> dict[str, Any]:
         """Channel height, peer copies, models with rules, committee, status and rounds."""
         summary = self.summary()
-        peers = []
-        for path in self.copies():
-            try:
-                with contextlib.closing(open_read_only(path)) as conn:
-                    peers.append({"peer": path.parent.name, "height": self._height(conn)})
-            except sqlite3.Error as exc:
-                peers.append({"peer": path.parent.name, "height": None, "error": str(exc)})
+        peers = self.peers()
         models = []
         height = 0
         with self._connection() as conn:
@@ -254,30 +280,50 @@ class RunSource:
         )
         return [_attributes(bytes(key)) for (key,) in rows]
 
-    def updates(self, model_id: str, since: int = 0) -> dict[str, Any]:
+    def updates(self, model_id: str, since: int = 0, *, ids: list[str] | None = None,
+                view: str = "full") -> dict[str, Any]:
         """Every update of a model with parents, reports and verdict (``since``: only those
-        whose update, a report or the verdict was written in block ``since`` or later)."""
+        whose update, a report or the verdict was written in block ``since`` or later;
+        ``ids``: only these). ``view="dag"``: only what the DAG draws and searches
+        (:data:`DAG_FIELDS`), without reading the reports: a tenth of the bytes for a big
+        model; the page asks for one update in full when it is selected."""
+        if view not in VIEWS:
+            raise ValueError(f"view must be one of {', '.join(VIEWS)}; got {view!r}")
+        dag_file = self._file("dag.json")
+        dag_time = dag_file.stat().st_mtime if dag_file else None
         dag = self._dag_index()
+        slim = view == "dag"
+        cache_key = (model_id, since, view) if ids is None else None
         with self._connection() as conn:
             if conn is None:
                 return {"model": model_id, "height": 0, "since": since, "updates": []}
             height = self._height(conn)
+            with self._lock:
+                cached = self._updates_cache.get(cache_key) if cache_key else None
+            if cached is not None and cached[:2] == (height, dag_time):
+                return cached[2]
             found = self._scan(conn, MODEL, model_id)
             if not found:
                 raise KeyError(f"no model {model_id!r} on the ledger")
             model = found[0][1]
             committee = model.get("committee", [])
-            if since:
-                touched = {a[1] for a, _, _ in self._scan(conn, UPDATE, model_id, since=since)}
-                touched |= {a[1] for a, _, _ in self._scan(conn, REPORT, model_id, since=since)}
-                touched |= {a[1] for a, _, _ in self._scan(conn, VERDICT, model_id, since=since)}
+            if since or ids is not None:
+                if ids is not None:
+                    touched = set(ids)
+                else:
+                    touched = {a[1] for a, _, _ in self._scan(conn, UPDATE, model_id, since=since)}
+                    touched |= {a[1] for a, _, _ in
+                                self._scan(conn, REPORT, model_id, since=since)}
+                    touched |= {a[1] for a, _, _ in
+                                self._scan(conn, VERDICT, model_id, since=since)}
                 chosen = sorted(touched)
                 records = [r for uid in chosen for r in self._scan(conn, UPDATE, model_id, uid)]
-                reports = [r for uid in chosen for r in self._scan(conn, REPORT, model_id, uid)]
+                reports = [] if slim else [
+                    r for uid in chosen for r in self._scan(conn, REPORT, model_id, uid)]
                 verdicts = [r for uid in chosen for r in self._scan(conn, VERDICT, model_id, uid)]
             else:
                 records = self._scan(conn, UPDATE, model_id)
-                reports = self._scan(conn, REPORT, model_id)
+                reports = [] if slim else self._scan(conn, REPORT, model_id)
                 verdicts = self._scan(conn, VERDICT, model_id)
         by_update: dict[str, list[dict[str, Any]]] = {}
         for attrs, report, block in reports:
@@ -291,6 +337,15 @@ class RunSource:
             mine = sorted(by_update.get(uid, []), key=lambda r: rank.get(r.get("member"), 99))
             reported = {r.get("member") for r in mine}
             extra = dag.get(uid, {})
+            if slim:
+                out.append({
+                    **{k: update.get(k) for k in DAG_FIELDS if k in update},
+                    "block": block,
+                    "status": verdict["status"] if verdict else PENDING,
+                    "median_score": verdict.get("median_score") if verdict else None,
+                    "malicious": extra.get("malicious"),
+                })
+                continue
             out.append({
                 **update,
                 "block": block,
@@ -303,9 +358,22 @@ class RunSource:
                 "sim_seconds": extra.get("sim_seconds"),
             })
         out.sort(key=lambda u: (u["block"], u.get("submitted_at") or "", u["update_id"]))
-        return {"model": model_id, "height": height, "since": since,
-                "initial": INITIAL, "initial_weights_cid": model.get("initial_weights_cid"),
-                "committee": committee, "updates": out}
+        answer = {"model": model_id, "height": height, "since": since,
+                  "initial": INITIAL, "initial_weights_cid": model.get("initial_weights_cid"),
+                  "committee": committee, "updates": out}
+        if cache_key is not None:
+            with self._lock:
+                if len(self._updates_cache) > 64:
+                    self._updates_cache.clear()
+                self._updates_cache[cache_key] = (height, dag_time, answer)
+        return answer
+
+    def update(self, model_id: str, update_id: str) -> dict[str, Any]:
+        """One update in full (record, reports, verdict, what is missing), as ``updates``."""
+        found = self.updates(model_id, ids=[update_id])
+        if not found["updates"]:
+            raise KeyError(f"no update {update_id!r} of model {model_id!r} on the ledger")
+        return {**found, "update": found["updates"][0]}
 
     def members(self) -> dict[str, Any]:
         """Members and organizations, with the reports, flags and updates of each."""

@@ -18,6 +18,7 @@ from cryptography.x509.oid import NameOID
 from ledgerlearn.identity.errors import IdentityError
 from ledgerlearn.identity.member import Member
 from ledgerlearn.identity.roles import APPLICATION_ROLES, attributes_extension, node_ou_for
+from ledgerlearn.identity.seeded import SEEDED_NOT_BEFORE, derive_private_key, derive_serial
 
 #: Lifetime of a CA and of member certificates when none is given (cryptogen uses 10 years).
 DEFAULT_VALIDITY = dt.timedelta(days=3650)
@@ -39,11 +40,14 @@ class Organization:
         msp_id: str,
         ca_certificate: x509.Certificate,
         ca_private_key: ec.EllipticCurvePrivateKey | None = None,
+        seed: bytes | None = None,
     ) -> None:
         self.name = name
         self.msp_id = msp_id
         self.ca_certificate = ca_certificate
         self.ca_private_key = ca_private_key
+        #: Set only for an experiment's seeded organization: members issued derive from it.
+        self.seed = seed
 
     @classmethod
     def create(
@@ -53,12 +57,19 @@ class Organization:
         *,
         not_before: dt.datetime | None = None,
         not_after: dt.datetime | None = None,
+        seed: bytes | None = None,
     ) -> Organization:
-        """A new organization with a fresh self-signed ECDSA P-256 root CA."""
+        """A new organization with a fresh self-signed ECDSA P-256 root CA.
+
+        ``seed``: for experiments only, the CA's key, serial and validity derive from it
+        (:mod:`ledgerlearn.identity.seeded`; whoever knows the seed holds the key)."""
         if not name or "/" in name:
             raise IdentityError(f"organization name {name!r} must be non-empty without '/'")
-        key = ec.generate_private_key(ec.SECP256R1())
-        start = not_before or _now() - BACKDATE
+        msp_id = msp_id or f"{name}MSP"
+        label = f"ca/{msp_id}"
+        key = ec.generate_private_key(ec.SECP256R1()) if seed is None else (
+            derive_private_key(seed, label))
+        start = not_before or (_now() - BACKDATE if seed is None else SEEDED_NOT_BEFORE)
         end = not_after or start + DEFAULT_VALIDITY
         subject = x509.Name(
             [
@@ -72,7 +83,8 @@ class Organization:
             .subject_name(subject)
             .issuer_name(subject)
             .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
+            .serial_number(x509.random_serial_number() if seed is None else
+                           derive_serial(seed, label))
             .not_valid_before(start)
             .not_valid_after(end)
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
@@ -91,9 +103,9 @@ class Organization:
                 critical=True,
             )
             .add_extension(ski, critical=False)
-            .sign(key, hashes.SHA256())
+            .sign(key, hashes.SHA256(), ecdsa_deterministic=seed is not None or None)
         )
-        return cls(name, msp_id or f"{name}MSP", cert, key)
+        return cls(name, msp_id, cert, key, seed)
 
     def issue(
         self,
@@ -103,7 +115,8 @@ class Organization:
         not_before: dt.datetime | None = None,
         not_after: dt.datetime | None = None,
     ) -> Member:
-        """Issue a certificate and key for a new member holding ``role``."""
+        """Issue a certificate and key for a new member holding ``role`` (derived from the
+        organization's seed when it was created with one: experiments only)."""
         if self.ca_private_key is None:
             raise IdentityError(
                 f"organization {self.msp_id} was loaded without its CA private key; "
@@ -112,8 +125,10 @@ class Organization:
         if not name or "/" in name:
             raise IdentityError(f"member name {name!r} must be non-empty without '/'")
         node_ou = node_ou_for(role)
-        key = ec.generate_private_key(ec.SECP256R1())
-        start = not_before or _now() - BACKDATE
+        seed, label = self.seed, f"member/{self.msp_id}/{name}"
+        key = ec.generate_private_key(ec.SECP256R1()) if seed is None else (
+            derive_private_key(seed, label))
+        start = not_before or (_now() - BACKDATE if seed is None else SEEDED_NOT_BEFORE)
         end = not_after or min(
             start + DEFAULT_VALIDITY, self.ca_certificate.not_valid_after_utc
         )
@@ -137,7 +152,8 @@ class Organization:
             )
             .issuer_name(self.ca_certificate.subject)
             .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
+            .serial_number(x509.random_serial_number() if seed is None else
+                           derive_serial(seed, label))
             .not_valid_before(start)
             .not_valid_after(end)
             .add_extension(
@@ -162,7 +178,8 @@ class Organization:
         )
         if role in APPLICATION_ROLES:
             builder = builder.add_extension(attributes_extension(name, role), critical=False)
-        cert = builder.sign(self.ca_private_key, hashes.SHA256())
+        cert = builder.sign(self.ca_private_key, hashes.SHA256(),
+                            ecdsa_deterministic=seed is not None or None)
         return Member(self.msp_id, cert, key)
 
     def __repr__(self) -> str:

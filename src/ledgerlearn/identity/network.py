@@ -107,12 +107,15 @@ def create_network_identities(
     members: Mapping[str, Sequence[tuple[str, str]]] | None = None,
     *,
     orderer_org: str | None = ORDERER_ORG,
+    seed: bytes | None = None,
 ) -> NetworkIdentities:
     """Create CAs and members for a new network and write them in Fabric's MSP layout.
 
     Every organization in ``org_names`` gets ``peer0`` (peer) and ``admin`` (admin); the
     orderer organization (``orderer_org``, MSP ``OrdererMSP``) gets ``orderer0``. ``members``
     adds more, keyed by organization name or MSP id: ``{"Org1": [("alice", "provider")]}``.
+    ``seed`` (experiments only: it gives away every key) derives every key and certificate
+    from it, so that a seeded experiment's ids repeat (:mod:`ledgerlearn.identity.seeded`).
     """
     directory = Path(directory)
     if (directory / MANIFEST).exists():
@@ -161,7 +164,7 @@ def create_network_identities(
     orgs: dict[str, Organization] = {}
     all_members: dict[str, Member] = {}
     for org_name, member_list in plan.items():
-        org = Organization.create(org_name, msp_of[org_name])
+        org = Organization.create(org_name, msp_of[org_name], seed=seed)
         _write_org(directory, org)
         orgs[org.msp_id] = org
         for name, role in member_list:

@@ -38,6 +38,13 @@ ROUND_TIMEOUT_SECONDS = 1e-3
 FREE_RIDER_EPSILON = 1e-4
 
 
+def experiment_identity_seed(seed: int) -> bytes:
+    """The seed an experiment's own network derives its identities from: the same
+    certificates in every run of ``seed``, hence the same transaction ids, update ids and
+    gossip parents (an experiment's throwaway network only; never for real participants)."""
+    return f"ledgerlearn experiment {int(seed)}".encode()
+
+
 def seeded_client(network: Any, label: str, seed: int) -> Any:
     """A member's client whose proposal nonces come from the seed, not from os.urandom.
 
@@ -231,7 +238,7 @@ class LedgerSession:
         extra = {} if batch_timeout is None else {"batch_timeout": batch_timeout}
         network = EmbeddedNetwork.create(
             directory / "ledger", ORGS, contracts=CONTRACTS, members=member_plan(config),
-            **extra,
+            identity_seed=experiment_identity_seed(config.seed), **extra,
         )
         return cls.attach(network, directory / "store", config, workload)
 

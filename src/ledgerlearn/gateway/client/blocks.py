@@ -39,12 +39,17 @@ def chain_height(client) -> int:
     return int(ledger_pb2.BlockchainInfo.FromString(payload).height)
 
 
-def fetch_block(client, number: int) -> common_pb2.Block:
-    """Block ``number`` of the client's channel."""
-    payload = client.for_chaincode(QSCC).evaluate(
+def fetch_block_bytes(client, number: int) -> bytes:
+    """Block ``number`` of the client's channel as the peer stores it (``common.Block``
+    bytes, its validation codes in the metadata)."""
+    return client.for_chaincode(QSCC).evaluate(
         "GetBlockByNumber", client.channel_id, str(int(number))
     )
-    return decode_block(payload)
+
+
+def fetch_block(client, number: int) -> common_pb2.Block:
+    """Block ``number`` of the client's channel."""
+    return decode_block(fetch_block_bytes(client, number))
 
 
 def tally(blocks: Iterable[common_pb2.Block]) -> BlockCounts:

@@ -141,8 +141,12 @@ class EmbeddedNetwork:
         peer_processes: bool = False,
         verify_process: bool = False,
         endorser_process: bool = False,
+        identity_seed: bytes | None = None,
     ) -> EmbeddedNetwork:
         """A new network in ``directory`` (which must not hold one yet).
+
+        ``identity_seed`` derives every key and certificate from it (experiments only: the
+        seed gives every key away; :mod:`ledgerlearn.identity.seeded`), else they are fresh.
 
         ``endorser_process`` runs the endorsing half of every peer in one child process
         (:mod:`ledgerlearn.ledger.endorse.endorserproc`) while validation, commit and ordering stay
@@ -166,7 +170,8 @@ class EmbeddedNetwork:
         if batch_size < 1 or batch_timeout <= 0:
             raise ValueError("batch_size must be >= 1 and batch_timeout > 0 seconds")
         _check_process_options(peer_processes, endorser_process)
-        identities = create_network_identities(directory / IDENTITIES, org_names, members)
+        identities = create_network_identities(directory / IDENTITIES, org_names, members,
+                                               seed=identity_seed)
         app_orgs = [f"{name}MSP" for name in org_names]
         pem = {msp_id: [_pem(org.ca_certificate)] for msp_id, org in identities.orgs.items()}
         config = ChannelConfig(
