@@ -642,7 +642,8 @@ async def _contribution_task(
         if taking_part else []
     )
     return {"model_id": m, "subject": subject, "round": round_number, "rule": spec["rule"],
-            "updates": sorted(taking_part), "excluded": excluded, "seed": seed,
+            "metric": rewards.measure(spec, model.metric), "updates": sorted(taking_part),
+            "excluded": excluded, "seed": seed,
             "permutations": count, "coalitions": coalitions}
 
 
@@ -657,7 +658,7 @@ async def _credit_contributions(
     assert spec is not None
     m, subject = model.model_id, task["subject"]
     medians = rewards.median_values([r.values for r in reports])
-    values = rewards.oriented(medians, model.higher_is_better)
+    values = rewards.oriented(medians, METRICS[rewards.measure(spec, model.metric)])
     contribution = rewards.contributions(
         spec["rule"], values, task["updates"], seed=task["seed"],
         permutation_count=task["permutations"], truncation=float(spec.get("truncation", 0.0)),

@@ -25,10 +25,17 @@ values per coalition (:func:`median_values`), and the rule turns values into con
   (gossip: the update against the aggregate of its parents), the score difference a committee
   already measures (the "marginal gain" used by FedCoin, Liu et al. 2020, to seed its payments).
 
-Values are oriented so that larger is better (a lower-is-better metric is negated). Credits are
-whole units: a round's pot is split in proportion to the positive contributions and rounded
-down, so the credits of a round never exceed its pot; negative or zero contributions earn
-nothing, and only verified updates take part at all.
+**What the committee measures** (``rules.rewards.metric``, default the model's metric): the
+verdict's metric need not be the reward's. Accuracy on a member's fragment of a few hundred
+images moves in steps of 1/fragment size, while one update of a 20-provider round moves the
+aggregate by much less: most leave-one-out differences are then 0 or one step, that is,
+quantization noise. Cross-entropy (``loss``) is continuous in the weights, so small
+contributions keep their order (Jia et al. 2019 value data with a smooth utility for the same
+reason). Values are oriented so that larger is better (a lower-is-better metric is negated).
+
+Credits are whole units: a round's pot is split in proportion to the positive contributions
+and rounded down, so the credits of a round never exceed its pot; negative or zero contributions
+earn nothing, and only verified updates take part at all.
 """
 
 from __future__ import annotations
@@ -49,6 +56,12 @@ REWARD_RULES: dict[str, tuple[str, ...]] = {
     IMPROVEMENT: ("federation", "gossip"),
 }
 START = ""  # the empty coalition: the model the round (the update) started from
+
+
+def measure(spec: Mapping[str, object], model_metric: str) -> str:
+    """The metric the committee evaluates coalitions with: the reward rule's, else the
+    model's."""
+    return str(spec.get("metric") or model_metric)
 
 
 def coalition_key(update_ids: Sequence[str]) -> str:
