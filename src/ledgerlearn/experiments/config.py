@@ -345,6 +345,7 @@ def config_from_mapping(
             member_fee=t.number("member_fee", 1, integer=True, minimum=0),
             permutations=t.number("permutations", 8, integer=True, minimum=1, maximum=64),
             metric=t.choice("metric", ("", *METRICS), "loss"),
+            full_gain=t.number("full_gain", 0.05, exclusive_minimum=0.0),
             epoch_rounds=t.number("epoch_rounds", 0, integer=True, minimum=0),
             pool=t.number("pool", 0, integer=True, minimum=0),
         )

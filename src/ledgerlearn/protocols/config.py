@@ -152,13 +152,16 @@ class IncentivesConfig:
     model's metric). ``epoch_rounds`` 0: no rotation; otherwise a committee of
     ``[committee].size`` is elected every ``epoch_rounds`` rounds from a pool of
     ``pool`` members (the published committee and ``pool - size`` more, in three
-    organizations so that none holds a majority)."""
+    organizations so that none holds a majority). Gossip pays each verified update
+    ``budget / updates`` scaled by ``gain / full_gain`` (at most 1), for as many updates as
+    ``[gossip].max_updates`` (else 10 per provider)."""
 
     rule: str = "loo"
     budget: int = 100000
     member_fee: int = 1
     permutations: int = 8
     metric: str = "loss"
+    full_gain: float = 0.05  # gossip: the gain (in ``metric``) that earns a full share
     epoch_rounds: int = 0
     pool: int = 0
 

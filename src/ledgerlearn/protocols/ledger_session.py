@@ -126,7 +126,7 @@ def incentive_rules(config: ExperimentConfig, mode: str, pool: list[str]) -> dic
     if mode == FEDERATION:
         rewards.update(rule=spec.rule, permutations=spec.permutations)
     else:
-        rewards.update(rule="improvement",
+        rewards.update(rule="improvement", full_gain=spec.full_gain,
                        updates=config.gossip.max_updates or 10 * config.providers.count)
     rules: dict[str, Any] = {"rewards": rewards}
     if mode == FEDERATION and rotates(config):
