@@ -37,8 +37,12 @@ Runs, all with the same seed, data and training seeds:
   with everyone and once without each provider; a provider's LOO contribution is the test
   cross-entropy without it minus with everyone (the same measure the rewards use, on the
   10,000 test images). A provider never verified is never aggregated, so its LOO is exactly
-  0, like its reward. ``spearman`` compares each provider's on-chain total with its LOO
-  (all providers); ``spearman_verified`` only the providers with a verified update.
+  0, like its reward. ``spearman`` compares each provider's on-chain total credit with its
+  LOO (all providers; every provider whose contributions were never positive ties at 0);
+  ``spearman_contribution`` the contributions the contract recorded (summed over rounds,
+  before negative ones are floored to no credit); ``spearman_verified`` only the providers
+  with a verified update. Each ledger run leaves ``OUT/<run>/summary.json``, so
+  ``ledgerlearn rewards OUT/federation-incentives`` prints its tables.
 
 `--quick`: digits, the built-in MLP, 10 providers (one of each unequal kind, one lazy free
 rider), 4 rounds with rotation every 2, 3 seeds; under 3 minutes on an idle 2-core machine.
@@ -216,9 +220,9 @@ def experiment(args: argparse.Namespace, seed: int, mode: str, *, incentives: bo
 
 
 def ledger_run(config: Any, workload: Any, runner: Any, directory: Path) -> Any:
-    """One ledger mode of ``config`` on a fresh embedded network: its ModeResult (wall
-    seconds include the publication, every transaction and, with incentives, the rewards and
-    elections)."""
+    """One ledger mode of ``config`` on a fresh embedded network: its ModeResult and wall
+    seconds (the publication, every transaction and, with incentives, the rewards and
+    elections). Leaves ``directory/summary.json`` (``ledgerlearn rewards DIRECTORY``)."""
     from ledgerlearn.experiments.runner import make_schedule
     from ledgerlearn.protocols.federation import run_federation
     from ledgerlearn.protocols.gossip import run_gossip
@@ -229,9 +233,21 @@ def ledger_run(config: Any, workload: Any, runner: Any, directory: Path) -> Any:
         started = time.perf_counter()
         drive = run_federation if config.modes[0] == "federation" else run_gossip
         result = drive(session, schedule=make_schedule(config), runner=runner)
-        return result, time.perf_counter() - started
+        seconds = time.perf_counter() - started
     finally:
         session.close()
+    (directory / "summary.json").write_text(
+        json.dumps({"modes": {result.mode: result.summary()}}, indent=1, default=str) + "\n",
+        encoding="utf-8")
+    return result, seconds
+
+
+def colluder_of(config: Any) -> str:
+    """The colluding member's id in ``config``'s network (organizations differ with
+    rotation)."""
+    from ledgerlearn.protocols.ledger_session import member_id_of
+
+    return member_id_of(config, "member", COLLUDER_INDEX)
 
 
 # ----------------------------------------------------------------------------- offline LOO
@@ -314,8 +330,14 @@ def reward_figures(result: Any, kinds: list[str], loo: dict[str, Any]) -> dict[s
     contribution = [loo["loss"][i] for i in range(len(kinds))]
     verified = sorted({provider_index(n.provider) for n in result.outcome.nodes
                        if n.status == "verified"})
+    measured = [0.0] * len(kinds)  # the contributions the contract recorded, summed
+    for row in result.extra["incentives"]["rewards"]:
+        if row["contribution"] is not None:
+            measured[provider_index(row["provider"])] += float(row["contribution"])
     return {
         "spearman": spearman([float(t) for t in totals], contribution),
+        "spearman_contribution": spearman(measured, contribution),
+        "onchain_contribution": measured,
         "spearman_verified": spearman([float(totals[i]) for i in verified],
                                       [contribution[i] for i in verified]),
         "spearman_accuracy_loo": spearman([float(t) for t in totals],
@@ -388,20 +410,18 @@ def main(argv: list[str] | None = None) -> int:
         # warm the worker up (its imports and first job), so that no timed run pays for it
         runner.run_all([TrainJob(workload.spec, workload.initial_state,
                                  workload.providers[0].dataset, workload.train_config)])
-        runs = {}
+        runs, colluders = {}, {}
         for mode in ("federation", "gossip"):
             for incentives in (True, False):
                 label = f"{mode}-{'incentives' if incentives else 'plain'}"
                 print(f"{label}: running", file=sys.stderr)
                 config = experiment(args, seed, mode, incentives=incentives,
                                     rounds=args.rounds)
+                colluders[label] = colluder_of(config)
                 runs[label], seconds[label] = ledger_run(config, workload, runner, out / label)
                 print(f"{label}: accuracy {runs[label].final_accuracy:.4f}, "
                       f"{seconds[label]:.1f} s", file=sys.stderr)
-        from ledgerlearn.protocols.ledger_session import member_id_of
-
-        colluder = member_id_of(experiment(args, seed, "federation", incentives=True,
-                                           rounds=args.rounds), "member", COLLUDER_INDEX)
+        colluder = colluders["federation-incentives"]
         started = time.perf_counter()
         verified = verified_by_round(runs["federation-incentives"], args.rounds)
         loo = offline_loo(workload, verified, seed)
@@ -414,7 +434,7 @@ def main(argv: list[str] | None = None) -> int:
             config = experiment(args, other, "federation", incentives=True,
                                 rounds=args.epoch_rounds + 1)
             result, _ = ledger_run(config, other_workload, runner, out / f"colluder-{other}")
-            seeds.append(colluder_figures(result, colluder, args.epoch_rounds))
+            seeds.append(colluder_figures(result, colluder_of(config), args.epoch_rounds))
     for mode in ("federation", "gossip"):
         with_, without = runs[f"{mode}-incentives"], runs[f"{mode}-plain"]
         figures = reward_figures(with_, kinds, loo)
@@ -432,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
                 rotation_accuracy_delta=100 * (with_.final_accuracy - without.final_accuracy),
             )
         else:
-            gossip_flag = colluder_figures(with_, colluder, 0)
+            gossip_flag = colluder_figures(with_, colluders["gossip-incentives"], 0)
             figures.update(
                 colluder_flagged=gossip_flag["flagged"],
                 colluder_evicted_within_epochs=None,  # gossip keeps its published committee

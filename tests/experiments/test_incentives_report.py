@@ -102,3 +102,15 @@ def test_cli_rewards_says_what_is_missing(tmp_path: Path) -> None:
     (tmp_path / "summary.json").write_text(json.dumps(summary()))
     result = runner.invoke(main, ["rewards", str(tmp_path), "--mode", "gossip"])
     assert result.exit_code != 0 and "its gossip model had" in result.output
+
+
+def test_incentives_on_a_network_are_refused_before_anything_is_written(tmp_path: Path) -> None:
+    import pytest
+
+    from ledgerlearn.experiments.config import parse_config
+    from ledgerlearn.experiments.runner import run_experiment
+
+    config = parse_config("[experiment]\nmodes = ['federation']\n[incentives]\nbudget = 10\n")
+    with pytest.raises(ValueError, match=r"\[incentives\] runs on the embedded ledger only"):
+        run_experiment(config, tmp_path / "out", network=tmp_path)
+    assert not (tmp_path / "out").exists()
