@@ -370,6 +370,48 @@ def colluder_figures(result: Any, colluder: str, epoch_rounds: int) -> dict[str,
                                       if colluder in e["excluded"]), None)}
 
 
+def mode_figures(args: argparse.Namespace, mode: str, runs: dict[str, Any],
+                 seconds: dict[str, float], loo: dict[str, Any] | None, kinds: list[str],
+                 seeds: list[dict[str, Any]], colluders: dict[str, str]) -> dict[str, Any]:
+    """The figures of one mode from what has run so far (None where a run is missing)."""
+    with_, without = runs.get(f"{mode}-incentives"), runs.get(f"{mode}-plain")
+    figures: dict[str, Any] = dict.fromkeys((
+        "spearman", "spearman_contribution", "spearman_verified", "free_rider_reward",
+        "attacker_reward", "colluder_flagged", "colluder_evicted_within_epochs",
+        "rotation_accuracy_delta", "overhead_ratio"))
+    if with_ is None:
+        return figures
+    if loo is not None:
+        figures.update(reward_figures(with_, kinds, loo))
+    if mode == "federation":
+        flagged = [s["flagged"] for s in seeds]
+        evicted = [s["evicted_within_epochs"] for s in seeds]
+        figures.update(
+            colluder_flagged=all(flagged),
+            colluder_flagged_seeds=f"{sum(flagged)}/{len(seeds)}",
+            colluder_evicted_within_epochs=(
+                max(evicted) if all(e is not None for e in evicted) else None),
+            colluder_evicted_seeds=(
+                f"{sum(e is not None and e <= 2 for e in evicted)}/{len(seeds)}"),
+            colluder_per_seed=seeds,
+        )
+    else:  # gossip keeps its published committee: nothing to evict, no rotation
+        figures["colluder_flagged"] = colluder_figures(
+            with_, colluders[f"{mode}-incentives"], 0)["flagged"]
+    if without is not None:
+        if mode == "federation":
+            figures["rotation_accuracy_delta"] = 100 * (with_.final_accuracy
+                                                        - without.final_accuracy)
+        figures.update(
+            overhead_ratio=seconds[f"{mode}-incentives"] / seconds[f"{mode}-plain"] - 1.0,
+            accuracy_without=without.final_accuracy, wall_without=seconds[f"{mode}-plain"])
+    figures.update(
+        accuracy_with=with_.final_accuracy, wall_with=seconds[f"{mode}-incentives"],
+        updates=with_.outcome.counts,
+        committee_timeline=with_.extra["incentives"]["committee"]["epochs"])
+    return figures
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
@@ -384,7 +426,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--subset", type=int, default=12000,
                         help="stratified MNIST subset (full run)")
     parser.add_argument("--mnist-dir", type=Path, default=REPO.parent / "shared" / "data")
-    parser.add_argument("--out", type=Path, default=None, help="keep the ledger runs here")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="keep the ledger runs here (and partial.json after each stage)")
     args = parser.parse_args(argv)
     args.providers = 10 if args.quick else 20
     args.rounds = 4 if args.quick else 10
@@ -392,42 +435,67 @@ def main(argv: list[str] | None = None) -> int:
     args.seeds = args.seeds or (3 if args.quick else 5)
     args.gossip_updates = args.rounds * args.providers
 
+    import os
+
     import torch
 
+    from ledgerlearn.learning.pool import TrainJob
     from ledgerlearn.protocols.jobs import JobRunner
 
     torch.set_num_threads(1)
     wall = time.perf_counter()
     out = args.out or Path(tempfile.mkdtemp(prefix="ledgerlearn-incentives-"))
-    seconds: dict[str, float] = {}
-    modes: dict[str, dict[str, Any]] = {}
+    out.mkdir(parents=True, exist_ok=True)
     seed = args.seed
     workload, kinds = build_workload(args, seed)
-    colluder = None
-    with JobRunner(1) as runner:
-        from ledgerlearn.learning.pool import TrainJob
+    runs: dict[str, Any] = {}
+    colluders: dict[str, str] = {}
+    seconds: dict[str, float] = {}
+    seeds: list[dict[str, Any]] = []
+    loo: dict[str, Any] | None = None
 
+    def report(final: bool) -> dict[str, Any]:
+        result = {
+            "benchmark": "incentives", "quick": args.quick, "seed": seed,
+            "seeds": args.seeds, "rule": args.rule, "metric": "loss",
+            "providers": args.providers, "rounds": args.rounds,
+            "epoch_rounds": args.epoch_rounds,
+            "colluder": colluders.get("federation-incentives"),
+            "offline_loo_full": loo["full"] if loo else None,
+            "modes": {mode: mode_figures(args, mode, runs, seconds, loo, kinds, seeds,
+                                         colluders) for mode in ("federation", "gossip")},
+            "complete": final, "seconds": seconds, "load_1min": os.getloadavg()[0],
+            "wall_seconds": time.perf_counter() - wall, "out": str(out),
+        }
+        (out / "partial.json").write_text(json.dumps(result, indent=1) + "\n",
+                                          encoding="utf-8")
+        return result
+
+    def run(label: str, mode: str, incentives: bool) -> None:
+        print(f"{label}: running", file=sys.stderr)
+        config = experiment(args, seed, mode, incentives=incentives, rounds=args.rounds)
+        colluders[label] = colluder_of(config)
+        runs[label], seconds[label] = ledger_run(config, workload, runner, out / label)
+        print(f"{label}: accuracy {runs[label].final_accuracy:.4f}, "
+              f"{seconds[label]:.1f} s", file=sys.stderr)
+        report(False)
+
+    with JobRunner(1) as runner:
         # warm the worker up (its imports and first job), so that no timed run pays for it
         runner.run_all([TrainJob(workload.spec, workload.initial_state,
                                  workload.providers[0].dataset, workload.train_config)])
-        runs, colluders = {}, {}
-        for mode in ("federation", "gossip"):
-            for incentives in (True, False):
-                label = f"{mode}-{'incentives' if incentives else 'plain'}"
-                print(f"{label}: running", file=sys.stderr)
-                config = experiment(args, seed, mode, incentives=incentives,
-                                    rounds=args.rounds)
-                colluders[label] = colluder_of(config)
-                runs[label], seconds[label] = ledger_run(config, workload, runner, out / label)
-                print(f"{label}: accuracy {runs[label].final_accuracy:.4f}, "
-                      f"{seconds[label]:.1f} s", file=sys.stderr)
-        colluder = colluders["federation-incentives"]
+        # the most telling figures first: partial.json holds what has run so far
+        run("federation-incentives", "federation", True)
         started = time.perf_counter()
-        verified = verified_by_round(runs["federation-incentives"], args.rounds)
-        loo = offline_loo(workload, verified, seed)
+        loo = offline_loo(workload, verified_by_round(runs["federation-incentives"],
+                                                      args.rounds), seed)
         seconds["offline_loo"] = time.perf_counter() - started
         print(f"offline LOO: {seconds['offline_loo']:.1f} s", file=sys.stderr)
-        seeds = [colluder_figures(runs["federation-incentives"], colluder, args.epoch_rounds)]
+        seeds.append(colluder_figures(runs["federation-incentives"],
+                                      colluders["federation-incentives"], args.epoch_rounds))
+        run("federation-plain", "federation", False)
+        run("gossip-incentives", "gossip", True)
+        run("gossip-plain", "gossip", False)
         for other in range(seed + 1, seed + args.seeds):
             print(f"colluder seed {other}: running", file=sys.stderr)
             other_workload, _ = build_workload(args, other)
@@ -435,47 +503,8 @@ def main(argv: list[str] | None = None) -> int:
                                 rounds=args.epoch_rounds + 1)
             result, _ = ledger_run(config, other_workload, runner, out / f"colluder-{other}")
             seeds.append(colluder_figures(result, colluder_of(config), args.epoch_rounds))
-    for mode in ("federation", "gossip"):
-        with_, without = runs[f"{mode}-incentives"], runs[f"{mode}-plain"]
-        figures = reward_figures(with_, kinds, loo)
-        if mode == "federation":
-            flagged = [s["flagged"] for s in seeds]
-            evicted = [s["evicted_within_epochs"] for s in seeds]
-            figures.update(
-                colluder_flagged=all(flagged),
-                colluder_flagged_seeds=f"{sum(flagged)}/{len(seeds)}",
-                colluder_evicted_within_epochs=(
-                    max(evicted) if all(e is not None for e in evicted) else None),
-                colluder_evicted_seeds=(
-                    f"{sum(e is not None and e <= 2 for e in evicted)}/{len(seeds)}"),
-                colluder_per_seed=seeds,
-                rotation_accuracy_delta=100 * (with_.final_accuracy - without.final_accuracy),
-            )
-        else:
-            gossip_flag = colluder_figures(with_, colluders["gossip-incentives"], 0)
-            figures.update(
-                colluder_flagged=gossip_flag["flagged"],
-                colluder_evicted_within_epochs=None,  # gossip keeps its published committee
-                rotation_accuracy_delta=None,
-            )
-        figures.update(
-            overhead_ratio=seconds[f"{mode}-incentives"] / seconds[f"{mode}-plain"] - 1.0,
-            accuracy_with=with_.final_accuracy, accuracy_without=without.final_accuracy,
-            wall_with=seconds[f"{mode}-incentives"], wall_without=seconds[f"{mode}-plain"],
-            updates=with_.outcome.counts,
-            committee_timeline=with_.extra["incentives"]["committee"]["epochs"],
-        )
-        modes[mode] = figures
-    import os
-
-    print(json.dumps({
-        "benchmark": "incentives", "quick": args.quick, "seed": seed, "seeds": args.seeds,
-        "rule": args.rule, "metric": "loss", "providers": args.providers,
-        "rounds": args.rounds, "epoch_rounds": args.epoch_rounds, "colluder": colluder,
-        "offline_loo_full": loo["full"], "modes": modes, "seconds": seconds,
-        "load_1min": os.getloadavg()[0], "wall_seconds": time.perf_counter() - wall,
-        "out": str(out),
-    }))
+            report(False)
+    print(json.dumps(report(True)))
     return 0
 
 
