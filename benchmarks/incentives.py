@@ -387,10 +387,10 @@ def mode_figures(args: argparse.Namespace, mode: str, runs: dict[str, Any],
         flagged = [s["flagged"] for s in seeds]
         evicted = [s["evicted_within_epochs"] for s in seeds]
         figures.update(
-            colluder_flagged=all(flagged),
+            colluder_flagged=all(flagged) if seeds else None,
             colluder_flagged_seeds=f"{sum(flagged)}/{len(seeds)}",
             colluder_evicted_within_epochs=(
-                max(evicted) if all(e is not None for e in evicted) else None),
+                max(evicted) if seeds and all(e is not None for e in evicted) else None),
             colluder_evicted_seeds=(
                 f"{sum(e is not None and e <= 2 for e in evicted)}/{len(seeds)}"),
             colluder_per_seed=seeds,

@@ -82,14 +82,16 @@ def rotates(config: ExperimentConfig) -> bool:
 
 
 def organizations(config: ExperimentConfig) -> tuple[str, ...]:
+    """The network's organizations: three with rotation, else two."""
     return ROTATION_ORGS if rotates(config) else ORGS
 
 
 def pool_size(config: ExperimentConfig) -> int:
     """How many committee members are on the network: the committee, or a rotation's pool."""
-    assert config.incentives is None or not rotates(config) or \
-        config.incentives.pool >= config.committee.size
-    return config.incentives.pool if rotates(config) else config.committee.size  # type: ignore[union-attr]
+    spec = config.incentives
+    if spec is not None and spec.epoch_rounds > 0:
+        return max(spec.pool, config.committee.size)  # the config checks pool >= size
+    return config.committee.size
 
 
 def member_id_of(config: ExperimentConfig, role: str, index: int) -> str:
