@@ -25,7 +25,9 @@ Runs, all with the same seed, data and training seeds:
 
 * federation with rewards and rotation (every ``epoch_rounds`` rounds), and the same without
   either (the published committee serves throughout): ``rotation_accuracy_delta`` (test
-  accuracy, points) and ``overhead_ratio`` (wall time with / without, minus 1);
+  accuracy, points) and ``overhead_ratio`` (wall time with / without, minus 1; beside it
+  ``cpu_overhead_ratio``, the same for the CPU seconds of this process and its workers,
+  which a loaded machine disturbs less);
 * gossip with ``improvement`` rewards and without (gossip keeps its published committee:
   the contract elects committees in epochs of federation rounds only);
 * the rotation run again for ``--seeds`` − 1 further seeds, ``epoch_rounds + 1`` rounds each:
@@ -219,6 +221,33 @@ def experiment(args: argparse.Namespace, seed: int, mode: str, *, incentives: bo
     return config_from_mapping(document, source=f"incentives {mode}")
 
 
+def cpu_seconds() -> float:
+    """CPU seconds of this process and its live descendants (the training pool's workers
+    live for the whole benchmark), from Linux's /proc: on a machine shared with other jobs
+    this moves far less than wall time, so it is reported beside the wall-time overhead."""
+    import os
+
+    ticks = os.sysconf("SC_CLK_TCK")
+    parent, used = {}, {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parent[int(entry)], used[int(entry)] = int(fields[1]), int(fields[11]) + int(fields[12])
+    mine, grown = {os.getpid()}, True
+    while grown:
+        more = {pid for pid, ppid in parent.items() if ppid in mine} - mine
+        grown = bool(more)
+        mine |= more
+    reaped = os.times()
+    return sum(used.get(pid, 0) for pid in mine) / ticks + reaped.children_user \
+        + reaped.children_system
+
+
 def ledger_run(config: Any, workload: Any, runner: Any, directory: Path) -> Any:
     """One ledger mode of ``config`` on a fresh embedded network: its ModeResult and wall
     seconds (the publication, every transaction and, with incentives, the rewards and
@@ -230,10 +259,11 @@ def ledger_run(config: Any, workload: Any, runner: Any, directory: Path) -> Any:
 
     session = LedgerSession.create(directory, config, workload)
     try:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), cpu_seconds()
         drive = run_federation if config.modes[0] == "federation" else run_gossip
         result = drive(session, schedule=make_schedule(config), runner=runner)
         seconds = time.perf_counter() - started
+        result.extra["cpu_seconds"] = cpu_seconds() - cpu
     finally:
         session.close()
     (directory / "summary.json").write_text(
@@ -404,6 +434,8 @@ def mode_figures(args: argparse.Namespace, mode: str, runs: dict[str, Any],
                                                         - without.final_accuracy)
         figures.update(
             overhead_ratio=seconds[f"{mode}-incentives"] / seconds[f"{mode}-plain"] - 1.0,
+            cpu_overhead_ratio=with_.extra["cpu_seconds"] / without.extra["cpu_seconds"] - 1,
+            cpu_with=with_.extra["cpu_seconds"], cpu_without=without.extra["cpu_seconds"],
             accuracy_without=without.final_accuracy, wall_without=seconds[f"{mode}-plain"])
     figures.update(
         accuracy_with=with_.final_accuracy, wall_with=seconds[f"{mode}-incentives"],
