@@ -47,7 +47,7 @@ Runs, all with the same seed, data and training seeds:
   ``ledgerlearn rewards OUT/federation-incentives`` prints its tables.
 
 `--quick`: digits, the built-in MLP, 10 providers (one of each unequal kind, one lazy free
-rider), 4 rounds with rotation every 2, 3 seeds; under 3 minutes on an idle 2-core machine.
+rider), 4 rounds with rotation every 2, 3 seeds (wall times: docs/results.md).
 Full: MNIST, a stratified 12,000-image subset of its training set (10,800 for the providers,
 1,200 for the pool's six fragments), an MLP (784-64-10), 20 providers, 10 rounds with
 rotation every 5, 5 seeds. The last line printed is a JSON object.
