@@ -214,7 +214,7 @@ def experiment(args: argparse.Namespace, seed: int, mode: str, *, incentives: bo
     if incentives:
         document["incentives"] = {
             "rule": args.rule, "budget": 1000 * rounds, "member_fee": 1, "metric": "loss",
-            "permutations": args.permutations, "full_gain": 1.0,
+            "permutations": args.permutations, "full_gain": 1.0, "min_gain": args.min_gain,
             "epoch_rounds": args.epoch_rounds if mode == "federation" else 0,
             "pool": 6 if mode == "federation" else 0,
         }
@@ -455,6 +455,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="the federation reward rule (default loo)")
     parser.add_argument("--permutations", type=int, default=8,
                         help="gtg_shapley's permutations")
+    parser.add_argument("--min-gain", type=float, default=0.001,
+                        help="rules.rewards.min_gain: an update alone must lower the "
+                        "fragment's cross-entropy by more than this to earn (lazy updates "
+                        "earn nothing)")
     parser.add_argument("--subset", type=int, default=12000,
                         help="stratified MNIST subset (full run)")
     parser.add_argument("--mnist-dir", type=Path, default=REPO.parent / "shared" / "data")

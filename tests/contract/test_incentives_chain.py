@@ -210,3 +210,25 @@ def test_rewards_metric_must_be_known(chain: Chain) -> None:
         "rules": {"quorum": 3, "min_score": 0.5, "rounds": 1, "training_time_tolerance": 10.0,
                   "rewards": {"rule": "loo", "budget": 10, "metric": "speed"}},
     }, "rewards")
+
+
+def test_a_lazy_update_earns_nothing_even_when_its_removal_hurts(chain: Chain) -> None:
+    m = "fed-lazy-rewards"
+    publish(chain, m, "federation", COMMITTEE, rounds=1, providers_per_round=2,
+            rewards={"rule": "loo", "budget": 100, "metric": "loss", "min_gain": 0.01})
+    worker = update(chain, "Org1MSP/p1", m, ["initial"], 1)
+    lazy = update(chain, "Org1MSP/p2", m, ["initial"], 1)
+    for u in (worker, lazy):
+        judge(chain, m, u, dict.fromkeys(COMMITTEE, 0.9))
+    task = chain.evaluate("contribution_task", {"model_id": m, "round": 1})
+    both = ",".join(sorted([worker, lazy]))
+    assert sorted(task["coalitions"]) == sorted(["", worker, lazy, both])
+    # the lazy update alone is the start (2.3 -> 2.299); in the aggregate it damps the step
+    loss = {"": 2.3, worker: 0.9, lazy: 2.299, both: 0.85}
+    for member in COMMITTEE:
+        result = chain.submit(member, "report_contribution",
+                              {"model_id": m, "round": 1, "values": loss})
+    record = result["contribution"]
+    assert record["contributions"][lazy] > 0
+    assert record["credits"] == {worker: 100, lazy: 0}  # the round's whole pot
+    assert record["excluded"][lazy].startswith("lazy: alone it gains +0.001")

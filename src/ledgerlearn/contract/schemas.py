@@ -94,6 +94,7 @@ REWARDS_RULE = {
         "updates": {"type": "integer", "minimum": 1, "maximum": 10**7},
         "full_gain": {"type": "number", "exclusiveMinimum": 0},
         "metric": {"enum": ["accuracy", "macro_f1", "loss"]},
+        "min_gain": NON_NEGATIVE,
     },
 }
 

@@ -346,6 +346,7 @@ def config_from_mapping(
             permutations=t.number("permutations", 8, integer=True, minimum=1, maximum=64),
             metric=t.choice("metric", ("", *METRICS), "loss"),
             full_gain=t.number("full_gain", 0.05, exclusive_minimum=0.0),
+            min_gain=t.number("min_gain", None, minimum=0.0),
             epoch_rounds=t.number("epoch_rounds", 0, integer=True, minimum=0),
             pool=t.number("pool", 0, integer=True, minimum=0),
         )
@@ -472,7 +473,8 @@ def config_to_toml(config: ExperimentConfig) -> str:
     if config.incentives is not None:
         lines += ["", "[incentives]"]
         for key, value in asdict(config.incentives).items():
-            lines.append(f"{key} = {_toml_value(value)}")
+            if value is not None:
+                lines.append(f"{key} = {_toml_value(value)}")
     for adversary in config.adversaries:
         lines += ["", "[[adversaries]]", f"kind = {_toml_value(adversary.kind)}",
                   f"fraction = {adversary.fraction!r}"]

@@ -162,6 +162,9 @@ class IncentivesConfig:
     permutations: int = 8
     metric: str = "loss"
     full_gain: float = 0.05  # gossip: the gain (in ``metric``) that earns a full share
+    #: Lazy updates earn nothing: an update alone gaining at most this over its start
+    #: (contract.rewards.own_gain_gate); None: no such check.
+    min_gain: float | None = None
     epoch_rounds: int = 0
     pool: int = 0
 

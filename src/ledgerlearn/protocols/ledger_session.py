@@ -125,6 +125,8 @@ def incentive_rules(config: ExperimentConfig, mode: str, pool: list[str]) -> dic
     rewards: dict[str, Any] = {"budget": spec.budget, "member_fee": spec.member_fee}
     if spec.metric:
         rewards["metric"] = spec.metric
+    if spec.min_gain is not None:
+        rewards["min_gain"] = spec.min_gain
     if mode == FEDERATION:
         rewards.update(rule=spec.rule, permutations=spec.permutations)
     else:
