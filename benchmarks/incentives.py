@@ -529,6 +529,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"offline LOO: {seconds['offline_loo']:.1f} s", file=sys.stderr)
         seeds.append(colluder_figures(runs["federation-incentives"],
                                       colluders["federation-incentives"], args.epoch_rounds))
+        report(False)
         run("federation-plain", "federation", False)
         run("gossip-incentives", "gossip", True)
         run("gossip-plain", "gossip", False)
