@@ -19,7 +19,8 @@ pool of 6 in three organizations, one of the 3 published members colluding with 
 attackers (``attacks.colluding_scores``). The reward rule measures coalitions by
 cross-entropy (``rules.rewards.metric = "loss"``, see contract.rewards: accuracy on a
 200-image fragment moves in steps of 0.005, far coarser than one of 20 updates moves the
-aggregate).
+aggregate), and pays nothing to an update that alone lowers it by at most ``--min-gain``
+(``rules.rewards.min_gain``: lazy updates earn nothing).
 
 Runs, all with the same seed, data and training seeds:
 
@@ -43,7 +44,8 @@ Runs, all with the same seed, data and training seeds:
   LOO (all providers; every provider whose contributions were never positive ties at 0);
   ``spearman_contribution`` the contributions the contract recorded (summed over rounds,
   before negative ones are floored to no credit); ``spearman_verified`` only the providers
-  with a verified update. Each ledger run leaves ``OUT/<run>/summary.json``, so
+  with a verified update. Gossip's figures use the same offline LOO (a property of each
+  provider's data, measured once). Each ledger run leaves ``OUT/<run>/summary.json``, so
   ``ledgerlearn rewards OUT/federation-incentives`` prints its tables.
 
 `--quick`: digits, the built-in MLP, 10 providers (one of each unequal kind, one lazy free
