@@ -1,62 +1,89 @@
 """Incentive figures (issue 17): do on-chain rewards follow contribution, do free riders and
-attackers earn nothing, is a colluding member evicted by rotation, what does it cost.
+attackers earn nothing, is a colluding member flagged and voted out by rotation, what do
+rewards and rotation cost.
 
-    .venv/bin/python benchmarks/incentives.py [--quick] [--seed N]
+    .venv/bin/python benchmarks/incentives.py [--quick] [--seed N] [--seeds K] [--rule R]
 
-SKELETON. What it measures today (federation only): providers with deliberately unequal data
-(sizes 1:10), one lazy free rider (resubmits the round's start model) and one label flipper,
-FedAvg rounds; a committee of 3 members, each scoring on its own stratified validation
-fragment, evaluates the coalitions the reward rule needs (contract.rewards.required_coalitions);
-the median per coalition, the contributions and the credits are computed by the very functions
-the contract runs (contract.rewards: median_values, contributions, split_pot). The verdict is
-simulated as the contract's rule would take it with ``min_score`` set per round: verified when
-the median score is at least the round's start score minus 0.05 and the update is not a copy
-of the start. Offline leave-one-out: the whole federation retrained without each provider
-(test accuracy of the full run minus that of the run without it); ``spearman`` compares the
-on-chain rewards of the verified honest providers with it.
+Every on-chain figure comes from ledger runs of the experiment drivers (embedded network,
+the real contract, each participant an agent with its own certificate): the committee
+evaluates the coalitions the model's reward rule needs after each closed round
+(``report_contribution``), the contract takes the median per coalition and pays the credits;
+every ``epoch_rounds`` rounds it elects the next committee (``elect_committee``). The
+figures are read back from the contract's queries (``protocols.incentives``).
 
-Not measured yet (reported as null, listed under ``not_measured``): everything that needs the
-ledger and the agents in the loop: the colluding member's flag and eviction through
-``elect_committee``, accuracy with rotation, the wall-time overhead on a ledger run, and gossip
-mode. ``overhead_ratio`` here is only the committee's extra evaluation time for the coalitions
-over its verdict evaluations and the providers' training (no ledger).
+Scenario (deliberately unequal providers, the issue's): sizes 1:10 (linearly spaced), two
+label-skewed (80 % of their samples from two classes), two with noisy labels (half their
+labels replaced at random), two lazy free riders (``attacks.lazy_free_rider``: the round's
+start plus noise, a plausible time claim) and one label flipper; 3 members (quorum 3) of a
+pool of 6 in three organizations, one of the 3 published members colluding with the
+attackers (``attacks.colluding_scores``). The reward rule measures coalitions by
+cross-entropy (``rules.rewards.metric = "loss"``, see contract.rewards: accuracy on a
+200-image fragment moves in steps of 0.005, far coarser than one of 20 updates moves the
+aggregate), and pays nothing to an update that alone lowers it by at most ``--min-gain``
+(``rules.rewards.min_gain``: lazy updates earn nothing).
 
-`--quick`: digits, the built-in MLP, 8 providers, 3 rounds, LOO rule. The full run (MNIST,
-12,000 images, 20 providers, GTG-Shapley) is the issue's target and is not wired yet. The last
-line printed is a JSON object.
+Runs, all with the same seed, data and training seeds:
+
+* federation with rewards and rotation (every ``epoch_rounds`` rounds), and the same without
+  either (the published committee serves throughout): ``rotation_accuracy_delta`` (test
+  accuracy, points) and ``overhead_ratio`` (wall time with / without, minus 1; beside it
+  ``cpu_overhead_ratio``, the same for the CPU seconds of this process and its workers,
+  which a loaded machine disturbs less);
+* gossip with ``improvement`` rewards and without (gossip keeps its published committee:
+  the contract elects committees in epochs of federation rounds only);
+* the rotation run again for ``--seeds`` − 1 further seeds, ``epoch_rounds + 1`` rounds each:
+  is the colluder flagged in epoch 1 and missing from the next election?
+* offline leave-one-out (LOO, Cook 1977; the baseline of data valuation, e.g. Jia et al.
+  2019): the federation replayed in process, each round aggregating (FedAvg by samples) the
+  updates of the providers whose update the committee verified in that round of the
+  rotation run, every provider training with a seed fixed by (seed, round, provider), once
+  with everyone and once without each provider; a provider's LOO contribution is the test
+  cross-entropy without it minus with everyone (the same measure the rewards use, on the
+  10,000 test images). A provider never verified is never aggregated, so its LOO is exactly
+  0, like its reward. ``spearman`` compares each provider's on-chain total credit with its
+  LOO (all providers; every provider whose contributions were never positive ties at 0);
+  ``spearman_contribution`` the contributions the contract recorded (summed over rounds,
+  before negative ones are floored to no credit); ``spearman_verified`` only the providers
+  with a verified update. Gossip's figures use the same offline LOO (a property of each
+  provider's data, measured once). Each ledger run leaves ``OUT/<run>/summary.json``, so
+  ``ledgerlearn rewards OUT/federation-incentives`` prints its tables.
+
+`--quick`: digits, the built-in MLP, 10 providers (one of each unequal kind, one lazy free
+rider), 4 rounds with rotation every 2, 3 seeds (wall times: docs/results.md).
+Full: MNIST, a stratified 12,000-image subset of its training set (10,800 for the providers,
+1,200 for the pool's six fragments), an MLP (784-64-10), 20 providers, 10 rounds with
+rotation every 5, 5 seeds. The last line printed is a JSON object.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ledgerlearn.contract import rewards
-from ledgerlearn.learning.aggregation import aggregate
-from ledgerlearn.learning.datasets import Dataset, load_dataset
-from ledgerlearn.learning.models import builtin_spec
-from ledgerlearn.learning.training import TrainConfig, evaluate, train_local
-
-COMMITTEE = 3
-TOLERANCE = 0.05
+REPO = Path(__file__).resolve().parents[1]
+COLLUDER_INDEX = 2  # member2: the last of the published committee (committee.dishonest = 1)
 
 
 def spearman(a: list[float], b: list[float]) -> float | None:
-    """Spearman's rank correlation (average ranks for ties); None for fewer than 3 points."""
+    """Spearman's rank correlation (average ranks for ties); None for fewer than 3 points or
+    a constant side."""
     if len(a) < 3:
         return None
 
     def ranks(v: list[float]) -> np.ndarray:
-        order = np.argsort(v, kind="stable")
-        r = np.empty(len(v))
-        r[order] = np.arange(len(v), dtype=float)
-        values = np.asarray(v)
-        for value in set(v):  # ties: average rank
+        values = np.asarray(v, dtype=float)
+        order = np.argsort(values, kind="stable")
+        r = np.empty(len(values))
+        r[order] = np.arange(len(values), dtype=float)
+        for value in np.unique(values):  # ties: average rank
             r[values == value] = r[values == value].mean()
         return r
 
@@ -66,139 +93,457 @@ def spearman(a: list[float], b: list[float]) -> float | None:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def providers(train: Dataset, count: int, rng: np.random.Generator) -> list[dict[str, Any]]:
-    """Unequal sizes 1:10; the last two are a lazy free rider and a label flipper."""
-    order = rng.permutation(len(train))
-    sizes = np.linspace(1, 10, count)
-    sizes = (sizes / sizes.sum() * len(train) * 0.9).astype(int)
-    result, start = [], 0
-    for i, size in enumerate(sizes):
-        kind = "free_rider" if i == count - 2 else "label_flip" if i == count - 1 else "honest"
-        part = train.subset(order[start:start + max(size, 8)])
-        start += max(size, 8)
-        if kind == "label_flip":
-            flipped = part.num_classes - 1 - part.y
-            part = Dataset(x=part.x, y=flipped, num_classes=part.num_classes, name=part.name)
-        result.append({"id": f"p{i:02d}", "kind": kind, "data": part})
-    return result
+# ----------------------------------------------------------------------------- scenario
+
+def kinds_for(count: int) -> list[str]:
+    """Provider kinds by size rank (0 = smallest): the unequal ones spread over the sizes."""
+    kinds = ["honest"] * count
+    if count >= 20:
+        special = {4: "label_skew", 13: "label_skew", 6: "noisy_labels", 15: "noisy_labels",
+                   8: "lazy_free_rider", 17: "lazy_free_rider", 11: "label_flip"}
+    else:
+        special = {2: "label_skew", 4: "noisy_labels", 6: "lazy_free_rider", 8: "label_flip"}
+    for index, kind in special.items():
+        kinds[index] = kind
+    return kinds
 
 
-def federate(spec, start, people, rounds, config, fragments=None, rule="loo",
-             permutations=4, budget=1000):  # type: ignore[no-untyped-def]
-    """FedAvg rounds; with fragments, the committee's verdicts and the reward rule as the
-    contract computes them. Returns the final state, credits per provider, seconds."""
-    state = start
-    credits = {p["id"]: 0 for p in people}
-    seconds = {"train": 0.0, "verdict": 0.0, "rewards": 0.0}
-    for r in range(rounds):
-        updates = {}
-        for p in people:
-            if p["kind"] == "free_rider":
-                updates[p["id"]] = {k: np.array(v, copy=True) for k, v in state.items()}
+def build_providers(train: Any, count: int, seed: int) -> tuple[list[Any], list[str]]:
+    """Sizes 1:10; label-skewed providers draw 80 % from two classes; noisy ones have half
+    their labels replaced by another class at random."""
+    from ledgerlearn.learning.datasets import Dataset
+    from ledgerlearn.protocols.workload import ProviderData
+
+    rng = np.random.default_rng([seed, 17])
+    kinds = kinds_for(count)
+    sizes = np.linspace(1.0, 10.0, count)
+    sizes = np.maximum(4, np.floor(sizes / sizes.sum() * len(train))).astype(int)
+    pools = {c: list(rng.permutation(np.flatnonzero(train.y == c)))
+             for c in range(train.num_classes)}
+
+    def take(classes: list[int], n: int) -> list[int]:
+        got = []
+        while len(got) < n:
+            available = [c for c in classes if pools[c]] or [c for c in pools if pools[c]]
+            if not available:
+                break
+            got.append(int(pools[int(rng.choice(available))].pop()))
+        return got
+
+    everything = list(range(train.num_classes))
+    chosen: dict[int, list[int]] = {}
+    order = [i for i, k in enumerate(kinds) if k == "label_skew"] + \
+        [i for i, k in enumerate(kinds) if k != "label_skew"]
+    for i in order:  # the skewed ones first, while their classes are plentiful
+        if kinds[i] == "label_skew":
+            two = [int(c) for c in rng.choice(train.num_classes, 2, replace=False)]
+            chosen[i] = take(two, int(0.8 * sizes[i])) + take(everything,
+                                                             sizes[i] - int(0.8 * sizes[i]))
+        else:
+            chosen[i] = take(everything, int(sizes[i]))
+    providers = []
+    for i in range(count):
+        data = train.subset(np.array(chosen[i]), name=f"provider{i}")
+        if kinds[i] == "noisy_labels":
+            y = data.y.copy()
+            noisy = rng.random(len(y)) < 0.5
+            y[noisy] = (y[noisy] + rng.integers(1, data.num_classes, noisy.sum())) \
+                % data.num_classes
+            data = Dataset(x=data.x, y=y.astype(np.int64), num_classes=data.num_classes,
+                           name=data.name)
+        adversary = kinds[i] if kinds[i] in ("lazy_free_rider", "label_flip") else None
+        providers.append(ProviderData(i, f"provider{i}", data, adversary))
+    return providers, kinds
+
+
+def mnist_mlp() -> Any:
+    """A small MLP for 28x28 images (784-64-10): the benchmark's model, fast on a CPU."""
+    from ledgerlearn.learning.models import ModelSpec
+
+    return ModelSpec.from_json(json.dumps({
+        "name": "mlp-mnist", "input_shape": [1, 28, 28], "num_classes": 10,
+        "layers": [{"type": "Flatten"}, {"type": "Linear", "out_features": 64},
+                   {"type": "ReLU"}, {"type": "Linear", "out_features": 10}],
+    }).encode())
+
+
+def build_workload(args: argparse.Namespace, seed: int) -> tuple[Any, list[str]]:
+    from ledgerlearn.learning.datasets import load_dataset
+    from ledgerlearn.learning.models import builtin_spec
+    from ledgerlearn.learning.training import TrainConfig
+    from ledgerlearn.protocols.workload import Workload, stratified_holdout
+
+    if args.quick:
+        splits = load_dataset("digits", seed=seed)
+        train, spec = splits.train, builtin_spec("mlp")
+        validation_fraction = 0.2
+    else:
+        splits = load_dataset("mnist", args.mnist_dir, seed=seed)
+        _, kept = stratified_holdout(splits.train.y, args.subset / len(splits.train), seed + 1)
+        train, spec = splits.train.subset(kept), mnist_mlp()
+        validation_fraction = 0.1
+    kept, held = stratified_holdout(train.y, validation_fraction, seed)
+    validation = train.subset(held, name=f"{train.name}-validation")
+    providers, kinds = build_providers(train.subset(kept), args.providers, seed)
+    workload = Workload(
+        spec=spec, initial_state=spec.initial_state(seed), providers=tuple(providers),
+        validation=validation, test=splits.test,
+        train_config=TrainConfig(epochs=1, batch_size=32, optimizer="adam", lr=0.005,
+                                 seed=seed),
+        seed=seed,
+    )
+    return workload, kinds
+
+
+def experiment(args: argparse.Namespace, seed: int, mode: str, *, incentives: bool,
+               rounds: int) -> Any:
+    from ledgerlearn.experiments.config import config_from_mapping
+
+    count = args.providers
+    document: dict[str, Any] = {
+        "experiment": {"name": f"incentives-{seed}", "seed": seed, "modes": [mode]},
+        "providers": {"count": count, "speed_min": 1.0, "speed_max": 1.0},
+        "committee": {"size": 3, "dishonest": 1, "attack": "colluding_scores"},
+        "rules": {"quorum": 3, "min_score": 0.15, "rounds": rounds},
+        "gossip": {"duration": 1e9, "max_updates": args.gossip_updates, "parents": 2},
+        "clock": {"samples_per_second": 200.0},
+        "adversaries": [
+            {"kind": "lazy_free_rider", "fraction": kinds_for(count).count("lazy_free_rider")
+             / count},
+            {"kind": "label_flip", "fraction": kinds_for(count).count("label_flip") / count},
+        ],
+    }
+    if incentives:
+        document["incentives"] = {
+            "rule": args.rule, "budget": 1000 * rounds, "member_fee": 1, "metric": "loss",
+            "permutations": args.permutations, "full_gain": 1.0, "min_gain": args.min_gain,
+            "epoch_rounds": args.epoch_rounds if mode == "federation" else 0,
+            "pool": 6 if mode == "federation" else 0,
+        }
+    return config_from_mapping(document, source=f"incentives {mode}")
+
+
+def cpu_seconds() -> float:
+    """CPU seconds of this process and its live descendants (the training pool's workers
+    live for the whole benchmark), from Linux's /proc: on a machine shared with other jobs
+    this moves far less than wall time, so it is reported beside the wall-time overhead."""
+    import os
+
+    ticks = os.sysconf("SC_CLK_TCK")
+    parent, used = {}, {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parent[int(entry)], used[int(entry)] = int(fields[1]), int(fields[11]) + int(fields[12])
+    mine, grown = {os.getpid()}, True
+    while grown:
+        more = {pid for pid, ppid in parent.items() if ppid in mine} - mine
+        grown = bool(more)
+        mine |= more
+    reaped = os.times()
+    return sum(used.get(pid, 0) for pid in mine) / ticks + reaped.children_user \
+        + reaped.children_system
+
+
+def ledger_run(config: Any, workload: Any, runner: Any, directory: Path) -> Any:
+    """One ledger mode of ``config`` on a fresh embedded network: its ModeResult and wall
+    seconds (the publication, every transaction and, with incentives, the rewards and
+    elections). Leaves ``directory/summary.json`` (``ledgerlearn rewards DIRECTORY``)."""
+    from ledgerlearn.experiments.runner import make_schedule
+    from ledgerlearn.protocols.federation import run_federation
+    from ledgerlearn.protocols.gossip import run_gossip
+    from ledgerlearn.protocols.ledger_session import LedgerSession
+
+    session = LedgerSession.create(directory, config, workload)
+    try:
+        started, cpu = time.perf_counter(), cpu_seconds()
+        drive = run_federation if config.modes[0] == "federation" else run_gossip
+        result = drive(session, schedule=make_schedule(config), runner=runner)
+        seconds = time.perf_counter() - started
+        result.extra["cpu_seconds"] = cpu_seconds() - cpu
+    finally:
+        session.close()
+    (directory / "summary.json").write_text(
+        json.dumps({"modes": {result.mode: result.summary()}}, indent=1, default=str) + "\n",
+        encoding="utf-8")
+    return result, seconds
+
+
+def colluder_of(config: Any) -> str:
+    """The colluding member's id in ``config``'s network (organizations differ with
+    rotation)."""
+    from ledgerlearn.protocols.ledger_session import member_id_of
+
+    return member_id_of(config, "member", COLLUDER_INDEX)
+
+
+# ----------------------------------------------------------------------------- offline LOO
+
+def train_seed(seed: int, round_number: int, index: int) -> int:
+    digest = hashlib.sha256(f"loo|{seed}|{round_number}|{index}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+def replay(workload: Any, verified: list[list[int]], seed: int, leave_out: int | None) -> Any:
+    """The federation replayed in process: round r aggregates (FedAvg by samples) the
+    updates of the providers verified in round r, without ``leave_out``."""
+    from ledgerlearn.attacks.label_flip import flip_labels
+    from ledgerlearn.learning.aggregation import aggregate
+    from ledgerlearn.learning.training import TrainConfig, train_local
+
+    state = workload.initial_state
+    base = workload.train_config
+    for round_number, indices in enumerate(verified, start=1):
+        taking_part = [i for i in indices if i != leave_out]
+        if not taking_part:
+            continue
+        states, weights = [], []
+        for i in taking_part:
+            provider = workload.providers[i]
+            weights.append(len(provider.dataset))
+            if provider.adversary == "lazy_free_rider":
+                states.append(state)  # what it submits: the round's start (plus noise)
                 continue
-            t = time.perf_counter()
-            cfg = TrainConfig(**{**config, "seed": 1000 * r + int(p["id"][1:])})
-            updates[p["id"]] = train_local(spec, state, p["data"], cfg).state
-            seconds["train"] += time.perf_counter() - t
-        sizes = {p["id"]: len(p["data"]) for p in people}
-        verified = list(updates)
-        if fragments is not None:
-            t = time.perf_counter()
+            data = flip_labels(provider.dataset) if provider.adversary == "label_flip" \
+                else provider.dataset
+            config = TrainConfig(epochs=base.epochs, batch_size=base.batch_size,
+                                 optimizer=base.optimizer, lr=base.lr,
+                                 seed=train_seed(seed, round_number, i))
+            states.append(train_local(workload.spec, state, data, config).state)
+        state = aggregate("fedavg", states, weights)
+    return state
 
-            def score(s, f):  # type: ignore[no-untyped-def]
-                return float(evaluate(spec, s, f, metrics=["accuracy"])["accuracy"])
 
-            start_score = float(np.median([score(state, f) for f in fragments]))
-            verified = []
-            for pid, s in updates.items():
-                copy = all(np.array_equal(s[k], state[k]) for k in s)
-                med = float(np.median([score(s, f) for f in fragments]))
-                if not copy and med >= start_score - TOLERANCE:
-                    verified.append(pid)
-            seconds["verdict"] += time.perf_counter() - t
-            if verified:
-                t = time.perf_counter()
-                seed = rewards.contribution_seed(f"bench|round-{r}", sorted(updates))
-                coalitions = rewards.required_coalitions(rule, verified, seed=seed,
-                                                         permutation_count=permutations)
+def offline_loo(workload: Any, verified: list[list[int]], seed: int) -> dict[str, Any]:
+    """Each provider's leave-one-out contribution: test loss without it minus with all
+    (and the same in accuracy points, for reference)."""
+    from ledgerlearn.learning.training import evaluate
 
-                states = {
-                    key: state if key == "" else aggregate(
-                        "fedavg", [updates[u] for u in key.split(",")],
-                        [sizes[u] for u in key.split(",")])
-                    for key in coalitions
-                }
-                member_values = [{key: score(states[key], f) for key in coalitions}
-                                 for f in fragments]
-                medians = rewards.median_values(member_values)
-                phi = rewards.contributions(rule, medians, verified, seed=seed,
-                                            permutation_count=permutations)
-                for pid, amount in rewards.split_pot(phi, rewards.round_pot(budget, rounds)
-                                                     ).items():
-                    credits[pid] += amount
-                seconds["rewards"] += time.perf_counter() - t
-        if verified:
-            state = aggregate("fedavg", [updates[u] for u in sorted(verified)],
-                              [sizes[u] for u in sorted(verified)])
-    return state, credits, seconds
+    def measure(state: Any) -> dict[str, float]:
+        return evaluate(workload.spec, state, workload.test, metrics=["accuracy", "loss"])
+
+    everyone = measure(replay(workload, verified, seed, None))
+    ever = {i for indices in verified for i in indices}
+    loss, accuracy = {}, {}
+    for i in range(len(workload.providers)):
+        if i not in ever:
+            loss[i] = accuracy[i] = 0.0
+            continue
+        without = measure(replay(workload, verified, seed, i))
+        loss[i] = float(without["loss"] - everyone["loss"])
+        accuracy[i] = float(everyone["accuracy"] - without["accuracy"])
+    return {"loss": loss, "accuracy": accuracy, "full": everyone}
+
+
+# ----------------------------------------------------------------------------- figures
+
+def provider_index(member_id: str) -> int:
+    return int(member_id.rsplit("provider", 1)[1])
+
+
+def verified_by_round(result: Any, rounds: int) -> list[list[int]]:
+    verified: list[list[int]] = [[] for _ in range(rounds)]
+    for node in result.outcome.nodes:
+        if node.status == "verified" and node.round:
+            verified[node.round - 1].append(provider_index(node.provider))
+    return [sorted(v) for v in verified]
+
+
+def reward_figures(result: Any, kinds: list[str], loo: dict[str, Any]) -> dict[str, Any]:
+    totals_by_member = result.extra["incentives"]["provider_totals"]
+    totals = [0] * len(kinds)
+    for member, amount in totals_by_member.items():
+        totals[provider_index(member)] = int(amount)
+    contribution = [loo["loss"][i] for i in range(len(kinds))]
+    verified = sorted({provider_index(n.provider) for n in result.outcome.nodes
+                       if n.status == "verified"})
+    measured = [0.0] * len(kinds)  # the contributions the contract recorded, summed
+    for row in result.extra["incentives"]["rewards"]:
+        if row["contribution"] is not None:
+            measured[provider_index(row["provider"])] += float(row["contribution"])
+    return {
+        "spearman": spearman([float(t) for t in totals], contribution),
+        "spearman_contribution": spearman(measured, contribution),
+        "onchain_contribution": measured,
+        "spearman_verified": spearman([float(totals[i]) for i in verified],
+                                      [contribution[i] for i in verified]),
+        "spearman_accuracy_loo": spearman([float(t) for t in totals],
+                                          [loo["accuracy"][i] for i in range(len(kinds))]),
+        "free_rider_reward": sum(t for t, k in zip(totals, kinds, strict=True)
+                                 if k == "lazy_free_rider"),
+        "attacker_reward": sum(t for t, k in zip(totals, kinds, strict=True)
+                               if k == "label_flip"),
+        "rewards": totals,
+        "kinds": kinds,
+        "offline_loo_loss": contribution,
+        "verified_providers": verified,
+    }
+
+
+def colluder_figures(result: Any, colluder: str, epoch_rounds: int) -> dict[str, Any]:
+    """Was the colluder flagged, in which epoch, and how many epochs later was it no longer
+    seated (None: still seated at the end, or never flagged)?"""
+    timeline = result.extra["incentives"]["committee"]
+    flag = next((f for f in timeline["flags"] if f["member"] == colluder), None)
+    rounds = {n.update_id: n.round for n in result.outcome.nodes}
+    if flag is None:
+        return {"flagged": False, "flag_epoch": None, "evicted_within_epochs": None}
+    flag_round = max(rounds.get(u) or 1 for u in flag["updates"])
+    flag_epoch = (flag_round - 1) // epoch_rounds + 1 if epoch_rounds else 1
+    evicted = next((e["epoch"] - flag_epoch for e in timeline["epochs"]
+                    if e["epoch"] > flag_epoch and colluder not in e["committee"]), None)
+    return {"flagged": True, "flag_epoch": flag_epoch, "evicted_within_epochs": evicted,
+            "excluded_because": next((e["excluded"].get(colluder) for e in timeline["epochs"]
+                                      if colluder in e["excluded"]), None)}
+
+
+def mode_figures(args: argparse.Namespace, mode: str, runs: dict[str, Any],
+                 seconds: dict[str, float], loo: dict[str, Any] | None, kinds: list[str],
+                 seeds: list[dict[str, Any]], colluders: dict[str, str]) -> dict[str, Any]:
+    """The figures of one mode from what has run so far (None where a run is missing)."""
+    with_, without = runs.get(f"{mode}-incentives"), runs.get(f"{mode}-plain")
+    figures: dict[str, Any] = dict.fromkeys((
+        "spearman", "spearman_contribution", "spearman_verified", "free_rider_reward",
+        "attacker_reward", "colluder_flagged", "colluder_evicted_within_epochs",
+        "rotation_accuracy_delta", "overhead_ratio"))
+    if with_ is None:
+        return figures
+    if loo is not None:
+        figures.update(reward_figures(with_, kinds, loo))
+    if mode == "federation":
+        flagged = [s["flagged"] for s in seeds]
+        evicted = [s["evicted_within_epochs"] for s in seeds]
+        figures.update(
+            colluder_flagged=all(flagged) if seeds else None,
+            colluder_flagged_seeds=f"{sum(flagged)}/{len(seeds)}",
+            colluder_evicted_within_epochs=(
+                max(evicted) if seeds and all(e is not None for e in evicted) else None),
+            colluder_evicted_seeds=(
+                f"{sum(e is not None and e <= 2 for e in evicted)}/{len(seeds)}"),
+            colluder_per_seed=seeds,
+        )
+    else:  # gossip keeps its published committee: nothing to evict, no rotation
+        figures["colluder_flagged"] = colluder_figures(
+            with_, colluders[f"{mode}-incentives"], 0)["flagged"]
+    if without is not None:
+        if mode == "federation":
+            figures["rotation_accuracy_delta"] = 100 * (with_.final_accuracy
+                                                        - without.final_accuracy)
+        figures.update(
+            overhead_ratio=seconds[f"{mode}-incentives"] / seconds[f"{mode}-plain"] - 1.0,
+            cpu_overhead_ratio=with_.extra["cpu_seconds"] / without.extra["cpu_seconds"] - 1,
+            cpu_with=with_.extra["cpu_seconds"], cpu_without=without.extra["cpu_seconds"],
+            accuracy_without=without.final_accuracy, wall_without=seconds[f"{mode}-plain"])
+    figures.update(
+        accuracy_with=with_.final_accuracy, wall_with=seconds[f"{mode}-incentives"],
+        updates=with_.outcome.counts,
+        committee_timeline=with_.extra["incentives"]["committee"]["epochs"])
+    return figures
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="digits, 8 providers, 3 rounds")
+    parser.add_argument("--quick", action="store_true",
+                        help="digits, 10 providers, 4 rounds, rotation every 2, 3 seeds")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, default=0,
+                        help="seeds of the colluder figure (default 5; --quick 3)")
+    parser.add_argument("--rule", choices=("loo", "gtg_shapley"), default="loo",
+                        help="the federation reward rule (default loo)")
+    parser.add_argument("--permutations", type=int, default=8,
+                        help="gtg_shapley's permutations")
+    parser.add_argument("--min-gain", type=float, default=0.001,
+                        help="rules.rewards.min_gain: an update alone must lower the "
+                        "fragment's cross-entropy by more than this to earn (lazy updates "
+                        "earn nothing)")
+    parser.add_argument("--subset", type=int, default=12000,
+                        help="stratified MNIST subset (full run)")
+    parser.add_argument("--mnist-dir", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="keep the ledger runs here (and partial.json after each stage)")
     args = parser.parse_args(argv)
-    if not args.quick:
-        print("the full run (MNIST, 20 providers) is not wired yet; use --quick", file=sys.stderr)
-        return 2
+    args.providers = 10 if args.quick else 20
+    args.rounds = 4 if args.quick else 10
+    args.epoch_rounds = 2 if args.quick else 5
+    args.seeds = args.seeds or (3 if args.quick else 5)
+    args.gossip_updates = args.rounds * args.providers
+
+    import os
+
+    import torch
+
+    from ledgerlearn.learning.pool import TrainJob
+    from ledgerlearn.protocols.jobs import JobRunner
+
+    torch.set_num_threads(1)
     wall = time.perf_counter()
-    rng = np.random.default_rng(args.seed)
-    splits = load_dataset("digits", seed=args.seed)
-    spec = builtin_spec("mlp")
-    train, held_out = splits.train, splits.test
-    halves = np.array_split(rng.permutation(len(held_out)), 2)
-    validation, test = held_out.subset(halves[0]), held_out.subset(halves[1])
-    cut = np.array_split(rng.permutation(len(validation)), COMMITTEE)
-    fragments = [validation.subset(c) for c in cut]
-    people = providers(train, 8, rng)
-    config = {"epochs": 2, "batch_size": 32, "lr": 0.05}
-    rounds = 3
-    start = spec.initial_state(seed=args.seed)
-    final, credits, seconds = federate(spec, start, people, rounds, config, fragments)
+    out = args.out or Path(tempfile.mkdtemp(prefix="ledgerlearn-incentives-"))
+    out.mkdir(parents=True, exist_ok=True)
+    seed = args.seed
+    workload, kinds = build_workload(args, seed)
+    runs: dict[str, Any] = {}
+    colluders: dict[str, str] = {}
+    seconds: dict[str, float] = {}
+    seeds: list[dict[str, Any]] = []
+    loo: dict[str, Any] | None = None
 
-    def accuracy(s):  # type: ignore[no-untyped-def]
-        return float(evaluate(spec, s, test, metrics=["accuracy"])["accuracy"])
+    def report(final: bool) -> dict[str, Any]:
+        result = {
+            "benchmark": "incentives", "quick": args.quick, "seed": seed,
+            "seeds": args.seeds, "rule": args.rule, "metric": "loss",
+            "providers": args.providers, "rounds": args.rounds,
+            "epoch_rounds": args.epoch_rounds,
+            "colluder": colluders.get("federation-incentives"),
+            "offline_loo_full": loo["full"] if loo else None,
+            "modes": {mode: mode_figures(args, mode, runs, seconds, loo, kinds, seeds,
+                                         colluders) for mode in ("federation", "gossip")},
+            "complete": final, "seconds": seconds, "load_1min": os.getloadavg()[0],
+            "wall_seconds": time.perf_counter() - wall, "out": str(out),
+        }
+        (out / "partial.json").write_text(json.dumps(result, indent=1) + "\n",
+                                          encoding="utf-8")
+        return result
 
-    full = accuracy(final)
-    loo = {}
-    for p in people:
-        others = [q for q in people if q["id"] != p["id"]]
-        without, _, _ = federate(spec, start, others, rounds, config)
-        loo[p["id"]] = full - accuracy(without)
-    honest = [p["id"] for p in people if p["kind"] == "honest" and credits[p["id"]] > 0]
-    federation = {
-        "spearman": spearman([credits[i] for i in honest], [loo[i] for i in honest]),
-        "free_rider_reward": sum(credits[p["id"]] for p in people if p["kind"] == "free_rider"),
-        "attacker_reward": sum(credits[p["id"]] for p in people if p["kind"] == "label_flip"),
-        "colluder_flagged": None,
-        "colluder_evicted_within_epochs": None,
-        "rotation_accuracy_delta": None,
-        "overhead_ratio": seconds["rewards"] / max(1e-9, seconds["train"] + seconds["verdict"]),
-        "final_accuracy": full,
-        "credits": credits,
-        "offline_loo": loo,
-        "seconds": seconds,
-    }
-    gossip = dict.fromkeys(["spearman", "free_rider_reward", "attacker_reward",
-                            "colluder_flagged", "colluder_evicted_within_epochs",
-                            "rotation_accuracy_delta", "overhead_ratio"])
-    print(json.dumps({
-        "benchmark": "incentives", "quick": True, "seed": args.seed, "rule": "loo",
-        "modes": {"federation": federation, "gossip": gossip},
-        "not_measured": ["colluder_flagged", "colluder_evicted_within_epochs",
-                         "rotation_accuracy_delta", "ledger overhead", "modes.gossip"],
-        "wall_seconds": time.perf_counter() - wall,
-    }))
+    def run(label: str, mode: str, incentives: bool) -> None:
+        print(f"{label}: running", file=sys.stderr)
+        config = experiment(args, seed, mode, incentives=incentives, rounds=args.rounds)
+        colluders[label] = colluder_of(config)
+        runs[label], seconds[label] = ledger_run(config, workload, runner, out / label)
+        print(f"{label}: accuracy {runs[label].final_accuracy:.4f}, "
+              f"{seconds[label]:.1f} s", file=sys.stderr)
+        report(False)
+
+    with JobRunner(1) as runner:
+        # warm the worker up (its imports and first job), so that no timed run pays for it
+        runner.run_all([TrainJob(workload.spec, workload.initial_state,
+                                 workload.providers[0].dataset, workload.train_config)])
+        # the most telling figures first: partial.json holds what has run so far
+        run("federation-incentives", "federation", True)
+        started = time.perf_counter()
+        loo = offline_loo(workload, verified_by_round(runs["federation-incentives"],
+                                                      args.rounds), seed)
+        seconds["offline_loo"] = time.perf_counter() - started
+        print(f"offline LOO: {seconds['offline_loo']:.1f} s", file=sys.stderr)
+        seeds.append(colluder_figures(runs["federation-incentives"],
+                                      colluders["federation-incentives"], args.epoch_rounds))
+        report(False)
+        run("federation-plain", "federation", False)
+        run("gossip-incentives", "gossip", True)
+        run("gossip-plain", "gossip", False)
+        for other in range(seed + 1, seed + args.seeds):
+            print(f"colluder seed {other}: running", file=sys.stderr)
+            other_workload, _ = build_workload(args, other)
+            config = experiment(args, other, "federation", incentives=True,
+                                rounds=args.epoch_rounds + 1)
+            result, _ = ledger_run(config, other_workload, runner, out / f"colluder-{other}")
+            seeds.append(colluder_figures(result, colluder_of(config), args.epoch_rounds))
+            report(False)
+    print(json.dumps(report(True)))
     return 0
 
 

@@ -10,7 +10,7 @@ import sys
 import click
 
 from ledgerlearn import __version__
-from ledgerlearn.experiments.cli import run_command
+from ledgerlearn.experiments.cli import rewards_command, run_command
 from ledgerlearn.explorer.cli import explore_command
 from ledgerlearn.fabric import cli as fabric_cli
 from ledgerlearn.fabric.cli import fabric_group
@@ -121,6 +121,7 @@ main.add_command(fabric_group)
 main.add_command(network_group)
 main.add_command(node_command)
 main.add_command(run_command)
+main.add_command(rewards_command)
 main.add_command(explore_command)
 
 

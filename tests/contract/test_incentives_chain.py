@@ -174,3 +174,61 @@ def test_gossip_improvement_credit(chain: Chain) -> None:
                               {"model_id": m, "update_id": u, "values": {"": 0.5, u: 0.75}})
     assert result["contribution"]["credits"] == {u: 25}  # half the gain of full credit
     assert chain.evaluate("rewards_of", {"provider": "Org1MSP/p1", "model_id": m})["total"] == 25
+
+
+def test_rewards_measured_by_their_own_metric(chain: Chain) -> None:
+    """rules.rewards.metric "loss": the committee reports cross-entropies, lower is better,
+    so the update whose removal raises the loss most contributed most."""
+    m = "fed-loss-rewards"
+    publish(chain, m, "federation", COMMITTEE, rounds=1, providers_per_round=2,
+            rewards={"rule": "loo", "budget": 100, "metric": "loss"})
+    u1 = update(chain, "Org1MSP/p1", m, ["initial"], 1)
+    u2 = update(chain, "Org1MSP/p2", m, ["initial"], 1)
+    for u in (u1, u2):
+        judge(chain, m, u, dict.fromkeys(COMMITTEE, 0.9))
+    task = chain.evaluate("contribution_task", {"model_id": m, "round": 1})
+    assert task["metric"] == "loss"
+    both = ",".join(sorted([u1, u2]))
+    # the start 2.3; u1 alone 0.9, u2 alone 1.5, both 0.8 (losses)
+    loss = {"": 2.3, u1: 0.9, u2: 1.5, both: 0.8}
+    for member in COMMITTEE:
+        result = chain.submit(member, "report_contribution",
+                              {"model_id": m, "round": 1, "values": loss})
+    contribution = result["contribution"]["contributions"]
+    assert contribution[u1] == pytest.approx(0.7)  # without u1: 1.5, with: 0.8
+    assert contribution[u2] == pytest.approx(0.1)
+    assert result["contribution"]["credits"] == {u1: 87, u2: 12}
+
+
+def test_rewards_metric_must_be_known(chain: Chain) -> None:
+    chain.refused("Org1MSP/pub", "publish_model", {
+        "model_id": "bad-metric", "name": "digits", "description": "d",
+        "data_requirements": "d", "spec_cid": fake_cid("spec"),
+        "initial_weights_cid": fake_cid("init"), "metric": "accuracy",
+        "higher_is_better": True, "mode": "federation", "committee": COMMITTEE,
+        "fragments": {m: fake_cid(m) for m in COMMITTEE},
+        "rules": {"quorum": 3, "min_score": 0.5, "rounds": 1, "training_time_tolerance": 10.0,
+                  "rewards": {"rule": "loo", "budget": 10, "metric": "speed"}},
+    }, "rewards")
+
+
+def test_a_lazy_update_earns_nothing_even_when_its_removal_hurts(chain: Chain) -> None:
+    m = "fed-lazy-rewards"
+    publish(chain, m, "federation", COMMITTEE, rounds=1, providers_per_round=2,
+            rewards={"rule": "loo", "budget": 100, "metric": "loss", "min_gain": 0.01})
+    worker = update(chain, "Org1MSP/p1", m, ["initial"], 1)
+    lazy = update(chain, "Org1MSP/p2", m, ["initial"], 1)
+    for u in (worker, lazy):
+        judge(chain, m, u, dict.fromkeys(COMMITTEE, 0.9))
+    task = chain.evaluate("contribution_task", {"model_id": m, "round": 1})
+    both = ",".join(sorted([worker, lazy]))
+    assert sorted(task["coalitions"]) == sorted(["", worker, lazy, both])
+    # the lazy update alone is the start (2.3 -> 2.299); in the aggregate it damps the step
+    loss = {"": 2.3, worker: 0.9, lazy: 2.299, both: 0.85}
+    for member in COMMITTEE:
+        result = chain.submit(member, "report_contribution",
+                              {"model_id": m, "round": 1, "values": loss})
+    record = result["contribution"]
+    assert record["contributions"][lazy] > 0
+    assert record["credits"] == {worker: 100, lazy: 0}  # the round's whole pot
+    assert record["excluded"][lazy].startswith("lazy: alone it gains +0.001")

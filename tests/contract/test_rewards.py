@@ -72,3 +72,16 @@ def test_median_values_and_deviation() -> None:
     assert rewards.evaluation_deviation(reports[0], medians, 0.1) is None
     far = rewards.evaluation_deviation(reports[2], medians, 0.1)
     assert far is not None and "2 of 2 coalition values" in far
+
+
+def test_lazy_updates_earn_nothing_whatever_their_marginal_value() -> None:
+    needed = rewards.required_coalitions("loo", ["a", "b"], singletons=True)
+    assert set(needed) == {"", "a", "b", "a,b"}
+    # b alone is the start (a lazy copy) yet damps a and shows a positive LOO value
+    values = {"": 0.50, "a": 0.80, "b": 0.5004, "a,b": 0.82}
+    loo = rewards.leave_one_out(values, ["a", "b"])
+    assert loo["b"] > 0
+    paid, why = rewards.own_gain_gate(loo, values, min_gain=0.001)
+    assert paid == {"a": loo["a"], "b": 0.0} and list(why) == ["b"]
+    assert "lazy: alone it gains +0.000400" in why["b"]
+    assert rewards.split_pot(paid, 100) == {"a": 100, "b": 0}

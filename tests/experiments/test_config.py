@@ -75,6 +75,10 @@ fraction = 0.3
             "fractions add up to 1.1",
         ),
         ("[experiment\n", "x.toml: not valid TOML"),
+        ("[incentives]\nrule = 'improvement'", "[incentives].rule must be one of loo"),
+        ("[incentives]\nepoch_rounds = 5\npool = 2",
+         "[incentives].pool must hold at least [committee].size (3) members"),
+        ("[incentives]\nmetric = 'speed'", "[incentives].metric must be one of"),
     ],
 )
 def test_bad_fields_are_named(text: str, message: str) -> None:
@@ -153,3 +157,12 @@ def test_adaptive_scoring_round_trips_and_reaches_the_model_rules() -> None:
         parse_config('[rules]\nscoring = "lazy"\n')
     with pytest.raises(ConfigError, match=r"\[rules\].scoring_confidence must be < 1"):
         parse_config('[rules]\nscoring_confidence = 1.0\n')
+def test_incentives_table_round_trips() -> None:
+    config = parse_config("[incentives]\nrule = 'gtg_shapley'\nbudget = 500\nepoch_rounds = 5\n"
+                          "pool = 6\npermutations = 4\n")
+    assert config.incentives is not None and config.incentives.pool == 6
+    assert config.incentives.metric == "loss" and config.incentives.permutations == 4
+    again = parse_config(config_to_toml(config))
+    assert dataclasses.replace(again, source_text="") == dataclasses.replace(config,
+                                                                             source_text="")
+    assert parse_config("").incentives is None

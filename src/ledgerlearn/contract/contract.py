@@ -754,11 +754,13 @@ async def _contribution_task(
     count = int(spec.get("permutations", 8))
     coalitions = (
         rewards.required_coalitions(spec["rule"], taking_part, seed=seed,
-                                    permutation_count=count)
+                                    permutation_count=count,
+                                    singletons="min_gain" in spec)
         if taking_part else []
     )
     return {"model_id": m, "subject": subject, "round": round_number, "rule": spec["rule"],
-            "updates": sorted(taking_part), "excluded": excluded, "seed": seed,
+            "metric": rewards.measure(spec, model.metric), "updates": sorted(taking_part),
+            "excluded": excluded, "seed": seed,
             "permutations": count, "coalitions": coalitions}
 
 
@@ -773,21 +775,25 @@ async def _credit_contributions(
     assert spec is not None
     m, subject = model.model_id, task["subject"]
     medians = rewards.median_values([r.values for r in reports])
-    values = rewards.oriented(medians, model.higher_is_better)
+    values = rewards.oriented(medians, METRICS[rewards.measure(spec, model.metric)])
     contribution = rewards.contributions(
         spec["rule"], values, task["updates"], seed=task["seed"],
         permutation_count=task["permutations"], truncation=float(spec.get("truncation", 0.0)),
     )
     excluded = dict(task["excluded"])
+    payable = contribution
+    if "min_gain" in spec:  # lazy updates earn nothing (rewards.own_gain_gate)
+        payable, lazy = rewards.own_gain_gate(contribution, values, float(spec["min_gain"]))
+        excluded.update(lazy)
     if model.mode == FEDERATION:
         pot = rewards.round_pot(int(spec["budget"]), rules.rounds)
-        credits = rewards.split_pot(contribution, pot)
+        credits = rewards.split_pot(payable, pot)
     else:
         pot = int(spec["budget"]) // int(spec["updates"])
         paid = len(await scan(stub, keys.CONTRIBUTION, m))  # the budget is spent in order
         credits = {
             u: rewards.gossip_credit(c, cap=pot, full_gain=float(spec.get("full_gain", 0.05)))
-            for u, c in contribution.items()
+            for u, c in payable.items()
         }
         if paid >= int(spec["updates"]):
             excluded.update({u: "the model's reward budget is spent" for u in credits})

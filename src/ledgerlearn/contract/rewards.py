@@ -25,10 +25,21 @@ values per coalition (:func:`median_values`), and the rule turns values into con
   (gossip: the update against the aggregate of its parents), the score difference a committee
   already measures (the "marginal gain" used by FedCoin, Liu et al. 2020, to seed its payments).
 
-Values are oriented so that larger is better (a lower-is-better metric is negated). Credits are
-whole units: a round's pot is split in proportion to the positive contributions and rounded
-down, so the credits of a round never exceed its pot; negative or zero contributions earn
-nothing, and only verified updates take part at all.
+**What the committee measures** (``rules.rewards.metric``, default the model's metric): the
+verdict's metric need not be the reward's. Accuracy on a member's fragment of a few hundred
+images moves in steps of 1/fragment size, while one update of a 20-provider round moves the
+aggregate by much less: most leave-one-out differences are then 0 or one step, that is,
+quantization noise. Cross-entropy (``loss``) is continuous in the weights, so small
+contributions keep their order (Jia et al. 2019 value data with a smooth utility for the same
+reason). Values are oriented so that larger is better (a lower-is-better metric is negated).
+
+**Lazy updates** (``rules.rewards.min_gain``, optional): the committee then also evaluates
+each update alone, and an update gaining at most ``min_gain`` over its start earns nothing
+(:func:`own_gain_gate`).
+
+Credits are whole units: a round's pot is split in proportion to the positive contributions
+and rounded down, so the credits of a round never exceed its pot; negative or zero contributions
+earn nothing, and only verified updates take part at all.
 """
 
 from __future__ import annotations
@@ -49,6 +60,12 @@ REWARD_RULES: dict[str, tuple[str, ...]] = {
     IMPROVEMENT: ("federation", "gossip"),
 }
 START = ""  # the empty coalition: the model the round (the update) started from
+
+
+def measure(spec: Mapping[str, object], model_metric: str) -> str:
+    """The metric the committee evaluates coalitions with: the reward rule's, else the
+    model's."""
+    return str(spec.get("metric") or model_metric)
 
 
 def coalition_key(update_ids: Sequence[str]) -> str:
@@ -81,11 +98,15 @@ def permutations(update_ids: Sequence[str], seed: str, count: int) -> list[list[
 
 
 def required_coalitions(
-    rule: str, update_ids: Sequence[str], *, seed: str = "", permutation_count: int = 0
+    rule: str, update_ids: Sequence[str], *, seed: str = "", permutation_count: int = 0,
+    singletons: bool = False,
 ) -> list[str]:
-    """The coalitions the committee must evaluate for ``rule`` over ``update_ids``."""
+    """The coalitions the committee must evaluate for ``rule`` over ``update_ids`` (and,
+    with ``singletons``, each update alone, for :func:`own_gain_gate`)."""
     ids = sorted(update_ids)
     needed = {START}
+    if singletons:
+        needed.update(ids)
     if rule == LOO:
         needed.add(coalition_key(ids))
         needed.update(coalition_key([u for u in ids if u != left]) for left in ids)
@@ -155,6 +176,27 @@ def contributions(
     if rule == IMPROVEMENT:
         return improvement(values, update_ids)
     raise ValueError(f"unknown reward rule {rule!r}")
+
+
+def own_gain_gate(
+    contribution: Mapping[str, float], values: Mapping[str, float], min_gain: float
+) -> tuple[dict[str, float], dict[str, str]]:
+    """Lazy updates earn nothing: an update that alone gains at most ``min_gain`` over the
+    model it started from (``v({i}) - v({})``, oriented) did no useful training, whatever its
+    marginal value in the aggregate (a start-copy plus noise can damp an overshooting round
+    and so show a positive leave-one-out value). The disguised free riders of Lin, Du & Liu
+    2019 ("Free-riders in Federated Learning: Attacks and Defenses") submit exactly that.
+    Returns the contributions to pay (gated ones 0) and why each gated one earns nothing."""
+    paid, gated = {}, {}
+    for u, c in contribution.items():
+        gain = values[u] - values[START]
+        if gain <= min_gain:
+            paid[u] = 0.0
+            gated[u] = (f"lazy: alone it gains {gain:+.6f} over the start, at most "
+                        f"rules.rewards.min_gain {min_gain:g}")
+        else:
+            paid[u] = c
+    return paid, gated
 
 
 def split_pot(contribution: Mapping[str, float], pot: int) -> dict[str, int]:

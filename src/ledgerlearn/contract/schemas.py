@@ -93,6 +93,8 @@ REWARDS_RULE = {
         "truncation": NON_NEGATIVE,
         "updates": {"type": "integer", "minimum": 1, "maximum": 10**7},
         "full_gain": {"type": "number", "exclusiveMinimum": 0},
+        "metric": {"enum": ["accuracy", "macro_f1", "loss"]},
+        "min_gain": NON_NEGATIVE,
     },
 }
 

@@ -1,4 +1,5 @@
-"""`ledgerlearn run EXP.toml --out DIR`: run an experiment file (imports stay lazy)."""
+"""`ledgerlearn run EXP.toml --out DIR`: run an experiment file; `ledgerlearn rewards RUN_DIR`:
+its rewards and committee timeline (imports stay lazy)."""
 
 from __future__ import annotations
 
@@ -70,3 +71,65 @@ def run_command(
     click.echo(f"\nresults in {out_dir} (report.html, summary.json, metrics.jsonl)")
     if "gossip" in config.modes:
         click.echo(GOSSIP_VARIES)
+
+
+@click.command("rewards")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--mode", type=click.Choice(["federation", "gossip"]), default=None,
+              help="Only this ledger mode's model (default: every model with incentives).")
+@click.option("--round", "round_number", type=click.IntRange(1), default=None,
+              help="Only this federation round.")
+@click.option("--json", "as_json", is_flag=True,
+              help="The incentives entries of summary.json as JSON instead of tables.")
+def rewards_command(run_dir: str, mode: str | None, round_number: int | None,
+                    as_json: bool) -> None:
+    """Rewards per model and round of the run in RUN_DIR, and its committee timeline.
+
+    One row per update of a rewarded round: the provider, its measured contribution (the
+    reward rule on the median of the members' coalition values) and its credit, or why it
+    took no part; then each provider's total; then who served which epoch, who was left
+    out of an election and who was flagged. Read from RUN_DIR/summary.json, which a run
+    writes from the contract's queries (contributions_of_round, balance, committee_of).
+    """
+    import json
+    from pathlib import Path
+
+    from ledgerlearn.experiments.incentives_report import (
+        REWARDS_HEADER,
+        TIMELINE_HEADER,
+        format_rows,
+        incentive_modes,
+        provider_totals,
+        rewards_rows,
+        timeline_rows,
+    )
+
+    path = Path(run_dir) / "summary.json"
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise click.ClickException(
+            f"{run_dir} holds no summary.json: not a finished run (ledgerlearn run writes "
+            "one at the end)") from None
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"cannot read {path}: {exc}") from None
+    modes = incentive_modes(summary)
+    if mode is not None and mode not in modes:
+        modes = []
+    if not modes:
+        what = f"its {mode} model" if mode else "none of its ledger models"
+        raise click.ClickException(
+            f"the run in {run_dir} has no rewards: {what} had an [incentives] table")
+    if as_json:
+        click.echo(json.dumps({m: summary["modes"][m]["incentives"] for m in modes},
+                              indent=2, sort_keys=True))
+        return
+    for name in modes:
+        rows = rewards_rows(summary, name, round_number)
+        click.echo(f"rewards of {summary['modes'][name].get('model_id', name)}")
+        click.echo(format_rows(REWARDS_HEADER, rows) if rows else "  (no rewarded round)")
+        click.echo("")
+        click.echo(format_rows(("provider", "credits"), provider_totals(summary, name)))
+        click.echo("")
+        click.echo(format_rows(TIMELINE_HEADER, timeline_rows(summary, name)))
+        click.echo("")

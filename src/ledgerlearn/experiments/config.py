@@ -27,6 +27,7 @@ from ledgerlearn.protocols.config import (  # the records, re-exported for the p
     COMMITTEE_ATTACK_KINDS,
     EXECUTORS,
     HARM_BASELINES,
+    FEDERATION_REWARD_RULES,
     LEDGER_MODES,  # noqa: F401 (re-exported)
     METRICS,
     MODES,
@@ -40,6 +41,7 @@ from ledgerlearn.protocols.config import (  # the records, re-exported for the p
     DataConfig,
     ExperimentConfig,
     GossipConfig,
+    IncentivesConfig,
     ModelConfig,
     PartitionConfig,
     PrivacyBudgetConfig,
@@ -181,7 +183,7 @@ def config_from_mapping(
     """Validate an already-parsed document (the same rules as a TOML file)."""
     tables = (
         "experiment", "data", "partition", "model", "training", "providers", "committee",
-        "rules", "gossip", "clock", "privacy", "adversaries",
+        "rules", "gossip", "clock", "privacy", "incentives", "adversaries",
     )
     errors: list[str] = []
     for key in document:
@@ -342,6 +344,28 @@ def config_from_mapping(
         )
         t.finish()
 
+    incentives = None
+    if "incentives" in document:
+        t = _table(source, document, "incentives", errors)
+        incentives = IncentivesConfig(
+            rule=t.choice("rule", FEDERATION_REWARD_RULES, "loo"),
+            budget=t.number("budget", 100000, integer=True, minimum=1),
+            member_fee=t.number("member_fee", 1, integer=True, minimum=0),
+            permutations=t.number("permutations", 8, integer=True, minimum=1, maximum=64),
+            metric=t.choice("metric", ("", *METRICS), "loss"),
+            full_gain=t.number("full_gain", 0.05, exclusive_minimum=0.0),
+            min_gain=t.number("min_gain", None, minimum=0.0),
+            epoch_rounds=t.number("epoch_rounds", 0, integer=True, minimum=0),
+            pool=t.number("pool", 0, integer=True, minimum=0),
+        )
+        if incentives.epoch_rounds and incentives.pool < committee.size:
+            t.fail("pool", f"must hold at least [committee].size ({committee.size}) members "
+                   f"to elect a committee every {incentives.epoch_rounds} rounds, got "
+                   f"{incentives.pool}")
+        if incentives.epoch_rounds and committee.size < 2:
+            t.fail("epoch_rounds", "rotation needs a committee of at least 2 seats")
+        t.finish()
+
     adversaries = _adversaries(source, document.get("adversaries", []), providers.count,
                                errors)
     if privacy is not None and adversaries:
@@ -373,6 +397,7 @@ def config_from_mapping(
         clock=clock,
         adversaries=adversaries,
         privacy=privacy,
+        incentives=incentives,
         source_text=source_text,
     )
 
@@ -451,6 +476,11 @@ def config_to_toml(config: ExperimentConfig) -> str:
     if config.privacy is not None:
         lines += ["", "[privacy]"]
         for key, value in asdict(config.privacy).items():
+            if value is not None:
+                lines.append(f"{key} = {_toml_value(value)}")
+    if config.incentives is not None:
+        lines += ["", "[incentives]"]
+        for key, value in asdict(config.incentives).items():
             if value is not None:
                 lines.append(f"{key} = {_toml_value(value)}")
     for adversary in config.adversaries:

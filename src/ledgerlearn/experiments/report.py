@@ -20,6 +20,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from ledgerlearn.experiments.incentives_report import incentives_html
 from ledgerlearn.protocols.metrics import MetricRecord
 from ledgerlearn.protocols.results import UpdateNode, VerdictRecord
 
@@ -353,7 +354,8 @@ def write_report_html(
 ) -> Path:
     """One HTML page: the results (accuracy global and personalized, the ledger's verdicts,
     malicious updates caught, the ledger's height and audit), the per-provider table (label
-    mix next to personalized accuracy), every figure, the summary JSON and the config."""
+    mix next to personalized accuracy), the rewards and the committee timeline (with
+    incentives), every figure, the summary JSON and the config."""
     esc = html.escape
     poisoned = poisoned_modes(summary)
     poisoned_row = ' class="poisoned"'
@@ -420,6 +422,7 @@ pre{{background:#f6f6f6;padding:1em;overflow:auto}}</style></head><body>
 <th>malicious caught</th><th>what it means</th></tr>{verdict_rows}</table>
 {"".join(f"<p>{fact}</p>" for fact in facts)}
 {providers}
+{incentives_html(summary)}
 {images}
 <h2>summary.json</h2><pre>{esc(json.dumps(summary, indent=2, sort_keys=True))}</pre>
 <h2>Experiment configuration</h2><pre>{esc(config_text)}</pre>

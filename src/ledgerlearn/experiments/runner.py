@@ -155,6 +155,13 @@ def run_experiment(
 
     say = echo or (lambda line: print(line, file=sys.stderr))
     out = Path(out_dir)
+    if network is not None and config.incentives is not None \
+            and set(config.modes) & set(LEDGER_MODES):
+        raise ValueError(
+            "[incentives] runs on the embedded ledger only: on a network the participant "
+            "processes do not report contributions or elect committees yet; remove "
+            "--network or the [incentives] table"
+        )
     if network is not None and set(config.modes) & set(LEDGER_MODES):
         from ledgerlearn.experiments.network import ParticipantFiles
 

@@ -20,6 +20,7 @@ ADVERSARY_KINDS = (
 #: What the dishonest committee members do (ledgerlearn.attacks.COMMITTEE_ATTACKS).
 COMMITTEE_ATTACK_KINDS = ("random_scores", "colluding_scores")
 EXECUTORS = ("local", "ray")
+FEDERATION_REWARD_RULES = ("loo", "gtg_shapley")
 METRICS = ("accuracy", "macro_f1", "loss")
 
 
@@ -156,6 +157,33 @@ class PrivacyBudgetConfig:
 
 
 @dataclass(frozen=True)
+class IncentivesConfig:
+    """The ``[incentives]`` table: the ledger models' reward rule (contract.rewards) and,
+    for federation, committee rotation (contract.rotation).
+
+    ``rule`` names the federation rule (``loo`` or ``gtg_shapley``); gossip always uses
+    ``improvement``. ``metric`` is what the committee measures coalitions with ("" = the
+    model's metric). ``epoch_rounds`` 0: no rotation; otherwise a committee of
+    ``[committee].size`` is elected every ``epoch_rounds`` rounds from a pool of
+    ``pool`` members (the published committee and ``pool - size`` more, in three
+    organizations so that none holds a majority). Gossip pays each verified update
+    ``budget / updates`` scaled by ``gain / full_gain`` (at most 1), for as many updates as
+    ``[gossip].max_updates`` (else 10 per provider)."""
+
+    rule: str = "loo"
+    budget: int = 100000
+    member_fee: int = 1
+    permutations: int = 8
+    metric: str = "loss"
+    full_gain: float = 0.05  # gossip: the gain (in ``metric``) that earns a full share
+    #: Lazy updates earn nothing: an update alone gaining at most this over its start
+    #: (contract.rewards.own_gain_gate); None: no such check.
+    min_gain: float | None = None
+    epoch_rounds: int = 0
+    pool: int = 0
+
+
+@dataclass(frozen=True)
 class AdversaryConfig:
     """A kind of malicious provider and the fraction of providers that behave so."""
 
@@ -184,6 +212,7 @@ class ExperimentConfig:
     clock: ClockConfig = field(default_factory=ClockConfig)
     adversaries: tuple[AdversaryConfig, ...] = ()
     privacy: PrivacyBudgetConfig | None = None  # None: no differential privacy
+    incentives: IncentivesConfig | None = None  # None: no rewards, a fixed committee
     source_text: str = ""
 
     def malicious_count(self, kind: str | None = None) -> int:

@@ -19,8 +19,9 @@ import numpy as np
 from ledgerlearn.contract.records import FEDERATION
 from ledgerlearn.protocols.baselines.fedavg import choose_participants
 from ledgerlearn.protocols.deferred import DeferredTraining
+from ledgerlearn.protocols.incentives import incentives_summary
 from ledgerlearn.protocols.jobs import JobRunner
-from ledgerlearn.protocols.ledger_session import LedgerSession, collect_outcome
+from ledgerlearn.protocols.ledger_session import LedgerSession, collect_outcome, rotates
 from ledgerlearn.protocols.metrics import MetricsLog
 from ledgerlearn.protocols.progress import progress_bar
 from ledgerlearn.protocols.results import ModeResult, accuracy_report, evaluate_on_test
@@ -37,6 +38,12 @@ def model_state(session: LedgerSession, model_id: str, update_ids: list[str]) ->
     spec = fetch_spec(session.store, model["spec_cid"])
     states, weights = parent_states(session.reader, session.store, model, spec, update_ids)
     return model_aggregate(model, states, weights)
+
+
+def incentives_extra(session: LedgerSession, model_id: str) -> dict:
+    """The `incentives` entry of a ledger mode's summary, when its model has any."""
+    summary = incentives_summary(session.reader, model_id, session.kinds, session.pool_ids)
+    return {} if summary is None else {"incentives": summary}
 
 
 def run_federation(
@@ -62,6 +69,7 @@ def run_federation(
     rng = np.random.default_rng([config.seed, 0xFEDE])
     clock_costs = config.clock
     state = workload.initial_state
+    epoch_rounds = config.incentives.epoch_rounds if rotates(config) else 0
     accuracy, loss = evaluate_on_test(workload, state)
     log.add(round=0, sim_seconds=0.0, accuracy=accuracy, loss=loss)
     time = 0.0
@@ -109,6 +117,12 @@ def run_federation(
                 session.evaluate_pending()
         time = clock.now + clock_costs.commit_seconds
         rounds_run = round_number
+        # the round is closed: its rewards (the seated members report the coalitions), and
+        # at an epoch's end the next epoch's election (contract.rewards, contract.rotation)
+        session.report_contributions(model_id, round_number)
+        if epoch_rounds and round_number % epoch_rounds == 0 \
+                and round_number < config.rules.rounds:
+            session.elect(model_id, round_number // epoch_rounds + 1)
         verified = [
             e["update"]["update_id"]
             for e in session.reader.list_updates(model_id, status="verified",
@@ -133,6 +147,7 @@ def run_federation(
         updates=len(submit_times),
         records=tuple(log.records),
         extra={"model_id": model_id, "missed_deadline": missed,
-               "ledger_updates": outcome.counts, "accuracy": report},
+               "ledger_updates": outcome.counts, "accuracy": report,
+               **incentives_extra(session, model_id)},
         outcome=outcome,
     )

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from ledgerlearn.contract.records import GOSSIP
 from ledgerlearn.protocols.deferred import DeferredTraining
-from ledgerlearn.protocols.federation import model_state
+from ledgerlearn.protocols.federation import incentives_extra, model_state
 from ledgerlearn.protocols.jobs import JobRunner
 from ledgerlearn.protocols.ledger_session import LedgerSession, collect_outcome
 from ledgerlearn.protocols.metrics import MetricsLog
@@ -51,6 +51,19 @@ def global_tips(session: LedgerSession, model_id: str, count: int = 0) -> list[s
     return sorted(e["update"]["update_id"] for e in ranked)
 
 
+def _reward_decided(session: LedgerSession, model_id: str, rewarded: set[str]) -> set[str]:
+    """With a reward rule: the committee reports each newly verified update's improvement
+    over its parents (contract.rewards); returns the updates done so far."""
+    if session.config.incentives is None:
+        return rewarded
+    for entry in session.reader.list_updates(model_id, status="verified"):
+        update_id = entry["update"]["update_id"]
+        if update_id not in rewarded:
+            session.report_contributions(model_id, update_id=update_id)
+            rewarded.add(update_id)
+    return rewarded
+
+
 def run_gossip(
     session: LedgerSession,
     *,
@@ -79,6 +92,7 @@ def run_gossip(
     for k in range(checkpoints + 1):
         clock.schedule(duration * k / checkpoints, "checkpoint", k)
     submit_times: dict[str, float] = {}
+    rewarded: set[str] = set()
     started = 0
     accuracy = loss = float("nan")
     while len(clock):
@@ -117,10 +131,12 @@ def run_gossip(
             )
         else:
             session.evaluate_pending()
+            rewarded = _reward_decided(session, model_id, rewarded)
     bar.close()
     for wrapper in deferred:
         wrapper.abandon()  # training still running at the end is never submitted
     session.evaluate_pending()  # updates submitted before the end get their verdicts
+    _reward_decided(session, model_id, rewarded)
     outcome = collect_outcome(session, model_id, MODE, submit_times)
     own = {i: p.latest.get(model_id) for i, p in enumerate(session.providers)}
     report = accuracy_report(workload, state, own)
@@ -135,7 +151,8 @@ def run_gossip(
         records=tuple(log.records),
         extra={"model_id": model_id, "ledger_updates": outcome.counts,
                "global_tips": len(best), "accuracy": report,
-               "malicious_descent_share": malicious_descent_share(outcome.nodes)},
+               "malicious_descent_share": malicious_descent_share(outcome.nodes),
+               **incentives_extra(session, model_id)},
         outcome=outcome,
     )
 

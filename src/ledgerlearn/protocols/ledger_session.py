@@ -30,6 +30,9 @@ from ledgerlearn.roles.provider import DataProvider
 from ledgerlearn.roles.publisher import ModelPlan, Publisher
 
 ORGS = ("Org1", "Org2")
+#: With committee rotation: three organizations, so that an elected committee of three has
+#: no organization holding a majority (contract.rotation).
+ROTATION_ORGS = ("Org1", "Org2", "Org3")
 CONTRACTS = {CHAINCODE_NAME: learning_contract}
 #: Real seconds after a federation round's first submission when the contract may close it
 #: short of `providers_per_round` updates. The simulated deadline is the driver's; on the
@@ -81,15 +84,67 @@ def seeded_client(network: Any, label: str, seed: int) -> Any:
     return SeededNonceClient(network, network.member(label), CHAINCODE_NAME)
 
 
+def rotates(config: ExperimentConfig) -> bool:
+    """Whether the federation model's committee is elected every few rounds."""
+    return config.incentives is not None and config.incentives.epoch_rounds > 0
+
+
+def organizations(config: ExperimentConfig) -> tuple[str, ...]:
+    """The network's organizations: three with rotation, else two."""
+    return ROTATION_ORGS if rotates(config) else ORGS
+
+
+def pool_size(config: ExperimentConfig) -> int:
+    """How many committee members are on the network: the committee, or a rotation's pool."""
+    spec = config.incentives
+    if spec is not None and spec.epoch_rounds > 0:
+        return max(spec.pool, config.committee.size)  # the config checks pool >= size
+    return config.committee.size
+
+
+def member_id_of(config: ExperimentConfig, role: str, index: int) -> str:
+    """The member id of committee member (``role`` "member") or provider ``index``."""
+    orgs = organizations(config)
+    if role == "member":
+        return f"{orgs[index % len(orgs)]}MSP/member{index}"
+    return f"{orgs[(index + 1) % len(orgs)]}MSP/provider{index}"
+
+
 def member_plan(config: ExperimentConfig) -> dict[str, list[tuple[str, str]]]:
-    """Who is on the network: a publisher, the committee and the providers, in two orgs."""
-    plan: dict[str, list[tuple[str, str]]] = {org: [] for org in ORGS}
-    plan[ORGS[0]].append(("publisher", "publisher"))
-    for i in range(config.committee.size):
-        plan[ORGS[i % 2]].append((f"member{i}", "committee"))
+    """Who is on the network: a publisher, the committee (or the rotation's pool) and the
+    providers, in two organizations (three with rotation)."""
+    orgs = organizations(config)
+    plan: dict[str, list[tuple[str, str]]] = {org: [] for org in orgs}
+    plan[orgs[0]].append(("publisher", "publisher"))
+    for i in range(pool_size(config)):
+        plan[orgs[i % len(orgs)]].append((f"member{i}", "committee"))
     for i in range(config.providers.count):
-        plan[ORGS[(i + 1) % 2]].append((f"provider{i}", "provider"))
+        plan[orgs[(i + 1) % len(orgs)]].append((f"provider{i}", "provider"))
     return plan
+
+
+def incentive_rules(config: ExperimentConfig, mode: str, pool: list[str]) -> dict[str, Any]:
+    """The ``rewards`` (and, for federation, ``rotation``) rules of ``[incentives]``: the
+    federation rule splits ``budget`` over the rounds, gossip's ``improvement`` over as many
+    updates as the providers may submit in ``[gossip].max_updates`` (else 10 per provider)."""
+    spec = config.incentives
+    if spec is None:
+        return {}
+    rewards: dict[str, Any] = {"budget": spec.budget, "member_fee": spec.member_fee}
+    if spec.metric:
+        rewards["metric"] = spec.metric
+    if spec.min_gain is not None:
+        rewards["min_gain"] = spec.min_gain
+    if mode == FEDERATION:
+        rewards.update(rule=spec.rule, permutations=spec.permutations)
+    else:
+        rewards.update(rule="improvement", full_gain=spec.full_gain,
+                       updates=config.gossip.max_updates or 10 * config.providers.count)
+    rules: dict[str, Any] = {"rewards": rewards}
+    if mode == FEDERATION and rotates(config):
+        rules["rotation"] = {"epoch_rounds": spec.epoch_rounds, "size": config.committee.size,
+                             "pool": list(pool)}
+    return rules
 
 
 def model_rules(
@@ -140,6 +195,8 @@ def model_rules(
             providers_per_round=config.rules.providers_per_round or config.providers.count,
             round_timeout_seconds=round_timeout,
         )
+    rules.update(incentive_rules(
+        config, mode, [member_id_of(config, "member", i) for i in range(pool_size(config))]))
     return rules
 
 
@@ -174,9 +231,11 @@ def committee_agent(
     allies: Coalition | None = None,
 ) -> CommitteeMember:
     """Committee member ``index`` (0-based): honest, or, for the last ``dishonest`` of the
-    committee, the committee attack ``[committee].attack`` (random scores, or colluding with
-    the malicious providers, ``allies``)."""
-    if index < config.committee.size - config.committee.dishonest:
+    published committee, the committee attack ``[committee].attack`` (random scores, or
+    colluding with the malicious providers, ``allies``). A rotation's further pool members
+    (``index >= size``) are honest."""
+    size = config.committee.size
+    if index < size - config.committee.dishonest or index >= size:
         return CommitteeMember(ledger, store, key)
     if config.committee.attack == "colluding_scores":
         return COMMITTEE_ATTACKS["colluding_scores"](ledger, store, key, coalition=allies)
@@ -237,7 +296,8 @@ class LedgerSession:
 
         extra = {} if batch_timeout is None else {"batch_timeout": batch_timeout}
         network = EmbeddedNetwork.create(
-            directory / "ledger", ORGS, contracts=CONTRACTS, members=member_plan(config),
+            directory / "ledger", organizations(config), contracts=CONTRACTS,
+            members=member_plan(config),
             identity_seed=experiment_identity_seed(config.seed), **extra,
         )
         return cls.attach(network, directory / "store", config, workload)
@@ -261,10 +321,10 @@ class LedgerSession:
                     ledgers[label] = LearningLedger(seeded_client(network, label, config.seed))
                 return ledgers[label]
 
-            publisher_id = f"{ORGS[0]}MSP/publisher"
-            member_ids = [f"{ORGS[i % 2]}MSP/member{i}" for i in range(config.committee.size)]
+            publisher_id = f"{organizations(config)[0]}MSP/publisher"
+            member_ids = [member_id_of(config, "member", i) for i in range(pool_size(config))]
             provider_ids = [
-                f"{ORGS[(i + 1) % 2]}MSP/provider{i}" for i in range(config.providers.count)
+                member_id_of(config, "provider", i) for i in range(config.providers.count)
             ]
             for label in [publisher_id, *member_ids, *provider_ids]:
                 ledger_of(label).register_member()
@@ -296,13 +356,21 @@ class LedgerSession:
 
     @property
     def member_ids(self) -> list[str]:
+        """The published committee (the first ``[committee].size`` members)."""
+        return [m.member_id for m in self.committee[: self.config.committee.size]]
+
+    @property
+    def pool_ids(self) -> list[str]:
+        """Every committee member on the network (the rotation's pool, or the committee)."""
         return [m.member_id for m in self.committee]
 
     def publish(self, mode: str) -> str:
-        """Publish this experiment's model for `mode`; the committee reviews it."""
+        """Publish this experiment's model for `mode`; the committee reviews it. With
+        rotation the fragments go to the whole pool (docs/contract.md, "Rotation")."""
         plan = model_plan(self.config, self.workload, mode)
         model_id = plan.model_id
-        self.publisher.publish(plan, self.workload.validation, self.member_ids)
+        holders = self.pool_ids if "rotation" in plan.rules else None
+        self.publisher.publish(plan, self.workload.validation, self.member_ids, pool=holders)
         for member in self.committee:
             member.review_pending()
         status = self.reader.get_model(model_id)["status"]
@@ -326,7 +394,10 @@ class LedgerSession:
         if self.scorer is None:
             return
         model = self.reader.get_model(update["model_id"])["model"]
-        order = finalizer_order(model["committee"], model["model_id"], update["update_id"])
+        seated = model["committee"]
+        if "rotation" in model["rules"] and update.get("round"):
+            seated = self.reader.committee_of(model["model_id"], update["round"])["committee"]
+        order = finalizer_order(seated, model["model_id"], update["update_id"])
         reporters = set(order[: int(model["rules"]["quorum"])])
         for member in self.committee:
             if member.member_id in reporters and member.scorer is self.scorer:
@@ -336,6 +407,27 @@ class LedgerSession:
         """Every committee member assesses and reports what waits for it."""
         for member in self.committee:
             member.evaluate_pending()
+
+    def report_contributions(
+        self, model_id: str, round_number: int | None = None, update_id: str | None = None
+    ) -> None:
+        """The seated members evaluate and report a closed round's (a decided gossip
+        update's) reward task; the quorum-th report writes the credits. Nothing when the
+        model has no reward rule or the subject verified nothing."""
+        model = self.reader.get_model(model_id)["model"]
+        if "rewards" not in model["rules"]:
+            return
+        task = self.reader.contribution_task(model_id, round_number, update_id)
+        if not task["updates"]:
+            return
+        for member in self.committee:
+            if member.member_id in task["committee"]:
+                member.report_contributions(model_id, round_number, update_id)
+
+    def elect(self, model_id: str, epoch: int) -> dict[str, Any]:
+        """Ask the contract to elect ``epoch``'s committee (anyone may; the publisher
+        does), after the previous epoch's last round closed."""
+        return self.reader.elect_committee(model_id, epoch)
 
     def close(self) -> None:
         self.network.close()

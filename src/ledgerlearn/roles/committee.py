@@ -843,7 +843,7 @@ class CommitteeMember:
         aggregate, by the model's rule, of the coalition's updates on its fragment; the empty
         coalition is the model the round (the gossip update) started from."""
         spec = self.spec_of(model)
-        metric = model["metric"]
+        metric = task.get("metric") or model["metric"]  # the reward rule's measure
         fragment = self.fragment_of(model)
         m = model["model_id"]
         updates = {u: self.ledger.get_update(m, u)["update"] for u in task["updates"]}

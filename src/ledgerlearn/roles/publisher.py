@@ -46,15 +46,19 @@ class Publisher:
         self.store = store
 
     def publish(
-        self, plan: ModelPlan, validation: Dataset, committee: Sequence[str]
+        self, plan: ModelPlan, validation: Dataset, committee: Sequence[str],
+        *, pool: Sequence[str] | None = None,
     ) -> dict[str, Any]:
-        """Store spec, initial weights and fragments; publish; return the model record."""
+        """Store spec, initial weights and fragments; publish; return the model record.
+        With a rotation ``pool``, one fragment per pool member (an elected member finds its
+        own without the publisher online); otherwise one per committee member."""
         spec_cid = self.store.put_bytes(plan.spec.to_json())
         initial = plan.spec.initial_state(plan.seed)
         weights_cid = self.store.put_bytes(state_dict_to_bytes(initial))
-        parts = split_stratified(validation.x, validation.y, len(committee), plan.seed)
+        holders = list(pool) if pool is not None else list(committee)
+        parts = split_stratified(validation.x, validation.y, len(holders), plan.seed)
         fragments = {}
-        for member_id, (features, labels) in zip(committee, parts, strict=True):
+        for member_id, (features, labels) in zip(holders, parts, strict=True):
             record = self.ledger.get_member(member_id)
             certificate = x509.load_pem_x509_certificate(record["certificate_pem"].encode())
             blob = encrypt_fragment(
