@@ -26,8 +26,8 @@ from ledgerlearn.protocols.config import (  # the records, re-exported for the p
     ADVERSARY_KINDS,
     COMMITTEE_ATTACK_KINDS,
     EXECUTORS,
-    HARM_BASELINES,
     FEDERATION_REWARD_RULES,
+    HARM_BASELINES,
     LEDGER_MODES,  # noqa: F401 (re-exported)
     METRICS,
     MODES,
