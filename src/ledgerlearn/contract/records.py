@@ -147,7 +147,8 @@ class Rules:
     sample_providers: bool = False
 
 
-#: Rules that are not stored when absent (or off), so that a model without them keeps its old record.
+#: Rules that are not stored when absent (or off), so that a model without them keeps its
+#: old record.
 OPTIONAL_RULES = ("privacy", "rewards", "rotation", "sample_providers")
 
 
