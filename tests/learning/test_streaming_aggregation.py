@@ -42,7 +42,7 @@ def test_one_parent_is_copied_and_bad_input_is_refused() -> None:
     with pytest.raises(AggregationError, match="weights must be finite"):
         stream_fedavg(lambda i: states[i], [0, 0])
     nan = {**states[1], "b": np.full(30, np.nan, dtype=np.float32)}
-    with pytest.raises(AggregationError, match="update 1: .*NaN"):
+    with pytest.raises(AggregationError, match=r"update 1: .*NaN"):
         stream_fedavg(lambda i: [states[0], nan][i], [1, 1])
     other = {"w": states[1]["w"][:10], "b": states[1]["b"], "n": states[1]["n"]}
     with pytest.raises(AggregationError, match="update 1 has other tensors"):

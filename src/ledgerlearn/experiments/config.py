@@ -217,6 +217,7 @@ def config_from_mapping(
             "validation_fraction", 0.2, exclusive_minimum=0.0, exclusive_maximum=1.0
         ),
         max_train_samples=t.get("max_train_samples", int, None),
+        own_test_size=t.number("own_test_size", 500, integer=True, minimum=0),
     )
     if data.max_train_samples is not None and data.max_train_samples < 10:
         t.fail("max_train_samples", f"must be >= 10, got {data.max_train_samples}")
@@ -288,6 +289,7 @@ def config_from_mapping(
         max_loss_increase=t.number("max_loss_increase", 0.5, minimum=0.0),
         max_distance=t.number("max_distance", 3.0, exclusive_minimum=0.0),
         join_weight=t.number("join_weight", 0.0, minimum=0.0, maximum=1.0),
+        sample_providers=t.get("sample_providers", bool, False),
     )
     if rules.quorum > committee.size:
         t.fail(
@@ -297,6 +299,12 @@ def config_from_mapping(
         t.fail(
             "providers_per_round",
             f"must be <= [providers].count ({providers.count}), got {rules.providers_per_round}",
+        )
+    if rules.sample_providers and rules.providers_per_round < 1:
+        t.fail(
+            "sample_providers",
+            "needs [rules].providers_per_round >= 1: how many providers the contract draws "
+            "for each federation round",
         )
     t.finish()
 

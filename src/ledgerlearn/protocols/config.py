@@ -30,6 +30,10 @@ class DataConfig:
     data_dir: str | None = None
     validation_fraction: float = 0.2
     max_train_samples: int | None = None
+    #: Test samples drawn for each provider's own-distribution test split (personalized
+    #: accuracy, learning.personalization); 0: no personalized figures (at 1,000 providers
+    #: the splits would hold 500,000 samples).
+    own_test_size: int = 500
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,10 @@ class RulesConfig:
     max_loss_increase: float = 0.5
     max_distance: float = 3.0  # sanity: relative distance of an update from its parents
     join_weight: float = 0.0
+    #: Federation: the contract draws the `providers_per_round` providers of each round from
+    #: recorded randomness and refuses the others (contract open_round); False: the driver
+    #: picks them among those online.
+    sample_providers: bool = False
 
 
 @dataclass(frozen=True)
