@@ -242,6 +242,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", choices=("ledgerlearn", "flower"), default=None,
                         help="run one side only (no ratio)")
+    parser.add_argument("--flower-first", action="store_true",
+                        help="run Flower's side before ledgerlearn's (default: after)")
     args = parser.parse_args()
     if not args.mnist.is_file() or args.mnist.name != "mnist.npz":
         parser.error(f"{args.mnist}: pass --mnist PATH to a file named mnist.npz")
@@ -284,6 +286,18 @@ def main() -> int:
                  "validation_images": len(workload.validation),
                  "test_images": len(workload.test), "verdict": args.verdict,
                  "batch_timeout": args.batch_timeout}
+    def flower_side() -> None:
+        with TreeMemory() as memory:
+            flower = vs_flower.run_flower(config, workload, args.workers,
+                                          per_round=size["per_round"])
+        print(f"Flower simulation: {flower['seconds']:.1f} s, accuracy "
+              f"{flower['accuracy']:.4f}", file=sys.stderr, flush=True)
+        out.update(flower_seconds=round(flower["seconds"], 2),
+                   flower_peak_rss_mb=round(memory.peak_bytes / 2**20),
+                   flower_accuracy=flower["accuracy"], flower_accuracies=flower["accuracies"])
+
+    if args.only != "ledgerlearn" and args.flower_first:
+        flower_side()
     if args.only != "flower":
         directory = Path(tempfile.mkdtemp(prefix="scale-"))
         try:
@@ -291,7 +305,7 @@ def main() -> int:
         finally:
             shutil.rmtree(directory, ignore_errors=True)
         print(f"ledgerlearn federation: {ledger['seconds']:.1f} s, accuracy "
-              f"{ledger['accuracy']:.4f}, {ledger['updates']}", file=sys.stderr)
+              f"{ledger['accuracy']:.4f}, {ledger['updates']}", file=sys.stderr, flush=True)
         out.update(
             ledgerlearn_seconds=round(ledger["seconds"], 2),
             peak_rss_mb=ledger["peak_rss_mb"],
@@ -307,15 +321,8 @@ def main() -> int:
             honest_rejected=ledger["updates"]["honest_rejected"],
             per_round_stats=ledger["rounds"],
         )
-    if args.only != "ledgerlearn":
-        with TreeMemory() as memory:
-            flower = vs_flower.run_flower(config, workload, args.workers,
-                                          per_round=size["per_round"])
-        print(f"Flower simulation: {flower['seconds']:.1f} s, accuracy "
-              f"{flower['accuracy']:.4f}", file=sys.stderr)
-        out.update(flower_seconds=round(flower["seconds"], 2),
-                   flower_peak_rss_mb=round(memory.peak_bytes / 2**20),
-                   flower_accuracy=flower["accuracy"], flower_accuracies=flower["accuracies"])
+    if args.only != "ledgerlearn" and not args.flower_first:
+        flower_side()
     torch.set_num_threads(threads)
     if "flower_seconds" in out and "ledgerlearn_seconds" in out:
         out["ratio"] = round(out["ledgerlearn_seconds"] / out["flower_seconds"], 3)

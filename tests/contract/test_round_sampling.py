@@ -41,6 +41,8 @@ def test_round_draw_refuses_unsampled_providers_and_records_its_seed(ledger: Led
                    "round 2 of model sampled can open only after round 1")
     ledger.refused("Org1MSP/pub", "open_round", {"model_id": m, "round": 3},
                    "learns in 2 rounds")
+    ledger.refused("Org1MSP/user", "open_round", {"model_id": m, "round": 1},
+                   "open_round is for the publisher or provider or committee role")
     draw = ledger.submit("Org1MSP/pub", "open_round", {"model_id": m, "round": 1})
     model = ledger.evaluate("Org1MSP/p1", "get_model", {"model_id": m})
     sources = [model["model"]["tx_id"], *(r["tx_id"] for r in model["reviews"]),

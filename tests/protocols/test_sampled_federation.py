@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ledgerlearn.experiments.config import parse_config
+from ledgerlearn.learning.weights import state_dict_to_bytes
 from ledgerlearn.protocols.federation import model_state, run_federation
 from ledgerlearn.protocols.jobs import JobRunner
 from ledgerlearn.protocols.ledger_session import LedgerSession
@@ -70,8 +71,6 @@ def test_the_contract_draws_each_round_and_providers_reuse_the_recorded_aggregat
             assert draw["aggregate_cid"] is not None
             assert len(draw["aggregate_reports"]) == 2  # the quorum
             recomputed = model_state(session, m, verified)
-            from ledgerlearn.learning.weights import state_dict_to_bytes
-
             assert session.store.put_bytes(state_dict_to_bytes(recomputed)) == \
                 draw["aggregate_cid"]
         assert reader.round_draw(m, 1)["draw"]["providers"] != \
