@@ -288,8 +288,13 @@ def main() -> int:
                  "batch_timeout": args.batch_timeout}
     def flower_side() -> None:
         with TreeMemory() as memory:
-            flower = vs_flower.run_flower(config, workload, args.workers,
-                                          per_round=size["per_round"])
+            try:
+                flower = vs_flower.run_flower(config, workload, args.workers,
+                                              per_round=size["per_round"])
+            except Exception as exc:  # e.g. Ray not starting on an overloaded machine
+                print(f"Flower simulation failed: {exc}", file=sys.stderr, flush=True)
+                out["flower_error"] = str(exc)
+                return
         print(f"Flower simulation: {flower['seconds']:.1f} s, accuracy "
               f"{flower['accuracy']:.4f}", file=sys.stderr, flush=True)
         out.update(flower_seconds=round(flower["seconds"], 2),
