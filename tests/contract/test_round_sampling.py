@@ -98,6 +98,10 @@ def test_round_draw_refuses_unsampled_providers_and_records_its_seed(ledger: Led
     choice = ledger.evaluate(provider, "select_parents", {"model_id": m})
     assert choice["status"] == "open" and choice["round"] == 2
     assert choice["aggregate_cid"] == cid
+    parents = sorted([first["update_id"], second["update_id"]])
+    for provider in draw2["providers"]:
+        ledger.verdict(m, ledger.update(provider, m, parents, 2)["update_id"])
+    assert ledger.evaluate(provider, "select_parents", {"model_id": m})["status"] == "finished"
 
 
 def test_models_without_sampling_keep_their_record_and_refuse_open_round(

@@ -249,6 +249,29 @@ async def _draw_sources(stub: Any, model: ModelRecord, round_number: int) -> lis
     return sources
 
 
+async def _current_round(stub: Any, model: ModelRecord, now: float) -> int:
+    """The first round of a federation model that is not closed (``rounds + 1`` when all
+    are). With sampled rounds the draws are opened in order, each after the one before
+    closed, so only the latest draw needs checking: a query costs one round's reads, not
+    every round's, and its cost does not grow with the rounds run."""
+    rules = model.rules_record()
+    if rules.sample_providers:
+        drawn = [int(parts[-1]) for parts, _ in await scan(stub, keys.ROUND_DRAW,
+                                                           model.model_id)]
+        if not drawn:
+            return 1
+        latest = max(drawn)
+        closed, _ = await _round_closed(stub, model, latest, now)
+        return latest + 1 if closed else latest
+    round_number = 1
+    while round_number <= rules.rounds:
+        closed, _ = await _round_closed(stub, model, round_number, now)
+        if not closed:
+            break
+        round_number += 1
+    return round_number
+
+
 async def _require_drawn(stub: Any, model: ModelRecord, round_number: int,
                          provider: str) -> None:
     """With rules.sample_providers, only the providers drawn for the round may submit."""
@@ -1304,12 +1327,7 @@ class LearningContract(Contract):
         if model.mode == FEDERATION:
             _, now = tx_time(stub)
             provider = req.get("provider", caller.member_id)
-            round_number = 1
-            while round_number <= rules.rounds:
-                closed, _ = await _round_closed(stub, model, round_number, now)
-                if not closed:
-                    break
-                round_number += 1
+            round_number = await _current_round(stub, model, now)
             if round_number > rules.rounds:
                 return _json({"mode": FEDERATION, "status": "finished", "round": rules.rounds,
                               "parents": []})
