@@ -158,8 +158,10 @@ def verdict_agreement(session, model_id: str) -> dict:  # type: ignore[no-untype
 # ---------------------------------------------------------------------------- Flower
 
 
-def run_flower(config, workload, workers: int) -> dict:  # type: ignore[no-untyped-def]
-    """Flower's simulation of the same FedAvg, timed around `run_simulation`."""
+def run_flower(config, workload, workers: int,  # type: ignore[no-untyped-def]
+               per_round: int | None = None) -> dict:
+    """Flower's simulation of the same FedAvg, timed around `run_simulation`; ``per_round``:
+    the clients Flower samples per round (``fraction_train``; None: all)."""
     import torch
     from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
     from flwr.clientapp import ClientApp
@@ -180,10 +182,12 @@ def run_flower(config, workload, workers: int) -> dict:  # type: ignore[no-untyp
         torch.set_num_threads(1)  # as ledgerlearn's workers
         provider = workload.providers[int(context.node_config["partition-id"])]
         index, data = provider.index, provider.dataset
-        round_number = int(msg.content["config"]["server-round"])
         state = msg.content["arrays"].to_torch_state_dict()
-        # the seed federation's provider `index` trains with in this round (roles/provider.py)
-        seed = (config.seed * 1000 + index) * 1009 + round_number - 1
+        # the seed federation's provider `index` trains with in its k-th training, k counted
+        # from 0 (roles/provider.py); every round when all providers take part
+        done = int(context.state["trainings"]["n"]) if "trainings" in context.state else 0
+        context.state["trainings"] = MetricRecord({"n": done + 1})
+        seed = (config.seed * 1000 + index) * 1009 + done
         result = train_local(spec, state, data,
                              dataclasses.replace(workload.train_config, seed=seed))
         arrays = ArrayRecord({k: torch.from_numpy(v) for k, v in result.state.items()})
@@ -201,8 +205,9 @@ def run_flower(config, workload, workers: int) -> dict:  # type: ignore[no-untyp
     @server.main()
     def main(grid: Grid, context: Context) -> None:
         torch.set_num_threads(1)
-        strategy = FedAvg(fraction_train=1.0, fraction_evaluate=0.0, min_train_nodes=count,
-                          min_available_nodes=count)
+        chosen = per_round or count
+        strategy = FedAvg(fraction_train=chosen / count, fraction_evaluate=0.0,
+                          min_train_nodes=chosen, min_available_nodes=count)
         initial = ArrayRecord({k: torch.from_numpy(v.copy())
                                for k, v in workload.initial_state.items()})
         strategy.start(grid=grid, initial_arrays=initial, num_rounds=rounds,

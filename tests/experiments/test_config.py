@@ -157,6 +157,8 @@ def test_adaptive_scoring_round_trips_and_reaches_the_model_rules() -> None:
         parse_config('[rules]\nscoring = "lazy"\n')
     with pytest.raises(ConfigError, match=r"\[rules\].scoring_confidence must be < 1"):
         parse_config('[rules]\nscoring_confidence = 1.0\n')
+
+
 def test_incentives_table_round_trips() -> None:
     config = parse_config("[incentives]\nrule = 'gtg_shapley'\nbudget = 500\nepoch_rounds = 5\n"
                           "pool = 6\npermutations = 4\n")
@@ -166,3 +168,22 @@ def test_incentives_table_round_trips() -> None:
     assert dataclasses.replace(again, source_text="") == dataclasses.replace(config,
                                                                              source_text="")
     assert parse_config("").incentives is None
+
+
+def test_community_scale_fields_round_trip_and_are_checked() -> None:
+    config = parse_config("[providers]\ncount = 20\n[data]\nown_test_size = 0\n"
+                          "[rules]\nproviders_per_round = 5\nsample_providers = true\n")
+    assert config.rules.sample_providers and config.data.own_test_size == 0
+    again = parse_config(config_to_toml(config))
+    assert dataclasses.replace(again, source_text="") == dataclasses.replace(config,
+                                                                             source_text="")
+    assert not parse_config("").rules.sample_providers
+    assert parse_config("").data.own_test_size == 500
+    with pytest.raises(ConfigError, match=r"x.toml: \[rules\].sample_providers needs "
+                                          r"\[rules\].providers_per_round >= 1"):
+        parse_config("[rules]\nsample_providers = true\n", source="x.toml")
+    with pytest.raises(ConfigError,
+                       match=r"\[rules\].sample_providers must be true or false, got 1"):
+        parse_config("[rules]\nproviders_per_round = 2\nsample_providers = 1\n")
+    with pytest.raises(ConfigError, match=r"\[data\].own_test_size must be >= 0, got -1"):
+        parse_config("[data]\nown_test_size = -1\n")

@@ -27,6 +27,7 @@ class CraftedUpdate(DataProvider, abc.ABC):
     each attack's module says what it crafts)."""
 
     kind: ClassVar[str] = "crafted"
+    uses_parent_states: ClassVar[bool] = True  # the chain's updates, one by one
     #: Whether it also sees its colluders' honest training of this round (else: the chain).
     omniscient: ClassVar[bool] = False
 

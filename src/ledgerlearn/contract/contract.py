@@ -49,6 +49,7 @@ from ledgerlearn.contract.records import (
     PROPOSED,
     REJECTED,
     VERIFIED,
+    AggregateReport,
     Contribution,
     ContributionReport,
     Credit,
@@ -61,6 +62,7 @@ from ledgerlearn.contract.records import (
     PrivacyEntry,
     Report,
     Review,
+    RoundDraw,
     Rules,
     UpdateRecord,
     Verdict,
@@ -71,7 +73,7 @@ from ledgerlearn.contract.records import (
 )
 from ledgerlearn.contract.sampling import sampling_problem, scoring_problem
 from ledgerlearn.contract.schemas import parse_request
-from ledgerlearn.contract.selection import sample_parents
+from ledgerlearn.contract.selection import draw_seed, sample_parents, sample_providers
 from ledgerlearn.contract.state import (
     delete,
     exists,
@@ -98,6 +100,7 @@ QUERIES = [
     "get_member", "get_model", "list_models", "get_update", "get_reports", "list_updates",
     "lineage", "pending_evaluations", "pending_reviews", "select_parents",
     "contribution_task", "contributions_of_round", "balance", "rewards_of", "committee_of",
+    "round_draw",
 ]
 
 
@@ -207,12 +210,103 @@ async def _round_closed(
     stub: Any, model: ModelRecord, round_number: int, now: float
 ) -> tuple[bool, str]:
     rules = model.rules_record()
+    expected = rules.providers_per_round
+    if rules.sample_providers:  # a round drawn from fewer providers expects all of them
+        draw = await _draw(stub, model.model_id, round_number)
+        if draw is None:
+            return False, "it is not opened yet (open_round draws its providers)"
+        expected = len(draw.providers)
     return round_completion(
         await _round_entries(stub, model.model_id, round_number),
-        providers_per_round=rules.providers_per_round,
+        providers_per_round=expected,
         timeout_seconds=rules.round_timeout_seconds,
         now=now,
     )
+
+
+# ----------------------------------------------------------------- community scale
+# docs/scale.md, "1,000 providers": the contract samples each round's providers and records
+# each closed round's aggregate by CID, so that a round costs what its sampled providers do.
+
+
+async def _draw(stub: Any, model_id: str, round_number: int) -> RoundDraw | None:
+    return await get_record(stub, RoundDraw, keys.ROUND_DRAW, model_id,
+                            keys.round_part(round_number))
+
+
+async def _draw_sources(stub: Any, model: ModelRecord, round_number: int) -> list[str]:
+    """Where a round's randomness comes from: the transaction ids that closed the round
+    before (the previous draw, its updates and their verdicts) or, for round 1, the model's
+    publication, its reviews and the decision. Many participants signed them and none can
+    know them all in advance; anyone can read them back."""
+    m = model.model_id
+    if round_number == 1:
+        decision = await _decision(stub, m)
+        sources = [model.tx_id] + [r.tx_id for r in await _reviews(stub, m)]
+        return sources + ([decision.tx_id] if decision else [])
+    previous = await _draw(stub, m, round_number - 1)
+    sources = [previous.tx_id] if previous else []
+    for entry in await _round_entries(stub, m, round_number - 1):
+        update = await _update(stub, m, entry.update_id)
+        verdict = await _verdict(stub, m, entry.update_id)
+        sources += [update.tx_id] + ([verdict.tx_id] if verdict else [])
+    return sources
+
+
+async def _current_round(stub: Any, model: ModelRecord, now: float) -> int:
+    """The first round of a federation model that is not closed (``rounds + 1`` when all
+    are). With sampled rounds the draws are opened in order, each after the one before
+    closed, so only the latest draw needs checking: a query costs one round's reads, not
+    every round's, and its cost does not grow with the rounds run."""
+    rules = model.rules_record()
+    if rules.sample_providers:
+        drawn = [int(parts[-1]) for parts, _ in await scan(stub, keys.ROUND_DRAW,
+                                                           model.model_id)]
+        if not drawn:
+            return 1
+        latest = max(drawn)
+        closed, _ = await _round_closed(stub, model, latest, now)
+        return latest + 1 if closed else latest
+    round_number = 1
+    while round_number <= rules.rounds:
+        closed, _ = await _round_closed(stub, model, round_number, now)
+        if not closed:
+            break
+        round_number += 1
+    return round_number
+
+
+async def _require_drawn(stub: Any, model: ModelRecord, round_number: int,
+                         provider: str) -> None:
+    """With rules.sample_providers, only the providers drawn for the round may submit."""
+    if not model.rules_record().sample_providers:
+        return
+    m = model.model_id
+    draw = await _draw(stub, m, round_number)
+    if draw is None:
+        raise ContractError(
+            f"round {round_number} of model {m} is not open: its providers are drawn by "
+            f"open_round, which nobody has sent yet"
+        )
+    if provider not in draw.providers:
+        raise ContractError(
+            f"{provider} was not drawn for round {round_number} of model {m} "
+            f"({len(draw.providers)} of {draw.population} providers were, see round_draw); "
+            "it may not submit to this round"
+        )
+
+
+async def _agreed_aggregate(
+    stub: Any, model: ModelRecord, round_number: int, written: str | None = None
+) -> str | None:
+    """The CID a quorum of committee members recorded as a round's aggregate, or None
+    (``written``: a CID recorded by this very transaction, which its reads do not see)."""
+    votes: dict[str, int] = {} if written is None else {written: 1}
+    for _, value in await scan(stub, keys.AGGREGATE, model.model_id,
+                               keys.round_part(round_number)):
+        votes[value["weights_cid"]] = votes.get(value["weights_cid"], 0) + 1
+    agreed = [cid for cid, n in votes.items() if n >= int(model.rules["quorum"])]
+    return agreed[0] if agreed else None
 
 
 async def _check_federation_parents(
@@ -919,6 +1013,11 @@ class LearningContract(Contract):
             raise ContractError(
                 "federation mode needs rules.rounds >= 1 and rules.providers_per_round >= 1"
             )
+        if rules.sample_providers and req["mode"] != FEDERATION:
+            raise ContractError(
+                "rules.sample_providers draws the providers of each federation round; gossip "
+                "models have no rounds"
+            )
         problem = aggregation_problem(
             rules.aggregation, FRACTION_RULES, FRACTION_PRE_AGGREGATIONS
         ) or scoring_problem(rules, metric, req["mode"])
@@ -940,7 +1039,7 @@ class LearningContract(Contract):
             fragments=dict(req["fragments"]),
             # no DP rule: not stored, so that such a model's record is what it always was
             rules={k: v for k, v in to_dict(rules).items()
-                   if k not in OPTIONAL_RULES or v is not None},
+                   if k not in OPTIONAL_RULES or v not in (None, False)},
             publisher=caller.member_id,
             published_at=when,
             tx_id=stub.get_txid(),
@@ -1043,6 +1142,7 @@ class LearningContract(Contract):
                     f"{caller.member_id} already submitted update {submitted['update_id']} to "
                     f"round {round_number} of model {m}; one update per provider and round"
                 )
+            await _require_drawn(stub, model, round_number, caller.member_id)
             await _check_federation_parents(stub, model, round_number, parents, now)
         else:
             if round_number:
@@ -1366,12 +1466,7 @@ class LearningContract(Contract):
         if model.mode == FEDERATION:
             _, now = tx_time(stub)
             provider = req.get("provider", caller.member_id)
-            round_number = 1
-            while round_number <= rules.rounds:
-                closed, _ = await _round_closed(stub, model, round_number, now)
-                if not closed:
-                    break
-                round_number += 1
+            round_number = await _current_round(stub, model, now)
             if round_number > rules.rounds:
                 return _json({"mode": FEDERATION, "status": "finished", "round": rules.rounds,
                               "parents": []})
@@ -1379,13 +1474,25 @@ class LearningContract(Contract):
             already = await exists(
                 stub, keys.SUBMITTED, m, keys.round_part(round_number), provider
             )
-            return _json({
+            status = "submitted" if already else "open"
+            if rules.sample_providers and not already:
+                draw = await _draw(stub, m, round_number)
+                if draw is None:
+                    status = "not opened"
+                elif provider not in draw.providers:
+                    status = "not drawn"
+            answer = {
                 "mode": FEDERATION,
-                "status": "submitted" if already else "open",
+                "status": status,
                 "round": round_number,
                 "parents_from_round": source,
                 "parents": parents,
-            })
+            }
+            if source >= 1:
+                cid = await _agreed_aggregate(stub, model, source)
+                if cid is not None:  # the parents' aggregate, recorded by the committee
+                    answer["aggregate_cid"] = cid
+            return _json(answer)
         seed = req.get("seed", 0)
         alpha = float(req.get("alpha", DEFAULT_ALPHA))
         count = min(req.get("count", rules.max_parents), rules.max_parents)
@@ -1535,6 +1642,118 @@ class LearningContract(Contract):
         await _emit(stub, "CommitteeElected", {"model_id": m, "epoch": epoch,
                                                "committee": committee})
         return _json(to_dict(election))
+
+    async def open_round(self, ctx: TransactionContext, request: str) -> str:
+        """Draw the providers of a federation round (rules.sample_providers) once the round
+        before is closed: ``providers_per_round`` of the registered providers, by
+        ``selection.sample_providers`` from a seed over recorded transaction ids
+        (``_draw_sources``). Anyone may send it; the draw is the same whoever does."""
+        stub = ctx.get_stub()
+        caller = caller_from_creator(stub.get_creator())
+        _require_role(caller, "open_round", *APPLICATION_ROLES)
+        req = parse_request("open_round", request)
+        model = await _model(stub, req["model_id"])
+        await _require_active(stub, model)
+        rules = model.rules_record()
+        m, round_number = model.model_id, req["round"]
+        if model.mode != FEDERATION or not rules.sample_providers:
+            raise ContractError(
+                f"model {m} does not draw its providers (rules.sample_providers); every "
+                "provider may take part in its rounds"
+            )
+        if round_number > rules.rounds:
+            raise ContractError(
+                f"model {m} learns in {rules.rounds} rounds; round {round_number} is beyond "
+                "its last"
+            )
+        if await _draw(stub, m, round_number) is not None:
+            raise ContractError(f"round {round_number} of model {m} is already open")
+        if round_number > 1:
+            _, now = tx_time(stub)
+            closed, why = await _round_closed(stub, model, round_number - 1, now)
+            if not closed:
+                raise ContractError(
+                    f"round {round_number} of model {m} can open only after round "
+                    f"{round_number - 1}, which is still running ({why})"
+                )
+        population = [
+            value["member_id"] for _, value in await scan(stub, keys.MEMBER)
+            if value["role"] == "provider"
+        ]
+        if not population:
+            raise ContractError(f"no provider has registered; round {round_number} of model "
+                                f"{m} would have nobody to draw")
+        sources = await _draw_sources(stub, model, round_number)
+        seed = draw_seed(m, round_number, sources)
+        when, _ = tx_time(stub)
+        draw = RoundDraw(
+            model_id=m, round=round_number,
+            providers=sample_providers(population, rules.providers_per_round, seed),
+            population=len(population), seed=seed, seed_sources=sorted(sources),
+            opened_at=when, tx_id=stub.get_txid(),
+        )
+        await put_record(stub, draw, keys.ROUND_DRAW, m, keys.round_part(round_number))
+        await _emit(stub, "RoundOpened", {"model_id": m, "round": round_number})
+        return _json(to_dict(draw))
+
+    async def round_draw(self, ctx: TransactionContext, request: str) -> str:
+        """A round's draw with its evidence, and the aggregate a quorum recorded for it."""
+        stub = ctx.get_stub()
+        caller_from_creator(stub.get_creator())
+        req = parse_request("round_draw", request)
+        model = await _model(stub, req["model_id"])
+        m, round_number = model.model_id, req["round"]
+        draw = await _draw(stub, m, round_number)
+        reports = [v for _, v in await scan(stub, keys.AGGREGATE, m,
+                                            keys.round_part(round_number))]
+        return _json({"model_id": m, "round": round_number,
+                      "draw": to_dict(draw) if draw else None,
+                      "aggregate_cid": await _agreed_aggregate(stub, model, round_number),
+                      "aggregate_reports": reports})
+
+    async def record_aggregate(self, ctx: TransactionContext, request: str) -> str:
+        """A committee member records the CID of a closed round's aggregate (its verified
+        updates, by the model's rule). Aggregation is deterministic, so honest members
+        record the same CID; once a quorum has, ``select_parents`` hands it to the next
+        round's providers, who fetch it by CID instead of aggregating every parent."""
+        stub = ctx.get_stub()
+        caller = caller_from_creator(stub.get_creator())
+        _require_role(caller, "record_aggregate", "committee")
+        req = parse_request("record_aggregate", request)
+        model = await _model(stub, req["model_id"])
+        m, round_number = model.model_id, req["round"]
+        if model.mode != FEDERATION:
+            raise ContractError(f"model {m} learns in gossip mode; it has no round aggregates")
+        _require_committee(caller, dataclasses.replace(
+            model, committee=await _seated(stub, model, round_number)))
+        _, now = tx_time(stub)
+        closed, why = await _round_closed(stub, model, round_number, now)
+        if not closed:
+            raise ContractError(
+                f"round {round_number} of model {m} is still running ({why}); its aggregate "
+                "follows its close"
+            )
+        parents, source = await _round_parents(stub, m, round_number + 1)
+        if source != round_number:
+            raise ContractError(
+                f"round {round_number} of model {m} verified no update; the next round builds "
+                f"on {'round ' + str(source) if source else 'the initial weights'}"
+            )
+        part = keys.round_part(round_number)
+        if await exists(stub, keys.AGGREGATE, m, part, caller.member_id):
+            raise ContractError(
+                f"{caller.member_id} already recorded the aggregate of round {round_number} of "
+                f"model {m}"
+            )
+        when, _ = tx_time(stub)
+        record = AggregateReport(
+            model_id=m, round=round_number, member=caller.member_id, parents=parents,
+            weights_cid=req["weights_cid"], recorded_at=when, tx_id=stub.get_txid(),
+        )
+        await put_record(stub, record, keys.AGGREGATE, m, part, caller.member_id)
+        return _json({"report": to_dict(record),
+                      "aggregate_cid": await _agreed_aggregate(stub, model, round_number,
+                                                               record.weights_cid)})
 
     async def contribution_task(self, ctx: TransactionContext, request: str) -> str:
         """What the committee evaluates for a round's (gossip update's) rewards: the

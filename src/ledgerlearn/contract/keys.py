@@ -45,6 +45,11 @@ CREDIT = "credit"
 # [model_id, epoch(6 digits)] -> Election (written once)
 ELECTION = "election"
 
+# [model_id, round(6 digits)] -> RoundDraw (written once, by open_round)
+ROUND_DRAW = "round-draw"
+# [model_id, round(6 digits), member_id] -> AggregateReport (one per committee member)
+AGGREGATE = "aggregate"
+
 ROUND_DIGITS = 6
 
 

@@ -154,10 +154,16 @@ class Rules:
     #: (schemas.SCORING_RULE); mode "adaptive" scores with as few of the fragment's samples as
     #: the verdict needs, at the declared confidence. None: every sample (not stored).
     scoring: dict[str, Any] | None = None
+    #: Federation at community scale (docs/scale.md): the contract draws
+    #: ``providers_per_round`` of the registered providers for each round (``open_round``,
+    #: from recorded randomness no participant controls) and refuses updates from the others.
+    #: False: every provider may take part in every round.
+    sample_providers: bool = False
 
 
-#: Rules that are not stored when absent, so that a model without them keeps its old record.
-OPTIONAL_RULES = ("privacy", "rewards", "rotation", "scoring")
+#: Rules that are not stored when absent (or off), so that a model without them keeps its
+#: old record.
+OPTIONAL_RULES = ("privacy", "rewards", "rotation", "scoring", "sample_providers")
 
 
 @dataclass(frozen=True)
@@ -364,6 +370,41 @@ class Credit:
     subject: str  # the update id (contribution, verdict report fee) or the round subject
     amount: int
     reason: str
+    recorded_at: str
+    tx_id: str
+
+
+@dataclass(frozen=True)
+class RoundDraw:
+    """The providers the contract drew for one federation round (rules.sample_providers).
+
+    ``seed`` is SHA-256 over the model, the round and ``seed_sources``: the transaction ids
+    of what closed the round before (its updates and verdicts) or, for round 1, of the model's
+    publication and reviews; the draw is ``selection.sample_providers`` of ``population``
+    registered providers. Anyone can recompute it from the ledger.
+    """
+
+    model_id: str
+    round: int
+    providers: list[str]
+    population: int
+    seed: str
+    seed_sources: list[str]
+    opened_at: str
+    tx_id: str
+
+
+@dataclass(frozen=True)
+class AggregateReport:
+    """A committee member's record of a closed round's aggregate: the weights every provider
+    of the next round starts from, stored by CID. The aggregation is deterministic, so every
+    honest member records the same CID; a quorum of equal records makes it the round's."""
+
+    model_id: str
+    round: int
+    member: str
+    parents: list[str]
+    weights_cid: str
     recorded_at: str
     tx_id: str
 

@@ -206,6 +206,7 @@ RULES = {
         "rotation": ROTATION_RULE,
         "max_relative_distance": {"type": ["number", "null"], "exclusiveMinimum": 0},
         "scoring": SCORING_RULE,
+        "sample_providers": {"type": "boolean"},
     },
 }
 
@@ -397,6 +398,21 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "elect_committee": {
         "type": "object", "additionalProperties": False, "required": ["model_id", "epoch"],
         "properties": {"model_id": MODEL_ID, "epoch": {"type": "integer", "minimum": 2}},
+    },
+    # community scale: per-round draws and recorded aggregates (appended)
+    "open_round": {
+        "type": "object", "additionalProperties": False, "required": ["model_id", "round"],
+        "properties": {"model_id": MODEL_ID, "round": {"type": "integer", "minimum": 1}},
+    },
+    "round_draw": {
+        "type": "object", "additionalProperties": False, "required": ["model_id", "round"],
+        "properties": {"model_id": MODEL_ID, "round": {"type": "integer", "minimum": 1}},
+    },
+    "record_aggregate": {
+        "type": "object", "additionalProperties": False,
+        "required": ["model_id", "round", "weights_cid"],
+        "properties": {"model_id": MODEL_ID, "round": {"type": "integer", "minimum": 1},
+                       "weights_cid": CID},
     },
     "committee_of": {
         "type": "object", "additionalProperties": False, "required": ["model_id"],

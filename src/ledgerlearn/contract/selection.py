@@ -47,3 +47,23 @@ def sample_parents(
         keyed.append((key, uid))
     keyed.sort(key=lambda item: (-item[0], item[1]))
     return [uid for _, uid in keyed[:count]]
+
+
+def draw_seed(model_id: str, round_number: int, tx_ids: Sequence[str]) -> str:
+    """The seed of a federation round's draw: SHA-256 over the model, the round and the
+    transaction ids it comes from (sorted, so their order does not matter)."""
+    text = "|".join([model_id, str(round_number), *sorted(tx_ids)])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def sample_providers(population: Sequence[str], count: int, seed: str) -> list[str]:
+    """``count`` of ``population`` drawn uniformly without replacement (all when fewer),
+    sorted. Each member's key is SHA-256(seed ‖ member id) and the smallest keys win: a
+    random permutation that anyone can recompute from the seed, whatever order the
+    population is listed in (as Flower's ``fraction_fit`` samples clients, but on chain)."""
+    if count < 1:
+        raise ValueError(f"count must be at least 1; got {count}")
+    ranked = sorted(
+        set(population), key=lambda m: (hashlib.sha256(f"{seed}|{m}".encode()).digest(), m)
+    )
+    return sorted(ranked[:count])

@@ -221,6 +221,7 @@ def config_from_mapping(
             "validation_fraction", 0.2, exclusive_minimum=0.0, exclusive_maximum=1.0
         ),
         max_train_samples=t.get("max_train_samples", int, None),
+        own_test_size=t.number("own_test_size", 500, integer=True, minimum=0),
     )
     if data.max_train_samples is not None and data.max_train_samples < 10:
         t.fail("max_train_samples", f"must be >= 10, got {data.max_train_samples}")
@@ -298,6 +299,7 @@ def config_from_mapping(
         scoring_batch=t.number("scoring_batch", 256, integer=True, minimum=1),
         scoring_min_samples=t.number("scoring_min_samples", 0, integer=True, minimum=0),
         harm_baseline=t.choice("harm_baseline", HARM_BASELINES, "parents"),
+        sample_providers=t.get("sample_providers", bool, False),
     )
     if rules.quorum > committee.size:
         t.fail(
@@ -307,6 +309,12 @@ def config_from_mapping(
         t.fail(
             "providers_per_round",
             f"must be <= [providers].count ({providers.count}), got {rules.providers_per_round}",
+        )
+    if rules.sample_providers and rules.providers_per_round < 1:
+        t.fail(
+            "sample_providers",
+            "needs [rules].providers_per_round >= 1: how many providers the contract draws "
+            "for each federation round",
         )
     t.finish()
 

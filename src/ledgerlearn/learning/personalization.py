@@ -26,6 +26,14 @@ def own_distribution_split(
     name: str = "own-test",
 ) -> Dataset:
     """A test split of about ``size`` samples with the label shares of ``label_counts``."""
+    return test.subset(own_distribution_indices(test, label_counts, size=size, seed=seed),
+                       name=name)
+
+
+def own_distribution_indices(
+    test: Dataset, label_counts: np.ndarray, *, size: int = DEFAULT_SIZE, seed: int = 0,
+) -> np.ndarray:
+    """The indices in ``test`` of ``own_distribution_split`` (sorted)."""
     counts = np.asarray(label_counts, dtype=np.float64)
     if counts.shape != (test.num_classes,) or counts.sum() <= 0:
         raise ValueError(
@@ -45,7 +53,7 @@ def own_distribution_split(
             continue
         replace = wanted[c] > len(members)
         chosen.append(rng.choice(members, size=int(wanted[c]), replace=replace))
-    return test.subset(np.sort(np.concatenate(chosen)), name=name)
+    return np.sort(np.concatenate(chosen))
 
 
 def summarize(per_provider: Mapping[str, float]) -> dict[str, Any]:

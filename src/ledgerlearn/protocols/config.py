@@ -33,6 +33,10 @@ class DataConfig:
     data_dir: str | None = None
     validation_fraction: float = 0.2
     max_train_samples: int | None = None
+    #: Test samples drawn for each provider's own-distribution test split (personalized
+    #: accuracy, learning.personalization); 0: no personalized figures (at 1,000 providers
+    #: the splits would hold 500,000 samples).
+    own_test_size: int = 500
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,10 @@ class RulesConfig:
     #: aggregate of the round's updates, or of its parents in gossip, with it against
     #: without it).
     harm_baseline: str = "parents"
+    #: Federation: the contract draws the `providers_per_round` providers of each round from
+    #: recorded randomness and refuses the others (contract open_round); False: the driver
+    #: picks them among those online.
+    sample_providers: bool = False
 
 
 @dataclass(frozen=True)

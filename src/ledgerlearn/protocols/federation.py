@@ -10,9 +10,16 @@ committee judges each update against the round's others, so it evaluates once th
 last submission is in. The model after round r is the aggregate of round r's verified updates:
 what every provider of round r+1 starts from. Every rule is the contract's; this driver only
 decides when each agent acts.
+
+With ``[rules].sample_providers`` (docs/scale.md) the contract, not the driver, draws the
+providers of each round (``open_round``): the driver opens the round and lets those of the
+drawn providers that are online take part; after the round, a quorum of the committee
+records its aggregate by CID, which every provider of the next round fetches.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -21,7 +28,12 @@ from ledgerlearn.protocols.baselines.fedavg import choose_participants
 from ledgerlearn.protocols.deferred import DeferredTraining
 from ledgerlearn.protocols.incentives import incentives_summary
 from ledgerlearn.protocols.jobs import JobRunner
-from ledgerlearn.protocols.ledger_session import LedgerSession, collect_outcome, rotates
+from ledgerlearn.protocols.ledger_session import (
+    LatestStates,
+    LedgerSession,
+    collect_outcome,
+    rotates,
+)
 from ledgerlearn.protocols.metrics import MetricsLog
 from ledgerlearn.protocols.progress import progress_bar
 from ledgerlearn.protocols.results import ModeResult, accuracy_report, evaluate_on_test
@@ -46,6 +58,18 @@ def incentives_extra(session: LedgerSession, model_id: str) -> dict:
     return {} if summary is None else {"incentives": summary}
 
 
+def online_among(
+    schedule: ProviderSchedule, time: float, candidates: Sequence[int]
+) -> tuple[float, list[int]]:
+    """(start time, providers): the candidates online at ``time``, waiting for the first to
+    come back when none is."""
+    online = [p for p in candidates if schedule.is_online(p, time)]
+    if not online and candidates:
+        time = min(schedule.next_online(p, time) for p in candidates)
+        online = [p for p in candidates if schedule.is_online(p, time)]
+    return time, sorted(online)
+
+
 def run_federation(
     session: LedgerSession,
     *,
@@ -54,9 +78,11 @@ def run_federation(
     log: MetricsLog | None = None,
     progress: bool = False,
     test_every: int = 1,
+    after_round: Callable[[int], None] | None = None,
 ) -> ModeResult:
     """Publish the federation model and run its rounds; test metrics after every
-    `test_every`-th round and the last."""
+    `test_every`-th round and the last; ``after_round(r)`` once round r is over (e.g. to
+    measure the ledger)."""
     config = session.config
     workload = session.workload
     log = log or MetricsLog(MODE)
@@ -76,10 +102,18 @@ def run_federation(
     submit_times: dict[str, float] = {}
     missed = 0
     rounds_run = 0
+    sampled = bool(session.reader.get_model(model_id)["model"]["rules"].get("sample_providers"))
+    index_of = {p.member_id: i for i, p in enumerate(session.providers)}
     for round_number in progress_bar(range(1, config.rules.rounds + 1), progress, MODE, "round"):
-        time, chosen = choose_participants(
-            schedule, time, len(session.providers), config.rules.providers_per_round, rng
-        )
+        if sampled:  # the contract draws the round's providers
+            draw = session.reader.open_round(model_id, round_number)
+            time, chosen = online_among(
+                schedule, time, [index_of[m] for m in draw["providers"] if m in index_of]
+            )
+        else:
+            time, chosen = choose_participants(
+                schedule, time, len(session.providers), config.rules.providers_per_round, rng
+            )
         clock = SimClock()
         clock.schedule(time, "start")
         clock.pop()
@@ -128,14 +162,18 @@ def run_federation(
             for e in session.reader.list_updates(model_id, status="verified",
                                                  round_number=round_number)
         ]
-        if verified:
+        if verified and sampled:
+            state = session.record_aggregate(model_id, round_number)
+        elif verified:
             state = model_state(session, model_id, verified)
         if round_number % test_every == 0 or round_number == config.rules.rounds:
             accuracy, loss = evaluate_on_test(workload, state)
             log.add(round=round_number, sim_seconds=time, accuracy=accuracy, loss=loss,
                     updates=len(submit_times))
+        if after_round is not None:
+            after_round(round_number)
     outcome = collect_outcome(session, model_id, MODE, submit_times)
-    own = {i: p.latest.get(model_id) for i, p in enumerate(session.providers)}
+    own = LatestStates(session.providers, model_id)  # read when asked for
     report = accuracy_report(workload, state, own)
     return ModeResult(
         mode=MODE,

@@ -21,7 +21,7 @@ from ledgerlearn.contract.records import GOSSIP
 from ledgerlearn.protocols.deferred import DeferredTraining
 from ledgerlearn.protocols.federation import incentives_extra, model_state
 from ledgerlearn.protocols.jobs import JobRunner
-from ledgerlearn.protocols.ledger_session import LedgerSession, collect_outcome
+from ledgerlearn.protocols.ledger_session import LatestStates, LedgerSession, collect_outcome
 from ledgerlearn.protocols.metrics import MetricsLog
 from ledgerlearn.protocols.progress import SimTimeBar
 from ledgerlearn.protocols.results import (
@@ -138,7 +138,7 @@ def run_gossip(
     session.evaluate_pending()  # updates submitted before the end get their verdicts
     _reward_decided(session, model_id, rewarded)
     outcome = collect_outcome(session, model_id, MODE, submit_times)
-    own = {i: p.latest.get(model_id) for i, p in enumerate(session.providers)}
+    own = LatestStates(session.providers, model_id)  # read when asked for
     report = accuracy_report(workload, state, own)
     return ModeResult(
         mode=MODE,

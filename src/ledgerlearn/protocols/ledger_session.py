@@ -10,7 +10,7 @@ publishes, the committee reviews and verifies, providers train and submit. The d
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,8 @@ CONTRACTS = {CHAINCODE_NAME: learning_contract}
 #: simulated clock a round is over once every update submitted to it has its verdict.
 ROUND_TIMEOUT_SECONDS = 1e-3
 FREE_RIDER_EPSILON = 1e-4
+#: Registrations handed to the orderer together (each still signed by its own member).
+REGISTRATION_CHUNK = 500
 
 
 def experiment_identity_seed(seed: int) -> bytes:
@@ -108,6 +110,23 @@ def member_id_of(config: ExperimentConfig, role: str, index: int) -> str:
     if role == "member":
         return f"{orgs[index % len(orgs)]}MSP/member{index}"
     return f"{orgs[(index + 1) % len(orgs)]}MSP/provider{index}"
+def register_members(network: Any, ledgers: list[LearningLedger]) -> None:
+    """Every member registers itself, with its own signed transaction; the transactions are
+    endorsed one after another and ordered together (``submit_endorsed``), so that 1,000
+    registrations fill a few blocks instead of waiting for a block each. Registrations touch
+    disjoint keys (a member's own record), so none conflicts with another."""
+    from ledgerlearn.ledger.network.client import submit_endorsed
+
+    for start in range(0, len(ledgers), REGISTRATION_CHUNK):
+        endorsed = [ledger.client.endorse_transaction("register_member")
+                    for ledger in ledgers[start : start + REGISTRATION_CHUNK]]
+        for handle in submit_endorsed(endorsed):
+            status = handle.status()
+            if not status.valid:
+                raise RuntimeError(
+                    f"the registration {status.tx_id} was not committed: {status.code}"
+                )
+    network.sync()
 
 
 def member_plan(config: ExperimentConfig) -> dict[str, list[tuple[str, str]]]:
@@ -195,6 +214,8 @@ def model_rules(
             providers_per_round=config.rules.providers_per_round or config.providers.count,
             round_timeout_seconds=round_timeout,
         )
+        if config.rules.sample_providers:
+            rules["sample_providers"] = True
     rules.update(incentive_rules(
         config, mode, [member_id_of(config, "member", i) for i in range(pool_size(config))]))
     return rules
@@ -326,8 +347,9 @@ class LedgerSession:
             provider_ids = [
                 member_id_of(config, "provider", i) for i in range(config.providers.count)
             ]
-            for label in [publisher_id, *member_ids, *provider_ids]:
-                ledger_of(label).register_member()
+            register_members(network,
+                             [ledger_of(label) for label in [publisher_id, *member_ids,
+                                                             *provider_ids]])
             providers: list[DataProvider] = []
             kinds: dict[str, str | None] = {}
             shared = coalitions(config)
@@ -403,6 +425,30 @@ class LedgerSession:
             if member.member_id in reporters and member.scorer is self.scorer:
                 self.scorer.start(member, model, update)
 
+    def record_aggregate(self, model_id: str, round_number: int) -> dict[str, Any]:
+        """After a round closes, the first ``quorum`` honest members of the committee each
+        aggregate its verified updates (streamed), store the weights and record their CID
+        (roles.round_aggregate); the aggregate is the model after the round, fetched by every
+        provider of the next one. Returns its weights, checked against the agreed CID."""
+        from ledgerlearn.roles.common import fetch_spec, fetch_state
+        from ledgerlearn.roles.round_aggregate import record_round_aggregate
+
+        model = self.reader.get_model(model_id)["model"]
+        quorum = int(model["rules"]["quorum"])
+        members = [m for m in self.committee
+                   if m.member_id in model["committee"] and m.kind == "honest"][:quorum]
+        answer: dict[str, Any] = {}
+        for member in members:
+            _, _, answer = record_round_aggregate(member.ledger, member.store, model_id,
+                                                  round_number)
+        cid = answer.get("aggregate_cid")
+        if cid is None:
+            raise RuntimeError(
+                f"the committee of model {model_id} did not agree on the aggregate of round "
+                f"{round_number}: {answer}"
+            )
+        return fetch_state(self.store, cid, fetch_spec(self.store, model["spec_cid"]))
+
     def evaluate_pending(self) -> None:
         """Every committee member assesses and reports what waits for it."""
         for member in self.committee:
@@ -431,6 +477,27 @@ class LedgerSession:
 
     def close(self) -> None:
         self.network.close()
+
+
+class LatestStates(Mapping[int, Any]):
+    """Each provider's latest weights on a model (by provider index), read from the store
+    when asked for, one at a time: the providers' models stay on disk."""
+
+    def __init__(self, providers: list[DataProvider], model_id: str) -> None:
+        self.providers = providers
+        self.model_id = model_id
+
+    def __getitem__(self, index: int) -> Any:
+        state = self.providers[index].latest.get(self.model_id)
+        if state is None:
+            raise KeyError(index)
+        return state
+
+    def __iter__(self) -> Iterator[int]:
+        return (i for i, p in enumerate(self.providers) if self.model_id in p.latest)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 @dataclass(frozen=True)

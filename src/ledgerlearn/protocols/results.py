@@ -113,9 +113,13 @@ def personalized_accuracy(
     from ledgerlearn.learning.training import evaluate
 
     values = {}
+    if not len(workload.own_tests):
+        return summarize(values)
     for provider in workload.providers:
-        state = states.get(provider.index)
-        if provider.malicious or state is None or not workload.own_tests:
+        if provider.malicious:
+            continue
+        state = states.get(provider.index)  # one at a time: they may be read from storage
+        if state is None:
             continue
         test = workload.own_tests[provider.index]
         values[provider.name] = evaluate(workload.spec, state, test, metrics=("accuracy",))[

@@ -52,9 +52,15 @@ class Workload:
     #: The rules' differential-privacy rule, noise multiplier resolved ({epsilon, delta,
     #: max_grad_norm, noise_multiplier}: :func:`privacy_rule`); None: no DP.
     privacy: dict[str, float] | None = None
-    #: Per provider, a test split drawn from the common test set with its own label mix
-    #: (learning.personalization), for personalized accuracy.
-    own_tests: tuple[Dataset, ...] = ()
+    #: Per provider, the indices in ``test`` of a test split with its own label mix
+    #: (learning.personalization), for personalized accuracy (empty: none).
+    own_test_indices: tuple[np.ndarray, ...] = ()
+
+    @property
+    def own_tests(self) -> _OwnTests:
+        """Per provider, its own-distribution test split, built when asked for (indices into
+        the common test set are kept, not 1,000 copies of test samples)."""
+        return _OwnTests(self.test, self.own_test_indices)
 
     @property
     def dp_config(self) -> PrivacyConfig | None:
@@ -88,6 +94,42 @@ class Workload:
             seed=seed,
             privacy=self.dp_config,
         )
+
+
+class _OwnTests:
+    """A sequence of own-distribution test splits, each a subset of ``test`` made on access."""
+
+    def __init__(self, test: Dataset, indices: tuple[np.ndarray, ...]) -> None:
+        self.test = test
+        self.indices = indices
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int) -> Dataset:
+        return self.test.subset(self.indices[index], name=f"provider{index}-own-test")
+
+
+def contiguous_parts(train: Dataset, parts: Sequence[np.ndarray]) -> tuple[Dataset, list[
+    Dataset
+]]:
+    """The training set reordered so that each part is one contiguous block, and each part
+    as a view of its block (numpy slices, not copies): a thousand providers' data is the
+    training set once, each provider a range of indices into it. Within a part the order is
+    the part's, so every provider trains on exactly the samples, in the order, it would with
+    a copy."""
+    order = np.concatenate([np.asarray(p, dtype=np.int64) for p in parts]) if parts else (
+        np.zeros(0, dtype=np.int64))
+    pooled = train.subset(order)
+    views, start = [], 0
+    for index, part in enumerate(parts):
+        stop = start + len(part)
+        views.append(Dataset(
+            x=pooled.x[start:stop], y=pooled.y[start:stop], num_classes=pooled.num_classes,
+            name=f"provider{index}", ids=None if pooled.ids is None else pooled.ids[start:stop],
+        ))
+        start = stop
+    return pooled, views
 
 
 def steps_per_update(samples: int, batch_size: int, epochs: int) -> int:
@@ -211,9 +253,10 @@ def build_workload(config: ExperimentConfig) -> Workload:
         train.y, config.providers.count, config.partition.scheme, config.seed, **params
     )
     adversaries = assign_adversaries(config)
+    _, views = contiguous_parts(train, parts)
+    del train  # the pooled copy, which the views share, replaces it
     providers = tuple(
-        ProviderData(i, f"provider{i}", train.subset(idx, name=f"provider{i}"), adversaries[i])
-        for i, idx in enumerate(parts)
+        ProviderData(i, f"provider{i}", view, adversaries[i]) for i, view in enumerate(views)
     )
     empty = [p.name for p in providers if len(p.dataset) == 0]
     if empty:
@@ -221,15 +264,15 @@ def build_workload(config: ExperimentConfig) -> Workload:
             f"the partition left {', '.join(empty)} without data; use fewer providers or a "
             "larger [partition].alpha"
         )
-    from ledgerlearn.learning.personalization import own_distribution_split
+    from ledgerlearn.learning.personalization import own_distribution_indices
 
-    own_tests = tuple(
-        own_distribution_split(
-            splits.test, p.dataset.label_counts(), size=min(500, len(splits.test)),
-            seed=config.seed * 1000 + p.index, name=f"{p.name}-own-test",
+    size = min(config.data.own_test_size, len(splits.test))
+    own_test_indices = tuple(
+        own_distribution_indices(
+            splits.test, p.dataset.label_counts(), size=size, seed=config.seed * 1000 + p.index,
         )
         for p in providers
-    )
+    ) if size > 0 else ()
     training = config.training
     privacy = privacy_rule(config, [len(p.dataset) for p in providers])
     return Workload(
@@ -248,5 +291,5 @@ def build_workload(config: ExperimentConfig) -> Workload:
         ),
         seed=config.seed,
         privacy=privacy,
-        own_tests=own_tests,
+        own_test_indices=own_test_indices,
     )

@@ -14,6 +14,7 @@ import numpy as np
 
 from ledgerlearn.contract.records import INITIAL
 from ledgerlearn.learning.aggregation import aggregate, aggregate_chosen
+from ledgerlearn.learning.aggregation.streaming import stream_fedavg
 from ledgerlearn.learning.models import ModelSpec
 from ledgerlearn.learning.weights import flatten, load_state
 from ledgerlearn.roles.ledger_api import LearningLedger
@@ -113,3 +114,29 @@ def model_aggregate(
     if choice is None or len(states) == 1:
         return aggregate_parents(states, weights)
     return aggregate_chosen(choice, list(states), list(weights))
+
+
+def streamed_aggregate(
+    ledger: LearningLedger,
+    store: ContentStore,
+    model: Mapping[str, Any],
+    spec: ModelSpec,
+    parents: Sequence[str],
+) -> dict[str, np.ndarray]:
+    """``model_aggregate`` of the parents weighted by samples, bitwise, reading one parent's
+    weights at a time from the store when the model's rule is FedAvg
+    (learning.aggregation.streaming): a round of many parents costs one model in memory, not
+    all of them. Other rules need every update at once and aggregate in memory."""
+    if model["rules"].get("aggregation") is not None:
+        states, weights = parent_states(ledger, store, model, spec, parents)
+        return model_aggregate(model, states, weights)
+    cids, samples = [], []
+    for parent in sorted(parents):
+        if parent == INITIAL:
+            cids.append(model["initial_weights_cid"])
+            samples.append(1)
+        else:
+            update = ledger.get_update(model["model_id"], parent)["update"]
+            cids.append(update["weights_cid"])
+            samples.append(int(update["samples"]))
+    return stream_fedavg(lambda i: fetch_state(store, cids[i], spec), samples)

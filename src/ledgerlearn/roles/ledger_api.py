@@ -176,3 +176,15 @@ class LearningLedger:
 
     def committee_of(self, model_id: str, round_number: int | None = None) -> dict[str, Any]:
         return self._evaluate("committee_of", self._subject(model_id, round_number, None))
+
+    # community scale: per-round draws, recorded aggregates
+
+    def open_round(self, model_id: str, round_number: int) -> dict[str, Any]:
+        return self._submit("open_round", {"model_id": model_id, "round": round_number})
+
+    def round_draw(self, model_id: str, round_number: int) -> dict[str, Any]:
+        return self._evaluate("round_draw", {"model_id": model_id, "round": round_number})
+
+    def record_aggregate(self, model_id: str, round_number: int, cid: str) -> dict[str, Any]:
+        return self._submit("record_aggregate",
+                            {"model_id": model_id, "round": round_number, "weights_cid": cid})

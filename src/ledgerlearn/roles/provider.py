@@ -13,7 +13,7 @@ training time. Adversaries subclass it and override ``produce``.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -25,7 +25,13 @@ from ledgerlearn.learning.privacy.dpsgd import PrivacyConfig
 from ledgerlearn.learning.tips import Candidate, Choice, choose_tips
 from ledgerlearn.learning.training import TrainConfig, TrainResult, evaluate, train_local
 from ledgerlearn.learning.weights import flatten, state_dict_to_bytes
-from ledgerlearn.roles.common import fetch_spec, fetch_state, model_aggregate, parent_states
+from ledgerlearn.roles.common import (
+    fetch_spec,
+    fetch_state,
+    model_aggregate,
+    parent_states,
+    streamed_aggregate,
+)
 from ledgerlearn.roles.ledger_api import LearningLedger
 from ledgerlearn.storage.store import ContentStore
 
@@ -63,6 +69,10 @@ class DataProvider:
     """An honest provider: trains on its own partition, reports what it really did."""
 
     kind = "honest"
+    #: Whether ``produce`` looks at the parents' weights one by one (an attack that studies
+    #: the population); an honest provider needs only their aggregate, so it never holds
+    #: them all (``Contribution.parents`` stays empty).
+    uses_parent_states: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -91,7 +101,8 @@ class DataProvider:
         self.contributions = 0
         self._specs: dict[str, ModelSpec] = {}
         self._initial: dict[str, np.ndarray] = {}
-        self.latest: dict[str, dict[str, np.ndarray]] = {}  # model id -> its latest weights
+        # model id -> its latest weights, kept in the store (read back when asked for)
+        self.latest = StoredStates(store)
         self.latest_update: dict[str, str] = {}  # model id -> its latest update id
         cut = round(len(data) * holdout_fraction)
         if parent_choice != "contract" and 0 < cut < len(data):
@@ -135,10 +146,15 @@ class DataProvider:
         chosen_weights = None
         if model["mode"] == FEDERATION or self.parent_choice == "contract":
             self.data = self.all_data
-            states, weights = parent_states(
-                self.ledger, self.store, model, spec, choice["parents"]
-            )
-            base = model_aggregate(model, states, weights)
+            states = (parent_states(self.ledger, self.store, model, spec, choice["parents"])[0]
+                      if self.uses_parent_states else [])
+            if choice.get("aggregate_cid"):
+                # The round's aggregate a quorum of the committee recorded, checked against
+                # its CID by the store: computed once for the round, not by every provider.
+                base = fetch_state(self.store, choice["aggregate_cid"], spec)
+            else:
+                base = streamed_aggregate(self.ledger, self.store, model, spec,
+                                          choice["parents"])
         else:
             self.data = self.gossip_data
             tips = self.choose_parents(model, spec, selection_seed)
@@ -225,7 +241,7 @@ class DataProvider:
             request["privacy"] = self.privacy_claim(contribution, produced)
         update = self.ledger.submit_update(request)
         self.contributions += 1
-        self.latest[contribution.model_id] = produced.state
+        self.latest.put(contribution.model_id, cid, contribution.spec)
         self.latest_update[contribution.model_id] = update["update_id"]
         return update
 
@@ -290,3 +306,26 @@ class DataProvider:
         """Train on the private data from the aggregated parents; honest claims."""
         result = self.run_training(spec, base, self.data, config)
         return Produced(result.state, len(self.data), result.seconds, result.privacy)
+
+
+class StoredStates:
+    """Weights by model id, kept as CIDs of the content store and read back (verified) when
+    asked for: a thousand providers' latest weights stay on disk, not in memory."""
+
+    def __init__(self, store: ContentStore) -> None:
+        self.store = store
+        self._cids: dict[str, tuple[str, ModelSpec]] = {}
+
+    def put(self, model_id: str, cid: str, spec: ModelSpec) -> None:
+        self._cids[model_id] = (cid, spec)
+
+    def cid(self, model_id: str) -> str | None:
+        entry = self._cids.get(model_id)
+        return None if entry is None else entry[0]
+
+    def get(self, model_id: str) -> dict[str, np.ndarray] | None:
+        entry = self._cids.get(model_id)
+        return None if entry is None else fetch_state(self.store, entry[0], entry[1])
+
+    def __contains__(self, model_id: object) -> bool:
+        return model_id in self._cids
