@@ -29,7 +29,8 @@ def test_round_draw_refuses_unsampled_providers_and_records_its_seed(ledger: Led
             {"quorum": 2, "min_score": 0.5, "training_time_tolerance": 10.0,
              "sample_providers": True})},
         "gossip models have no rounds")
-    ledger.publish(m, rounds=2, providers_per_round=2, quorum=2, sample_providers=True)
+    ledger.publish(m, rounds=2, providers_per_round=2, quorum=2, sample_providers=True,
+                   report_grace_seconds=0)  # any 2 members report at once
     ledger.refused("Org1MSP/p1", "open_round", {"model_id": m, "round": 1}, "is not active yet")
     ledger.activate(m)
     choice = ledger.evaluate("Org1MSP/p1", "select_parents", {"model_id": m})
