@@ -26,7 +26,7 @@ not one per member (docs/contract.md, "Conflicts").
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -153,6 +153,7 @@ class CommitteeMember:
         # updates by (model id, update id); finalize_due writes them when it is this turn.
         self._undecided_models: dict[str, dict[str, Any]] = {}
         self._undecided_updates: dict[tuple[str, str], dict[str, Any]] = {}
+        self._seated: dict[tuple[str, int], list[str]] = {}
         self._population: tuple[tuple[str, ...], np.ndarray] | None = None
         # Leave-one-out (federation): the round's candidates, and the measures of aggregates
         # of them by their sorted ids.
@@ -714,7 +715,8 @@ class CommitteeMember:
         members reporting at the same time do not conflict needlessly; a verdict that counts
         a backup's report is written by ``finalize_due``, in the committee's order."""
         others = self.ledger.get_reports(model["model_id"], update["update_id"])
-        order = finalizer_order(model["committee"], model["model_id"], update["update_id"])
+        order = finalizer_order(self.seated(model, update), model["model_id"],
+                                update["update_id"])
         quorum = int(model["rules"]["quorum"])
         reported = {r["member"] for r in others} | {self.member_id}
         finalize = self.member_id in order[:quorum] and counted_reporters(
@@ -789,7 +791,9 @@ class CommitteeMember:
                 del self._undecided_updates[(model_id, update_id)]
                 continue
             due = self._verdict_due(model, info["update"], now)
-            if due is None or now < self._turn(model, due, model_id, update_id):
+            seated = self.seated(model, info["update"])
+            if due is None or now < self._turn(model, due, model_id, update_id,
+                                               committee=seated):
                 continue  # not decidable yet, or another member's turn
             if self._write(written, self.ledger.finalize_update, model_id, update_id):
                 del self._undecided_updates[(model_id, update_id)]
@@ -801,7 +805,8 @@ class CommitteeMember:
         """When the verdict on ``update`` became writable (None: not yet), as the contract
         computes it: the time of the quorum-th of the reports it counts."""
         rules = from_dict(Rules, model["rules"])
-        order = finalizer_order(model["committee"], model["model_id"], update["update_id"])
+        order = finalizer_order(self.seated(model, update), model["model_id"],
+                                update["update_id"])
         reports = {r["member"]: timestamp_seconds(r["reported_at"])
                    for r in self.ledger.get_reports(model["model_id"], update["update_id"])}
         backups_due = len(order) > rules.quorum and now >= report_turn(
@@ -812,11 +817,24 @@ class CommitteeMember:
             return None
         return quorum_reached_at([reports[m] for m in counted], rules.quorum)
 
-    def _turn(self, model: dict[str, Any], due: float, *subject: str) -> float:
-        """When this member may write the decision on ``subject`` that became due at ``due``."""
+    def _turn(self, model: dict[str, Any], due: float, *subject: str,
+              committee: Sequence[str] | None = None) -> float:
+        """When this member may write the decision on ``subject`` that became due at ``due``
+        (``committee``: the members seated for it, by default the model's)."""
         grace = from_dict(Rules, model["rules"]).finalize_grace_seconds
-        return finalize_turn(self.member_id, finalizer_order(model["committee"], *subject),
-                             due, grace)
+        seated = model["committee"] if committee is None else committee
+        return finalize_turn(self.member_id, finalizer_order(seated, *subject), due, grace)
+
+    def seated(self, model: dict[str, Any], update: dict[str, Any]) -> list[str]:
+        """The committee seated for ``update``, as the contract orders its reporters and
+        finalizers: with rotation, the one elected for the update's round (kept per round)."""
+        if "rotation" not in model["rules"] or not update.get("round"):
+            return list(model["committee"])
+        key = (model["model_id"], int(update["round"]))
+        if key not in self._seated:
+            self._seated[key] = list(
+                self.ledger.committee_of(model["model_id"], key[1])["committee"])
+        return self._seated[key]
 
     @staticmethod
     def _write(
