@@ -42,7 +42,6 @@ os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
 os.environ.pop("RAY_ADDRESS", None)  # the simulation starts its own local Ray
 
 import argparse
-import dataclasses
 import json
 import shutil
 import sys
@@ -266,17 +265,10 @@ def main() -> int:
 
     import torch
 
-    from ledgerlearn.protocols.workload import build_workload
-
     config = build_config(args, size)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    workload = build_workload(config)
-    if size["test"]:
-        import numpy as np
-
-        keep = np.random.default_rng(args.seed).permutation(len(workload.test))[: size["test"]]
-        workload = dataclasses.replace(workload, test=workload.test.subset(np.sort(keep)))
+    workload = vs_flower.workload_for(config, size["test"], args.seed)
     load_before = os.getloadavg()
     out: dict = {"providers": size["providers"], "per_round": size["per_round"],
                  "rounds": size["rounds"], "workers": args.workers,

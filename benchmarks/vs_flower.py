@@ -52,6 +52,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MNIST = REPO.parent / "shared" / "data" / "mnist.npz"
@@ -158,6 +159,19 @@ def verdict_agreement(session, model_id: str) -> dict:  # type: ignore[no-untype
 # ---------------------------------------------------------------------------- Flower
 
 
+def workload_for(config: Any, test_size: int, seed: int) -> Any:
+    """The experiment's workload, its test set cut to a seeded sample of ``test_size`` images
+    (0: the whole test set); shared with benchmarks/scale.py so both compare on one split."""
+    import numpy as np
+
+    from ledgerlearn.protocols.workload import build_workload
+
+    workload = build_workload(config)
+    if test_size:
+        keep = np.random.default_rng(seed).permutation(len(workload.test))[:test_size]
+        workload = dataclasses.replace(workload, test=workload.test.subset(np.sort(keep)))
+    return workload
+
 def run_flower(config, workload, workers: int,  # type: ignore[no-untyped-def]
                per_round: int | None = None) -> dict:
     """Flower's simulation of the same FedAvg, timed around `run_simulation`; ``per_round``:
@@ -262,8 +276,6 @@ def main() -> int:
 
     import torch
 
-    from ledgerlearn.protocols.workload import build_workload
-
     size = dict(QUICK if args.quick else FULL)
     if args.rounds:
         size["rounds"] = args.rounds
@@ -272,12 +284,7 @@ def main() -> int:
     config = build_config(args, size)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    workload = build_workload(config)
-    if size["test"]:
-        import numpy as np
-
-        keep = np.random.default_rng(args.seed).permutation(len(workload.test))[: size["test"]]
-        workload = dataclasses.replace(workload, test=workload.test.subset(np.sort(keep)))
+    workload = workload_for(config, size["test"], args.seed)
     load_before = os.getloadavg()
     out: dict = {"providers": size["providers"], "rounds": size["rounds"],
                  "workers": args.workers, "train_images": workload.train_samples,
