@@ -168,9 +168,15 @@ def workload_for(config: Any, test_size: int, seed: int) -> Any:
 
     workload = build_workload(config)
     if test_size:
-        keep = np.random.default_rng(seed).permutation(len(workload.test))[:test_size]
-        workload = dataclasses.replace(workload, test=workload.test.subset(np.sort(keep)))
+        keep = np.sort(np.random.default_rng(seed).permutation(len(workload.test))[:test_size])
+        # the providers' own test splits index the whole test set: map them into the cut one
+        position = np.full(len(workload.test), -1)
+        position[keep] = np.arange(len(keep))
+        own = tuple(position[i][position[i] >= 0] for i in workload.own_test_indices)
+        workload = dataclasses.replace(workload, test=workload.test.subset(keep),
+                                       own_test_indices=own)
     return workload
+
 
 def run_flower(config, workload, workers: int,  # type: ignore[no-untyped-def]
                per_round: int | None = None) -> dict:
