@@ -3,7 +3,8 @@ whether the contract holds providers to their budget, and whether the committee 
 private updates through.
 
     .venv/bin/python benchmarks/privacy.py [--quick] [--mnist PATH] [--workers N]
-                                           [--runs nodp,eps3,eps8] [--out DIR]
+                                           [--runs nodp,eps3,eps8] [--modes federation,gossip]
+                                           [--out DIR]
 
 The ledger's **federation mode** (embedded network, learning contract, committee of 3 with
 the relative (harm) verdict rule, quorum 2) on MNIST: the full training set less 1,000
@@ -35,6 +36,12 @@ average gradient about 4.6-fold).
   that exceed the budget, declare settings other than the rules' or come from an exhausted
   provider (target: all), plus within-budget ones that must pass (``within_budget_accepted``);
 - honest_rejected_<run>: honest updates the committee rejected (all providers are honest).
+
+`--modes gossip` (or `federation,gossip`) makes the same runs in the gossip mode: the same
+providers, data, model and budget, each provider making its 10 updates on the DAG (its
+parents chosen on a tenth of its data that it does not train on, so the noise multiplier
+covers the smaller sample; the attack's members are the images it trained on). Their keys
+end in ``_gossip`` (``accuracy_nodp_gossip``, ``mia_auc_eps3_gossip``, ...).
 
 `--quick` (under 3 minutes on the shared machine): 4 providers of the full run's size (a
 stratified 12,800 images, 1,000 of them for the committee), 3 rounds. `--runs` runs a subset
@@ -70,6 +77,7 @@ from ledgerlearn.learning.privacy.membership import loss_threshold_attack, per_s
 from ledgerlearn.learning.training import TrainConfig, train_local
 from ledgerlearn.protocols.config import ExperimentConfig
 from ledgerlearn.protocols.federation import run_federation
+from ledgerlearn.protocols.gossip import run_gossip
 from ledgerlearn.protocols.jobs import JobRunner
 from ledgerlearn.protocols.ledger_session import LedgerSession
 from ledgerlearn.protocols.metrics import MetricsLog
@@ -92,22 +100,31 @@ MOMENTUM = 0.9
 LOCAL_EPOCHS = 1
 #: The three runs: their names and per-provider budgets (None: no DP).
 RUNS: dict[str, float | None] = {"nodp": None, "eps3": 3.0, "eps8": 8.0}
+#: The ledger modes; the gossip runs' keys end in ``_gossip``.
+MODES = ("federation", "gossip")
 
 
-def experiment(data_dir: Path, quick: bool, workers: int, epsilon: float | None
-               ) -> ExperimentConfig:
-    """The federation run's experiment file (as text, so it is checked like any other)."""
+def experiment(data_dir: Path, quick: bool, workers: int, epsilon: float | None,
+               mode: str = "federation") -> ExperimentConfig:
+    """The run's experiment file (as text, so it is checked like any other). ``mode``
+    "gossip": the same providers, data, model and budget, each provider gossiping its
+    ``rounds`` updates (the budget's) on the DAG instead of joining rounds."""
     # quick: 4 providers of the full run's size (2,950 images), 1,000 for the committee
     size = "max_train_samples = 12800\nvalidation_fraction = 0.078125" if quick else \
         "validation_fraction = 0.0166667  # 1,000 of the 60,000 for the committee"
+    providers, rounds = (4, 3) if quick else (20, 10)
+    # every provider makes its `rounds` updates well within the simulated duration (an
+    # update costs 2,950 / 200 s of training plus the commit and the evaluation)
+    gossip = (f"[gossip]\nparents = 2\nmax_updates = {providers * rounds}\n"
+              f"duration = {rounds * 60.0}\n")
     privacy = "" if epsilon is None else (
         f"[privacy]\nepsilon = {epsilon}\ndelta = {DELTA}\nmax_grad_norm = {CLIP}\n")
     text = f"""
 [experiment]
-name = "privacy-{'nodp' if epsilon is None else f'eps{epsilon:g}'}"
+name = "privacy-{mode}-{'nodp' if epsilon is None else f'eps{epsilon:g}'}"
 seed = 0
 workers = {workers}
-modes = ["federation"]
+modes = ["{mode}"]
 [data]
 dataset = "mnist"
 data_dir = {json.dumps(str(data_dir))}
@@ -122,7 +139,7 @@ batch_size = {BATCH}
 learning_rate = {LEARNING_RATE if epsilon is None else DP_LEARNING_RATE}
 momentum = {MOMENTUM}
 [providers]
-count = {4 if quick else 20}
+count = {providers}
 speed_min = 1.0
 speed_max = 1.0
 [committee]
@@ -131,31 +148,37 @@ size = 3
 quorum = 2
 verdict = "relative"
 rounds = {3 if quick else 10}
+{gossip if mode == "gossip" else ""}
 {privacy}"""
     return parse_config(text, source="benchmarks/privacy.py")
 
 
 def federate(config: ExperimentConfig, metrics: Path | None = None
-             ) -> tuple[Workload, dict[str, Any], dict[str, Any]]:
-    """One federation run on a fresh embedded ledger; returns the workload, its figures and
-    provider 0's last update as published in the store. ``metrics``: a JSON-lines file that
-    gets the test accuracy after every round."""
+             ) -> tuple[Workload, dict[str, Any], dict[str, Any], Any]:
+    """One run of the config's ledger mode on a fresh embedded ledger; returns the workload,
+    its figures, provider 0's last update as published in the store and the images that
+    update was trained on (in gossip a provider holds a tenth of its data out for choosing
+    parents: those are not members). ``metrics``: a JSON-lines file that gets the test
+    accuracy after every round (federation) or checkpoint (gossip)."""
+    mode = config.modes[0]
     workload = build_workload(config)
     with tempfile.TemporaryDirectory() as tmp:
         session = LedgerSession.create(Path(tmp), config, workload)
         try:
             with JobRunner(config.workers) as runner:
-                result = run_federation(session, schedule=make_schedule(config),
-                                        runner=runner, log=MetricsLog("federation", metrics),
-                                        progress=True)
+                run = run_federation if mode == "federation" else run_gossip
+                result = run(session, schedule=make_schedule(config), runner=runner,
+                             log=MetricsLog(mode, metrics), progress=True)
             model_id = result.extra["model_id"]
             model = session.reader.get_model(model_id)["model"]
-            me = session.providers[0].member_id
+            me = session.providers[0]
+            # the ledger lists a model's updates in the order they were submitted
             mine = [e["update"] for e in session.reader.list_updates(model_id)
-                    if e["update"]["provider"] == me]
-            last = max(mine, key=lambda u: u["round"])
+                    if e["update"]["provider"] == me.member_id]
+            last = max(mine, key=lambda u: u["round"]) if mode == "federation" else mine[-1]
             published = fetch_state(session.store, last["weights_cid"],
                                     fetch_spec(session.store, model["spec_cid"]))
+            members = workload.providers[0].dataset if mode == "federation" else me.gossip_data
         finally:
             session.close()
     counts = result.outcome.counts
@@ -164,11 +187,12 @@ def federate(config: ExperimentConfig, metrics: Path | None = None
         "honest_rejected": counts["honest_rejected"],
         "verified": counts["verified"],
         "updates": counts["total"],
+        "provider0_updates": len(mine),
         "seconds": result.wall_seconds,
         "rule": model["rules"].get("privacy"),
         "provider0_epsilon": (last.get("privacy") or {}).get("epsilon"),
     }
-    return workload, figures, published
+    return workload, figures, published, members
 
 
 def attack(spec, state, members, non_members) -> dict[str, Any]:  # type: ignore[no-untyped-def]
@@ -313,12 +337,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="training processes")
     parser.add_argument("--runs", default=",".join(RUNS),
                         help=f"comma-separated subset of {','.join(RUNS)} (default: all)")
+    parser.add_argument("--modes", default="federation",
+                        help="ledger modes to run, comma-separated: federation (the figures' "
+                             "mode, default), gossip (the same runs on the DAG)")
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for each run's per-round test accuracy (RUN-metrics.jsonl)")
     args = parser.parse_args(argv)
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
     runs = [r.strip() for r in args.runs.split(",") if r.strip()]
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    if not modes or set(modes) - set(MODES):
+        parser.error(f"--modes: choose one or both of {', '.join(MODES)} (got {args.modes!r})")
     unknown = sorted(set(runs) - set(RUNS))
     if unknown or not runs:
         parser.error(f"--runs: unknown run(s) {unknown}; choose from {', '.join(RUNS)}")
@@ -330,7 +360,6 @@ def main(argv: list[str] | None = None) -> int:
     # the time ratio first, on provider 0's data at the ε = 3 run's noise
     workload = build_workload(experiment(data_dir, args.quick, args.workers, 3.0))
     members = workload.providers[0].dataset
-    non_members = workload.test.subset(np.arange(len(members)) % len(workload.test))
     assert workload.dp_config is not None
     figures["median_gradient_norm_init"] = median_gradient_norm(
         workload.spec, workload.initial_state, members)
@@ -342,38 +371,46 @@ def main(argv: list[str] | None = None) -> int:
     figures["over_budget_refused"] = f"{refusals['refused']}/{refusals['tried']}"
     figures["within_budget_accepted"] = refusals["within_budget_accepted"]
     print(json.dumps(figures, sort_keys=True), file=sys.stderr, flush=True)
-    for name, target in RUNS.items():
-        if name not in runs:
-            continue
-        config = experiment(data_dir, args.quick, args.workers, target)
-        metrics = None if args.out is None else args.out / f"{name}-metrics.jsonl"
-        workload, run, published = federate(config, metrics)
-        figures[f"accuracy_{name}"] = run["accuracy"]
-        figures[f"honest_rejected_{name}"] = run["honest_rejected"]
-        figures[f"updates_{name}"] = run["updates"]
-        figures[f"seconds_{name}"] = run["seconds"]
-        if run["rule"] is not None:
-            figures[f"noise_multiplier_{name}"] = run["rule"]["noise_multiplier"]
-            figures[f"provider0_epsilon_{name}"] = run["provider0_epsilon"]
-        if name != "eps8":
-            result = attack(workload.spec, published, members, non_members)
-            figures[f"mia_auc_{name}"] = result["auc"]
-            figures[f"mia_advantage_{name}"] = result["advantage"]
-        load.append(os.getloadavg()[0])
-        print(f"{name}: " + json.dumps({k: v for k, v in figures.items() if k.endswith(name)},
-                                       sort_keys=True), file=sys.stderr, flush=True)
-    for name in ("eps8", "eps3"):
-        if "nodp" in runs and name in runs:
-            figures[f"accuracy_lost_{name}"] = (figures["accuracy_nodp"]
-                                                - figures[f"accuracy_{name}"])
-    figures["honest_rejected"] = sum(figures[f"honest_rejected_{n}"] for n in runs)
+    for mode in modes:
+        suffix = "" if mode == "federation" else f"_{mode}"
+        for name, target in RUNS.items():
+            if name not in runs:
+                continue
+            config = experiment(data_dir, args.quick, args.workers, target, mode)
+            metrics = None if args.out is None else args.out / f"{mode}-{name}-metrics.jsonl"
+            workload, run, published, trained_on = federate(config, metrics)
+            key = f"{name}{suffix}"
+            figures[f"accuracy_{key}"] = run["accuracy"]
+            figures[f"honest_rejected_{key}"] = run["honest_rejected"]
+            figures[f"updates_{key}"] = run["updates"]
+            figures[f"seconds_{key}"] = run["seconds"]
+            if run["rule"] is not None:
+                figures[f"noise_multiplier_{key}"] = run["rule"]["noise_multiplier"]
+                figures[f"provider0_epsilon_{key}"] = run["provider0_epsilon"]
+            if name != "eps8":
+                figures[f"provider0_updates_{key}"] = run["provider0_updates"]
+                outsiders = workload.test.subset(np.arange(len(trained_on)) % len(workload.test))
+                result = attack(workload.spec, published, trained_on, outsiders)
+                figures[f"mia_auc_{key}"] = result["auc"]
+                figures[f"mia_advantage_{key}"] = result["advantage"]
+            load.append(os.getloadavg()[0])
+            print(f"{key}: " + json.dumps({k: v for k, v in figures.items() if k.endswith(key)},
+                                          sort_keys=True), file=sys.stderr, flush=True)
+        for name in ("eps8", "eps3"):
+            if "nodp" in runs and name in runs:
+                figures[f"accuracy_lost_{name}{suffix}"] = (
+                    figures[f"accuracy_nodp{suffix}"] - figures[f"accuracy_{name}{suffix}"])
+    figures["honest_rejected"] = sum(
+        figures[f"honest_rejected_{n}{'' if m == 'federation' else '_' + m}"]
+        for m in modes for n in runs)
     figures.update(
         mode="quick" if args.quick else "full", model=MODEL,
         train_samples=workload.train_samples, committee_samples=len(workload.validation),
         providers=len(workload.providers), rounds=3 if args.quick else 10,
         batch_size=batch, learning_rate=LEARNING_RATE, dp_learning_rate=DP_LEARNING_RATE,
         momentum=MOMENTUM,
-        local_epochs=LOCAL_EPOCHS, runs=runs, delta=DELTA, max_grad_norm=CLIP, verdict="relative",
+        local_epochs=LOCAL_EPOCHS, runs=runs, modes=modes, delta=DELTA, max_grad_norm=CLIP,
+        verdict="relative",
         load_1min=[round(v, 2) for v in load], wall_seconds=time.perf_counter() - started,
     )
     print(json.dumps(figures, sort_keys=True))

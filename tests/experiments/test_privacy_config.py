@@ -15,6 +15,7 @@ from ledgerlearn.learning.privacy.accounting import PrivacyStep, epsilon_spent, 
 from ledgerlearn.protocols.config import PrivacyBudgetConfig
 from ledgerlearn.protocols.ledger_session import model_rules
 from ledgerlearn.protocols.workload import build_workload, privacy_rule, steps_per_update
+from ledgerlearn.roles.provider import gossip_training_samples
 
 
 @pytest.fixture(autouse=True)
@@ -78,6 +79,25 @@ def test_a_fixed_noise_multiplier_must_fit_the_budget() -> None:
     with pytest.raises(ValueError, match=r"\[privacy\].noise_multiplier 0.5 lets a provider "
                        r"with 50 samples spend epsilon .* over its budget"):
         privacy_rule(config, [50, 80])
+
+
+def test_gossip_budget_covers_the_hold_out_trained_without() -> None:
+    """In gossip a provider trains on its data less the parent-choice hold-out: a higher
+    sample rate, so more ε per step. The derived noise must still let it make every one of
+    the rules' updates (before, a provider stopped one update short of `rounds`)."""
+    text = ("[experiment]\nmodes = [{}]\n[data]\nmax_train_samples = 1200\n"
+            "[providers]\ncount = 4\n[training]\nbatch_size = 64\n[rules]\nrounds = 3\n"
+            "[privacy]\nepsilon = 3\n")
+    gossip = build_workload(parse_config(text.format('"gossip"')))
+    federation = build_workload(parse_config(text.format('"federation"')))
+    assert gossip.privacy is not None and federation.privacy is not None
+    assert gossip.privacy["noise_multiplier"] > federation.privacy["noise_multiplier"]
+    for provider in gossip.providers:
+        n = gossip_training_samples(len(provider.dataset), 0.1, "contextual")
+        assert n < len(provider.dataset)
+        step = PrivacyStep(gossip.privacy["noise_multiplier"], sample_rate(64, n),
+                           steps_per_update(n, 64, 1))
+        assert epsilon_spent([step] * 3, 1e-5) <= 3.0
 
 
 TINY_DP = """

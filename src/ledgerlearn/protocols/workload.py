@@ -22,6 +22,7 @@ from ledgerlearn.learning.privacy.accounting import PrivacyStep, epsilon_spent, 
 from ledgerlearn.learning.privacy.dpsgd import PrivacyConfig
 from ledgerlearn.learning.training import TrainConfig
 from ledgerlearn.protocols.config import ExperimentConfig
+from ledgerlearn.roles.provider import gossip_training_samples
 
 
 @dataclass(frozen=True)
@@ -274,7 +275,11 @@ def build_workload(config: ExperimentConfig) -> Workload:
         for p in providers
     ) if size > 0 else ()
     training = config.training
-    privacy = privacy_rule(config, [len(p.dataset) for p in providers])
+    counts = [len(p.dataset) for p in providers]
+    if "gossip" in config.modes:  # gossip trains on less (the parent-choice hold-out)
+        counts += [gossip_training_samples(n, config.gossip.holdout, config.gossip.parent_choice)
+                   for n in counts]
+    privacy = privacy_rule(config, counts)
     return Workload(
         spec=spec,
         initial_state=spec.initial_state(config.seed),

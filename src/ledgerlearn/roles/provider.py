@@ -65,6 +65,15 @@ class Contribution:
     weights: dict[str, float] | None = None  # the provider's own parent weights (gossip)
 
 
+
+def gossip_training_samples(samples: int, holdout_fraction: float, parent_choice: str) -> int:
+    """How many of a provider's ``samples`` it trains on in gossip mode: all but the
+    ``holdout_fraction`` it keeps for scoring candidate parents, unless it leaves the choice
+    to the contract (or the cut would leave nothing on one side). The privacy budget's noise
+    is derived from this count (``protocols.workload.privacy_rule``)."""
+    cut = round(samples * holdout_fraction)
+    return samples - cut if parent_choice != "contract" and 0 < cut < samples else samples
+
 class DataProvider:
     """An honest provider: trains on its own partition, reports what it really did."""
 
@@ -104,8 +113,8 @@ class DataProvider:
         # model id -> its latest weights, kept in the store (read back when asked for)
         self.latest = StoredStates(store)
         self.latest_update: dict[str, str] = {}  # model id -> its latest update id
-        cut = round(len(data) * holdout_fraction)
-        if parent_choice != "contract" and 0 < cut < len(data):
+        cut = len(data) - gossip_training_samples(len(data), holdout_fraction, parent_choice)
+        if cut:
             self.holdout = data.subset(np.arange(cut), name=f"{data.name}/holdout")
             self.gossip_data = data.subset(np.arange(cut, len(data)), name=data.name)
         else:
