@@ -58,6 +58,59 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+#: A tiny differentially private run (no adversaries: [privacy] excludes them): each provider's
+#: ε over its updates is on the ledger and in summary.json.
+TINY_DP_RUN = """
+[experiment]
+name = "tiny-dp"
+seed = 2
+modes = ["federation", "gossip"]
+[data]
+max_train_samples = 200
+[providers]
+count = 2
+[committee]
+size = 3
+[training]
+batch_size = 32
+learning_rate = 0.1
+[rules]
+quorum = 2
+min_score = 0.0
+rounds = 2
+[gossip]
+duration = 20.0
+max_updates = 4
+[clock]
+samples_per_second = 20.0
+[privacy]
+epsilon = 6
+delta = 1e-5
+max_grad_norm = 1.0
+"""
+
+
+def _run(text: str, out: Path) -> Path:
+    import torch
+
+    from ledgerlearn.experiments.config import parse_config
+    from ledgerlearn.experiments.runner import run_experiment
+
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        run_experiment(parse_config(text), out, progress=False, echo=lambda _l: None)
+    finally:
+        torch.set_num_threads(threads)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_dp_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The run directory of TINY_DP_RUN."""
+    return _run(TINY_DP_RUN, tmp_path_factory.mktemp("explorer-dp") / "run")
+
+
 @pytest.fixture(scope="session")
 def tiny_summary(tiny_run: Path) -> dict[str, Any]:
     return json.loads((tiny_run / "summary.json").read_text())

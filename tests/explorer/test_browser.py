@@ -141,6 +141,9 @@ def test_click_through_the_dag(page: Any, explorer_url: str, tiny_summary: dict,
     assert page.locator("#report-rows tr.report.missing").count() == len(chosen["not_reported"])
     assert int(page.inner_text("#lineage-count")) == len(ancestors)
     assert page.locator("#lineage-list .initial").count() >= 1
+    # a run without differential privacy shows nothing about ε
+    assert page.locator("#detail-epsilon").count() == 0
+    assert page.locator(".privacy").count() == 0
     highlighted = page.evaluate("[...window.explorer.lineage]")
     assert set(highlighted) == ancestors | {"initial"}
     keep(page, tmp_path, "dag-lineage.png")
@@ -170,6 +173,38 @@ def test_click_through_the_dag(page: Any, explorer_url: str, tiny_summary: dict,
     page.click("#members tr.member[data-member='Org1MSP/member0']")
     page.wait_for_selector("#member-detail h3")
     keep(page, tmp_path, "members.png")
+
+
+def test_each_providers_epsilon_over_time(page: Any, tiny_dp_run: Path, tmp_path: Path) -> None:
+    """A DP run: the model cards list each provider's ε after each update (summary.json's
+    figures) with the budget, and an update's details show the ε its provider had spent."""
+    from ledgerlearn.explorer.server import ExplorerServer
+    from ledgerlearn.explorer.source import RunSource
+
+    summary = json.loads((tiny_dp_run / "summary.json").read_text())
+    settings = summary["privacy"]
+    with ExplorerServer(RunSource(tiny_dp_run), 0) as server:
+        page.goto(server.url)
+        page.wait_for_selector(".privacy .eps-table")
+        for mode in ("federation", "gossip"):
+            card = page.locator(f".privacy[data-model='{summary['modes'][mode]['model_id']}']")
+            card.locator(".eps-table").wait_for()
+            budget = card.locator(".budget-epsilon").inner_text()
+            assert float(budget.removeprefix("ε = ")) == settings["epsilon"]
+            delta = card.locator(".budget-delta").inner_text()
+            assert float(delta.removeprefix("δ = ")) == settings["delta"]
+            for provider, points in settings["epsilon_over_time"][mode].items():
+                row = card.locator(f"tr.eps-provider[data-provider='{provider}']")
+                assert row.locator(".eps").all_inner_texts() == [f"{e:.3f}" for _, e in points]
+        keep(page, tmp_path, "privacy.png")
+        model_id = summary["modes"]["federation"]["model_id"]
+        page.click(f"button.open-dag[data-model='{model_id}']")
+        last = api(server.url, f"api/updates?model={model_id}")["updates"][-1]
+        page.wait_for_function("window.explorer.updates.size > 0")
+        page.fill("#search", last["update_id"])
+        page.press("#search", "Enter")
+        page.wait_for_selector("#detail-epsilon")
+        assert page.inner_text("#detail-epsilon") == f"{last['privacy']['epsilon']:.4f}"
 
 
 @pytest.mark.slow

@@ -13,6 +13,8 @@ nobody else's business). GET only. Every API answer is JSON; errors are JSON too
                                            verdict (``since``: those written from block H on;
                                            ``&view=dag``: only what the DAG draws)
 ``/api/update?model=ID&id=U``              one update in full
+``/api/privacy?model=ID``                  a DP model's budget (epsilon, delta) and each
+                                           provider's epsilon after each of its updates
 ``/api/members``                           members and organizations with reports and flags
 ``/api/member?id=MSP/NAME``                one member's reports and updates
 ``/api/blocks[?before=N&limit=L]``         blocks below N, newest first, with their transactions
@@ -93,6 +95,12 @@ def api_routes(source: RunSource) -> dict[str, Callable[[dict[str, list[str]]], 
         except KeyError as exc:
             raise ApiError(HTTPStatus.NOT_FOUND, exc.args[0]) from None
 
+    def privacy(query: dict[str, list[str]]) -> Any:
+        try:
+            return source.privacy(_required(query, "model", "model=demo-federation"))
+        except KeyError as exc:
+            raise ApiError(HTTPStatus.NOT_FOUND, exc.args[0]) from None
+
     def member(query: dict[str, list[str]]) -> Any:
         return source.member_reports(_required(query, "id", "id=Org1MSP/member0"))
 
@@ -112,6 +120,7 @@ def api_routes(source: RunSource) -> dict[str, Callable[[dict[str, list[str]]], 
         "/api/overview": lambda _q: source.overview(),
         "/api/updates": updates,
         "/api/update": update,
+        "/api/privacy": privacy,
         "/api/members": lambda _q: source.members(),
         "/api/member": member,
         "/api/blocks": blocks,

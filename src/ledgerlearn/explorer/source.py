@@ -27,6 +27,7 @@ from ledgerlearn.contract.keys import (
     MEMBER,
     MODEL,
     MODEL_STATUS,
+    PRIVACY,
     REPORT,
     REVIEW,
     ROUND,
@@ -374,6 +375,44 @@ class RunSource:
         if not found["updates"]:
             raise KeyError(f"no update {update_id!r} of model {model_id!r} on the ledger")
         return {**found, "update": found["updates"][0]}
+
+    def privacy(self, model_id: str) -> dict[str, Any]:
+        """A DP model's budget and each provider's ε over its updates, from the ledger.
+
+        ``rule`` is the model's ``privacy`` rule (budget ``epsilon`` and ``delta`` per provider,
+        ``max_grad_norm``, ``noise_multiplier``) or None for a model without DP (then
+        ``providers`` is empty). ``providers`` maps each provider to its spending entries (the
+        contract's ``PrivacyEntry`` records under ``privacy~model~provider~update``) in the
+        order the contract composes them (submission time, update id), each with the ε spent
+        *after* that update, its round and block: the figures of summary.json's
+        ``privacy.epsilon_over_time``, read from the chain."""
+        with self._connection() as conn:
+            if conn is None:
+                raise KeyError(f"no model {model_id!r} on the ledger")
+            found = self._scan(conn, MODEL, model_id)
+            if not found:
+                raise KeyError(f"no model {model_id!r} on the ledger")
+            rule = (found[0][1].get("rules") or {}).get("privacy")
+            entries = self._scan(conn, PRIVACY, model_id) if rule else []
+            rounds = {a[1]: rec.get("round") for a, rec, _ in
+                      self._scan(conn, UPDATE, model_id)} if entries else {}
+        providers: dict[str, list[dict[str, Any]]] = {}
+        for attrs, entry, block in entries:
+            providers.setdefault(attrs[1], []).append({
+                "update_id": entry.get("update_id", attrs[2]),
+                "epsilon": entry.get("epsilon"),
+                "steps": entry.get("steps"),
+                "sample_rate": entry.get("sample_rate"),
+                "submitted_at": entry.get("submitted_at"),
+                "round": rounds.get(attrs[2]),
+                "block": block,
+            })
+        for spent in providers.values():
+            spent.sort(key=lambda e: (e["submitted_at"] or "", e["update_id"]))
+            for n, e in enumerate(spent, 1):
+                e["n"] = n
+        return {"model": model_id, "rule": rule,
+                "providers": {p: providers[p] for p in sorted(providers)}}
 
     def members(self) -> dict[str, Any]:
         """Members and organizations, with the reports, flags and updates of each."""

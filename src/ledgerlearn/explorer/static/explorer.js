@@ -113,9 +113,11 @@
         `<p>Committee: ${m.committee.map(esc).join(", ")}. Decision: ${esc(m.decision?.reason || "pending")}.</p>` +
         `<details><summary>rules and reviews</summary><table>${rules}</table><ul>${reviews}</ul>` +
         `<p>initial weights <code>${esc(m.initial_weights_cid)}</code>, spec <code>${esc(m.spec_cid)}</code></p></details>` +
+        privacyBlock(m) +
         `<button class="open-dag" data-model="${esc(m.model_id)}">show its DAG</button></div>`;
     }).join("");
     $("models").innerHTML = html || '<p class="muted">No model published yet.</p>';
+    for (const m of overview.models) if (m.rules?.privacy) loadPrivacy(m.model_id);
     for (const b of document.querySelectorAll("button.open-dag")) {
       b.addEventListener("click", () => showTab("dag", b.dataset.model));
     }
@@ -125,6 +127,46 @@
       select.innerHTML = ids.map((id) => `<option value="${esc(id)}">${esc(id)}</option>`).join("");
       if (state.model && ids.includes(state.model)) select.value = state.model;
     }
+  }
+
+  // -- differential privacy: each provider's ε over its updates (models without DP: nothing) --
+  const modelOf = (id) => (state.overview?.models || []).find((m) => m.model_id === id);
+  function privacyBlock(m) {
+    const rule = m.rules?.privacy;
+    if (!rule) return "";
+    return `<div class="privacy" data-model="${esc(m.model_id)}"><h3>Differential privacy</h3>` +
+      `<p>Budget per provider: <b class="budget-epsilon">ε = ${esc(rule.epsilon)}</b> at ` +
+      `<b class="budget-delta">δ = ${esc(rule.delta)}</b>; DP-SGD with clipping norm ` +
+      `${esc(rule.max_grad_norm)} and noise multiplier ${fmt(rule.noise_multiplier, 4)}.</p>` +
+      `<div class="privacy-table muted">reading each provider's ε…</div></div>`;
+  }
+  // ε spent after each update, per provider, as the contract recorded it (/api/privacy)
+  async function loadPrivacy(modelId) {
+    let data;
+    try {
+      data = await api(`/api/privacy?model=${encodeURIComponent(modelId)}`);
+    } catch (err) {
+      data = { error: err.message };
+    }
+    const box = document.querySelector(`.privacy[data-model="${CSS.escape(modelId)}"] .privacy-table`);
+    if (!box) return;
+    box.classList.remove("muted");
+    if (data.error) { box.innerHTML = `<p class="warn">${esc(data.error)}</p>`; return; }
+    const budget = data.rule.epsilon;
+    const rows = Object.entries(data.providers).map(([provider, spent]) => {
+      const last = spent[spent.length - 1];
+      const steps = spent.map((e) => `<span class="eps-step" data-update="${esc(e.update_id)}" ` +
+        `title="update ${esc(short(e.update_id, 12))}, block ${esc(e.block)}, ${esc(e.submitted_at)}">` +
+        `${e.round ? `r${esc(e.round)}` : `#${esc(e.n)}`}: <b class="eps">${fmt(e.epsilon, 3)}</b></span>`).join(" → ");
+      const share = Math.min(1, last.epsilon / budget);
+      return `<tr class="eps-provider" data-provider="${esc(provider)}"><td>${esc(provider)}</td>` +
+        `<td>${steps}</td><td class="num"><span class="eps-bar"><i style="width:${(100 * share).toFixed(1)}%">` +
+        `</i></span> ${(100 * share).toFixed(0)} %</td></tr>`;
+    }).join("");
+    box.innerHTML = rows
+      ? `<table class="eps-table"><tr><th>provider</th><th>ε spent after each update ` +
+        `(r: round, #: n-th update)</th><th>of the budget</th></tr>${rows}</table>`
+      : '<p class="muted">No DP update on the ledger yet.</p>';
   }
 
   // -- the DAG ---------------------------------------------------------------------------
@@ -406,6 +448,7 @@
       `<dt>weights CID</dt><dd><code id="detail-cid">${esc(u.weights_cid)}</code></dd>` +
       `<dt>transaction</dt><dd>${txLink(u.tx_id)}</dd>` +
       `<dt>parents</dt><dd id="detail-parents">${u.parents.map(updateLink).join(", ")}</dd>` +
+      privacyDetail(u) +
       (u.selection && Object.keys(u.selection).length ? `<dt>selection</dt><dd>${esc(JSON.stringify(u.selection))}</dd>` : "") +
       `</dl><h3>Verdict</h3>` +
       (v ? `<p id="detail-reason">${esc(v.reason)}</p><p class="muted">${esc(v.sane_votes)} of ${esc(v.reports)} ` +
@@ -415,6 +458,16 @@
       `<th>sanity</th><th>block, tx</th></tr>${reports}${missing}</table>` +
       `<h3>Lineage: <span id="lineage-count">${ancestors}</span> ancestor updates back to the initial weights</h3>` +
       `<ul class="lineage" id="lineage-list">${lineage}</ul>`;
+  }
+
+  function privacyDetail(u) {
+    const p = u.privacy;
+    if (!p || p.epsilon === undefined) return "";
+    const rule = modelOf(u.model_id)?.rules?.privacy;
+    return `<dt>privacy</dt><dd>ε spent by its provider after it: <b id="detail-epsilon">` +
+      `${fmt(p.epsilon, 4)}</b>${rule ? ` of ${esc(rule.epsilon)} (δ = ${esc(rule.delta)})` : ""}; ` +
+      `${esc(p.steps)} DP-SGD steps at sample rate ${fmt(p.sample_rate, 4)}, noise ` +
+      `${fmt(p.noise_multiplier, 4)}, clip ${esc(p.max_grad_norm)}</dd>`;
   }
 
   $("details").addEventListener("click", (e) => {
@@ -494,14 +547,18 @@
       `<td><code>${esc(short(r.update_id, 12))}</code></td><td class="num">${fmt(r.score)}</td>` +
       `<td>${r.sane ? "sane" : '<b class="warn">not sane</b>'}</td><td>${badge(r.verdict)}</td>` +
       `<td class="num">${r.block}</td></tr>`).join("");
+    const dp = d.updates.some((u) => u.privacy && u.privacy.epsilon !== undefined);
     const updates = d.updates.slice(0, 200).map((u) => `<tr><td>${esc(u.model_id)}</td>` +
       `<td><code>${esc(short(u.update_id, 12))}</code></td><td>${badge(u.status)}</td>` +
-      `<td class="num">${u.samples}</td><td class="num">${u.block}</td></tr>`).join("");
+      `<td class="num">${u.samples}</td>` +
+      (dp ? `<td class="num member-eps">${u.privacy?.epsilon === undefined ? "–" : fmt(u.privacy.epsilon, 4)}</td>` : "") +
+      `<td class="num">${u.block}</td></tr>`).join("");
     $("member-detail").innerHTML = `<h2>${esc(d.member)}</h2>` +
       (d.total_reports ? `<h3>${d.total_reports} reports</h3><table><tr><th>model</th><th>update</th>` +
         `<th>score</th><th>sanity</th><th>verdict</th><th>block</th></tr>${reports}</table>` : "") +
       (d.total_updates ? `<h3>${d.total_updates} updates</h3><table><tr><th>model</th><th>update</th>` +
-        `<th>verdict</th><th>samples</th><th>block</th></tr>${updates}</table>` : "") +
+        `<th>verdict</th><th>samples</th>${dp ? "<th>ε spent after it</th>" : ""}<th>block</th></tr>` +
+        `${updates}</table>` : "") +
       (!d.total_reports && !d.total_updates ? '<p class="muted">no reports, no updates</p>' : "");
   });
 
