@@ -110,3 +110,73 @@ def test_acknowledged_but_never_delivered_is_ordered_once_at_open(tmp_path):
         assert net.replayed == [] and net.height() == height + 1
     finally:
         net.close()
+
+
+def _recording_writes(log: AcceptedLog, hold_first: threading.Event | None = None):
+    """Record the size of every group the writer writes; hold the first write until
+    ``hold_first`` is set (so that appends arrive while it runs)."""
+    sizes: list[int] = []
+    write = log._write
+
+    def recorded(group):
+        sizes.append(len(group))
+        if hold_first is not None and len(sizes) == 1:
+            assert hold_first.wait(10)
+        return write(group)
+
+    log._write = recorded
+    return sizes
+
+
+def test_appends_during_a_write_wait_for_company_in_one_group(tmp_path):
+    log = AcceptedLog(tmp_path, group_wait_s=1.0)
+    release = threading.Event()
+    sizes = _recording_writes(log, release)
+    got, on_durable = _collect()
+    first = log.append([b"first"], on_durable)
+    while not sizes:  # the writer holds the first group
+        threading.Event().wait(0.005)
+    during = [log.append([b"during %d" % i], on_durable) for i in range(3)]
+    release.set()
+    # the writer saw company arrive: it waits (up to a second) before the next group
+    after = [log.append([b"after %d" % i], on_durable) for i in range(2)]
+    for acceptance in (first, *during, *after):
+        acceptance.wait(10)
+    log.close()
+    assert sizes == [1, 5]
+    assert [envelope for _, envelope in got] == [
+        b"first", b"during 0", b"during 1", b"during 2", b"after 0", b"after 1"
+    ]
+
+
+def test_a_lone_caller_never_waits_for_company(tmp_path):
+    import time
+
+    log = AcceptedLog(tmp_path, group_wait_s=5.0)
+    sizes = _recording_writes(log)
+    _, on_durable = _collect()
+    started = time.monotonic()
+    for i in range(5):
+        log.append([b"%d" % i], on_durable).wait(10)
+    assert time.monotonic() - started < 4.0  # one wait would take 5 s
+    log.close()
+    assert sizes == [1] * 5
+
+
+def test_close_ends_the_wait_for_company(tmp_path):
+    import time
+
+    log = AcceptedLog(tmp_path, group_wait_s=30.0)
+    release = threading.Event()
+    sizes = _recording_writes(log, release)
+    got, on_durable = _collect()
+    log.append([b"first"], on_durable)
+    while not sizes:
+        threading.Event().wait(0.005)
+    waiting = log.append([b"second"], on_durable)
+    release.set()
+    started = time.monotonic()
+    log.close()  # the writer was waiting up to 30 s for company: close cuts it short
+    assert time.monotonic() - started < 10.0
+    waiting.wait(1)
+    assert [envelope for _, envelope in got] == [b"first", b"second"]

@@ -4,8 +4,9 @@ Fabric's etcdraft orderer answers a Broadcast only once the envelope is in its w
 so an acknowledged transaction survives a crash. This log does the same for the embedded
 orderer. A writer thread appends the envelopes handed to it and fsyncs them in groups (every
 envelope that arrived while the previous fsync ran goes into the next one), so a busy orderer
-pays one fsync for many transactions; :class:`Acceptance` tells the caller when its envelopes
-are durable. ::
+pays one fsync for many transactions; while appends keep coming it waits a moment
+(``group_wait_s``) for more before it writes. :class:`Acceptance` tells the caller when its
+envelopes are durable. ::
 
     <network>/orderer/accepted-<first sequence number>.log     segments, oldest first
 
@@ -36,8 +37,10 @@ RECORD_HEADER = struct.Struct("<II")
 #: A segment is closed (and may be trimmed) once it holds this many bytes.
 DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024
 #: While appends keep coming (one arrived during the previous write), the writer waits this
-#: long after the first envelope of a group before it writes, so that one fsync covers more.
-DEFAULT_GROUP_WAIT_S = float(os.environ.get("LL_GROUP_WAIT", "0.003"))
+#: long for more before it writes the next group, so that one fsync covers more envelopes
+#: (at 200 Submits a second about 3 instead of 1.6: fewer fsyncs and thread wake-ups per
+#: transaction). A lone caller never waits: its append finds the writer idle.
+DEFAULT_GROUP_WAIT_S = 0.003
 PREFIX, SUFFIX = "accepted-", ".log"
 
 Durable = Callable[[Sequence[tuple[int, bytes]]], None]
