@@ -4,9 +4,8 @@ Fabric's etcdraft orderer answers a Broadcast only once the envelope is in its w
 so an acknowledged transaction survives a crash. This log does the same for the embedded
 orderer. A writer thread appends the envelopes handed to it and fsyncs them in groups (every
 envelope that arrived while the previous fsync ran goes into the next one), so a busy orderer
-pays one fsync for many transactions; while appends keep coming it waits a moment
-(``group_wait_s``) for more before it writes. :class:`Acceptance` tells the caller when its
-envelopes are durable. ::
+pays one fsync for many transactions; :class:`Acceptance` tells the caller when its envelopes
+are durable. ::
 
     <network>/orderer/accepted-<first sequence number>.log     segments, oldest first
 
@@ -36,11 +35,6 @@ log = logging.getLogger(__name__)
 RECORD_HEADER = struct.Struct("<II")
 #: A segment is closed (and may be trimmed) once it holds this many bytes.
 DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024
-#: While appends keep coming (one arrived during the previous write), the writer waits this
-#: long for more before it writes the next group, so that one fsync covers more envelopes
-#: (at 200 Submits a second about 3 instead of 1.6: fewer fsyncs and thread wake-ups per
-#: transaction). A lone caller never waits: its append finds the writer idle.
-DEFAULT_GROUP_WAIT_S = 0.003
 PREFIX, SUFFIX = "accepted-", ".log"
 
 Durable = Callable[[Sequence[tuple[int, bytes]]], None]
@@ -106,12 +100,10 @@ class AcceptedLog:
     """Append-only, fsynced, segmented log of envelopes under ``directory``."""
 
     def __init__(self, directory: Path | str, *,
-                 segment_bytes: int = DEFAULT_SEGMENT_BYTES,
-                 group_wait_s: float = DEFAULT_GROUP_WAIT_S) -> None:
+                 segment_bytes: int = DEFAULT_SEGMENT_BYTES) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.segment_bytes = int(segment_bytes)
-        self.group_wait_s = max(0.0, float(group_wait_s))
         #: first record number -> path, for every segment on disk (the open one last).
         self._segments: dict[int, Path] = {
             first: path for first, path in sorted(_segment_files(self.directory))
@@ -178,7 +170,6 @@ class AcceptedLog:
         return acceptance
 
     def _run(self) -> None:
-        busy = False  # an append arrived while the previous group was being written
         while True:
             with self._cond:
                 while not self._queue and not self._closed:
@@ -189,11 +180,6 @@ class AcceptedLog:
                     self._busy = False
                     self._cond.notify_all()
                     return
-                if busy and self.group_wait_s and not self._closed:
-                    # More are on their way: gather them for this fsync. Appends do not
-                    # notify a non-empty queue, so this is one timed sleep, not one wake-up
-                    # per append; close() (notify_all) ends it early.
-                    self._cond.wait(self.group_wait_s)
                 group, self._queue = self._queue, []
                 self._busy = True
             try:
@@ -208,8 +194,6 @@ class AcceptedLog:
                 for _, _, acceptance in group:
                     acceptance._finish(message)
                 continue
-            with self._cond:
-                busy = bool(self._queue)
             for (_, on_durable, acceptance), records in zip(group, numbered, strict=True):
                 error = None
                 try:
