@@ -27,7 +27,11 @@ run's rate in ``tx_per_s_runs``; ``--compare-src DIR`` follows each repeat with 
 signer) of a service from another source tree (e.g. ``git archive`` of an older commit's
 ``src``) and adds that tree's rates and the pairs' ratios (``ratio_runs``): on a shared machine
 whose speed drifts only paired figures compare two versions. ``--endorser-process`` serves this
-tree's runs with ``network up --endorser-process``.
+tree's runs with ``network up --endorser-process``. ``--service-cpus LIST`` keeps the service
+process on those CPUs (set on the child as ``taskset -c`` would, so that a ``--compare-src``
+tree is pinned alike; ``network up --cpus`` does the same for users) and ``--client-cpus LIST``
+the Node client (against ``--fabric`` too); the JSON names them (``service_cpus``,
+``client_cpus``).
 
 The Node client signs three times per transaction (proposal, envelope, commit status request).
 ``--signer default`` is what an application following the client's documentation gets
