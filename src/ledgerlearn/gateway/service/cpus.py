@@ -2,11 +2,11 @@
 
 The service is one Python process: its event loop, the peers' commit threads, the orderer's
 threads and gRPC's C threads hand the interpreter lock and their work to each other tens of
-times per transaction. Spread over several cores, every hand-off wakes another core (an
-inter-processor interrupt, on a virtual machine a trip through the hypervisor) and finds cold
+times per transaction. Spread over several cores, a hand-off may wake another core (an
+inter-processor interrupt, on a virtual machine a trip through the hypervisor) and find cold
 caches; on one core it is an ordinary context switch. Where the clients run on the same
-machine, keeping the service on one core and leaving the others to the clients therefore
-lowers the service's CPU per transaction (docs/gateway.md, Throughput). Where the machine has
+machine, keeping the service on one core and leaving the others to the clients lowered the
+service's CPU per transaction by about a fifth (docs/gateway.md, Throughput). Where the machine has
 idle cores to spare, leave it unpinned: gRPC's C threads may then run beside the event loop.
 
 Linux only (``sched_setaffinity``); processes the service starts (``--peer-processes``,
