@@ -27,7 +27,11 @@ run's rate in ``tx_per_s_runs``; ``--compare-src DIR`` follows each repeat with 
 signer) of a service from another source tree (e.g. ``git archive`` of an older commit's
 ``src``) and adds that tree's rates and the pairs' ratios (``ratio_runs``): on a shared machine
 whose speed drifts only paired figures compare two versions. ``--endorser-process`` serves this
-tree's runs with ``network up --endorser-process``.
+tree's runs with ``network up --endorser-process``. ``--service-cpus LIST`` keeps the service
+process on those CPUs (set on the child as ``taskset -c`` would, so that a ``--compare-src``
+tree is pinned alike; ``network up --cpus`` does the same for users) and ``--client-cpus LIST``
+the Node client (against ``--fabric`` too); the JSON names them (``service_cpus``,
+``client_cpus``).
 
 The Node client signs three times per transaction (proposal, envelope, commit status request).
 ``--signer default`` is what an application following the client's documentation gets
@@ -203,10 +207,11 @@ def through_gateway(directory: Path, clients: int, per_client: int, window: int,
     return figures
 
 
-def start_service(directory: Path, src: Path = REPO / "src", extra: tuple[str, ...] = ()
-                  ) -> subprocess.Popen:
-    """``network up --foreground`` for a fresh network in ``directory`` (sources from ``src``);
-    returns once it serves (its state file names it)."""
+def start_service(directory: Path, src: Path = REPO / "src", extra: tuple[str, ...] = (),
+                  cpus: frozenset[int] | None = None) -> subprocess.Popen:
+    """``network up --foreground`` for a fresh network in ``directory`` (sources from ``src``),
+    on ``cpus`` only when given (as ``taskset -c``, so that a tree without ``--cpus`` is pinned
+    alike); returns once it serves (its state file names it)."""
     from ledgerlearn.gateway.service.deployment import read_state
 
     env = dict(os.environ, PYTHONPATH=str(src))
@@ -216,7 +221,7 @@ def start_service(directory: Path, src: Path = REPO / "src", extra: tuple[str, .
         server = subprocess.Popen(
             [sys.executable, "-m", "ledgerlearn.cli", "network", "up", "--foreground",
              "--dir", str(directory), "--address", "127.0.0.1:0", *extra],
-            stdout=subprocess.DEVNULL, stderr=out, env=env,
+            stdout=subprocess.DEVNULL, stderr=out, env=env, preexec_fn=_pinned(cpus),
         )
     deadline = time.monotonic() + 90
     while (state := read_state(directory)) is None or state.pid != server.pid:
@@ -225,6 +230,25 @@ def start_service(directory: Path, src: Path = REPO / "src", extra: tuple[str, .
             raise RuntimeError(f"gateway did not start: {log.read_text(errors='replace')}")
         time.sleep(0.1)
     return server
+
+
+def _pinned(cpus: frozenset[int] | None):
+    """A ``preexec_fn`` that keeps the child (and all it starts) on ``cpus``; None: no pin."""
+    if cpus is None:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)
+
+
+def _cpu_list(spec: str | None) -> frozenset[int] | None:
+    """``--service-cpus``/``--client-cpus``, checked as ``network up --cpus`` checks it."""
+    if spec is None:
+        return None
+    from ledgerlearn.gateway.service.cpus import CpuSpecError, parse_cpus
+
+    try:
+        return parse_cpus(spec)
+    except CpuSpecError as exc:
+        raise SystemExit(f"gateway_throughput: {exc}") from None
 
 
 def node_modules() -> None:
@@ -241,16 +265,16 @@ def node_modules() -> None:
 
 def node_client_run(directory: Path, n: int, in_flight: int, src: Path = REPO / "src",
                     extra: tuple[str, ...] = (), profile: tuple[str, Path, bool] | None = None,
-                    signer: str = "default") -> dict:
+                    signer: str = "default", cpus: tuple = (None, None)) -> dict:
     """One run of ``benchmarks/node/load.js`` (with ``signer``) against a fresh service: its
     JSON figures plus the service's CPU per committed transaction (process and children, after
-    the driver's warm-up transaction)."""
-    server = start_service(directory, src, extra)
+    the driver's warm-up transaction). ``cpus``: (the service's, the client's) or None each."""
+    server = start_service(directory, src, extra, cpus[0])
     try:
         sampler = _start_sampler(profile, server.pid) if profile else None
         children = _children(server.pid)
         figures = drive_node(directory / "connection-publisher.json", n, in_flight, signer,
-                             [server.pid, *children])
+                             [server.pid, *children], cpus=cpus[1])
         if sampler is not None:
             sampler.send_signal(signal.SIGINT)
             sampler.wait(timeout=60)
@@ -261,7 +285,7 @@ def node_client_run(directory: Path, n: int, in_flight: int, src: Path = REPO / 
 
 
 def drive_node(connection: Path, n: int, in_flight: int, signer: str, pids: list[int],
-               target: tuple[str, ...] = ()) -> dict:
+               target: tuple[str, ...] = (), cpus: frozenset[int] | None = None) -> dict:
     """Run load.js with ``connection`` (``target``: its ``--chaincode``/``--contract``); its
     figures plus ``server_cpu_ms_per_tx``, the CPU of processes ``pids`` per committed
     transaction, counted from the driver's warm-up transaction to its end."""
@@ -269,6 +293,7 @@ def drive_node(connection: Path, n: int, in_flight: int, signer: str, pids: list
         ["node", "load.js", str(connection), "--n", str(n), "--in-flight", str(in_flight),
          "--signer", signer, *target],
         cwd=NODE_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=_pinned(cpus),
     )
     first = driver.stdout.readline()  # {"warm": true} once its first transaction committed
     before = sum(_cpu_seconds(pid) for pid in pids)
@@ -321,6 +346,7 @@ def node_client(args, profile) -> dict:
     with ``--fabric`` one of the same driver against a real Fabric network right after each.
     The top-level figures are the first signer's (``default``: what an application gets)."""
     node_modules()
+    cpus = (_cpu_list(args.service_cpus), _cpu_list(args.client_cpus))
     n = args.n or (600 if args.quick else 2000)
     extra = ("--peer-processes",) if args.peer_processes else ()
     mine = extra + (("--endorser-process",) if args.endorser_process else ())
@@ -335,16 +361,17 @@ def node_client(args, profile) -> dict:
                 first = index == 0 and signer == args.signers[0]
                 runs[signer].append(node_client_run(
                     Path(tmp) / f"run{index}-{signer}", n, args.in_flight, extra=mine,
-                    profile=profile if first else None, signer=signer))
+                    profile=profile if first else None, signer=signer, cpus=cpus))
                 _progress(f"run {index + 1}/{args.repeat}, signer {signer}", runs[signer][-1])
                 if fabric is not None:
-                    fabric_runs[signer].append(fabric_run(fabric, n, args.in_flight, signer))
+                    fabric_runs[signer].append(fabric_run(fabric, n, args.in_flight, signer,
+                                                          cpus[1]))
                     _progress(f"run {index + 1}/{args.repeat}, signer {signer}, Fabric",
                               fabric_runs[signer][-1])
             if args.compare_src is not None:
                 others.append(node_client_run(Path(tmp) / f"other{index}", n, args.in_flight,
                                               args.compare_src.resolve(), extra,
-                                              signer=args.signers[0]))
+                                              signer=args.signers[0], cpus=cpus))
         fabric_batch = dict(fabric.batch) if fabric is not None else None
     every = [r for rs in (*runs.values(), *fabric_runs.values()) for r in rs] + others
     result = {
@@ -353,6 +380,8 @@ def node_client(args, profile) -> dict:
         "signers": {signer: _summary(rs) for signer, rs in runs.items()},
         "n": n,
         "in_flight": args.in_flight,
+        "service_cpus": args.service_cpus,
+        "client_cpus": args.client_cpus,
         "errors": sum(r["errors"] for r in every),
         "first_error": next((r["first_error"] for r in every if r["first_error"]), None),
         "load_1min": round(os.getloadavg()[0], 2),
@@ -398,7 +427,8 @@ def fabric_network(args, directory: Path):
         net.stop()
 
 
-def fabric_run(net, n: int, in_flight: int, signer: str) -> dict:
+def fabric_run(net, n: int, in_flight: int, signer: str,
+               client_cpus: frozenset[int] | None = None) -> dict:
     """load.js against the Fabric network's Org1 peer (``put`` of the chaincode's ``kv``
     contract); ``server_cpu_ms_per_tx`` is the CPU of the orderer, both peers and the
     chaincode server."""
@@ -407,7 +437,7 @@ def fabric_run(net, n: int, in_flight: int, signer: str) -> dict:
     pids = [node.pid for node in (net.orderer, *net.peers.values(), net.chaincode)
             if node.pid is not None]
     return drive_node(net.directory / "connection-publisher.json", n, in_flight, signer, pids,
-                      ("--chaincode", localnet.CHAINCODE, "--contract", "kv"))
+                      ("--chaincode", localnet.CHAINCODE, "--contract", "kv"), client_cpus)
 
 
 def _start_sampler(profile: tuple[str, Path, bool], pid: int) -> subprocess.Popen:
@@ -484,6 +514,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--signer", dest="signers", action="append", choices=SIGNERS,
                         help="--node-client: the Node client's signer; repeat for several "
                         "(default: both, 'default' first; the top-level figures are the first's)")
+    parser.add_argument("--service-cpus", default=None, metavar="LIST",
+                        help="--node-client: run the service on these CPUs only (taskset -c "
+                        "form, e.g. 1; as 'network up --cpus')")
+    parser.add_argument("--client-cpus", default=None, metavar="LIST",
+                        help="--node-client: run the Node client on these CPUs only (e.g. 0)")
     parser.add_argument("--fabric", action="store_true",
                         help="--node-client: also drive a real Fabric network (ledgerlearn "
                         "fabric localnet from FABRIC_HOME) after each run, reported under "

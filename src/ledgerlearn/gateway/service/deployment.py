@@ -179,6 +179,7 @@ def serve(
     first_index: int = 1,
     batch_timeout: float | None = None,
     endorser_process: bool = False,
+    cpus: frozenset[int] | None = None,
 ) -> None:
     """Run the service in this process until SIGTERM/SIGINT (or ``stop`` is set);
     ``peer_processes``: each peer in a child process, endorsements off the event loop;
@@ -191,7 +192,11 @@ def serve(
     and commits. The answers are the same. It pays only where a core is idle: with every
     core busy (a client on the same machine, other jobs) the extra process is one more to be
     scheduled per batch and the total CPU rises (docs/gateway.md, Throughput).
+
+    ``cpus``: this process (every thread, and the processes it starts) runs on these CPUs
+    only, from before the network starts (:mod:`~ledgerlearn.gateway.service.cpus`).
     """
+    from ledgerlearn.gateway.service.cpus import pin_process
     from ledgerlearn.gateway.service.server import split_address, start_gateway
     from ledgerlearn.gateway.service.tls import issue_server_tls, write_server_tls
 
@@ -203,6 +208,8 @@ def serve(
             f"it with 'ledgerlearn network down --dir {directory}'"
         )
     host, _ = split_address(address)
+    if cpus is not None:
+        pin_process(cpus)
     directory.mkdir(parents=True, exist_ok=True)
     orgs = [f"Org{i + 1}" for i in range(org_count)]
     network, _created = open_or_create(directory, org_count,
@@ -258,6 +265,7 @@ def start_background(
     first_index: int = 1,
     batch_timeout: float | None = None,
     endorser_process: bool = False,
+    cpus: frozenset[int] | None = None,
 ) -> ServiceState:
     """Start :func:`serve` in a detached child process; return once it serves."""
     directory = Path(directory).resolve()
@@ -279,6 +287,8 @@ def start_background(
         command += ["--batch-timeout", repr(float(batch_timeout))]
     if endorser_process:
         command.append("--endorser-process")
+    if cpus is not None:
+        command += ["--cpus", ",".join(map(str, sorted(cpus)))]
     with open(log_path, "ab") as log:
         child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                  stdin=subprocess.DEVNULL, start_new_session=True)
