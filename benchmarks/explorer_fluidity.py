@@ -11,14 +11,25 @@ transactions: what is measured is the DAG page, which reads the world state.) Th
 the explorer on 127.0.0.1 and drives Debian's chromium headless through Playwright
 (``/usr/bin/chromium``, software WebGL: SwiftShader) to measure:
 
-- ``first_render_s``: from opening the DAG tab until every update is drawn and the page's
-  one imperceptible camera move after loading (its first moving frame) is done;
-  ``api_updates_s`` / ``api_updates_mb``: the one ``/api/updates`` answer behind it;
-- ``frames``: requestAnimationFrame deltas while the camera zooms in and out and pans
-  (camera animations, then real mouse-wheel zooms and drags): ``p50_frame_ms``,
-  ``p95_frame_ms`` and the matching fps. **Fluid** here means p95 ≤ 50 ms (≥ 20 fps);
+- ``first_render_s``: from opening the DAG tab until every update is drawn and that frame
+  is shown (two animation frames after sigma's draw), with the browser's CPU for it and the
+  page's parts in ``page_ms``: ``renderer_ms`` (sigma created), ``fetch_ms`` (the
+  ``/api/updates?view=dag`` answer, columns, the server building it cold),
+  ``parse_ms``, ``build_ms`` (rows and the graphology graph), ``refresh_ms`` (sigma indexing)
+  and ``first_draw_ms`` (indexing until the frame is shown); ``api_dag_s`` /
+  ``api_dag_cpu_s`` / ``api_dag_mb``: that answer built by the server on its own;
+- ``frames``: requestAnimationFrame deltas over the whole camera phase, through real input
+  only: wheel notches with the mouse over the graph, a mouse drag, the page's ``+`` / ``−``
+  and "whole DAG" buttons, with a pause after each (the page redraws when the camera has
+  been still for 150 ms). ``p50_frame_ms``, ``p95_frame_ms``, ``max_frame_ms`` count every
+  frame, the redraw frames at settle included; ``moving_p95_frame_ms`` leaves out the frames
+  that overlap a redraw; ``settle_redraws`` and ``settle_redraw_ms_*``: how many redraws and
+  how long each took (from the settle to the frame after the one that shows it);
+  ``camera_cpu_ms_per_frame``: the browser's CPU (all its processes) over the phase per
+  frame. **Fluid** here means p95 ≤ 50 ms (≥ 20 fps);
 - ``search_ms``: typing a provider's name until its hits are highlighted and listed;
-  ``select_ms``: Enter on an id until the details and the lineage are shown;
+  ``select_ms``: Enter on an id until the details and the lineage are shown
+  (``select_and_fly_ms``: until the flight to it has settled and is drawn);
   ``click_ms``: a real mouse click on a node until its details are shown.
 
 The last line is a JSON object with these, the machine's load average and the verdict

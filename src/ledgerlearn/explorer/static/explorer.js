@@ -228,6 +228,8 @@
       nodeProgramClasses: { point: Sigma.rendering.NodePointProgram },
       edgeProgramClasses: { line: Sigma.rendering.EdgeLineProgram },
     });
+    // edge labels are never drawn: their empty layer need not be composited in every frame
+    state.renderer.getCanvases().edgeLabels.style.display = "none";
     state.gesture = new GestureCamera(state.renderer, $("graph"));
     state.renderer.on("clickNode", ({ node }) => { if (node !== state.initial) selectUpdate(node); });
     state.renderer.on("clickStage", () => clearSelection());

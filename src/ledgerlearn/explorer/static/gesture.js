@@ -41,7 +41,7 @@
       const stage = document.createElement("div");
       stage.className = "sigma-stage";
       Object.assign(stage.style, { position: "absolute", left: "0", top: "0", width: "100%",
-        height: "100%", transformOrigin: "0 0", overflow: "visible" });
+        height: "100%", transformOrigin: "0 0", overflow: "visible", willChange: "transform" });
       const mouse = this.renderer.getMouseCaptor().container;
       this.container.insertBefore(stage, mouse);
       for (const layer of [...this.container.children]) {
@@ -126,7 +126,7 @@
       if (this.camera.hasState(view)) { finish(); return; }
       this.camera.setState(view);
       if (sync) {
-        this.renderer.refresh({ skipIndexation: true }); // draws now: the picking is current
+        this.renderer.render(); // draws now (nothing to reprocess): the picking is current
         finish();
       } else {
         requestAnimationFrame(finish);
