@@ -30,6 +30,7 @@
       this.settleTimer = null;
       this.drag = null; // {x, y, state, moved}
       this.swallowClick = false;
+      this.pendingFinish = null; // the end of a settle whose draw is still to come
       this.stats = { settles: [], spans: [], gestureFrames: 0 };
       this.stage = this.wrapLayers();
       this.bind();
@@ -114,7 +115,8 @@
       const started = performance.now();
       this.view = null;
       const finish = () => {
-        this.stage.style.transform = "";
+        // a gesture begun since keeps its transform: it is relative to the camera just drawn
+        if (this.view === null) this.stage.style.transform = "";
         const done = () => {
           const now = performance.now();
           this.stats.settles.push(now - started);
@@ -129,8 +131,20 @@
         this.renderer.render(); // draws now (nothing to reprocess): the picking is current
         finish();
       } else {
-        requestAnimationFrame(finish);
+        this.pendingFinish = finish; // sigma draws in the next frame; then the transform goes
+        requestAnimationFrame(() => {
+          if (this.pendingFinish === finish) { this.pendingFinish = null; finish(); }
+        });
       }
+    }
+
+    // The camera has its new state but sigma has not drawn it yet: draw it now.
+    drawPending() {
+      const finish = this.pendingFinish;
+      if (!finish) return;
+      this.pendingFinish = null;
+      this.renderer.render();
+      finish();
     }
 
     // -- animations (wheel easing, zoom buttons, fly to an update) -----------------------
@@ -208,7 +222,9 @@
 
     onDown(e) {
       if (e.button !== 0) return;
-      if (this.busy()) this.settle({ sync: true }); // a click must pick what it sees
+      // a click must pick what it sees: sigma's picking buffer is that of its last draw
+      if (this.busy()) this.settle({ sync: true });
+      else this.drawPending();
       this.swallowClick = false;
       this.drag = { ...this.local(e), state: this.camera.getState(), moved: false };
     }
