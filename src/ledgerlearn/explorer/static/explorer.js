@@ -157,7 +157,8 @@
       const last = spent[spent.length - 1];
       const steps = spent.map((e) => `<span class="eps-step" data-update="${esc(e.update_id)}" ` +
         `title="update ${esc(short(e.update_id, 12))}, block ${esc(e.block)}, ${esc(e.submitted_at)}">` +
-        `${e.round ? `r${esc(e.round)}` : `#${esc(e.n)}`}: <b class="eps">${fmt(e.epsilon, 3)}</b></span>`).join(" → ");
+        `${e.round ? `r${esc(e.round)}` : `#${esc(e.n)}`}: <b class="eps">${fmt(e.epsilon, 3)}</b>` +
+        ` <span class="muted">${esc(String(e.submitted_at || "").slice(11, 19))}</span></span>`).join(" → ");
       const share = Math.min(1, last.epsilon / budget);
       return `<tr class="eps-provider" data-provider="${esc(provider)}"><td>${esc(provider)}</td>` +
         `<td>${steps}</td><td class="num"><span class="eps-bar"><i style="width:${(100 * share).toFixed(1)}%">` +
@@ -165,7 +166,7 @@
     }).join("");
     box.innerHTML = rows
       ? `<table class="eps-table"><tr><th>provider</th><th>ε spent after each update ` +
-        `(r: round, #: n-th update)</th><th>of the budget</th></tr>${rows}</table>`
+        `(r: round, #: n-th update; submitted at, UTC)</th><th>of the budget</th></tr>${rows}</table>`
       : '<p class="muted">No DP update on the ledger yet.</p>';
   }
 
