@@ -193,13 +193,30 @@ def test_a_live_network_folder_is_followed(tmp_path: Path) -> None:
 def test_the_dag_view_and_one_update_agree_with_the_full_answer(
     explorer_url: str, tiny_summary: dict
 ) -> None:
-    from ledgerlearn.explorer.source import DAG_FIELDS
+    from ledgerlearn.explorer.source import DAG_COLUMNS
 
     model_id = tiny_summary["modes"]["gossip"]["model_id"]
     _, full = get(explorer_url + f"api/updates?model={model_id}")
-    _, slim = get(explorer_url + f"api/updates?model={model_id}&view=dag")
-    keep = (*DAG_FIELDS, "block", "status", "median_score", "malicious")
-    assert slim["updates"] == [{k: u[k] for k in keep if k in u} for u in full["updates"]]
+    _, dag = get(explorer_url + f"api/updates?model={model_id}&view=dag")
+    columns = dag["columns"]
+    assert sorted(columns) == sorted(DAG_COLUMNS) and "updates" not in dag
+    assert dag["count"] == len(full["updates"]) and dag["parent_ids"] == [full["initial"]]
+    for i, u in enumerate(full["updates"]):  # row i of the columns is update i, in order
+        assert columns["update_id"][i] == u["update_id"]
+        assert dag["providers"][columns["provider"][i]] == u["provider"]
+        assert dag["statuses"][columns["status"][i]] == u["status"]
+        assert columns["median_score"][i] == u["median_score"]
+        assert columns["malicious"][i] == int(bool(u["malicious"]))
+        assert (columns["block"][i], columns["round"][i]) == (u["block"], u["round"])
+        assert (columns["weights_cid"][i], columns["tx_id"][i]) == (u["weights_cid"], u["tx_id"])
+        refs = columns["parents"][columns["parent_start"][i]:columns["parent_start"][i + 1]]
+        named = [columns["update_id"][r] if r >= 0 else dag["parent_ids"][-r - 1] for r in refs]
+        assert named == u["parents"]
+    # since: parents outside the answer are named in parent_ids
+    last = full["updates"][-1]
+    _, recent = get(explorer_url + f"api/updates?model={model_id}&view=dag&since={last['block']}")
+    assert last["update_id"] in recent["columns"]["update_id"]
+    assert set(recent["parent_ids"]) <= {u["update_id"] for u in full["updates"]} | {"initial"}
     chosen = full["updates"][-1]
     status, one = get(explorer_url + f"api/update?model={model_id}&id={chosen['update_id']}")
     assert status == 200 and one["update"] == chosen

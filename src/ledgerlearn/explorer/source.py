@@ -40,10 +40,47 @@ from ledgerlearn.contract.records import INITIAL, PENDING, REJECTED, VERIFIED
 LEDGER_FILE = "ledger.sqlite"
 #: The views of ``updates``: every field, or only what the DAG draws and searches.
 VIEWS = ("full", "dag")
-#: An update's record fields in the ``dag`` view (besides block, status, median_score and
-#: malicious).
-DAG_FIELDS = ("update_id", "provider", "parents", "weights_cid", "tx_id", "round",
-              "submitted_at")
+#: The columns of the ``dag`` view, one value per update (see :func:`dag_columns`).
+DAG_COLUMNS = ("update_id", "provider", "round", "block", "status", "median_score",
+               "malicious", "weights_cid", "tx_id", "parent_start", "parents")
+#: Status codes of the ``dag`` view's ``status`` column.
+STATUS_CODES = (PENDING, VERIFIED, REJECTED)
+
+
+def dag_columns(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the DAG draws and searches, column by column: a third of the bytes of the same
+    rows as objects, and no key parsed 10,000 times in the page.
+
+    Rows keep their order. ``provider`` and ``status`` are indices into ``providers`` and
+    ``statuses``; an update's parents are ``parents[parent_start[i]:parent_start[i + 1]]``,
+    each the row of the parent in this answer (>= 0) or ``-(k + 1)`` for ``parent_ids[k]``
+    (the initial weights, or an update outside the answer, as with ``since``)."""
+    providers = sorted({r["provider"] for r in rows})
+    provider_index = {p: i for i, p in enumerate(providers)}
+    row_of = {r["update_id"]: i for i, r in enumerate(rows)}
+    status_index = {s: i for i, s in enumerate(STATUS_CODES)}
+    outside: dict[str, int] = {}
+    starts, parents = [0], []
+    for r in rows:
+        for parent in r.get("parents") or []:
+            at = row_of.get(parent)
+            parents.append(at if at is not None else -1 - outside.setdefault(parent, len(outside)))
+        starts.append(len(parents))
+    columns = {
+        "update_id": [r["update_id"] for r in rows],
+        "provider": [provider_index[r["provider"]] for r in rows],
+        "round": [r.get("round") or 0 for r in rows],
+        "block": [r["block"] for r in rows],
+        "status": [status_index.get(r["status"], 0) for r in rows],
+        "median_score": [r["median_score"] for r in rows],
+        "malicious": [1 if r.get("malicious") else 0 for r in rows],
+        "weights_cid": [r.get("weights_cid") or "" for r in rows],
+        "tx_id": [r.get("tx_id") or "" for r in rows],
+        "parent_start": starts,
+        "parents": parents,
+    }
+    return {"count": len(rows), "providers": providers, "statuses": list(STATUS_CODES),
+            "parent_ids": list(outside), "columns": columns}
 
 
 class SourceError(ValueError):
@@ -285,9 +322,11 @@ class RunSource:
                 view: str = "full") -> dict[str, Any]:
         """Every update of a model with parents, reports and verdict (``since``: only those
         whose update, a report or the verdict was written in block ``since`` or later;
-        ``ids``: only these). ``view="dag"``: only what the DAG draws and searches
-        (:data:`DAG_FIELDS`), without reading the reports: a tenth of the bytes for a big
-        model; the page asks for one update in full when it is selected."""
+        ``ids``: only these). ``view="dag"``: only what the DAG draws and searches, as
+        columns (:func:`dag_columns`), without reading the reports: a twentieth of the bytes
+        for a big model; the page asks for one update in full when it is selected. Answers
+        are kept per ledger height (and dag.json's time), so an unchanged ledger is read
+        once."""
         if view not in VIEWS:
             raise ValueError(f"view must be one of {', '.join(VIEWS)}; got {view!r}")
         dag_file = self._file("dag.json")
@@ -297,7 +336,8 @@ class RunSource:
         cache_key = (model_id, since, view) if ids is None else None
         with self._connection() as conn:
             if conn is None:
-                return {"model": model_id, "height": 0, "since": since, "updates": []}
+                empty = {"model": model_id, "height": 0, "since": since}
+                return {**empty, **dag_columns([])} if slim else {**empty, "updates": []}
             height = self._height(conn)
             with self._lock:
                 cached = self._updates_cache.get(cache_key) if cache_key else None
@@ -340,8 +380,10 @@ class RunSource:
             extra = dag.get(uid, {})
             if slim:
                 out.append({
-                    **{k: update.get(k) for k in DAG_FIELDS if k in update},
-                    "block": block,
+                    "update_id": uid, "provider": update.get("provider", ""),
+                    "parents": update.get("parents") or [], "round": update.get("round"),
+                    "weights_cid": update.get("weights_cid"), "tx_id": update.get("tx_id"),
+                    "submitted_at": update.get("submitted_at"), "block": block,
                     "status": verdict["status"] if verdict else PENDING,
                     "median_score": verdict.get("median_score") if verdict else None,
                     "malicious": extra.get("malicious"),
@@ -361,7 +403,11 @@ class RunSource:
         out.sort(key=lambda u: (u["block"], u.get("submitted_at") or "", u["update_id"]))
         answer = {"model": model_id, "height": height, "since": since,
                   "initial": INITIAL, "initial_weights_cid": model.get("initial_weights_cid"),
-                  "committee": committee, "updates": out}
+                  "committee": committee, "mode": model.get("mode")}
+        if slim:
+            answer.update(dag_columns(out))
+        else:
+            answer["updates"] = out
         if cache_key is not None:
             with self._lock:
                 if len(self._updates_cache) > 64:
