@@ -25,7 +25,9 @@ SMALL = TINY.replace(
 
 def _interrupted_run(tmp_path: Path) -> tuple[Path, Path, subprocess.CompletedProcess]:
     experiment = tmp_path / "exp.toml"
-    experiment.write_text(SMALL.replace("rounds = 1", "rounds = 50"))
+    # long enough (~15 s a mode here) that the run cannot end before the signal on a fast
+    # machine; the signal cuts it short anyway
+    experiment.write_text(SMALL.replace("rounds = 1", "rounds = 300"))
     out = tmp_path / "out"
     # Its own session, so that SIGINT reaches the whole group as Ctrl-C does in a terminal.
     proc = subprocess.Popen(
