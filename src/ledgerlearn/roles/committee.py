@@ -76,6 +76,7 @@ from ledgerlearn.roles.common import (
     relative_distance,
 )
 from ledgerlearn.roles.ledger_api import LearningLedger
+from ledgerlearn.roles.round_aggregate import record_round_aggregate
 from ledgerlearn.storage.errors import StorageError
 from ledgerlearn.storage.fragments import (
     DEFAULT_MAX_FRAGMENT_BYTES,
@@ -621,6 +622,19 @@ class CommitteeMember:
                 key, model_aggregate(model, states, parent_weights(update, weights))
             )
         return self._parents_aggregate[1]
+
+    def record_round_aggregate(
+        self, model_id: str, round_number: int
+    ) -> tuple[str, dict[str, np.ndarray], dict[str, Any]]:
+        """Aggregate a closed federation round's verified updates, store the weights and
+        record their CID (roles.round_aggregate); returns (CID, weights, the contract's
+        answer). The weights are the parents' aggregate of every update of the next round,
+        which this member verifies: it keeps them as such instead of aggregating again."""
+        cid, state, answer = record_round_aggregate(self.ledger, self.store, model_id,
+                                                    round_number)
+        parents = answer["report"]["parents"]
+        self._parents_aggregate = ((model_id, *sorted(parents)), state)
+        return cid, state, answer
 
     def assess_fully(self, model: dict[str, Any], update: dict[str, Any]) -> Assessment:
         """:meth:`assess`, then the checks beyond the score (:meth:`population_checks`) as
