@@ -85,8 +85,9 @@ from ledgerlearn.storage.fragments import (
 )
 from ledgerlearn.storage.store import ContentStore
 
-#: Samples the calibration run trains on, so that per-batch overhead is amortized as in a
-#: provider's run.
+#: Samples the calibration run trains on (the fragment's first ones, repeated when it holds
+#: fewer): enough batches that per-batch overhead is amortized as in a provider's run, few
+#: enough that calibrating costs a fraction of one provider's training.
 CALIBRATION_SAMPLES = 512
 #: Header and tag an encrypted fragment adds to the packed fragment (well above the 133 bytes
 #: of format version 1).
@@ -250,7 +251,8 @@ class CommitteeMember:
             fragment = self.fragment_of(model)
             repeat = max(1, -(-CALIBRATION_SAMPLES // len(fragment)))
             data = Dataset(
-                x=np.concatenate([fragment.x] * repeat), y=np.concatenate([fragment.y] * repeat),
+                x=np.concatenate([fragment.x] * repeat)[:CALIBRATION_SAMPLES],
+                y=np.concatenate([fragment.y] * repeat)[:CALIBRATION_SAMPLES],
                 num_classes=fragment.num_classes, name="calibration",
             )
             initial = fetch_state(self.store, model["initial_weights_cid"], spec)
