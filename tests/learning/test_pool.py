@@ -69,3 +69,21 @@ def test_evaluation_jobs_give_the_same_outputs_on_workers_and_in_process(digits)
         for a, b in zip([*expected, expected[0]], [*got, by_key], strict=True):
             assert a.start == b.start and a.batch_losses == b.batch_losses
             assert np.array_equal(a.logits, b.logits)
+
+
+def test_evaluate_later_gives_evaluate_s_values_bitwise_on_workers_and_in_process(digits):
+    from ledgerlearn.learning.pool import evaluate_later
+    from ledgerlearn.learning.training import evaluate
+
+    spec = builtin_spec("mlp")
+    state = spec.initial_state(5)
+    metrics = ("accuracy", "loss", "macro_f1")
+    expected = evaluate(spec, state, digits.test, metrics)
+    assert evaluate_later(None, spec, state, digits.test, metrics).result() == expected
+    for workers in (0, 2):
+        with TrainingPool(workers) as pool:
+            pending = [evaluate_later(pool, spec, state, digits.test, metrics, pieces=p)
+                       for p in (1, 3)]
+            assert [p.result() for p in pending] == [expected, expected]
+    with pytest.raises(TrainingError, match="no_such_metric"):
+        evaluate_later(None, spec, state, digits.test, ("no_such_metric",))

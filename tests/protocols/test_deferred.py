@@ -69,3 +69,22 @@ def test_abandon_drops_the_job_and_double_start_is_refused(small_workload: Workl
     assert runner.jobs_run == 0 and not wrapper.busy
     with pytest.raises(RuntimeError, match="no training in progress"):
         wrapper.finish(contribution)
+
+
+def test_each_result_waits_for_its_own_job_only(small_workload: Workload) -> None:
+    """A batch goes to the pool at the first result asked for; every job then runs there,
+    and each result is its own job's, as a direct call gives it."""
+    contribution = _contribution(small_workload)
+    with JobRunner(2) as runner:
+        wrappers = [DeferredTraining(_agent(DataProvider, small_workload), runner)
+                    for _ in range(3)]
+        for wrapper in wrappers:
+            wrapper.start(contribution)
+        assert runner.jobs_run == 0
+        first = wrappers[0].finish(contribution)
+        assert runner.jobs_run == 3 and runner.batches == 1  # all handed over together
+        rest = [w.finish(contribution) for w in wrappers[1:]]
+    direct = train_local(small_workload.spec, small_workload.initial_state,
+                         small_workload.providers[0].dataset, contribution.config)
+    for produced in [first, *rest]:
+        assert all(np.array_equal(produced.state[k], direct.state[k]) for k in direct.state)

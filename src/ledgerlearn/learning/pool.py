@@ -18,24 +18,29 @@ import os
 import signal
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from ledgerlearn.learning.datasets import Dataset
 from ledgerlearn.learning.errors import TrainingError
+from ledgerlearn.learning.metrics import metric
 from ledgerlearn.learning.models import ModelSpec
 from ledgerlearn.learning.training import (
     EvalOutputs,
     TrainConfig,
     TrainResult,
+    eval_ranges,
+    evaluate,
     evaluate_outputs,
+    metrics_from_outputs,
     train_local,
 )
 from ledgerlearn.learning.weights import numpy_state
 
-__all__ = ["EvalJob", "TrainJob", "TrainingPool", "default_workers"]
+__all__ = ["EvalJob", "PendingEvaluation", "TrainJob", "TrainingPool", "default_workers",
+           "evaluate_later"]
 
 
 @dataclass(frozen=True)
@@ -278,6 +283,52 @@ class _Mapped:
 
     def result(self) -> Any:
         return self._convert(self._future.result())
+
+
+class PendingEvaluation:
+    """Metrics of weights on a data set whose forward passes run on a pool; `result()` waits
+    for them and puts the pieces together (`training.metrics_from_outputs`)."""
+
+    def __init__(self, dataset: Dataset, metrics: Sequence[str],
+                 pieces: list[tuple[int, Any]] | None = None, compute: Any = None) -> None:
+        self.dataset = dataset
+        self.metrics = tuple(metrics)
+        self._pieces = pieces or []
+        self._compute = compute
+        self._value: dict[str, float] | None = None
+
+    def result(self) -> dict[str, float]:
+        if self._value is None:
+            if self._compute is not None:
+                self._value = self._compute()
+            else:
+                outputs = [replace(p.result(), start=a) for a, p in self._pieces]
+                self._value = metrics_from_outputs(self.dataset, outputs, self.metrics)
+        return self._value
+
+
+def evaluate_later(
+    pool: Any, spec: ModelSpec, state: Mapping[str, Any], dataset: Dataset,
+    metrics: Sequence[str], pieces: int | None = None,
+) -> PendingEvaluation:
+    """`training.evaluate` of ``state`` on ``dataset``, its forward passes started now on
+    ``pool`` (a `TrainingPool` or `ray_pool.RayPool`) in ``pieces`` ranges of whole batches
+    (default: one per worker), behind the jobs already submitted; bitwise `evaluate`'s
+    values, with one torch thread. ``pool`` None: computed in this process when first asked
+    for, as `evaluate` does."""
+    for name in metrics:
+        metric(name)  # unknown names fail before any work
+    if pool is None:
+        return PendingEvaluation(dataset, metrics,
+                                 compute=lambda: evaluate(spec, state, dataset, metrics))
+    started = []
+    for a, b in eval_ranges(len(dataset), pieces or max(1, pool.workers)):
+        # only the piece's samples travel (a view); it starts at a whole batch, so its
+        # batches are the whole data set's
+        piece = Dataset(x=dataset.x[a:b], y=dataset.y[a:b], num_classes=dataset.num_classes,
+                        name=f"{dataset.name}[{a}:{b}]")
+        started.append((a, pool.submit(EvalJob(spec, state, piece))))
+    return PendingEvaluation(dataset, metrics, pieces=started)
 
 
 def default_workers() -> int:

@@ -11,19 +11,28 @@ last submission is in. The model after round r is the aggregate of round r's ver
 what every provider of round r+1 starts from. Every rule is the contract's; this driver only
 decides when each agent acts.
 
-With ``[rules].sample_providers`` (docs/scale.md) the contract, not the driver, draws the
-providers of each round (``open_round``): the driver opens the round and lets those of the
-drawn providers that are online take part; after the round, a quorum of the committee
-records its aggregate by CID, which every provider of the next round fetches.
+After each round a quorum of the committee records its aggregate by CID (contract
+``record_aggregate``), which every provider of the next round fetches, checked against that
+CID, instead of aggregating every parent itself. With ``[rules].sample_providers``
+(docs/scale.md) the contract, not the driver, also draws the providers of each round
+(``open_round``): the driver opens the round and lets those of the drawn providers that are
+online take part.
+
+The driver keeps the worker pool fed: a training result is applied (weights stored, update
+submitted) as soon as its own job is done, while the round's other jobs still train; the
+committee's scorings start on the pool at submission; each round's test runs on the pool
+(`results.test_later`) while the next round is prepared and trains, and is logged once done.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from ledgerlearn.contract.records import FEDERATION
+from ledgerlearn.learning.pool import PendingEvaluation
 from ledgerlearn.protocols.baselines.fedavg import choose_participants
 from ledgerlearn.protocols.deferred import DeferredTraining
 from ledgerlearn.protocols.incentives import incentives_summary
@@ -36,7 +45,7 @@ from ledgerlearn.protocols.ledger_session import (
 )
 from ledgerlearn.protocols.metrics import MetricsLog
 from ledgerlearn.protocols.progress import progress_bar
-from ledgerlearn.protocols.results import ModeResult, accuracy_report, evaluate_on_test
+from ledgerlearn.protocols.results import ModeResult, accuracy_report, test_later
 from ledgerlearn.protocols.simclock import ProviderSchedule, SimClock
 from ledgerlearn.roles.common import fetch_spec, model_aggregate, parent_states
 
@@ -96,8 +105,23 @@ def run_federation(
     clock_costs = config.clock
     state = workload.initial_state
     epoch_rounds = config.incentives.epoch_rounds if rotates(config) else 0
-    accuracy, loss = evaluate_on_test(workload, state)
-    log.add(round=0, sim_seconds=0.0, accuracy=accuracy, loss=loss)
+    # tests running on the pool: what their log records say besides the test's metrics
+    testing: list[tuple[dict[str, Any], PendingEvaluation]] = []
+
+    def start_test(**record: Any) -> None:
+        testing.append(({**record, "wall_seconds": log.wall_seconds()},
+                         test_later(workload, state, runner.pool)))
+
+    def log_tests() -> tuple[float, float]:
+        for record, pending in testing:
+            values = pending.result()
+            log.add(**record, accuracy=values["accuracy"], loss=values["loss"])
+        testing.clear()
+        last = log.records[-1]
+        return last.accuracy, last.loss
+
+    start_test(round=0, sim_seconds=0.0)
+    tested = 0  # the round whose model the latest test is of
     time = 0.0
     submit_times: dict[str, float] = {}
     missed = 0
@@ -162,19 +186,23 @@ def run_federation(
             for e in session.reader.list_updates(model_id, status="verified",
                                                  round_number=round_number)
         ]
-        if verified and sampled:
-            state = session.record_aggregate(model_id, round_number)
-        elif verified:
-            state = model_state(session, model_id, verified)
+        if verified:
+            recorded = session.record_aggregate(model_id, round_number)
+            state = (recorded if recorded is not None
+                     else model_state(session, model_id, verified))
         if round_number % test_every == 0 or round_number == config.rules.rounds:
-            accuracy, loss = evaluate_on_test(workload, state)
-            log.add(round=round_number, sim_seconds=time, accuracy=accuracy, loss=loss,
-                    updates=len(submit_times))
+            log_tests()  # the previous test ran while this round trained
+            start_test(round=round_number, sim_seconds=time, updates=len(submit_times))
+            tested = round_number
         if after_round is not None:
             after_round(round_number)
-    outcome = collect_outcome(session, model_id, MODE, submit_times)
+    if tested != rounds_run:  # stopped early after an untested round
+        start_test(round=rounds_run, sim_seconds=time, updates=len(submit_times))
     own = LatestStates(session.providers, model_id)  # read when asked for
-    report = accuracy_report(workload, state, own)
+    report = accuracy_report(workload, state, own, pool=runner.pool,
+                             global_accuracy=testing[-1][1].result()["accuracy"])
+    accuracy, loss = log_tests()
+    outcome = collect_outcome(session, model_id, MODE, submit_times)
     return ModeResult(
         mode=MODE,
         final_accuracy=accuracy,

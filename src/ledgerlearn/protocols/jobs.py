@@ -5,14 +5,16 @@ result when the provider finishes (in simulated time). A job's inputs are fixed 
 submitted, so nothing is lost by running it later: when a result is first asked for, every
 job submitted so far and not yet run goes to `learning.pool.TrainingPool` in one batch. Jobs
 that overlap in simulated time therefore train in parallel, while their results are applied
-in simulated-time order. Every job carries its own seed and the pool runs each with one torch
-thread, so results do not depend on the number of workers.
+in simulated-time order. A result waits only for its own job: the driver applies the first
+result (stores the weights, submits the update) while the batch's later jobs still train.
+Every job carries its own seed and the pool runs each with one torch thread, so results do
+not depend on the number of workers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ledgerlearn.learning.datasets import Dataset
 from ledgerlearn.learning.pool import TrainingPool, TrainJob
@@ -30,19 +32,19 @@ class PendingResult:
     def __init__(self, runner: JobRunner, job: TrainJob) -> None:
         self._runner = runner
         self.job = job
+        self._running: Any = None  # the pool's handle, once the job's batch is flushed
         self._result: TrainResult | None = None
-
-    def _set(self, result: TrainResult) -> None:
-        self._result = result
 
     @property
     def done(self) -> bool:
-        return self._result is not None
+        """Whether the job has gone to the pool (it runs there; its result may be waited for)."""
+        return self._running is not None
 
     def result(self) -> TrainResult:
-        if self._result is None:
+        if self._running is None:
             self._runner.flush()
-        assert self._result is not None
+        if self._result is None:
+            self._result = self._running.result()
         return self._result
 
 
@@ -87,13 +89,13 @@ class JobRunner:
             self._waiting.remove(pending)
 
     def flush(self) -> None:
-        """Run every waiting job now (in one batch on the pool)."""
+        """Hand every waiting job to the pool now, in one batch (they run in submission
+        order; each `PendingResult.result` then waits for its own job only)."""
         if not self._waiting:
             return
         batch, self._waiting = self._waiting, []
-        results = self.pool.run([p.job for p in batch])
-        for pending, result in zip(batch, results, strict=True):
-            pending._set(result)
+        for pending in batch:
+            pending._running = self.pool.submit(pending.job)
         self.jobs_run += len(batch)
         self.batches += 1
 

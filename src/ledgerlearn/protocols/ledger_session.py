@@ -425,22 +425,28 @@ class LedgerSession:
             if member.member_id in reporters and member.scorer is self.scorer:
                 self.scorer.start(member, model, update)
 
-    def record_aggregate(self, model_id: str, round_number: int) -> dict[str, Any]:
-        """After a round closes, the first ``quorum`` honest members of the committee each
-        aggregate its verified updates (streamed), store the weights and record their CID
-        (roles.round_aggregate); the aggregate is the model after the round, fetched by every
-        provider of the next one. Returns its weights, checked against the agreed CID."""
+    def record_aggregate(self, model_id: str, round_number: int) -> dict[str, Any] | None:
+        """After a federation round closes, the first ``quorum`` honest members of the
+        committee seated for it each aggregate its verified updates (streamed), store the
+        weights and record their CID (roles.round_aggregate); the aggregate is the model
+        after the round, fetched by every provider of the next one, checked against the
+        agreed CID, instead of each aggregating every parent. Returns its weights, fetched
+        by that CID; None when the seated committee has fewer honest members than the quorum
+        (nobody records: each provider aggregates the parents itself)."""
         from ledgerlearn.roles.common import fetch_spec, fetch_state
-        from ledgerlearn.roles.round_aggregate import record_round_aggregate
 
         model = self.reader.get_model(model_id)["model"]
         quorum = int(model["rules"]["quorum"])
+        seated = model["committee"]
+        if "rotation" in model["rules"]:
+            seated = self.reader.committee_of(model_id, round_number)["committee"]
         members = [m for m in self.committee
-                   if m.member_id in model["committee"] and m.kind == "honest"][:quorum]
+                   if m.member_id in seated and m.kind == "honest"][:quorum]
+        if len(members) < quorum:
+            return None
         answer: dict[str, Any] = {}
         for member in members:
-            _, _, answer = record_round_aggregate(member.ledger, member.store, model_id,
-                                                  round_number)
+            _, _, answer = member.record_round_aggregate(model_id, round_number)
         cid = answer.get("aggregate_cid")
         if cid is None:
             raise RuntimeError(

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ledgerlearn.learning.pool import PendingEvaluation, evaluate_later
 from ledgerlearn.protocols.metrics import MetricRecord
 from ledgerlearn.protocols.workload import Workload
 
@@ -88,10 +89,18 @@ class ModeResult:
 
 def evaluate_on_test(workload: Workload, state: Mapping[str, np.ndarray]) -> tuple[float, float]:
     """(accuracy, loss) of weights on the experiment's test set."""
-    from ledgerlearn.learning.training import evaluate
-
-    values = evaluate(workload.spec, state, workload.test, metrics=("accuracy", "loss"))
+    values = test_later(workload, state).result()
     return values["accuracy"], values["loss"]
+
+
+def test_later(
+    workload: Workload, state: Mapping[str, np.ndarray], pool: Any = None
+) -> PendingEvaluation:
+    """The test set's accuracy and loss of weights, its forward passes started now on the
+    worker ``pool`` (None: computed here when asked for); bitwise `evaluate_on_test`'s
+    values. A driver starts it when a round's model is known and reads it later, so that
+    testing overlaps with what follows."""
+    return evaluate_later(pool, workload.spec, state, workload.test, ("accuracy", "loss"))
 
 
 def validation_score(
@@ -104,26 +113,34 @@ def validation_score(
 
 
 def personalized_accuracy(
-    workload: Workload, states: Mapping[int, Mapping[str, np.ndarray] | None]
+    workload: Workload, states: Mapping[int, Mapping[str, np.ndarray] | None],
+    pool: Any = None,
 ) -> dict[str, Any]:
     """Each honest provider's model (``states[index]``; None: the provider has none) on its
     own-distribution test split: mean, min, spread, per provider
-    (learning.personalization)."""
+    (learning.personalization). With a worker ``pool`` the evaluations run there, a few
+    ahead of the one read (the states are read one at a time: they may come from storage)."""
     from ledgerlearn.learning.personalization import summarize
-    from ledgerlearn.learning.training import evaluate
 
-    values = {}
+    values: dict[str, float] = {}
     if not len(workload.own_tests):
         return summarize(values)
+    ahead = 4 * max(1, getattr(pool, "workers", 1)) if pool is not None else 1
+    running: list[tuple[str, PendingEvaluation]] = []
     for provider in workload.providers:
         if provider.malicious:
             continue
-        state = states.get(provider.index)  # one at a time: they may be read from storage
+        state = states.get(provider.index)
         if state is None:
             continue
         test = workload.own_tests[provider.index]
-        values[provider.name] = evaluate(workload.spec, state, test, metrics=("accuracy",))[
-            "accuracy"]
+        running.append((provider.name, evaluate_later(pool, workload.spec, state, test,
+                                                      ("accuracy",), pieces=1)))
+        while len(running) >= ahead:
+            name, pending = running.pop(0)
+            values[name] = pending.result()["accuracy"]
+    for name, pending in running:
+        values[name] = pending.result()["accuracy"]
     return summarize(values)
 
 
@@ -133,18 +150,20 @@ def accuracy_report(
     own_states: Mapping[int, Mapping[str, np.ndarray] | None] | None = None,
     *,
     global_accuracy: float | None = None,
+    pool: Any = None,
 ) -> dict[str, Any]:
     """The two answers to "how good is the model?" (summary.json ``modes.<mode>.accuracy``):
     ``global`` (the mode's global model on the common test set), ``personalized`` (each
     honest provider's own model on a test split drawn from its own label mix; the global
     model when the mode has no own models) and ``global_on_own`` (the global model on those
-    same splits). ``global_accuracy`` replaces the global figure of a mode whose global model
-    is not one set of weights (the gossip baseline: the mean of the providers' models)."""
+    same splits). ``global_accuracy``: the global figure when the caller has it already (the
+    last round's test) or when the mode's global model is not one set of weights (the gossip
+    baseline: the mean of the providers' models). ``pool``: evaluate on the worker pool."""
     accuracy = (global_accuracy if global_accuracy is not None
                 else evaluate_on_test(workload, global_state)[0])
     everyone = {p.index: global_state for p in workload.providers}
-    on_own = personalized_accuracy(workload, everyone)
-    personal = personalized_accuracy(workload, own_states) if own_states else on_own
+    on_own = personalized_accuracy(workload, everyone, pool)
+    personal = personalized_accuracy(workload, own_states, pool) if own_states else on_own
     return {"global": accuracy, "personalized": personal, "global_on_own": on_own}
 
 

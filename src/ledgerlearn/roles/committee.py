@@ -65,7 +65,7 @@ from ledgerlearn.learning.training import (
     train_local,
 )
 from ledgerlearn.learning.weights import flatten
-from ledgerlearn.ledger.errors import EndorsementError
+from ledgerlearn.ledger.errors import CommitError, EndorsementError
 from ledgerlearn.roles.common import (
     fetch_spec,
     fetch_state,
@@ -75,7 +75,8 @@ from ledgerlearn.roles.common import (
     parent_weights,
     relative_distance,
 )
-from ledgerlearn.roles.ledger_api import LearningLedger
+from ledgerlearn.roles.ledger_api import RETRYABLE_CODES, LearningLedger
+from ledgerlearn.roles.round_aggregate import record_round_aggregate
 from ledgerlearn.storage.errors import StorageError
 from ledgerlearn.storage.fragments import (
     DEFAULT_MAX_FRAGMENT_BYTES,
@@ -84,8 +85,9 @@ from ledgerlearn.storage.fragments import (
 )
 from ledgerlearn.storage.store import ContentStore
 
-#: Samples the calibration run trains on, so that per-batch overhead is amortized as in a
-#: provider's run.
+#: Samples the calibration run trains on (the fragment's first ones, repeated when it holds
+#: fewer): enough batches that per-batch overhead is amortized as in a provider's run, few
+#: enough that calibrating costs a fraction of one provider's training.
 CALIBRATION_SAMPLES = 512
 #: Header and tag an encrypted fragment adds to the packed fragment (well above the 133 bytes
 #: of format version 1).
@@ -249,7 +251,8 @@ class CommitteeMember:
             fragment = self.fragment_of(model)
             repeat = max(1, -(-CALIBRATION_SAMPLES // len(fragment)))
             data = Dataset(
-                x=np.concatenate([fragment.x] * repeat), y=np.concatenate([fragment.y] * repeat),
+                x=np.concatenate([fragment.x] * repeat)[:CALIBRATION_SAMPLES],
+                y=np.concatenate([fragment.y] * repeat)[:CALIBRATION_SAMPLES],
                 num_classes=fragment.num_classes, name="calibration",
             )
             initial = fetch_state(self.store, model["initial_weights_cid"], spec)
@@ -622,6 +625,19 @@ class CommitteeMember:
             )
         return self._parents_aggregate[1]
 
+    def record_round_aggregate(
+        self, model_id: str, round_number: int
+    ) -> tuple[str, dict[str, np.ndarray], dict[str, Any]]:
+        """Aggregate a closed federation round's verified updates, store the weights and
+        record their CID (roles.round_aggregate); returns (CID, weights, the contract's
+        answer). The weights are the parents' aggregate of every update of the next round,
+        which this member verifies: it keeps them as such instead of aggregating again."""
+        cid, state, answer = record_round_aggregate(self.ledger, self.store, model_id,
+                                                    round_number)
+        parents = answer["report"]["parents"]
+        self._parents_aggregate = ((model_id, *sorted(parents)), state)
+        return cid, state, answer
+
     def assess_fully(self, model: dict[str, Any], update: dict[str, Any]) -> Assessment:
         """:meth:`assess`, then the checks beyond the score (:meth:`population_checks`) as
         sanity reasons. A member whose ``assess`` is not the honest one (an attack) reports
@@ -710,8 +726,14 @@ class CommitteeMember:
     def report(
         self, model: dict[str, Any], update: dict[str, Any], assessment: Assessment
     ) -> dict[str, Any]:
-        """Report on chain. Asks to finalize only when this report completes the reports of
-        the update's first reporters (then the contract reads only their keys), so that
+        """Report on chain (:meth:`report_request`), waiting for the commit."""
+        return self.ledger.report_evaluation(self.report_request(model, update, assessment))
+
+    def report_request(
+        self, model: dict[str, Any], update: dict[str, Any], assessment: Assessment
+    ) -> dict[str, Any]:
+        """The report's request. Asks to finalize only when this report completes the reports
+        of the update's first reporters (then the contract reads only their keys), so that
         members reporting at the same time do not conflict needlessly; a verdict that counts
         a backup's report is written by ``finalize_due``, in the committee's order."""
         others = self.ledger.get_reports(model["model_id"], update["update_id"])
@@ -721,7 +743,7 @@ class CommitteeMember:
         reported = {r["member"] for r in others} | {self.member_id}
         finalize = self.member_id in order[:quorum] and counted_reporters(
             order, quorum, reported, backups_due=False) is not None
-        return self.ledger.report_evaluation({
+        return {
             "model_id": model["model_id"],
             "update_id": update["update_id"],
             "score": assessment.score,
@@ -731,40 +753,68 @@ class CommitteeMember:
             "finalize": finalize,
             **({"measures": assessment.measures} if assessment.measures else {}),
             **({"sampling": assessment.sampling} if assessment.sampling else {}),
-        })
+        }
 
     def evaluate_pending(
         self, limit: int | None = None, now: float | None = None
     ) -> list[dict[str, Any]]:
         """Assess and report every pending update whose turn has come for this member (up to
-        ``limit``); after each report, write the verdicts that are due and this member's to
-        write. An update on which this member is a backup reporter stays pending, unassessed,
-        until its ``report_from`` (``now``: seconds since the epoch, by default this machine's
-        clock); the verdict usually comes first and removes it."""
-        results = []
+        ``limit``); then write the verdicts that are due and this member's to write. An
+        update on which this member is a backup reporter stays pending, unassessed, until its
+        ``report_from`` (``now``: seconds since the epoch, by default this machine's clock);
+        the verdict usually comes first and removes it.
+
+        Each report is sent as soon as its update is assessed, without waiting for its
+        commit: the member assesses the next update meanwhile, and its reports share blocks
+        instead of waiting for one each. Reports on different updates touch different keys
+        (docs/contract.md, "Conflicts"), so none changes what another reads; one that still
+        fails on a read conflict is sent again, on what is committed by then."""
         models: dict[str, dict[str, Any]] = {}
         self.finalize_due()
         clock = time.time() if now is None else now
         due = [u for u in self.ledger.pending_evaluations()
                if clock >= timestamp_seconds(u.get("report_from", u["submitted_at"]))]
+        sent = []
         for update in due[:limit]:
             model_id = update["model_id"]
             if model_id not in models:
                 models[model_id] = self.ledger.get_model(model_id)["model"]
             model = models[model_id]
+            assessment = self.assess_fully(model, update)
             try:
-                result = self.report(model, update, self.assess_fully(model, update))
+                handle = self.ledger.report_evaluation_async(
+                    self.report_request(model, update, assessment))
             except EndorsementError as exc:
-                if "may report only if its verdict is still missing" in str(exc):
-                    continue  # the clocks of two machines differ: asked again at a later poll
-                if "takes no more reports" not in str(exc):
+                if self._report_refused(exc):
+                    continue
+                raise
+            sent.append((model, update, assessment, handle))
+        results = []
+        for model, update, assessment, handle in sent:
+            try:
+                result = self.ledger.committed(handle)
+            except CommitError as exc:
+                if exc.code not in RETRYABLE_CODES:
                     raise
-                continue  # finalized meanwhile by the others: nothing to add
+                try:
+                    result = self.report(model, update, assessment)
+                except EndorsementError as again:
+                    if self._report_refused(again):
+                        continue
+                    raise
             results.append(result)
             if result["verdict"] is None:
-                self._undecided_updates[(model_id, update["update_id"])] = model
-            self.finalize_due()
+                self._undecided_updates[(model["model_id"], update["update_id"])] = model
+        self.finalize_due()
         return results
+
+    @staticmethod
+    def _report_refused(exc: EndorsementError) -> bool:
+        """Whether the contract refused a report for a reason that needs nothing more: the
+        clocks of two machines differ (asked again at a later poll), or the update was
+        finalized meanwhile by the others (nothing to add)."""
+        return ("may report only if its verdict is still missing" in str(exc)
+                or "takes no more reports" in str(exc))
 
     def finalize_due(self, now: float | None = None) -> list[dict[str, Any]]:
         """Write each decision this member voted on that is due, still missing, and whose

@@ -51,8 +51,18 @@ class LearningLedger:
         return json.loads(self.client.evaluate(function, json.dumps(request)) or b"null")
 
     def submit_async(self, function: str, request: dict[str, Any]) -> Any:
-        """Submit without waiting for the commit (the caller checks ``.status()``)."""
+        """Submit without waiting for the commit (the caller checks ``.status()``, or
+        :meth:`committed`)."""
         return self.client.submit_async(function, json.dumps(request))
+
+    @staticmethod
+    def committed(submitted: Any) -> Any:
+        """The answer of a transaction sent with :meth:`submit_async`, once committed;
+        CommitError naming the validation code when it was not (it is not sent again)."""
+        status = submitted.status()
+        if not status.valid:
+            raise CommitError(status.code, status.tx_id, status.block_number)
+        return json.loads(submitted.result or b"null")
 
     # transactions
     def register_member(self) -> dict[str, Any]:
@@ -77,6 +87,10 @@ class LearningLedger:
 
     def report_evaluation(self, request: dict[str, Any]) -> dict[str, Any]:
         return self._submit("report_evaluation", request)
+
+    def report_evaluation_async(self, request: dict[str, Any]) -> Any:
+        """Send a report without waiting for its commit (:meth:`committed` waits)."""
+        return self.submit_async("report_evaluation", request)
 
     def finalize_update(self, model_id: str, update_id: str) -> dict[str, Any]:
         return self._submit("finalize_update", {"model_id": model_id, "update_id": update_id})
