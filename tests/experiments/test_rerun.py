@@ -25,14 +25,15 @@ SMALL = TINY.replace(
 
 def _interrupted_run(tmp_path: Path) -> tuple[Path, Path, subprocess.CompletedProcess]:
     experiment = tmp_path / "exp.toml"
-    # long enough (~15 s a mode here) that the run cannot end before the signal on a fast
-    # machine; the signal cuts it short anyway
-    experiment.write_text(SMALL.replace("rounds = 1", "rounds = 300"))
+    experiment.write_text(SMALL.replace("rounds = 1", "rounds = 50"))
     out = tmp_path / "out"
-    # Its own session, so that SIGINT reaches the whole group as Ctrl-C does in a terminal.
+    # Its own session, so that SIGINT reaches the whole group as Ctrl-C does in a terminal;
+    # SIGINT's default action restored, as a terminal gives it (a suite started in the
+    # background of a non-interactive shell inherits SIGINT ignored, and so would the run).
     proc = subprocess.Popen(
         [sys.executable, "-m", "ledgerlearn.cli", "run", str(experiment), "--out", str(out),
          "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
     while not (out / "metrics.jsonl").is_file() and time.monotonic() < deadline:
