@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.experiments.test_privacy_config import TINY_DP
 
 TINY_LEDGER_RUN = """
 [experiment]
@@ -59,35 +60,14 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 #: A tiny differentially private run (no adversaries: [privacy] excludes them): each provider's
-#: ε over its updates is on the ledger and in summary.json.
-TINY_DP_RUN = """
-[experiment]
-name = "tiny-dp"
-seed = 2
-modes = ["federation", "gossip"]
-[data]
-max_train_samples = 200
-[providers]
-count = 2
-[committee]
-size = 3
-[training]
-batch_size = 32
-learning_rate = 0.1
-[rules]
-quorum = 2
-min_score = 0.0
-rounds = 2
-[gossip]
-duration = 20.0
-max_updates = 4
-[clock]
-samples_per_second = 20.0
-[privacy]
-epsilon = 6
-delta = 1e-5
-max_grad_norm = 1.0
-"""
+#: ε over its updates is on the ledger and in summary.json. The experiments' tiny DP run,
+#: smaller and without fedavg.
+TINY_DP_RUN = (
+    TINY_DP.replace('"fedavg", "federation"', '"federation"')
+    .replace("max_train_samples = 300", "max_train_samples = 200")
+    .replace("count = 3\n[committee]", "count = 2\n[committee]")
+    .replace("duration = 30.0", "duration = 20.0")
+)
 
 
 def _run(text: str, out: Path) -> Path:
