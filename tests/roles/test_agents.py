@@ -190,6 +190,49 @@ def test_backup_reporters_wait_until_the_verdict_is_overdue(world: World) -> Non
     assert [v["members"] for v in written] == [sorted([order[0], order[2]])]
 
 
+def test_a_report_that_lost_its_commit_or_endorsement_is_sent_again(world: World) -> None:
+    """Reports go out without waiting for their commits; one invalidated by a read conflict,
+    or whose endorsements disagreed (peers at different heights), is sent again, so the
+    verdict comes as if nothing had failed."""
+    from types import SimpleNamespace
+
+    world.publish("resend")
+    for label in COMMITTEE:
+        world.member(label).review_pending()
+        world.member(label).evaluate_pending()
+    update = world.provider("Org1MSP/p1", 4).participate("resend")
+    assert update is not None
+    conflicted, disagreed, clean = (world.member(label) for label in COMMITTEE)
+    lost = SimpleNamespace(result=None, status=lambda: SimpleNamespace(
+        valid=False, code="MVCC_READ_CONFLICT", tx_id="lost", block_number=1))
+    sends = {"conflicted": 0, "disagreed": 0}
+    real = {m: m.ledger.report_evaluation_async for m in (conflicted, disagreed)}
+
+    def conflicting(request: dict):  # the first one never commits: invalidated
+        sends["conflicted"] += 1
+        return lost if sends["conflicted"] == 1 else real[conflicted](request)
+
+    def disagreeing(request: dict):
+        sends["disagreed"] += 1
+        if sends["disagreed"] == 1:
+            raise EndorsementError("endorsements of transaction t disagree: the peers simulated "
+                                   "different results")
+        return real[disagreed](request)
+
+    conflicted.ledger.report_evaluation_async = conflicting  # type: ignore[method-assign]
+    disagreed.ledger.report_evaluation_async = disagreeing  # type: ignore[method-assign]
+    mine = [e for e in conflicted.ledger.pending_evaluations()
+            if e["update_id"] == update["update_id"]]
+    assert mine
+    for member in (conflicted, disagreed, clean):
+        assert [r for r in member.evaluate_pending()]
+    assert sends == {"conflicted": 1, "disagreed": 1}  # sent again synchronously, once each
+    reports = world.ledger("Org1MSP/pub").get_reports("resend", update["update_id"])
+    assert sorted(r["member"] for r in reports) == sorted(COMMITTEE)
+    info = world.ledger("Org1MSP/pub").get_update("resend", update["update_id"])
+    assert info["status"] == "verified"
+
+
 class FlakyClient:
     """A ledger client whose first submissions fail the way a busy network makes them fail."""
 

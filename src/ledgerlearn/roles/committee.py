@@ -787,19 +787,18 @@ class CommitteeMember:
             except EndorsementError as exc:
                 if self._report_refused(exc):
                     continue
-                raise
+                if "disagree" not in str(exc):
+                    raise
+                handle = None  # the peers had not seen the same blocks yet: sent again below
             sent.append((model, update, assessment, handle))
         results = []
         for model, update, assessment, handle in sent:
-            try:
-                result = self.ledger.committed(handle)
-            except CommitError as exc:
-                if exc.code not in RETRYABLE_CODES:
-                    raise
+            result = None if handle is None else self._committed_report(handle)
+            if result is None:  # sent again on what is committed by now, with retries
                 try:
                     result = self.report(model, update, assessment)
-                except EndorsementError as again:
-                    if self._report_refused(again):
+                except EndorsementError as exc:
+                    if self._report_refused(exc):
                         continue
                     raise
             results.append(result)
@@ -807,6 +806,16 @@ class CommitteeMember:
                 self._undecided_updates[(model["model_id"], update["update_id"])] = model
         self.finalize_due()
         return results
+
+    def _committed_report(self, handle: Any) -> dict[str, Any] | None:
+        """The answer of a report sent without waiting; None when it lost a read conflict
+        (to be sent again)."""
+        try:
+            return self.ledger.committed(handle)
+        except CommitError as exc:
+            if exc.code not in RETRYABLE_CODES:
+                raise
+            return None
 
     @staticmethod
     def _report_refused(exc: EndorsementError) -> bool:
