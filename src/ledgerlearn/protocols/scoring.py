@@ -6,7 +6,7 @@ another, it leaves every other core idle and starts only when the member gets ro
 update. `PoolScorer` instead starts, the moment an update is on the ledger, the forward
 passes of every member that will score it, each cut into pieces of whole batches, as jobs of
 the experiment's worker pool (beside the training jobs); when the member assesses the update
-it puts the pieces together (`training.metrics_from_outputs`). Same function, same batches,
+it puts the pieces together (`learning.pool.evaluate_later`). Same function, same batches,
 one torch thread: the score is bitwise the one the member would compute itself, so verdicts
 do not change. The member still loads the weights itself and runs every other check.
 
@@ -25,8 +25,8 @@ import numpy as np
 from ledgerlearn.contract.sampling import scoring_rule
 from ledgerlearn.learning.datasets import Dataset
 from ledgerlearn.learning.models import ModelSpec
-from ledgerlearn.learning.pool import EvalJob, TrainingPool
-from ledgerlearn.learning.training import eval_ranges, metrics_from_outputs
+from ledgerlearn.learning.pool import EvalJob, PendingEvaluation, TrainingPool, evaluate_later
+from ledgerlearn.learning.training import eval_ranges
 from ledgerlearn.roles.committee import CommitteeMember
 from ledgerlearn.roles.common import fetch_state, joined_state
 from ledgerlearn.storage.errors import StorageError
@@ -38,8 +38,8 @@ class PoolScorer:
     def __init__(self, pool: TrainingPool, pieces: int | None = None) -> None:
         self.pool = pool
         self.pieces = pieces or max(1, pool.workers)
-        # (member id, model id, update id) -> (weights CID, pending pieces)
-        self._started: dict[tuple[str, str, str], tuple[str, list[tuple[int, Any]]]] = {}
+        # (member id, model id, update id) -> (weights CID, its pieces on the pool)
+        self._started: dict[tuple[str, str, str], tuple[str, PendingEvaluation]] = {}
         # adaptive: (member id, model id, update id, which) -> (indices, pending pieces)
         self._prefetched: dict[tuple[str, str, str, str], tuple[np.ndarray, list[Any]]] = {}
         self.started = 0
@@ -60,13 +60,8 @@ class PoolScorer:
         if rule.adaptive:
             self._prefetch(member, model, update, spec, state, rule)
             return
-        pending = []
-        for a, b in eval_ranges(len(fragment), self.pieces):
-            # only the piece's samples travel (a view: pickled without the rest); it starts at
-            # a whole batch, so its batches are the whole fragment's
-            piece = Dataset(x=fragment.x[a:b], y=fragment.y[a:b],
-                            num_classes=fragment.num_classes, name=f"{fragment.name}[{a}:{b}]")
-            pending.append((a, self.pool.submit(EvalJob(spec, state, piece))))
+        pending = evaluate_later(self.pool, spec, state, fragment, [model["metric"]],
+                                 pieces=self.pieces)
         self._started[key] = (update["weights_cid"], pending)
         self.started += 1
 
@@ -81,9 +76,7 @@ class PoolScorer:
             self.start(member, model, update)
             entry = self._started[key]
         del self._started[key]
-        metric = model["metric"]
-        pieces = [dataclasses.replace(pending.result(), start=a) for a, pending in entry[1]]
-        return float(metrics_from_outputs(member.fragment_of(model), pieces, [metric])[metric])
+        return float(entry[1].result()[model["metric"]])
 
     def _prefetch(self, member: CommitteeMember, model: dict[str, Any], update: dict[str, Any],
                   spec: ModelSpec, state: dict[str, Any], rule: Any) -> None:
