@@ -42,7 +42,6 @@ os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
 os.environ.pop("RAY_ADDRESS", None)  # the simulation starts its own local Ray
 
 import argparse
-import json
 import shutil
 import sys
 import tempfile
@@ -320,13 +319,7 @@ def main() -> int:
         )
     if args.only != "ledgerlearn" and not args.flower_first:
         flower_side()
-    torch.set_num_threads(threads)
-    if "flower_seconds" in out and "ledgerlearn_seconds" in out:
-        out["ratio"] = round(out["ledgerlearn_seconds"] / out["flower_seconds"], 3)
-    out["load_before"] = [round(x, 1) for x in load_before]
-    out["load_after"] = [round(x, 1) for x in os.getloadavg()]
-    print(json.dumps(out))
-    return 0
+    return vs_flower.finish(out, threads, load_before)
 
 
 if __name__ == "__main__":

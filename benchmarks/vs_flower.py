@@ -247,6 +247,20 @@ def run_flower(config, workload, workers: int,  # type: ignore[no-untyped-def]
     return {"seconds": seconds, "accuracy": accuracies[-1], "accuracies": accuracies}
 
 
+def finish(out: dict, threads: int, load_before: tuple[float, ...]) -> int:
+    """Restore torch's threads, add the ratio (when both sides ran) and the load, and print
+    the JSON line (the last line of the benchmark)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    if "flower_seconds" in out and "ledgerlearn_seconds" in out:
+        out["ratio"] = round(out["ledgerlearn_seconds"] / out["flower_seconds"], 3)
+    out["load_before"] = [round(x, 1) for x in load_before]
+    out["load_after"] = [round(x, 1) for x in os.getloadavg()]
+    print(json.dumps(out))
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a small version (< 3 min)")
@@ -333,13 +347,7 @@ def main() -> int:
               f"{flower['accuracy']:.4f}", file=sys.stderr)
         out.update(flower_seconds=round(flower["seconds"], 2),
                    flower_accuracy=flower["accuracy"], flower_accuracies=flower["accuracies"])
-    torch.set_num_threads(threads)
-    if "flower_seconds" in out and "ledgerlearn_seconds" in out:
-        out["ratio"] = round(out["ledgerlearn_seconds"] / out["flower_seconds"], 3)
-    out["load_before"] = [round(x, 1) for x in load_before]
-    out["load_after"] = [round(x, 1) for x in os.getloadavg()]
-    print(json.dumps(out))
-    return 0
+    return finish(out, threads, load_before)
 
 
 if __name__ == "__main__":
