@@ -8,38 +8,17 @@ import json
 from pathlib import Path
 
 import pytest
+from tests.experiments.test_runner import TINY
 
 from ledgerlearn.experiments.config import parse_config
 from ledgerlearn.experiments.runner import run_experiment
 
-GOSSIP = """
-[experiment]
-name = "again"
-seed = {seed}
-modes = ["gossip"]
-[data]
-max_train_samples = 300
-[providers]
-count = 3
-[committee]
-size = 3
-[training]
-local_epochs = 2
-batch_size = 16
-optimizer = "adam"
-learning_rate = 0.01
-[rules]
-quorum = 2
-min_score = 0.25
-[gossip]
-duration = 20.0
-max_updates = 6
-[clock]
-samples_per_second = 20.0
-[[adversaries]]
-kind = "random_weights"
-fraction = 0.34
-"""
+GOSSIP = (
+    TINY.replace('name = "tiny"\nseed = 1\n', 'name = "again"\nseed = {seed}\n')
+    .replace('modes = ["centralized", "fedavg", "gossip-baseline", "federation", "gossip"]',
+             'modes = ["gossip"]')
+    .replace("rounds = 2\n", "").replace("max_updates = 5", "max_updates = 6")
+)
 
 
 def dag_of(out: Path) -> list[tuple]:
