@@ -243,14 +243,7 @@ def main() -> int:
     parser.add_argument("--flower-first", action="store_true",
                         help="run Flower's side before ledgerlearn's (default: after)")
     args = parser.parse_args()
-    if not args.mnist.is_file() or args.mnist.name != "mnist.npz":
-        parser.error(f"{args.mnist}: pass --mnist PATH to a file named mnist.npz")
-    try:
-        import flwr  # noqa: F401
-    except ImportError:
-        if args.only != "ledgerlearn":
-            parser.error("Flower is not installed: pip install -e '.[compare]' "
-                         "(or --only ledgerlearn)")
+    vs_flower.check_inputs(parser, args)
     size = dict(QUICK if args.quick else FULL)
     for key, value in (("providers", args.providers), ("per_round", args.per_round),
                        ("rounds", args.rounds)):

@@ -247,6 +247,19 @@ def run_flower(config, workload, workers: int,  # type: ignore[no-untyped-def]
     return {"seconds": seconds, "accuracy": accuracies[-1], "accuracies": accuracies}
 
 
+def check_inputs(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse, through ``parser``, a --mnist that is not mnist.npz, and a run of Flower's
+    side without Flower installed."""
+    if not args.mnist.is_file() or args.mnist.name != "mnist.npz":
+        parser.error(f"{args.mnist}: pass --mnist PATH to a file named mnist.npz")
+    try:
+        import flwr  # noqa: F401
+    except ImportError:
+        if args.only != "ledgerlearn":
+            parser.error("Flower is not installed: pip install -e '.[compare]' "
+                         "(or --only ledgerlearn)")
+
+
 def finish(out: dict, threads: int, load_before: tuple[float, ...]) -> int:
     """Restore torch's threads, add the ratio (when both sides ran) and the load, and print
     the JSON line (the last line of the benchmark)."""
@@ -285,14 +298,7 @@ def main() -> int:
                         help="also run federation with members scoring in their own process "
                              "(the code before scoring moved to the pool)")
     args = parser.parse_args()
-    if not args.mnist.is_file() or args.mnist.name != "mnist.npz":
-        parser.error(f"{args.mnist}: pass --mnist PATH to a file named mnist.npz")
-    try:
-        import flwr  # noqa: F401
-    except ImportError:
-        if args.only != "ledgerlearn":
-            parser.error("Flower is not installed: pip install -e '.[compare]' "
-                         "(or --only ledgerlearn)")
+    check_inputs(parser, args)
 
     import torch
 
