@@ -150,10 +150,15 @@ def cast(committee: int = 3, providers: int = 6) -> dict[str, list[tuple[str, st
 # -- ports, certificates, files --------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct ports free on HOST now: every socket stays bound until all are
+    chosen, so the kernel cannot hand out one port twice (one at a time, it may)."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+                 for _ in range(count)]
+        for sock in socks:
+            sock.bind((HOST, 0))
+        return [sock.getsockname()[1] for sock in socks]
 
 
 def _write(path: Path, data: bytes | str, mode: int | None = None) -> Path:
@@ -790,14 +795,15 @@ def create(
     if max_message_count is not None:
         batch["MaxMessageCount"] = str(int(max_message_count))
     check_duration(batch["BatchTimeout"])
+    ports = iter(free_ports(4 + 3 * len(ORGS)))
     net = LocalNet(
         fabric_home=home, directory=directory,
-        orderer=Node("orderer0", ORDERER_ORG, free_port(),
-                     extra_ports={"admin": free_port(), "operations": free_port()}),
-        peers={org: Node(f"peer0.{org}", org, free_port(),
-                         extra_ports={"chaincode": free_port(), "operations": free_port()})
+        orderer=Node("orderer0", ORDERER_ORG, next(ports),
+                     extra_ports={"admin": next(ports), "operations": next(ports)}),
+        peers={org: Node(f"peer0.{org}", org, next(ports),
+                         extra_ports={"chaincode": next(ports), "operations": next(ports)})
                for org in ORGS},
-        chaincode=Node("chaincode", ORGS[0], free_port()),
+        chaincode=Node("chaincode", ORGS[0], next(ports)),
         batch=batch,
         extra_contracts=list(extra_contracts),
     )
