@@ -34,6 +34,7 @@ from ledgerlearn.learning.training import (
     eval_ranges,
     evaluate,
     evaluate_outputs,
+    joined_outputs,
     metrics_from_outputs,
     train_local,
 )
@@ -305,6 +306,14 @@ class PendingEvaluation:
                 outputs = [replace(p.result(), start=a) for a, p in self._pieces]
                 self._value = metrics_from_outputs(self.dataset, outputs, self.metrics)
         return self._value
+
+    def outputs(self) -> tuple[np.ndarray, float]:
+        """The logits of every sample in order and the mean loss, bitwise
+        `training.predict_logits`'s (for measures beyond the metrics, e.g. per-class F1)."""
+        if self._compute is not None:
+            raise TypeError("outputs(): this evaluation runs in-process; use predict_logits")
+        return joined_outputs(self.dataset,
+                              [replace(p.result(), start=a) for a, p in self._pieces])
 
 
 def evaluate_later(

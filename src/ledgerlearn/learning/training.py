@@ -38,6 +38,7 @@ __all__ = [
     "eval_ranges",
     "evaluate",
     "evaluate_outputs",
+    "joined_outputs",
     "metrics_from_outputs",
     "train_centralized",
     "train_local",
@@ -261,11 +262,17 @@ def evaluate_outputs(
     module.eval()
     x = torch.from_numpy(dataset.x)
     y = torch.from_numpy(dataset.y)
+    # Images go through the network channels-last: on one CPU thread the forward pass of
+    # cnn-mnist is then ~2.3x faster (its max-pooling is the slow part in NCHW), with logits
+    # within float rounding (~1e-7) of NCHW's. Every evaluation takes this one path, so a
+    # score is still bitwise the same wherever it is computed.
+    layout = torch.channels_last if x.dim() == 4 else torch.contiguous_format
+    module = module.to(memory_format=layout)
     logits, losses = [], []
     with torch.inference_mode():
         for begin in range(start, stop, EVAL_BATCH):
             end = min(begin + EVAL_BATCH, stop)
-            out = module(x[begin:end])
+            out = module(x[begin:end].contiguous(memory_format=layout))
             losses.append(float(F.cross_entropy(out, y[begin:end], reduction="sum")))
             logits.append(out.numpy().copy())
     return EvalOutputs(start, np.concatenate(logits), tuple(losses))
@@ -275,6 +282,16 @@ def metrics_from_outputs(
     dataset: Dataset, pieces: Sequence[EvalOutputs], metrics: Sequence[str]
 ) -> dict[str, float]:
     """The named metrics of `dataset` from forward-pass pieces covering all its samples."""
+    all_logits, mean_loss = joined_outputs(dataset, pieces)
+    return {m.name: m.compute(all_logits, dataset.y, mean_loss) for m in map(metric, metrics)}
+
+
+def joined_outputs(
+    dataset: Dataset, pieces: Sequence[EvalOutputs]
+) -> tuple[np.ndarray, float]:
+    """Forward-pass pieces covering all of `dataset` put back together: every sample's
+    logits in order and the mean loss, the batch losses summed in batch order (bitwise
+    `predict_logits`'s)."""
     ordered = sorted(pieces, key=lambda p: p.start)
     covered = 0
     for piece in ordered:
@@ -292,8 +309,7 @@ def metrics_from_outputs(
     for piece in ordered:
         for loss in piece.batch_losses:
             total_loss += loss
-    mean_loss = total_loss / len(dataset)
-    return {m.name: m.compute(all_logits, dataset.y, mean_loss) for m in map(metric, metrics)}
+    return all_logits, total_loss / len(dataset)
 
 
 def train_centralized(

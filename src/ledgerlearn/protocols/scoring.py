@@ -10,6 +10,11 @@ it puts the pieces together (`learning.pool.evaluate_later`). Same function, sam
 one torch thread: the score is bitwise the one the member would compute itself, so verdicts
 do not change. The member still loads the weights itself and runs every other check.
 
+Under the relative rule the member also measures the aggregate the update joins
+(`CommitteeMember.joined_measures`); that forward pass is started at submission as well.
+The weights the scorer fetched and checked are left to the member (`keep_state`), so an
+update is read from storage once per member.
+
 Under adaptive scoring (contract.sampling) the member asks for the logits of the samples it
 draws, batch after batch (`logits`); the first batch of the update's own weights (and of the
 aggregate it joins, under the relative rule) is started at submission like a full scoring.
@@ -22,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from ledgerlearn.contract.decisions import LEAVE_ONE_OUT
 from ledgerlearn.contract.sampling import scoring_rule
 from ledgerlearn.learning.datasets import Dataset
 from ledgerlearn.learning.models import ModelSpec
@@ -40,6 +46,8 @@ class PoolScorer:
         self.pieces = pieces or max(1, pool.workers)
         # (member id, model id, update id) -> (weights CID, its pieces on the pool)
         self._started: dict[tuple[str, str, str], tuple[str, PendingEvaluation]] = {}
+        # the relative rule: the same keys -> the aggregate the update joins, on the pool
+        self._joined: dict[tuple[str, str, str], tuple[str, PendingEvaluation]] = {}
         # adaptive: (member id, model id, update id, which) -> (indices, pending pieces)
         self._prefetched: dict[tuple[str, str, str, str], tuple[np.ndarray, list[Any]]] = {}
         self.started = 0
@@ -55,15 +63,34 @@ class PoolScorer:
             state = fetch_state(member.store, update["weights_cid"], spec)
         except (StorageError, ValueError):
             return
+        member.keep_state(update["weights_cid"], state)  # checked: the assessment needs it too
         fragment = member.fragment_of(model)
-        rule = scoring_rule(model.get("rules") or {})
+        rules = model.get("rules") or {}
+        rule = scoring_rule(rules)
         if rule.adaptive:
             self._prefetch(member, model, update, spec, state, rule)
             return
         pending = evaluate_later(self.pool, spec, state, fragment, [model["metric"]],
                                  pieces=self.pieces)
         self._started[key] = (update["weights_cid"], pending)
+        if rules.get("max_harm") is not None and rules.get("harm_baseline") != LEAVE_ONE_OUT:
+            # the relative rule's second forward pass: the aggregate the update joins
+            base = member.parents_aggregate(model, spec, update)
+            joined = joined_state(base, state, float(rules.get("join_weight", 0.1)))
+            self._joined[key] = (update["weights_cid"], evaluate_later(
+                self.pool, spec, joined, fragment, [model["metric"]], pieces=self.pieces))
         self.started += 1
+
+    def joined_outputs(
+        self, member: CommitteeMember, model: dict[str, Any], update: dict[str, Any]
+    ) -> tuple[np.ndarray, float] | None:
+        """The logits and mean loss of the aggregate ``update`` joins on ``member``'s fragment,
+        from the forward pass started at submission; None when none was."""
+        key = (member.member_id, model["model_id"], update["update_id"])
+        entry = self._joined.pop(key, None)
+        if entry is None or entry[0] != update["weights_cid"]:
+            return None
+        return entry[1].outputs()
 
     def __call__(
         self, member: CommitteeMember, model: dict[str, Any], update: dict[str, Any],
@@ -125,6 +152,7 @@ class PoolScorer:
     def forget(self) -> None:
         """Drop scorings nobody asked for (e.g. of updates decided before a member's turn)."""
         self._started.clear()
+        self._joined.clear()
         self._prefetched.clear()
 
 

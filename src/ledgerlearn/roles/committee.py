@@ -44,6 +44,7 @@ from ledgerlearn.contract.decisions import (
     report_turn,
 )
 from ledgerlearn.contract.records import (
+    FEDERATION,
     INITIAL,
     METRICS,
     Review,
@@ -112,6 +113,11 @@ class Assessment:
 Scored = tuple[float, float, list[float | None]]
 
 
+#: Updates' weights a member keeps between its scorer's fetch and its assessment (a round
+#: of 50 sampled providers fits).
+KEPT_STATES = 128
+
+
 def change_statistics(change: np.ndarray, population: np.ndarray) -> dict[str, float]:
     """An update's change against the population's changes (rows): the cosine with their
     mean change and the length over their median length."""
@@ -162,6 +168,8 @@ class CommitteeMember:
         self._round: tuple[tuple[str, int], Any] | None = None
         self._round_measures: dict[tuple[str, ...], Scored] = {}
         self._tip_states: dict[str, dict[str, np.ndarray]] = {}  # gossip: weights by CID
+        # updates' weights a scorer fetched at submission, by CID, until assessed
+        self._kept_states: dict[str, dict[str, np.ndarray]] = {}
 
     @property
     def member_id(self) -> str:
@@ -270,7 +278,7 @@ class CommitteeMember:
         rules = model["rules"]
         metric = model["metric"]
         try:
-            state = fetch_state(self.store, update["weights_cid"], spec)
+            state = self.update_state(update, spec)
         except (StorageError, ValueError) as exc:
             return Assessment(worst_score(metric), False, [f"weights unusable: {exc}"],
                               time.perf_counter() - start)
@@ -288,8 +296,8 @@ class CommitteeMember:
         elif rules.get("max_harm") is not None:
             weight = float(rules.get("join_weight", 0.1))
             base_score, base_loss, base_classes = self.base_score(model, spec, update, base)
-            joined_score, joined_loss, joined_classes = self.measure(
-                model, spec, joined_state(base, state, weight)
+            joined_score, joined_loss, joined_classes = self.joined_measures(
+                model, update, spec, joined_state(base, state, weight)
             )
             measures = {
                 "base_score": base_score, "joined_score": joined_score, "join_weight": weight,
@@ -572,13 +580,43 @@ class CommitteeMember:
             self._base_known = (key, np.full(size, -1, dtype=np.int8))
         return self._base_known[1]
 
+    def update_state(self, update: dict[str, Any], spec: ModelSpec) -> dict[str, np.ndarray]:
+        """An update's weights, fetched and checked against their CID once: a scorer that
+        loaded them at submission left them here (`keep_state`) for the assessment."""
+        kept = self._kept_states.pop(update["weights_cid"], None)
+        return kept if kept is not None else fetch_state(self.store, update["weights_cid"], spec)
+
+    def keep_state(self, cid: str, state: dict[str, np.ndarray]) -> None:
+        """Keep weights fetched (and checked) by CID for this member's coming assessment; at
+        most `KEPT_STATES`, the oldest dropped first (fetched again if ever assessed)."""
+        self._kept_states[cid] = state
+        while len(self._kept_states) > KEPT_STATES:
+            del self._kept_states[next(iter(self._kept_states))]
+
+    def joined_measures(
+        self, model: dict[str, Any], update: dict[str, Any], spec: ModelSpec,
+        joined: dict[str, np.ndarray],
+    ) -> Scored:
+        """:meth:`measure` of the aggregate an update joins: from the forward pass the scorer
+        started at submission (the same function, so bitwise the same), else here."""
+        started = getattr(self.scorer, "joined_outputs", None)
+        outputs = started(self, model, update) if started is not None else None
+        if outputs is None:
+            return self.measure(model, spec, joined)
+        return self.measured(model, spec, *outputs)
+
     def measure(
         self, model: dict[str, Any], spec: ModelSpec, state: dict[str, np.ndarray]
     ) -> Scored:
         """The model's metric, the mean cross-entropy and the per-class F1 of weights on this
         member's fragment (the loss capped at 1e6, so that absurd weights stay reportable)."""
+        return self.measured(model, spec, *predict_logits(spec, state, self.fragment_of(model)))
+
+    def measured(
+        self, model: dict[str, Any], spec: ModelSpec, logits: np.ndarray, mean_loss: float
+    ) -> Scored:
+        """:meth:`measure` from the logits and mean loss of a forward pass over the fragment."""
         fragment = self.fragment_of(model)
-        logits, mean_loss = predict_logits(spec, state, fragment)
         value = METRIC_FUNCTIONS[model["metric"]].compute(logits, fragment.y, mean_loss)
         per_class = class_f1(logits, fragment.y, spec.num_classes)
         loss = min(float(mean_loss), 1e6) if np.isfinite(mean_loss) else 1e6
@@ -617,13 +655,36 @@ class CommitteeMember:
         one is kept: the updates of a federation round all share the same parents."""
         key = self._aggregate_key(model, update)
         if self._parents_aggregate is None or self._parents_aggregate[0] != key:
-            states, weights = parent_states(
-                self.ledger, self.store, model, spec, update["parents"]
-            )
-            self._parents_aggregate = (
-                key, model_aggregate(model, states, parent_weights(update, weights))
-            )
+            state = self.agreed_round_aggregate(model, spec, update)
+            if state is None:
+                states, weights = parent_states(
+                    self.ledger, self.store, model, spec, update["parents"]
+                )
+                state = model_aggregate(model, states, parent_weights(update, weights))
+            self._parents_aggregate = (key, state)
         return self._parents_aggregate[1]
+
+    def agreed_round_aggregate(
+        self, model: dict[str, Any], spec: ModelSpec, update: dict[str, Any]
+    ) -> dict[str, np.ndarray] | None:
+        """Federation: the aggregate of an update's parents (the verified updates of the round
+        before) as a quorum of the committee recorded it (contract ``record_aggregate``),
+        fetched and checked by its CID; None when no quorum recorded the aggregate of exactly
+        these parents. Aggregation is deterministic (streamed or not, the same bytes), so this
+        is the aggregate the member would compute, read once instead of every parent: the
+        same trust in a quorum of the committee that every verdict rests on."""
+        if model.get("mode") != FEDERATION or int(update.get("round") or 0) < 2 \
+                or (update.get("selection") or {}).get("weights"):
+            return None
+        answer = self.ledger.round_draw(model["model_id"], int(update["round"]) - 1)
+        cid = answer.get("aggregate_cid")
+        parents = sorted(update["parents"])
+        if cid is None or not any(
+            r.get("weights_cid") == cid and sorted(r.get("parents") or []) == parents
+            for r in answer.get("aggregate_reports") or []
+        ):
+            return None
+        return fetch_state(self.store, cid, spec)
 
     def record_round_aggregate(
         self, model_id: str, round_number: int
