@@ -65,7 +65,7 @@ VALIDATION = 1000  # the committee's three fragments together
 class TreeMemory:
     """Peak resident memory of this process and all its descendants, sampled from /proc."""
 
-    def __init__(self, interval: float = 0.25) -> None:
+    def __init__(self, interval: float = 0.5) -> None:
         self.interval = interval
         self.peak_bytes = 0
         self._stop = threading.Event()

@@ -32,10 +32,14 @@ from ledgerlearn.contract.sampling import scoring_rule
 from ledgerlearn.learning.datasets import Dataset
 from ledgerlearn.learning.models import ModelSpec
 from ledgerlearn.learning.pool import EvalJob, PendingEvaluation, TrainingPool, evaluate_later
-from ledgerlearn.learning.training import eval_ranges
+from ledgerlearn.learning.training import EVAL_BATCH, eval_ranges
 from ledgerlearn.roles.committee import CommitteeMember
 from ledgerlearn.roles.common import fetch_state, joined_state
 from ledgerlearn.storage.errors import StorageError
+
+
+#: The fewest batches a piece of a forward pass on the pool holds (PoolScorer.pieces_for).
+MIN_PIECE_BATCHES = 4
 
 
 class PoolScorer:
@@ -43,7 +47,8 @@ class PoolScorer:
 
     def __init__(self, pool: TrainingPool, pieces: int | None = None) -> None:
         self.pool = pool
-        self.pieces = pieces or max(1, pool.workers)
+        self.workers = max(1, pool.workers)
+        self.pieces = pieces  # None: by the fragment's size (pieces_for)
         # (member id, model id, update id) -> (weights CID, its pieces on the pool)
         self._started: dict[tuple[str, str, str], tuple[str, PendingEvaluation]] = {}
         # the relative rule: the same keys -> the aggregate the update joins, on the pool
@@ -51,6 +56,15 @@ class PoolScorer:
         # adaptive: (member id, model id, update id, which) -> (indices, pending pieces)
         self._prefetched: dict[tuple[str, str, str, str], tuple[np.ndarray, list[Any]]] = {}
         self.started = 0
+
+    def pieces_for(self, samples: int) -> int:
+        """Pieces of one forward pass over ``samples``: one per worker, but each at least
+        `MIN_PIECE_BATCHES` batches. Every piece carries the whole weights to its worker
+        (1.7 MB for cnn-mnist), which costs more than a batch or two of forward passes;
+        with many updates in flight the workers are kept busy by whole scorings."""
+        if self.pieces is not None:
+            return self.pieces
+        return max(1, min(self.workers, -(-samples // EVAL_BATCH) // MIN_PIECE_BATCHES))
 
     def start(self, member: CommitteeMember, model: dict[str, Any], update: dict[str, Any]) -> None:
         """Start `member`'s scoring of `update` (once; weights that do not load are left to
@@ -71,14 +85,15 @@ class PoolScorer:
             self._prefetch(member, model, update, spec, state, rule)
             return
         pending = evaluate_later(self.pool, spec, state, fragment, [model["metric"]],
-                                 pieces=self.pieces)
+                                 pieces=self.pieces_for(len(fragment)))
         self._started[key] = (update["weights_cid"], pending)
         if rules.get("max_harm") is not None and rules.get("harm_baseline") != LEAVE_ONE_OUT:
             # the relative rule's second forward pass: the aggregate the update joins
             base = member.parents_aggregate(model, spec, update)
             joined = joined_state(base, state, float(rules.get("join_weight", 0.1)))
             self._joined[key] = (update["weights_cid"], evaluate_later(
-                self.pool, spec, joined, fragment, [model["metric"]], pieces=self.pieces))
+                self.pool, spec, joined, fragment, [model["metric"]],
+                pieces=self.pieces_for(len(fragment))))
         self.started += 1
 
     def joined_outputs(
@@ -129,7 +144,7 @@ class PoolScorer:
                 state: dict[str, Any], indices: np.ndarray) -> list[Any]:
         samples = member.fragment_of(model).subset(indices)
         pending = []
-        for a, b in eval_ranges(len(samples), self.pieces):
+        for a, b in eval_ranges(len(samples), self.pieces_for(len(samples))):
             piece = Dataset(x=samples.x[a:b], y=samples.y[a:b],
                             num_classes=samples.num_classes, name=f"{samples.name}[{a}:{b}]")
             pending.append(self.pool.submit(EvalJob(spec, state, piece)))

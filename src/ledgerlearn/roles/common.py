@@ -79,7 +79,11 @@ def joined_state(
     for name, value in state.items():
         if value.dtype.kind == "f":
             b = base[name].astype(np.float64)
-            joined[name] = (b + weight * (value.astype(np.float64) - b)).astype(value.dtype)
+            change = value.astype(np.float64)
+            change -= b
+            change *= weight
+            change += b
+            joined[name] = change.astype(value.dtype)
         else:
             joined[name] = np.array(value, copy=True)
     return joined
