@@ -37,7 +37,6 @@ from ledgerlearn.roles.committee import CommitteeMember
 from ledgerlearn.roles.common import fetch_state, joined_state
 from ledgerlearn.storage.errors import StorageError
 
-
 #: The fewest batches a piece of a forward pass on the pool holds (PoolScorer.pieces_for).
 MIN_PIECE_BATCHES = 4
 
