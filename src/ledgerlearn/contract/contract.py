@@ -190,15 +190,21 @@ async def _round_entries(stub: Any, model_id: str, round_number: int) -> list[Ro
     return entries
 
 
-async def _round_parents(stub: Any, model_id: str, round_number: int) -> tuple[list[str], int]:
+async def _round_parents(
+    stub: Any, model_id: str, round_number: int, previous: list[RoundEntry] | None = None
+) -> tuple[list[str], int]:
     """The parents every update of a round must name, and the round they come from.
 
     The verified updates of the previous round; when that round verified nothing, its own
-    parents carry over (down to the initial weights for round 1).
+    parents carry over (down to the initial weights for round 1). ``previous``: the previous
+    round's entries, when the transaction has read them already.
     """
     source = round_number - 1
     while source >= 1:
-        entries = await _round_entries(stub, model_id, source)
+        if previous is not None and source == round_number - 1:
+            entries = previous
+        else:
+            entries = await _round_entries(stub, model_id, source)
         verified = sorted(e.update_id for e in entries if e.status == VERIFIED)
         if verified:
             return verified, source
@@ -207,8 +213,10 @@ async def _round_parents(stub: Any, model_id: str, round_number: int) -> tuple[l
 
 
 async def _round_closed(
-    stub: Any, model: ModelRecord, round_number: int, now: float
+    stub: Any, model: ModelRecord, round_number: int, now: float,
+    entries: list[RoundEntry] | None = None,
 ) -> tuple[bool, str]:
+    """Whether a round is over (``entries``: its entries, when already read)."""
     rules = model.rules_record()
     expected = rules.providers_per_round
     if rules.sample_providers:  # a round drawn from fewer providers expects all of them
@@ -217,7 +225,8 @@ async def _round_closed(
             return False, "it is not opened yet (open_round draws its providers)"
         expected = len(draw.providers)
     return round_completion(
-        await _round_entries(stub, model.model_id, round_number),
+        entries if entries is not None else await _round_entries(stub, model.model_id,
+                                                                 round_number),
         providers_per_round=expected,
         timeout_seconds=rules.round_timeout_seconds,
         now=now,
@@ -318,8 +327,10 @@ async def _check_federation_parents(
         raise ContractError(
             f"model {m} learns in {rules.rounds} rounds; round {round_number} is beyond its last"
         )
+    # the previous round's entries, read once: whether it is over, and the parents it gives
+    previous = await _round_entries(stub, m, round_number - 1) if round_number > 1 else None
     if round_number > 1:
-        closed, why = await _round_closed(stub, model, round_number - 1, now)
+        closed, why = await _round_closed(stub, model, round_number - 1, now, previous)
         if not closed:
             raise ContractError(
                 f"round {round_number} of model {m} is not open: round {round_number - 1} is "
@@ -336,7 +347,7 @@ async def _check_federation_parents(
             f"round {round_number} of model {m} takes no more submissions: the committee has "
             "begun judging its updates against each other (leave-one-out)"
         )
-    expected, source = await _round_parents(stub, m, round_number)
+    expected, source = await _round_parents(stub, m, round_number, previous)
     if sorted(parents) != expected:
         where = f"round {source}" if source else "the initial weights"
         missing = sorted(set(expected) - set(parents))
