@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -444,16 +445,29 @@ class LedgerSession:
                    if m.member_id in seated and m.kind == "honest"][:quorum]
         if len(members) < quorum:
             return None
+        # Each member reads the ledger, then aggregates from the store; the aggregations
+        # are independent (as on the members' own machines) and run side by side in threads
+        # (file reads, hashing and numpy release the GIL); the records follow in order.
+        # Rules other than FedAvg read the parents through the ledger: one after another.
+        tasks = [member.round_aggregation(model_id, round_number) for member in members]
+        side_by_side = all(task.files is not None for task in tasks)
+        with ThreadPoolExecutor(len(members) if side_by_side else 1,
+                                thread_name_prefix="aggregate") as threads:
+            states = list(threads.map(lambda mt: mt[1].compute(mt[0].ledger, mt[0].store),
+                                      zip(members, tasks, strict=True)))
         answer: dict[str, Any] = {}
-        for member in members:
-            _, _, answer = member.record_round_aggregate(model_id, round_number)
-        cid = answer.get("aggregate_cid")
-        if cid is None:
+        for member, task, state in zip(members, tasks, states, strict=True):
+            cid, weights, answer = member.record_round_aggregate(model_id, round_number,
+                                                                 (task, state))
+        agreed = answer.get("aggregate_cid")
+        if agreed is None:
             raise RuntimeError(
                 f"the committee of model {model_id} did not agree on the aggregate of round "
                 f"{round_number}: {answer}"
             )
-        return fetch_state(self.store, cid, fetch_spec(self.store, model["spec_cid"]))
+        if agreed == cid:  # the last member's weights are the agreed ones
+            return weights
+        return fetch_state(self.store, agreed, fetch_spec(self.store, model["spec_cid"]))
 
     def evaluate_pending(self) -> None:
         """Every committee member assesses and reports what waits for it."""

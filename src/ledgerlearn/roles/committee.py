@@ -57,6 +57,7 @@ from ledgerlearn.learning.datasets import Dataset
 from ledgerlearn.learning.metrics import METRICS as METRIC_FUNCTIONS
 from ledgerlearn.learning.metrics import class_f1
 from ledgerlearn.learning.models import ModelSpec
+from ledgerlearn.learning.pool import TrainJob
 from ledgerlearn.learning.sequential import SequentialTest, Threshold, draw_indices
 from ledgerlearn.learning.training import (
     TrainConfig,
@@ -77,7 +78,11 @@ from ledgerlearn.roles.common import (
     relative_distance,
 )
 from ledgerlearn.roles.ledger_api import RETRYABLE_CODES, LearningLedger
-from ledgerlearn.roles.round_aggregate import record_round_aggregate
+from ledgerlearn.roles.round_aggregate import (
+    RoundAggregation,
+    record_round_aggregate,
+    round_aggregation,
+)
 from ledgerlearn.storage.errors import StorageError
 from ledgerlearn.storage.fragments import (
     DEFAULT_MAX_FRAGMENT_BYTES,
@@ -252,7 +257,9 @@ class CommitteeMember:
     # ------------------------------------------------------------------ updates
 
     def seconds_per_sample(self, model: dict[str, Any]) -> float:
-        """This member's own training time per sample for the model's architecture."""
+        """This member's own training time per sample for the model's architecture: the
+        faster of two epochs over `CALIBRATION_SAMPLES` of its fragment, on its scorer's
+        workers when it has them (the same machine, one torch thread each, as here)."""
         spec = self.spec_of(model)
         key = spec.spec_hash()
         if key not in self._seconds_per_sample:
@@ -264,10 +271,12 @@ class CommitteeMember:
                 num_classes=fragment.num_classes, name="calibration",
             )
             initial = fetch_state(self.store, model["initial_weights_cid"], spec)
-            runs = [
-                train_local(spec, initial, data, TrainConfig(epochs=1, batch_size=32, seed=s))
-                for s in range(2)
-            ]
+            configs = [TrainConfig(epochs=1, batch_size=32, seed=s) for s in range(2)]
+            pool = getattr(self.scorer, "pool", None)  # this machine's workers, if it has any
+            if pool is not None:
+                runs = pool.run([TrainJob(spec, initial, data, c) for c in configs])
+            else:
+                runs = [train_local(spec, initial, data, c) for c in configs]
             self._seconds_per_sample[key] = min(r.seconds / r.samples_seen for r in runs)
         return self._seconds_per_sample[key]
 
@@ -686,15 +695,22 @@ class CommitteeMember:
             return None
         return fetch_state(self.store, cid, spec)
 
+    def round_aggregation(self, model_id: str, round_number: int) -> RoundAggregation:
+        """This member's ledger reads for a closed round's aggregate (roles.round_aggregate);
+        ``.compute(member.ledger, member.store)`` then reads only the store."""
+        return round_aggregation(self.ledger, self.store, model_id, round_number)
+
     def record_round_aggregate(
-        self, model_id: str, round_number: int
+        self, model_id: str, round_number: int,
+        computed: tuple[RoundAggregation, dict[str, np.ndarray]] | None = None,
     ) -> tuple[str, dict[str, np.ndarray], dict[str, Any]]:
-        """Aggregate a closed federation round's verified updates, store the weights and
-        record their CID (roles.round_aggregate); returns (CID, weights, the contract's
-        answer). The weights are the parents' aggregate of every update of the next round,
-        which this member verifies: it keeps them as such instead of aggregating again."""
+        """Aggregate a closed federation round's verified updates (or take ``computed``,
+        this member's own aggregation of it), store the weights and record their CID
+        (roles.round_aggregate); returns (CID, weights, the contract's answer). The weights
+        are the parents' aggregate of every update of the next round, which this member
+        verifies: it keeps them as such instead of aggregating again."""
         cid, state, answer = record_round_aggregate(self.ledger, self.store, model_id,
-                                                    round_number)
+                                                    round_number, computed)
         parents = answer["report"]["parents"]
         self._parents_aggregate = ((model_id, *sorted(parents)), state)
         return cid, state, answer

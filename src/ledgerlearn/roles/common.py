@@ -134,6 +134,14 @@ def streamed_aggregate(
     if model["rules"].get("aggregation") is not None:
         states, weights = parent_states(ledger, store, model, spec, parents)
         return model_aggregate(model, states, weights)
+    cids, samples = parent_files(ledger, model, parents)
+    return stream_files(store, spec, cids, samples)
+
+
+def parent_files(
+    ledger: LearningLedger, model: Mapping[str, Any], parents: Sequence[str]
+) -> tuple[list[str], list[int]]:
+    """The weights CIDs and sample counts of parents, in sorted order, as on the ledger."""
     cids, samples = [], []
     for parent in sorted(parents):
         if parent == INITIAL:
@@ -143,4 +151,13 @@ def streamed_aggregate(
             update = ledger.get_update(model["model_id"], parent)["update"]
             cids.append(update["weights_cid"])
             samples.append(int(update["samples"]))
+    return cids, samples
+
+
+def stream_files(
+    store: ContentStore, spec: ModelSpec, cids: Sequence[str], samples: Sequence[int]
+) -> dict[str, np.ndarray]:
+    """FedAvg of the weights files ``cids`` by ``samples``, read one at a time from the store
+    and checked against their CIDs (learning.aggregation.streaming). It touches the store
+    only, not the ledger, so members can run it side by side."""
     return stream_fedavg(lambda i: fetch_state(store, cids[i], spec), samples)
