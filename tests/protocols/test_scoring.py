@@ -28,6 +28,16 @@ class Member:
     def keep_state(self, cid: str, state: dict[str, Any]) -> None:
         self.kept[cid] = state
 
+    def start_calibration(self, model: dict[str, Any]) -> None:
+        pass
+
+    @staticmethod
+    def aggregate_key(model: dict[str, Any], update: dict[str, Any]) -> tuple[Any, ...]:
+        return (model["model_id"],)
+
+    def knows_base(self, model: dict[str, Any], update: dict[str, Any]) -> bool:
+        return False
+
     def parents_aggregate(self, model: dict[str, Any], spec: ModelSpec,
                           update: dict[str, Any]) -> dict[str, Any]:
         assert self.base is not None
@@ -63,9 +73,10 @@ def test_pool_scores_equal_the_members_own(tmp_path, workers: int) -> None:
 
 @pytest.mark.parametrize("workers", [0, 2])
 def test_the_relative_rules_joined_pass_runs_on_the_pool_bitwise(tmp_path, workers: int) -> None:
-    """Under the relative rule the aggregate an update joins is measured on the pool too,
-    started at submission: its logits and mean loss are bitwise `predict_logits`'s, and the
-    weights the scorer fetched are left to the member for its assessment."""
+    """Under the relative rule the aggregate an update joins, and its parents' aggregate, are
+    measured on the pool too, started at submission: their logits and mean losses are bitwise
+    `predict_logits`'s, and the weights the scorer fetched are left to the member for its
+    assessment."""
     splits = load_dataset("digits", seed=0)
     spec = builtin_spec("mlp")
     store = LocalStore(tmp_path / "store")
@@ -80,8 +91,11 @@ def test_the_relative_rules_joined_pass_runs_on_the_pool_bitwise(tmp_path, worke
         scorer.start(member, model, update)
         logits, loss = scorer.joined_outputs(member, model, update)  # type: ignore[arg-type, misc]
         assert scorer.joined_outputs(member, model, update) is None  # type: ignore[arg-type]
+        base_logits, base_loss = scorer.base_outputs(member, model, update)  # type: ignore[arg-type, misc]
     expected, expected_loss = predict_logits(spec, joined_state(base, state, 0.25), splits.test)
     assert (logits == expected).all() and loss == expected_loss
+    expected_base, expected_base_loss = predict_logits(spec, base, splits.test)
+    assert (base_logits == expected_base).all() and base_loss == expected_base_loss
     assert set(member.kept) == {update["weights_cid"]}
     # leave-one-out judges against the round's other updates: nothing is started for it
     loo = {**model, "rules": {**model["rules"], "harm_baseline": "leave_one_out"}}

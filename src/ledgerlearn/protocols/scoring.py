@@ -52,6 +52,8 @@ class PoolScorer:
         self._started: dict[tuple[str, str, str], tuple[str, PendingEvaluation]] = {}
         # the relative rule: the same keys -> the aggregate the update joins, on the pool
         self._joined: dict[tuple[str, str, str], tuple[str, PendingEvaluation]] = {}
+        # (member id, the parents' aggregate key) -> that aggregate's pass on the pool
+        self._bases: dict[tuple[str, tuple[Any, ...]], PendingEvaluation] = {}
         # adaptive: (member id, model id, update id, which) -> (indices, pending pieces)
         self._prefetched: dict[tuple[str, str, str, str], tuple[np.ndarray, list[Any]]] = {}
         self.started = 0
@@ -86,14 +88,30 @@ class PoolScorer:
         pending = evaluate_later(self.pool, spec, state, fragment, [model["metric"]],
                                  pieces=self.pieces_for(len(fragment)))
         self._started[key] = (update["weights_cid"], pending)
+        member.start_calibration(model)
         if rules.get("max_harm") is not None and rules.get("harm_baseline") != LEAVE_ONE_OUT:
-            # the relative rule's second forward pass: the aggregate the update joins
+            # the relative rule's second forward pass: the aggregate the update joins; and,
+            # once a round per member, the parents' aggregate itself
             base = member.parents_aggregate(model, spec, update)
             joined = joined_state(base, state, float(rules.get("join_weight", 0.1)))
             self._joined[key] = (update["weights_cid"], evaluate_later(
                 self.pool, spec, joined, fragment, [model["metric"]],
                 pieces=self.pieces_for(len(fragment))))
+            base_key = (member.member_id, member.aggregate_key(model, update))
+            if base_key not in self._bases and not member.knows_base(model, update):
+                self._bases[base_key] = evaluate_later(
+                    self.pool, spec, base, fragment, [model["metric"]],
+                    pieces=self.pieces_for(len(fragment)))
         self.started += 1
+
+    def base_outputs(
+        self, member: CommitteeMember, model: dict[str, Any], update: dict[str, Any]
+    ) -> tuple[np.ndarray, float] | None:
+        """The logits and mean loss of ``update``'s parents' aggregate on ``member``'s
+        fragment, from the forward pass started with the round's first scoring; None when
+        none was."""
+        entry = self._bases.pop((member.member_id, member.aggregate_key(model, update)), None)
+        return None if entry is None else entry.outputs()
 
     def joined_outputs(
         self, member: CommitteeMember, model: dict[str, Any], update: dict[str, Any]
@@ -167,6 +185,7 @@ class PoolScorer:
         """Drop scorings nobody asked for (e.g. of updates decided before a member's turn)."""
         self._started.clear()
         self._joined.clear()
+        self._bases.clear()
         self._prefetched.clear()
 
 

@@ -159,6 +159,7 @@ class CommitteeMember:
         self._fragments: dict[str, Dataset] = {}
         self._specs: dict[str, ModelSpec] = {}
         self._seconds_per_sample: dict[str, float] = {}
+        self._calibrating: dict[str, list[Any]] = {}  # spec hash -> its epochs on the workers
         self._parents_aggregate: tuple[tuple[Any, ...], dict[str, np.ndarray]] | None = None
         self._base_scores: tuple[tuple[Any, ...], Scored] | None = None
         self._base_known: tuple[tuple[Any, ...], np.ndarray] | None = None
@@ -260,25 +261,38 @@ class CommitteeMember:
         """This member's own training time per sample for the model's architecture: the
         faster of two epochs over `CALIBRATION_SAMPLES` of its fragment, on its scorer's
         workers when it has them (the same machine, one torch thread each, as here)."""
-        spec = self.spec_of(model)
-        key = spec.spec_hash()
+        key = self.spec_of(model).spec_hash()
         if key not in self._seconds_per_sample:
-            fragment = self.fragment_of(model)
-            repeat = max(1, -(-CALIBRATION_SAMPLES // len(fragment)))
-            data = Dataset(
-                x=np.concatenate([fragment.x] * repeat)[:CALIBRATION_SAMPLES],
-                y=np.concatenate([fragment.y] * repeat)[:CALIBRATION_SAMPLES],
-                num_classes=fragment.num_classes, name="calibration",
-            )
-            initial = fetch_state(self.store, model["initial_weights_cid"], spec)
-            configs = [TrainConfig(epochs=1, batch_size=32, seed=s) for s in range(2)]
-            pool = getattr(self.scorer, "pool", None)  # this machine's workers, if it has any
-            if pool is not None:
-                runs = pool.run([TrainJob(spec, initial, data, c) for c in configs])
+            started = self._calibrating.pop(key, None)
+            if started is not None:
+                runs = [future.result() for future in started]
             else:
-                runs = [train_local(spec, initial, data, c) for c in configs]
+                runs = [train_local(job.spec, job.initial_state, job.dataset, job.config)
+                        for job in self._calibration_jobs(model)]
             self._seconds_per_sample[key] = min(r.seconds / r.samples_seen for r in runs)
         return self._seconds_per_sample[key]
+
+    def start_calibration(self, model: dict[str, Any]) -> None:
+        """Start :meth:`seconds_per_sample`'s two epochs on the scorer's workers (this
+        machine, one torch thread each), ahead of the first assessment that needs them."""
+        pool = getattr(self.scorer, "pool", None)
+        key = self.spec_of(model).spec_hash()
+        if pool is None or key in self._seconds_per_sample or key in self._calibrating:
+            return
+        self._calibrating[key] = [pool.submit(job) for job in self._calibration_jobs(model)]
+
+    def _calibration_jobs(self, model: dict[str, Any]) -> list[TrainJob]:
+        spec = self.spec_of(model)
+        fragment = self.fragment_of(model)
+        repeat = max(1, -(-CALIBRATION_SAMPLES // len(fragment)))
+        data = Dataset(
+            x=np.concatenate([fragment.x] * repeat)[:CALIBRATION_SAMPLES],
+            y=np.concatenate([fragment.y] * repeat)[:CALIBRATION_SAMPLES],
+            num_classes=fragment.num_classes, name="calibration",
+        )
+        initial = fetch_state(self.store, model["initial_weights_cid"], spec)
+        return [TrainJob(spec, initial, data, TrainConfig(epochs=1, batch_size=32, seed=s))
+                for s in range(2)]
 
     def assess(self, model: dict[str, Any], update: dict[str, Any]) -> Assessment:
         """Load, check and score one update."""
@@ -306,7 +320,7 @@ class CommitteeMember:
             weight = float(rules.get("join_weight", 0.1))
             base_score, base_loss, base_classes = self.base_score(model, spec, update, base)
             joined_score, joined_loss, joined_classes = self.joined_measures(
-                model, update, spec, joined_state(base, state, weight)
+                model, update, spec, base, state, weight
             )
             measures = {
                 "base_score": base_score, "joined_score": joined_score, "join_weight": weight,
@@ -584,7 +598,7 @@ class CommitteeMember:
     def _base_correct(self, model: dict[str, Any], update: dict[str, Any], size: int) -> np.ndarray:
         """Which samples the update's base predicts right, as far as evaluated (-1: not yet);
         kept per aggregate, shared by a round's updates."""
-        key = self._aggregate_key(model, update)
+        key = self.aggregate_key(model, update)
         if self._base_known is None or self._base_known[0] != key:
             self._base_known = (key, np.full(size, -1, dtype=np.int8))
         return self._base_known[1]
@@ -604,14 +618,15 @@ class CommitteeMember:
 
     def joined_measures(
         self, model: dict[str, Any], update: dict[str, Any], spec: ModelSpec,
-        joined: dict[str, np.ndarray],
+        base: dict[str, np.ndarray], state: dict[str, np.ndarray], weight: float,
     ) -> Scored:
-        """:meth:`measure` of the aggregate an update joins: from the forward pass the scorer
-        started at submission (the same function, so bitwise the same), else here."""
+        """:meth:`measure` of the aggregate an update joins, ``base + weight (state -
+        base)``: from the forward pass the scorer started at submission (the same function,
+        so bitwise the same), else here."""
         started = getattr(self.scorer, "joined_outputs", None)
         outputs = started(self, model, update) if started is not None else None
         if outputs is None:
-            return self.measure(model, spec, joined)
+            return self.measure(model, spec, joined_state(base, state, weight))
         return self.measured(model, spec, *outputs)
 
     def measure(
@@ -636,14 +651,25 @@ class CommitteeMember:
         self, model: dict[str, Any], spec: ModelSpec, update: dict[str, Any],
         base: dict[str, np.ndarray],
     ) -> Scored:
-        """The score of an update's parents' aggregate (kept: a round's updates share it)."""
-        key = self._aggregate_key(model, update)
-        if self._base_scores is None or self._base_scores[0] != key:
-            self._base_scores = (key, self.measure(model, spec, base))
+        """The score of an update's parents' aggregate (kept: a round's updates share it),
+        from the forward pass its scorer started, if it did."""
+        key = self.aggregate_key(model, update)
+        if not self.knows_base(model, update):
+            started = getattr(self.scorer, "base_outputs", None)
+            outputs = started(self, model, update) if started is not None else None
+            self._base_scores = (key, self.measure(model, spec, base) if outputs is None
+                                 else self.measured(model, spec, *outputs))
+        assert self._base_scores is not None
         return self._base_scores[1]
 
+    def knows_base(self, model: dict[str, Any], update: dict[str, Any]) -> bool:
+        """Whether this member has measured the update's parents' aggregate already."""
+        return (self._base_scores is not None
+                and self._base_scores[0] == self.aggregate_key(model, update))
+
     @staticmethod
-    def _aggregate_key(model: dict[str, Any], update: dict[str, Any]) -> tuple[Any, ...]:
+    def aggregate_key(model: dict[str, Any], update: dict[str, Any]) -> tuple[Any, ...]:
+        """What identifies an update's parents' aggregate (its parents and their weights)."""
         weights = (update.get("selection") or {}).get("weights") or {}
         return (model["model_id"], *sorted(update["parents"]), *sorted(weights.items()))
 
@@ -662,7 +688,7 @@ class CommitteeMember:
     ) -> dict[str, np.ndarray]:
         """The aggregate an update's parents give (what a free rider would resubmit). The last
         one is kept: the updates of a federation round all share the same parents."""
-        key = self._aggregate_key(model, update)
+        key = self.aggregate_key(model, update)
         if self._parents_aggregate is None or self._parents_aggregate[0] != key:
             state = self.agreed_round_aggregate(model, spec, update)
             if state is None:
