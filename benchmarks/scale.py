@@ -120,7 +120,8 @@ def build_config(args: argparse.Namespace, size: dict) -> object:
         raise SystemExit(f"{size['providers']} providers x {SAMPLES_PER_PROVIDER} images + "
                          f"{args.validation} validation images exceed MNIST's 60,000")
     rules = {"quorum": 2, "rounds": size["rounds"], "providers_per_round": size["per_round"],
-             "sample_providers": True, "time_tolerance": 20.0, "verdict": args.verdict}
+             "sample_providers": True, "time_tolerance": 20.0, "verdict": args.verdict,
+             "scoring": args.scoring}
     if args.verdict != "relative":
         rules["min_score"] = args.min_score
     document = {
@@ -232,6 +233,11 @@ def main() -> int:
                         help="images held back for the committee (its 3 fragments)")
     parser.add_argument("--verdict", choices=("relative", "absolute", "both"),
                         default="relative", help="the committee's verdict rule")
+    parser.add_argument("--scoring", choices=("full", "adaptive"), default="full",
+                        help="how members score (docs/scale.md, 'Adaptive scoring'): every "
+                             "sample of the fragment, or as few draws as the verdict needs "
+                             "(under the relative rule's per-class tests: the change on every "
+                             "sample, the update's own score on the first draws)")
     parser.add_argument("--min-score", type=float, default=0.05,
                         help="with --verdict absolute/both: the floor of the median score")
     parser.add_argument("--batch-timeout", type=float, default=0.005,
@@ -269,6 +275,7 @@ def main() -> int:
                                          max(len(p.dataset) for p in workload.providers)],
                  "validation_images": len(workload.validation),
                  "test_images": len(workload.test), "verdict": args.verdict,
+                 "scoring": args.scoring,
                  "batch_timeout": args.batch_timeout}
     def flower_side() -> None:
         with TreeMemory() as memory:

@@ -6,7 +6,12 @@ from __future__ import annotations
 import pytest
 
 from ledgerlearn.contract.records import Rules
-from ledgerlearn.contract.sampling import sampling_problem, scoring_problem, scoring_rule
+from ledgerlearn.contract.sampling import (
+    change_is_exact,
+    sampling_problem,
+    scoring_problem,
+    scoring_rule,
+)
 
 from .learning_ledger import COMMITTEE, Ledger, publish_request, report_request
 
@@ -33,9 +38,6 @@ def test_the_rule_fills_its_defaults_and_full_is_the_default() -> None:
     ("loss", "federation", {}, "metric accuracy; loss is not one"),
     ("macro_f1", "federation", {}, "macro_f1 is not one"),
     ("accuracy", "gossip", {}, "gossip ranks tips"),
-    ("accuracy", "federation", {"max_harm": 0.01, "max_class_harm": 0.1}, "max_class_harm"),
-    ("accuracy", "federation", {"max_harm": 0.01, "max_loss_increase": 0.5},
-     "max_loss_increase"),
 ])
 def test_models_whose_rules_need_every_sample_cannot_score_adaptively(
     metric: str, mode: str, extra: dict, match: str
@@ -43,6 +45,9 @@ def test_models_whose_rules_need_every_sample_cannot_score_adaptively(
     problem = scoring_problem(rules(**extra), metric, mode)
     assert problem is not None and match in problem
     assert scoring_problem(rules(max_harm=0.01), "accuracy", "federation") is None
+    # per-class and loss tests are measured on every sample; only the own score is sampled
+    assert scoring_problem(rules(max_harm=0.01, max_class_harm=0.1, max_loss_increase=0.5),
+                           "accuracy", "federation") is None
 
 
 def test_an_early_stop_must_be_certain_about_the_floor() -> None:
@@ -130,3 +135,18 @@ def test_scoring_fields_are_checked_by_the_schema(ledger: Ledger) -> None:
     request = report_request("fullscoring", update["update_id"], 0.9)
     request["sampling"] = {"samples": 10}
     ledger.refused(COMMITTEE[0], "report_evaluation", request, "sampling")
+
+
+def test_with_per_class_or_loss_tests_the_change_is_exact_and_the_score_sampled() -> None:
+    """The per-class F1 and the cross-entropy need the aggregate the update joins and its
+    parents' aggregate on every sample; the change then is exact (a one-point interval) and
+    only the update's own score stops early."""
+    exact = rules(min_score=None, max_harm=0.02, max_class_harm=0.1)
+    assert change_is_exact(exact) and change_is_exact({"max_harm": 0.02, "max_loss_increase": 1})
+    assert not change_is_exact(rules(max_harm=0.02)) and not change_is_exact(rules())
+    measures = {"base_score": 0.9, "joined_score": 0.905, "join_weight": 0.05}
+    ok = early(0.85, 0.95, change_interval=[0.905 - 0.9, 0.905 - 0.9])
+    assert sampling_problem(exact, 0.9, measures, ok) is None
+    wide = early(0.85, 0.95, change_interval=[0.0, 0.01])
+    problem = sampling_problem(exact, 0.9, measures, wide)
+    assert problem is not None and "measured on every sample" in problem

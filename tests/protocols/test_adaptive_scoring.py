@@ -65,3 +65,39 @@ def test_adaptive_federation_stops_early_and_agrees_with_full_scoring(tmp_path: 
     assert check["malicious_checked"] == 2 and check["malicious_agreement"] == 1.0
     assert check["evaluated_fraction"] < 1.0
     assert result.extra["ledger_updates"]["malicious_rejected"] == 2
+
+
+RELATIVE = ADAPTIVE.replace("min_score = 0.3\n", 'verdict = "relative"\nmax_class_harm = 0.2\n')
+
+
+def test_under_per_class_tests_the_change_is_exact_and_only_the_score_is_sampled(
+    tmp_path: Path,
+) -> None:
+    """With max_class_harm the aggregate the update joins and its parents' aggregate are
+    measured on every sample (on the pool, from submission): each report's change interval
+    is the change itself, its per-class measures are there, the update's own score used
+    part of the fragment, and the verdicts are full scoring's."""
+    config = parse_config(RELATIVE, source="relative.toml")
+    workload = build_workload(config)
+    session = LedgerSession.create(tmp_path / "run", config, workload)
+    try:
+        with JobRunner(2) as runner:
+            result = run_federation(
+                session, runner=runner,
+                schedule=ProviderSchedule(4, seed=0, speed_min=1.0, speed_max=1.0,
+                                          samples_per_second=20.0))
+        model_id = result.extra["model_id"]
+        rules = session.reader.get_model(model_id)["model"]["rules"]
+        assert rules["max_class_harm"] == 0.2 and rules["scoring"]["mode"] == "adaptive"
+        reports = [r for e in session.reader.list_updates(model_id)
+                   for r in session.reader.get_reports(model_id, e["update"]["update_id"])]
+        honest = [r for r in reports if r["sampling"]]
+        assert honest and all(
+            r["sampling"]["change_interval"][0] == r["sampling"]["change_interval"][1]
+            and r["measures"]["class_scores"] for r in honest)
+        assert any(r["sampling"]["evaluated"] < r["sampling"]["fragment"] for r in honest)
+        check = agreement_with_full_fragment(session, model_id)
+    finally:
+        session.close()
+    assert check["verdict_agreement"] == 1.0, check["disagreements"]
+    assert result.extra["ledger_updates"]["malicious_rejected"] == 2

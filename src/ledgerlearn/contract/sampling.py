@@ -11,8 +11,13 @@ evaluated, the fragment's size, the interval(s); a report that used every sample
 
 Only means of bounded per-sample values can be tested this way: the accuracy (against
 ``min_score``) and the relative rule's paired change of accuracy (against ``-max_harm``).
-The per-class F1 and the cross-entropy are neither, and gossip ranks tips by the median
-score, so those rules keep full-fragment scoring.
+The per-class F1 and the cross-entropy are neither: when the relative rule tests them
+(``max_class_harm``, ``max_loss_increase``), the aggregate the update joins and its parents'
+aggregate are measured on every sample of the fragment, so the change is exact
+(``change_is_exact``: its interval is the change itself), and only the update's own score
+is sampled, to the precision its floor needs (with no floor, the first ``min_samples``
+draws, reported with their interval). Gossip ranks tips by the median score, so it keeps
+full-fragment scoring.
 """
 
 from __future__ import annotations
@@ -64,17 +69,22 @@ def scoring_problem(rules: Rules, metric: str, mode: str) -> str | None:
     if mode != FEDERATION:
         return ("rules.scoring adaptive: gossip ranks tips by the committee's median score, "
                 "which needs full-fragment scores (use scoring mode full)")
-    needs_all = [n for n in ("max_class_harm", "max_loss_increase")
-                 if getattr(rules, n) is not None]
-    if needs_all:
-        return (f"rules.scoring adaptive cannot test {', '.join(needs_all)} (per-class F1 and "
-                "cross-entropy are not means of bounded per-sample values): drop them or use "
-                "scoring mode full")
     if getattr(rules, "harm_baseline", "parents") != "parents":
         return ("rules.scoring adaptive compares an update with its parents' aggregate; "
                 f"harm_baseline {rules.harm_baseline} needs full-fragment measures of the "
                 "round's aggregates (use scoring mode full)")
     return None
+
+
+def change_is_exact(rules: Rules | dict[str, Any]) -> bool:
+    """Whether an adaptive report measures the relative rule's change on every sample: when
+    the rule also tests the per-class F1 or the cross-entropy, which need the aggregate the
+    update joins and its parents' aggregate on the whole fragment anyway."""
+    def get(name: str) -> Any:
+        return rules.get(name) if isinstance(rules, dict) else getattr(rules, name)
+
+    return get("max_harm") is not None and (
+        get("max_class_harm") is not None or get("max_loss_increase") is not None)
 
 
 def _excludes(interval: list[float], at: float) -> bool:
@@ -126,7 +136,11 @@ def sampling_problem(
         ):
             return (f"the reported change (joined_score - base_score) lies outside its "
                     f"interval {change}")
-        if not _excludes(change, -rules.max_harm):
+        if change_is_exact(rules):
+            if change[0] != change[1]:
+                return (f"with max_class_harm or max_loss_increase the change is measured on "
+                        f"every sample: its interval is the change itself, not {change}")
+        elif not _excludes(change, -rules.max_harm):
             return (f"the change's interval [{change[0]:.4f}, {change[1]:.4f}] still holds "
                     f"-max_harm {-rules.max_harm}: not certain, score more samples")
     return None

@@ -203,10 +203,8 @@ def model_rules(
             "batch": scoring.scoring_batch,
             "min_samples": scoring.scoring_min_samples or scoring.scoring_batch,
         }
-        # only means of bounded per-sample values are tested (contract.sampling): the
-        # relative rule is max_harm alone
-        rules.pop("max_class_harm", None)
-        rules.pop("max_loss_increase", None)
+        # with max_class_harm or max_loss_increase the relative rule's change is measured on
+        # every sample and only the update's own score is sampled (contract.sampling)
     if privacy is not None:
         rules["privacy"] = dict(privacy)
     if mode == FEDERATION:

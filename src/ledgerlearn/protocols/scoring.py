@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ledgerlearn.contract.decisions import LEAVE_ONE_OUT
-from ledgerlearn.contract.sampling import scoring_rule
+from ledgerlearn.contract.sampling import change_is_exact, scoring_rule
 from ledgerlearn.learning.datasets import Dataset
 from ledgerlearn.learning.models import ModelSpec
 from ledgerlearn.learning.pool import EvalJob, PendingEvaluation, TrainingPool, evaluate_later
@@ -82,13 +82,16 @@ class PoolScorer:
         fragment = member.fragment_of(model)
         rules = model.get("rules") or {}
         rule = scoring_rule(rules)
+        member.start_calibration(model)
         if rule.adaptive:
             self._prefetch(member, model, update, spec, state, rule)
-            return
-        pending = evaluate_later(self.pool, spec, state, fragment, [model["metric"]],
-                                 pieces=self.pieces_for(len(fragment)))
-        self._started[key] = (update["weights_cid"], pending)
-        member.start_calibration(model)
+            if not change_is_exact(rules):
+                self.started += 1
+                return
+        else:
+            pending = evaluate_later(self.pool, spec, state, fragment, [model["metric"]],
+                                     pieces=self.pieces_for(len(fragment)))
+            self._started[key] = (update["weights_cid"], pending)
         if rules.get("max_harm") is not None and rules.get("harm_baseline") != LEAVE_ONE_OUT:
             # the relative rule's second forward pass: the aggregate the update joins; and,
             # once a round per member, the parents' aggregate itself
@@ -147,7 +150,7 @@ class PoolScorer:
                              member.first_draws(rule, size))
         indices = np.unique(first)
         states = {"update": state}
-        if model["rules"].get("max_harm") is not None:
+        if model["rules"].get("max_harm") is not None and not change_is_exact(model["rules"]):
             base = member.parents_aggregate(model, spec, update)
             states["joined"] = joined_state(base, state,
                                             float(model["rules"].get("join_weight", 0.1)))
@@ -155,7 +158,6 @@ class PoolScorer:
             key = (member.member_id, model["model_id"], update["update_id"], which)
             self._prefetched[key] = (indices, self._submit(member, model, spec, weights,
                                                            indices))
-        self.started += 1
 
     def _submit(self, member: CommitteeMember, model: dict[str, Any], spec: ModelSpec,
                 state: dict[str, Any], indices: np.ndarray) -> list[Any]:

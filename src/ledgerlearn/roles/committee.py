@@ -52,7 +52,7 @@ from ledgerlearn.contract.records import (
     from_dict,
     timestamp_seconds,
 )
-from ledgerlearn.contract.sampling import ScoringRule, scoring_rule
+from ledgerlearn.contract.sampling import ScoringRule, change_is_exact, scoring_rule
 from ledgerlearn.learning.datasets import Dataset
 from ledgerlearn.learning.metrics import METRICS as METRIC_FUNCTIONS
 from ledgerlearn.learning.metrics import class_f1
@@ -317,16 +317,7 @@ class CommitteeMember:
         if rules.get("max_harm") is not None and rules.get("harm_baseline") == LEAVE_ONE_OUT:
             measures = self.leave_one_out_measures(model, spec, update, state, base)
         elif rules.get("max_harm") is not None:
-            weight = float(rules.get("join_weight", 0.1))
-            base_score, base_loss, base_classes = self.base_score(model, spec, update, base)
-            joined_score, joined_loss, joined_classes = self.joined_measures(
-                model, update, spec, base, state, weight
-            )
-            measures = {
-                "base_score": base_score, "joined_score": joined_score, "join_weight": weight,
-                "base_loss": base_loss, "joined_loss": joined_loss,
-                "class_scores": joined_classes, "base_class_scores": base_classes,
-            }
+            measures = self.exact_change_measures(model, update, spec, state)
         return Assessment(score, not reasons, reasons, time.perf_counter() - start, measures)
 
     def step_reasons(
@@ -520,7 +511,9 @@ class CommitteeMember:
         rules = model["rules"]
         fragment = self.fragment_of(model)
         size = len(fragment)
-        harm = rules.get("max_harm") is not None
+        # with per-class or loss tests the change is measured on every sample (below)
+        exact_change = change_is_exact(rules)
+        harm = rules.get("max_harm") is not None and not exact_change
         min_score = rules.get("min_score")
         thresholds = [Threshold("score", None if min_score is None else float(min_score))]
         known = {"update": np.full(size, -1, dtype=np.int8)}
@@ -582,7 +575,28 @@ class CommitteeMember:
                 sampling["change_interval"] = [low, high]
             measures = {"base_score": base_score, "joined_score": base_score + change,
                         "join_weight": float(rules.get("join_weight", 0.1))}
+        if exact_change:
+            measures = self.exact_change_measures(model, update, spec, state)
+            change = measures["joined_score"] - measures["base_score"]
+            sampling["change_interval"] = [change, change]
         return score, measures, sampling
+
+    def exact_change_measures(
+        self, model: dict[str, Any], update: dict[str, Any], spec: ModelSpec,
+        state: dict[str, np.ndarray],
+    ) -> dict[str, Any]:
+        """The relative rule's measures on every sample of the fragment: the aggregate the
+        update joins against its parents' aggregate, overall, per class and in loss."""
+        weight = float(model["rules"].get("join_weight", 0.1))
+        base = self.parents_aggregate(model, spec, update)
+        base_score, base_loss, base_classes = self.base_score(model, spec, update, base)
+        joined_score, joined_loss, joined_classes = self.joined_measures(
+            model, update, spec, base, state, weight)
+        return {
+            "base_score": base_score, "joined_score": joined_score, "join_weight": weight,
+            "base_loss": base_loss, "joined_loss": joined_loss,
+            "class_scores": joined_classes, "base_class_scores": base_classes,
+        }
 
     def _fill(
         self, model: dict[str, Any], update: dict[str, Any], which: str, spec: ModelSpec,
