@@ -121,7 +121,7 @@ def build_config(args: argparse.Namespace, size: dict) -> object:
                          f"{args.validation} validation images exceed MNIST's 60,000")
     rules = {"quorum": 2, "rounds": size["rounds"], "providers_per_round": size["per_round"],
              "sample_providers": True, "time_tolerance": 20.0, "verdict": args.verdict,
-             "scoring": args.scoring}
+             "scoring": args.scoring, "scoring_min_samples": args.scoring_min_samples}
     if args.verdict != "relative":
         rules["min_score"] = args.min_score
     document = {
@@ -238,6 +238,10 @@ def main() -> int:
                              "sample of the fragment, or as few draws as the verdict needs "
                              "(under the relative rule's per-class tests: the change on every "
                              "sample, the update's own score on the first draws)")
+    parser.add_argument("--scoring-min-samples", type=int, default=0,
+                        help="with --scoring adaptive: the draws of the first batch (0: one "
+                             "batch of 256); under the relative rule the update's own score "
+                             "uses only these")
     parser.add_argument("--min-score", type=float, default=0.05,
                         help="with --verdict absolute/both: the floor of the median score")
     parser.add_argument("--batch-timeout", type=float, default=0.005,
@@ -275,7 +279,7 @@ def main() -> int:
                                          max(len(p.dataset) for p in workload.providers)],
                  "validation_images": len(workload.validation),
                  "test_images": len(workload.test), "verdict": args.verdict,
-                 "scoring": args.scoring,
+                 "scoring": args.scoring, "scoring_min_samples": args.scoring_min_samples,
                  "batch_timeout": args.batch_timeout}
     def flower_side() -> None:
         with TreeMemory() as memory:

@@ -15,6 +15,7 @@ from ledgerlearn.protocols.ledger_session import LedgerSession
 from ledgerlearn.protocols.results import evaluate_on_test
 from ledgerlearn.protocols.simclock import ProviderSchedule
 from ledgerlearn.protocols.workload import Workload
+from ledgerlearn.roles import committee as committee_module
 from ledgerlearn.roles import provider as provider_module
 
 
@@ -30,6 +31,14 @@ def test_every_round_s_aggregate_is_recorded_once_and_the_providers_fetch_it(
         return streamed(ledger, store, model, spec, parents)
 
     monkeypatch.setattr(provider_module, "streamed_aggregate", counting)
+    read_by_members: list[list[str]] = []  # parents a member read to aggregate them itself
+    member_reads = committee_module.parent_states
+
+    def member_counting(ledger, store, model, spec, parents):  # type: ignore[no-untyped-def]
+        read_by_members.append(list(parents))
+        return member_reads(ledger, store, model, spec, parents)
+
+    monkeypatch.setattr(committee_module, "parent_states", member_counting)
     session = LedgerSession.create(tmp_path, small_config, small_workload)
     try:
         schedule = ProviderSchedule(4, seed=0, speed_min=0.5, speed_max=2.0,
@@ -39,8 +48,11 @@ def test_every_round_s_aggregate_is_recorded_once_and_the_providers_fetch_it(
         m = result.extra["model_id"]
         reader = session.reader
         assert result.rounds == 3
-        # only round 1's providers aggregated (their parent: the initial weights)
+        # only round 1's providers aggregated (their parent: the initial weights), and no
+        # member read a later round's parents: the member that did not record the
+        # aggregate fetched the one the quorum agreed on
         assert aggregated and all(parents == ["initial"] for parents in aggregated)
+        assert all(parents == ["initial"] for parents in read_by_members)
         for round_number in (1, 2, 3):
             verified = [e["update"]["update_id"] for e in reader.list_updates(
                 m, status="verified", round_number=round_number)]
