@@ -57,7 +57,7 @@ from ledgerlearn.learning.datasets import Dataset
 from ledgerlearn.learning.metrics import METRICS as METRIC_FUNCTIONS
 from ledgerlearn.learning.metrics import class_f1
 from ledgerlearn.learning.models import ModelSpec
-from ledgerlearn.learning.pool import TrainJob
+from ledgerlearn.learning.pool import TrainJob, evaluate_later
 from ledgerlearn.learning.sequential import SequentialTest, Threshold, draw_indices
 from ledgerlearn.learning.training import (
     TrainConfig,
@@ -1044,7 +1044,8 @@ class CommitteeMember:
         states = {u: fetch_state(self.store, rec["weights_cid"], spec)
                   for u, rec in updates.items()}
         first = next(iter(updates.values()))
-        values = {}
+        pool = getattr(self.scorer, "pool", None)  # this machine's workers, if it has any
+        pending = {}
         for coalition in task["coalitions"]:
             if coalition == "":
                 state = self.parents_aggregate(model, spec, first)
@@ -1052,8 +1053,9 @@ class CommitteeMember:
                 members = coalition.split(",")
                 state = model_aggregate(model, [states[u] for u in members],
                                         [int(updates[u]["samples"]) for u in members])
-            values[coalition] = float(evaluate(spec, state, fragment, metrics=[metric])[metric])
-        return values
+            # bitwise `evaluate`'s value; on the workers, every coalition side by side
+            pending[coalition] = evaluate_later(pool, spec, state, fragment, [metric])
+        return {c: float(p.result()[metric]) for c, p in pending.items()}
 
     def report_contributions(
         self, model_id: str, round_number: int | None = None, update_id: str | None = None
