@@ -8,7 +8,10 @@ back for the committee's fragments; the test set evaluated after every round on 
   peers), 1,000 provider members registered in batches (``register_members``), the contract
   drawing each round's 50 providers (``open_round``, recorded randomness) and refusing the
   others, a committee of 3 (quorum 2) verifying every update with the relative (harm) verdict
-  rule, each round's aggregate recorded by CID by the committee and fetched by the next
+  rule and its per-class and loss tests, scoring adaptively by default (the change of the
+  aggregate the update joins measured on every sample of a member's fragment, the update's
+  own score on its first 128 draws, with its interval; ``--scoring full``: every sample of
+  both), each round's aggregate recorded by CID by the committee and fetched by the next
   round's providers; providers are views of one training array, weights stay in the store
   (on disk) and are aggregated as a stream;
 - **Flower 1.42** (`flwr[simulation]`): `run_simulation` with 1,000 virtual SuperNodes,
@@ -233,15 +236,15 @@ def main() -> int:
                         help="images held back for the committee (its 3 fragments)")
     parser.add_argument("--verdict", choices=("relative", "absolute", "both"),
                         default="relative", help="the committee's verdict rule")
-    parser.add_argument("--scoring", choices=("full", "adaptive"), default="full",
+    parser.add_argument("--scoring", choices=("full", "adaptive"), default="adaptive",
                         help="how members score (docs/scale.md, 'Adaptive scoring'): every "
                              "sample of the fragment, or as few draws as the verdict needs "
                              "(under the relative rule's per-class tests: the change on every "
                              "sample, the update's own score on the first draws)")
-    parser.add_argument("--scoring-min-samples", type=int, default=0,
+    parser.add_argument("--scoring-min-samples", type=int, default=128,
                         help="with --scoring adaptive: the draws of the first batch (0: one "
-                             "batch of 256); under the relative rule the update's own score "
-                             "uses only these")
+                             "batch of 256); under the relative rule's per-class tests the "
+                             "update's own score uses only these (its interval on chain)")
     parser.add_argument("--min-score", type=float, default=0.05,
                         help="with --verdict absolute/both: the floor of the median score")
     parser.add_argument("--batch-timeout", type=float, default=0.005,

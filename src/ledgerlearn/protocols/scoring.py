@@ -8,7 +8,7 @@ passes of every member that will score it, each cut into pieces of whole batches
 the experiment's worker pool (beside the training jobs); when the member assesses the update
 it puts the pieces together (`learning.pool.evaluate_later`). Same function, same batches,
 one torch thread: the score is bitwise the one the member would compute itself, so verdicts
-do not change. The member still loads the weights itself and runs every other check.
+do not change. The member runs every other check itself.
 
 Under the relative rule the member also measures the aggregate the update joins
 (`CommitteeMember.joined_measures`); that forward pass is started at submission as well.
