@@ -149,8 +149,9 @@ def test_adaptive_scoring_round_trips_and_reaches_the_model_rules() -> None:
     rules = model_rules(config, "federation")
     assert rules["scoring"] == {"mode": "adaptive", "confidence": 0.995, "batch": 128,
                                 "min_samples": 128}
-    # the parts of the relative rule that need every sample are not published with it
-    assert "max_class_harm" not in rules and rules["max_harm"] == 0.02
+    # the per-class and loss tests stay: the change is then measured on every sample
+    assert rules["max_class_harm"] == 0.1 and rules["max_loss_increase"] == 0.5
+    assert rules["max_harm"] == 0.02
     assert "scoring" not in model_rules(config, "gossip")  # gossip ranks by full scores
     assert "scoring" not in model_rules(parse_config(""), "federation")
     with pytest.raises(ConfigError, match=r"\[rules\].scoring must be one of full, adaptive"):
