@@ -22,6 +22,11 @@ def test_member_deviation_rule() -> None:
     vote = member_deviation(_report(0.92, sane=False), median_score=0.92, sane_votes=2,
                             reports=3, tolerance=0.1)
     assert vote is not None and "found it not sane where 2 of 3" in vote
+    # a gap of exactly the tolerance is not "further": one sample of ten on small fragments
+    assert member_deviation(_report(0.8), median_score=0.7, sane_votes=3, reports=3,
+                            tolerance=0.1) is None
+    assert member_deviation(_report(0.81), median_score=0.7, sane_votes=3, reports=3,
+                            tolerance=0.1) is not None
     assert should_flag(3, 3, False) and not should_flag(2, 3, False)
     assert not should_flag(5, 3, True)
 

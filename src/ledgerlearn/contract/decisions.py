@@ -392,6 +392,10 @@ def aggregation_problem(
     return None
 
 
+#: Rounding allowed when a member's score is compared with the median (member_deviation).
+DEVIATION_SLACK = 1e-9
+
+
 def member_deviation(
     report: Report, *, median_score: float, sane_votes: int, reports: int, tolerance: float
 ) -> str | None:
@@ -404,7 +408,9 @@ def member_deviation(
     """
     problems = []
     gap = report.score - median_score
-    if abs(gap) > tolerance:
+    # "further than": a gap of exactly the tolerance agrees, also when float subtraction
+    # adds its last bit (0.8 - 0.7 = 0.10000000000000009 on fragments of ten samples)
+    if abs(gap) > tolerance + DEVIATION_SLACK:
         problems.append(
             f"score {report.score:.4f} against the median {median_score:.4f} ({gap:+.4f}, "
             f"beyond ±{tolerance:g})"
