@@ -4,12 +4,15 @@ scoring (protocols.scoring.agreement_with_full_fragment)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ledgerlearn.experiments.config import parse_config
 from ledgerlearn.protocols.federation import run_federation
 from ledgerlearn.protocols.jobs import JobRunner
 from ledgerlearn.protocols.ledger_session import LedgerSession
+from ledgerlearn.protocols.results import ModeResult
 from ledgerlearn.protocols.scoring import agreement_with_full_fragment
 from ledgerlearn.protocols.simclock import ProviderSchedule
 from ledgerlearn.protocols.workload import build_workload
@@ -40,16 +43,25 @@ fraction = 0.25
 """
 
 
-def test_adaptive_federation_stops_early_and_agrees_with_full_scoring(tmp_path: Path) -> None:
-    config = parse_config(ADAPTIVE, source="adaptive.toml")
-    workload = build_workload(config)
-    session = LedgerSession.create(tmp_path / "run", config, workload)
+@contextmanager
+def federation_run(
+    tmp_path: Path, text: str, workers: int
+) -> Iterator[tuple[LedgerSession, ModeResult]]:
+    """A federation run of the 4-provider experiment ``text``, its session open meanwhile."""
+    config = parse_config(text, source="adaptive.toml")
+    session = LedgerSession.create(tmp_path / "run", config, build_workload(config))
     try:
-        with JobRunner(1) as runner:
-            result = run_federation(
+        with JobRunner(workers) as runner:
+            yield session, run_federation(
                 session, runner=runner,
                 schedule=ProviderSchedule(4, seed=0, speed_min=1.0, speed_max=1.0,
                                           samples_per_second=20.0))
+    finally:
+        session.close()
+
+
+def test_adaptive_federation_stops_early_and_agrees_with_full_scoring(tmp_path: Path) -> None:
+    with federation_run(tmp_path, ADAPTIVE, 1) as (session, result):
         model_id = result.extra["model_id"]
         model = session.reader.get_model(model_id)["model"]
         assert model["rules"]["scoring"] == {"mode": "adaptive", "confidence": 0.99,
@@ -59,8 +71,6 @@ def test_adaptive_federation_stops_early_and_agrees_with_full_scoring(tmp_path: 
         assert samplings and all(s["confidence"] == 0.99 for s in samplings)
         assert any(not s["exact"] and s["evaluated"] < s["fragment"] for s in samplings)
         check = agreement_with_full_fragment(session, model_id)
-    finally:
-        session.close()
     assert check["verdict_agreement"] == 1.0, check["disagreements"]
     assert check["malicious_checked"] == 2 and check["malicious_agreement"] == 1.0
     assert check["evaluated_fraction"] < 1.0
@@ -77,15 +87,7 @@ def test_under_per_class_tests_the_change_is_exact_and_only_the_score_is_sampled
     measured on every sample (on the pool, from submission): each report's change interval
     is the change itself, its per-class measures are there, the update's own score used
     part of the fragment, and the verdicts are full scoring's."""
-    config = parse_config(RELATIVE, source="relative.toml")
-    workload = build_workload(config)
-    session = LedgerSession.create(tmp_path / "run", config, workload)
-    try:
-        with JobRunner(2) as runner:
-            result = run_federation(
-                session, runner=runner,
-                schedule=ProviderSchedule(4, seed=0, speed_min=1.0, speed_max=1.0,
-                                          samples_per_second=20.0))
+    with federation_run(tmp_path, RELATIVE, 2) as (session, result):
         model_id = result.extra["model_id"]
         rules = session.reader.get_model(model_id)["model"]["rules"]
         assert rules["max_class_harm"] == 0.2 and rules["scoring"]["mode"] == "adaptive"
@@ -97,7 +99,5 @@ def test_under_per_class_tests_the_change_is_exact_and_only_the_score_is_sampled
             and r["measures"]["class_scores"] for r in honest)
         assert any(r["sampling"]["evaluated"] < r["sampling"]["fragment"] for r in honest)
         check = agreement_with_full_fragment(session, model_id)
-    finally:
-        session.close()
     assert check["verdict_agreement"] == 1.0, check["disagreements"]
     assert result.extra["ledger_updates"]["malicious_rejected"] == 2
