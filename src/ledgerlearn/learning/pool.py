@@ -31,10 +31,10 @@ from ledgerlearn.learning.training import (
     EvalOutputs,
     TrainConfig,
     TrainResult,
+    assembled_outputs,
     eval_ranges,
     evaluate,
     evaluate_outputs,
-    joined_outputs,
     metrics_from_outputs,
     train_local,
 )
@@ -312,7 +312,7 @@ class PendingEvaluation:
         `training.predict_logits`'s (for measures beyond the metrics, e.g. per-class F1)."""
         if self._compute is not None:
             raise TypeError("outputs(): this evaluation runs in-process; use predict_logits")
-        return joined_outputs(self.dataset,
+        return assembled_outputs(self.dataset,
                               [replace(p.result(), start=a) for a, p in self._pieces])
 
 

@@ -35,10 +35,10 @@ __all__ = [
     "EvalOutputs",
     "TrainConfig",
     "TrainResult",
+    "assembled_outputs",
     "eval_ranges",
     "evaluate",
     "evaluate_outputs",
-    "joined_outputs",
     "metrics_from_outputs",
     "train_centralized",
     "train_local",
@@ -313,11 +313,11 @@ def metrics_from_outputs(
     dataset: Dataset, pieces: Sequence[EvalOutputs], metrics: Sequence[str]
 ) -> dict[str, float]:
     """The named metrics of `dataset` from forward-pass pieces covering all its samples."""
-    all_logits, mean_loss = joined_outputs(dataset, pieces)
+    all_logits, mean_loss = assembled_outputs(dataset, pieces)
     return {m.name: m.compute(all_logits, dataset.y, mean_loss) for m in map(metric, metrics)}
 
 
-def joined_outputs(
+def assembled_outputs(
     dataset: Dataset, pieces: Sequence[EvalOutputs]
 ) -> tuple[np.ndarray, float]:
     """Forward-pass pieces covering all of `dataset` put back together: every sample's
