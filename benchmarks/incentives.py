@@ -19,8 +19,8 @@ pool of 6 in three organizations, one of the 3 published members colluding with 
 attackers (``attacks.colluding_scores``). The reward rule measures coalitions by
 cross-entropy (``rules.rewards.metric = "loss"``, see contract.rewards: accuracy on a
 200-image fragment moves in steps of 0.005, far coarser than one of 20 updates moves the
-aggregate), and pays nothing to an update that alone lowers it by at most ``--min-gain``
-(``rules.rewards.min_gain``: lazy updates earn nothing).
+aggregate), and pays nothing to an update that alone moves it by at most ``--min-gain``
+either way (``rules.rewards.min_gain``: lazy updates earn nothing).
 
 Runs, all with the same seed, data and training seeds:
 
@@ -36,12 +36,20 @@ Runs, all with the same seed, data and training seeds:
 * offline leave-one-out (LOO, Cook 1977; the baseline of data valuation, e.g. Jia et al.
   2019): the federation replayed in process, each round aggregating (FedAvg by samples) the
   updates of the providers whose update the committee verified in that round of the
-  rotation run, every provider training with a seed fixed by (seed, round, provider), once
-  with everyone and once without each provider; a provider's LOO contribution is the test
-  cross-entropy without it minus with everyone (the same measure the rewards use, on the
-  10,000 test images). A provider never verified is never aggregated, so its LOO is exactly
-  0, like its reward. ``spearman`` compares each provider's on-chain total credit with its
-  LOO (all providers; every provider whose contributions were never positive ties at 0);
+  rotation run, every provider training with a seed fixed by (seed, repeat, round,
+  provider), once with everyone and once without each provider; a provider's LOO
+  contribution is the test cross-entropy without it minus with everyone (the same measure
+  the rewards use, on the 10,000 test images), averaged over ``--loo-repeats`` retrainings
+  with different training seeds. One retraining is a noisy reference: removing one of 20
+  providers moves the final cross-entropy by ±0.02, about what a different shuffle moves
+  it, so two single retrainings agree only to a Spearman of ~0.75 on MNIST and no reward
+  could correlate better than that with either; ``loo_repeat_agreement`` (the mean
+  Spearman between two repeats) and ``loo_mean_agreement`` (between the mean and each
+  repeat) say how far the reference itself is settled, and ``spearman_single`` compares the
+  credits with the first repeat alone. A provider never verified is never aggregated, so
+  its LOO is exactly 0, like its reward. ``spearman`` compares each provider's on-chain
+  total credit with its mean LOO (all providers; every provider whose contributions were
+  never positive ties at 0);
   ``spearman_contribution`` the contributions the contract recorded (summed over rounds,
   before negative ones are floored to no credit); ``spearman_verified`` only the providers
   with a verified update. Gossip's figures use the same offline LOO (a property of each
@@ -284,12 +292,15 @@ def colluder_of(config: Any) -> str:
 
 # ----------------------------------------------------------------------------- offline LOO
 
-def train_seed(seed: int, round_number: int, index: int) -> int:
-    digest = hashlib.sha256(f"loo|{seed}|{round_number}|{index}".encode()).digest()
+def train_seed(seed: int, round_number: int, index: int, repeat: int = 0) -> int:
+    text = f"loo|{seed}|{round_number}|{index}" if repeat == 0 else \
+        f"loo|{seed}|repeat{repeat}|{round_number}|{index}"
+    digest = hashlib.sha256(text.encode()).digest()
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
-def replay(workload: Any, verified: list[list[int]], seed: int, leave_out: int | None) -> Any:
+def replay(workload: Any, verified: list[list[int]], seed: int, leave_out: int | None,
+           repeat: int = 0) -> Any:
     """The federation replayed in process: round r aggregates (FedAvg by samples) the
     updates of the providers verified in round r, without ``leave_out``."""
     from ledgerlearn.attacks.label_flip import flip_labels
@@ -313,31 +324,54 @@ def replay(workload: Any, verified: list[list[int]], seed: int, leave_out: int |
                 else provider.dataset
             config = TrainConfig(epochs=base.epochs, batch_size=base.batch_size,
                                  optimizer=base.optimizer, lr=base.lr,
-                                 seed=train_seed(seed, round_number, i))
+                                 seed=train_seed(seed, round_number, i, repeat))
             states.append(train_local(workload.spec, state, data, config).state)
         state = aggregate("fedavg", states, weights)
     return state
 
 
-def offline_loo(workload: Any, verified: list[list[int]], seed: int) -> dict[str, Any]:
-    """Each provider's leave-one-out contribution: test loss without it minus with all
-    (and the same in accuracy points, for reference)."""
+def offline_loo_once(workload: Any, verified: list[list[int]], seed: int,
+                     repeat: int) -> dict[str, Any]:
+    """Each provider's leave-one-out contribution in one retraining: test loss without it
+    minus with all (and the same in accuracy points, for reference)."""
     from ledgerlearn.learning.training import evaluate
 
     def measure(state: Any) -> dict[str, float]:
         return evaluate(workload.spec, state, workload.test, metrics=["accuracy", "loss"])
 
-    everyone = measure(replay(workload, verified, seed, None))
+    everyone = measure(replay(workload, verified, seed, None, repeat))
     ever = {i for indices in verified for i in indices}
     loss, accuracy = {}, {}
     for i in range(len(workload.providers)):
         if i not in ever:
             loss[i] = accuracy[i] = 0.0
             continue
-        without = measure(replay(workload, verified, seed, i))
+        without = measure(replay(workload, verified, seed, i, repeat))
         loss[i] = float(without["loss"] - everyone["loss"])
         accuracy[i] = float(everyone["accuracy"] - without["accuracy"])
     return {"loss": loss, "accuracy": accuracy, "full": everyone}
+
+
+def offline_loo(workload: Any, verified: list[list[int]], seed: int,
+                repeats: int = 1) -> dict[str, Any]:
+    """The mean of ``repeats`` retrainings' LOO contributions, each repeat's own values, and
+    how well the repeats agree (the reference's own noise)."""
+    runs = [offline_loo_once(workload, verified, seed, r) for r in range(repeats)]
+    count = len(workload.providers)
+    mean = {key: {i: float(np.mean([run[key][i] for run in runs])) for i in range(count)}
+            for key in ("loss", "accuracy")}
+    vectors = [[run["loss"][i] for i in range(count)] for run in runs]
+    centre = [mean["loss"][i] for i in range(count)]
+    pairs = [spearman(vectors[a], vectors[b]) for a in range(repeats)
+             for b in range(a + 1, repeats)]
+    to_centre = [spearman(centre, v) for v in vectors] if repeats > 1 else []
+
+    def average(values: list[float | None]) -> float | None:
+        known = [v for v in values if v is not None]
+        return float(np.mean(known)) if known else None
+
+    return {**mean, "full": runs[0]["full"], "repeats": repeats, "per_repeat_loss": vectors,
+            "loo_repeat_agreement": average(pairs), "loo_mean_agreement": average(to_centre)}
 
 
 # ----------------------------------------------------------------------------- figures
@@ -368,6 +402,10 @@ def reward_figures(result: Any, kinds: list[str], loo: dict[str, Any]) -> dict[s
             measured[provider_index(row["provider"])] += float(row["contribution"])
     return {
         "spearman": spearman([float(t) for t in totals], contribution),
+        "spearman_single": spearman([float(t) for t in totals], loo["per_repeat_loss"][0]),
+        "loo_repeats": loo["repeats"],
+        "loo_repeat_agreement": loo["loo_repeat_agreement"],
+        "loo_mean_agreement": loo["loo_mean_agreement"],
         "spearman_contribution": spearman(measured, contribution),
         "onchain_contribution": measured,
         "spearman_verified": spearman([float(totals[i]) for i in verified],
@@ -458,9 +496,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--permutations", type=int, default=8,
                         help="gtg_shapley's permutations")
     parser.add_argument("--min-gain", type=float, default=0.001,
-                        help="rules.rewards.min_gain: an update alone must lower the "
-                        "fragment's cross-entropy by more than this to earn (lazy updates "
-                        "earn nothing)")
+                        help="rules.rewards.min_gain: an update alone must move the "
+                        "fragment's cross-entropy by more than this, either way, to earn "
+                        "(lazy updates earn nothing)")
+    parser.add_argument("--loo-repeats", type=int, default=5,
+                        help="offline LOO retrainings with different training seeds, "
+                        "averaged (default 5)")
     parser.add_argument("--subset", type=int, default=12000,
                         help="stratified MNIST subset (full run)")
     parser.add_argument("--mnist-dir", type=Path, default=REPO.parent / "shared" / "data")
@@ -526,7 +567,8 @@ def main(argv: list[str] | None = None) -> int:
         run("federation-incentives", "federation", True)
         started = time.perf_counter()
         loo = offline_loo(workload, verified_by_round(runs["federation-incentives"],
-                                                      args.rounds), seed)
+                                                      args.rounds), seed,
+                          args.loo_repeats)
         seconds["offline_loo"] = time.perf_counter() - started
         print(f"offline LOO: {seconds['offline_loo']:.1f} s", file=sys.stderr)
         seeds.append(colluder_figures(runs["federation-incentives"],

@@ -176,6 +176,53 @@ def test_gossip_improvement_credit(chain: Chain) -> None:
     assert chain.evaluate("rewards_of", {"provider": "Org1MSP/p1", "model_id": m})["total"] == 25
 
 
+def test_a_batch_of_gossip_updates_is_credited_in_one_transaction(chain: Chain) -> None:
+    """Reports sent with finalize false, then one finalize_contributions: credits in
+    submission order until the budget's updates are spent; refusals change nothing."""
+    m = "gossip-batch-rewards"
+    publish(chain, m, "gossip", COMMITTEE,
+            rewards={"rule": "improvement", "budget": 100, "updates": 2, "full_gain": 0.5})
+    ids = [update(chain, "Org1MSP/p1", m, ["initial"]) for _ in range(3)]
+    for u in ids:
+        judge(chain, m, u, dict.fromkeys(COMMITTEE, 0.6))
+    for u in ids:
+        for member in COMMITTEE[:2]:
+            chain.submit(member, "report_contribution", {
+                "model_id": m, "update_id": u, "values": {"": 0.5, u: 0.75},
+                "finalize": False})
+    # the third member's reports are missing: nothing is written
+    chain.refused("Org1MSP/c1", "finalize_contributions", {"model_id": m, "update_ids": ids},
+                  "has 2 contribution reports; the quorum is 3")
+    chain.refused("Org1MSP/p1", "finalize_contributions", {"model_id": m, "update_ids": ids},
+                  "committee")
+    for u in ids:
+        answer = chain.submit("Org3MSP/c3", "report_contribution", {
+            "model_id": m, "update_id": u, "values": {"": 0.5, u: 1.5}, "finalize": False})
+        assert answer["contribution"] is None
+    result = chain.submit("Org2MSP/c2", "finalize_contributions",
+                          {"model_id": m, "update_ids": list(reversed(ids))})
+    made = result["contributions"]
+    assert [c["subject"] for c in made] == ids  # submission order, whatever the request's
+    # the median gain 0.25 of full_gain 0.5: half of each update's 50; c3 deviates
+    assert [c["credits"] for c in made] == [{ids[0]: 25}, {ids[1]: 25}, {ids[2]: 0}]
+    assert made[2]["excluded"] == {ids[2]: "the model's reward budget is spent"}
+    assert all(list(c["deviating"]) == ["Org3MSP/c3"] for c in made)
+    assert chain.evaluate("rewards_of", {"provider": "Org1MSP/p1", "model_id": m})["total"] \
+        == 50
+    again = chain.submit("Org2MSP/c2", "finalize_contributions",
+                         {"model_id": m, "update_ids": ids[:1]})
+    assert again == {"contributions": [], "skipped": {ids[0]: "its contributions are recorded"}}
+
+
+def test_finalize_contributions_is_for_gossip_models(chain: Chain) -> None:
+    m = "fed-no-batch"
+    publish(chain, m, "federation", COMMITTEE, rounds=1, providers_per_round=1,
+            rewards={"rule": "loo", "budget": 10})
+    u = update(chain, "Org1MSP/p1", m, ["initial"], 1)
+    chain.refused("Org1MSP/c1", "finalize_contributions", {"model_id": m, "update_ids": [u]},
+                  "learns in rounds")
+
+
 def test_rewards_measured_by_their_own_metric(chain: Chain) -> None:
     """rules.rewards.metric "loss": the committee reports cross-entropies, lower is better,
     so the update whose removal raises the loss most contributed most."""
@@ -231,4 +278,4 @@ def test_a_lazy_update_earns_nothing_even_when_its_removal_hurts(chain: Chain) -
     record = result["contribution"]
     assert record["contributions"][lazy] > 0
     assert record["credits"] == {worker: 100, lazy: 0}  # the round's whole pot
-    assert record["excluded"][lazy].startswith("lazy: alone it gains +0.001")
+    assert record["excluded"][lazy].startswith("lazy: alone it changes the start's value by +0.001")

@@ -83,5 +83,16 @@ def test_lazy_updates_earn_nothing_whatever_their_marginal_value() -> None:
     assert loo["b"] > 0
     paid, why = rewards.own_gain_gate(loo, values, min_gain=0.001)
     assert paid == {"a": loo["a"], "b": 0.0} and list(why) == ["b"]
-    assert "lazy: alone it gains +0.000400" in why["b"]
+    assert "lazy: alone it changes the start's value by +0.000400" in why["b"]
     assert rewards.split_pot(paid, 100) == {"a": 100, "b": 0}
+
+
+def test_an_update_worse_alone_but_useful_in_the_aggregate_is_not_lazy() -> None:
+    # a alone overshoots (worse than the start) yet the round needs it; c is a copy
+    values = {"": 0.50, "a": 0.45, "b": 0.60, "c": 0.5002, "a,b": 0.70, "a,c": 0.46,
+              "b,c": 0.58, "a,b,c": 0.69}
+    loo = rewards.leave_one_out(values, ["a", "b", "c"])
+    assert loo["a"] > 0
+    paid, why = rewards.own_gain_gate(loo, values, min_gain=0.001)
+    assert paid["a"] == loo["a"] and paid["b"] == loo["b"] and paid["c"] == 0.0
+    assert list(why) == ["c"] and "by +0.000200" in why["c"]

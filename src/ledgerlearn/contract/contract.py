@@ -871,10 +871,12 @@ async def _contribution_task(
 
 async def _credit_contributions(
     stub: Any, model: ModelRecord, task: dict[str, Any], reports: list[ContributionReport],
-    when: str, tx_id: str,
+    when: str, tx_id: str, paid: int | None = None,
 ) -> Contribution:
     """The median value per coalition, the rule's contributions, the credits (and the
-    members' fees), written once with their evidence."""
+    members' fees), written once with their evidence. ``paid`` (gossip): how many
+    contributions are recorded before this one, when the caller has counted them (a
+    transaction does not read its own writes); None: counted here."""
     rules = model.rules_record()
     spec = rules.rewards
     assert spec is not None
@@ -895,7 +897,8 @@ async def _credit_contributions(
         credits = rewards.split_pot(payable, pot)
     else:
         pot = int(spec["budget"]) // int(spec["updates"])
-        paid = len(await scan(stub, keys.CONTRIBUTION, m))  # the budget is spent in order
+        if paid is None:  # the budget is spent in order
+            paid = len(await scan(stub, keys.CONTRIBUTION, m))
         credits = {
             u: rewards.gossip_credit(c, cap=pot, full_gain=float(spec.get("full_gain", 0.05)))
             for u, c in payable.items()
@@ -1589,6 +1592,57 @@ class LearningContract(Contract):
                                                    stub.get_txid())
                 result["contribution"] = to_dict(made)
         return _json(result)
+
+    async def finalize_contributions(self, ctx: TransactionContext, request: str) -> str:
+        """Write the contributions and credits of several decided gossip updates in one
+        transaction, from the reports their members sent with ``finalize: false``.
+
+        A finalizing ``report_contribution`` of a gossip model reads the range of the model's
+        recorded contributions (its budget is spent in order), so two of them in one block
+        conflict and only one commits per block. Here that range is read once and the
+        updates are credited in submission order, so a batch of verified updates costs one
+        transaction after its members' reports (which share blocks). Each update must have
+        the quorum's reports; one already recorded is skipped and named in the answer.
+        """
+        stub = ctx.get_stub()
+        caller = caller_from_creator(stub.get_creator())
+        _require_role(caller, "finalize_contributions", "committee")
+        req = parse_request("finalize_contributions", request)
+        model = await _model(stub, req["model_id"])
+        m = model.model_id
+        if model.mode != GOSSIP:
+            raise ContractError(
+                f"model {m} learns in rounds; a round's contributions are written by the "
+                "quorum-th report_contribution"
+            )
+        model = dataclasses.replace(model, committee=await _seated(stub, model, 1))
+        _require_committee(caller, model)
+        quorum = model.rules["quorum"]
+        updates = [await _update(stub, m, u) for u in req["update_ids"]]
+        updates.sort(key=lambda update: (update.submitted_at, update.update_id))
+        paid = len(await scan(stub, keys.CONTRIBUTION, m))
+        when, _ = tx_time(stub)
+        made, skipped = [], {}
+        for update in updates:
+            u = update.update_id
+            if await exists(stub, keys.CONTRIBUTION, m, u):
+                skipped[u] = "its contributions are recorded"
+                continue
+            task = await _contribution_task(stub, model, u, 0)
+            if not task["updates"]:
+                raise ContractError(f"update {u} of model {m} was rejected; nothing to credit")
+            reports = [from_dict(ContributionReport, v)
+                       for _, v in await scan(stub, keys.CONTRIBUTION_REPORT, m, u)]
+            if len(reports) < quorum:
+                raise ContractError(
+                    f"update {u} of model {m} has {len(reports)} contribution reports; the "
+                    f"quorum is {quorum}"
+                )
+            record = await _credit_contributions(stub, model, task, reports, when,
+                                                 stub.get_txid(), paid=paid)
+            paid += 1
+            made.append(to_dict(record))
+        return _json({"contributions": made, "skipped": skipped})
 
     async def elect_committee(self, ctx: TransactionContext, request: str) -> str:
         """Elect a model's committee for an epoch once the previous epoch's last round is

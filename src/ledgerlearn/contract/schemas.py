@@ -377,6 +377,16 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "finalize": {"type": "boolean"},
         },
     },
+    "finalize_contributions": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["model_id", "update_ids"],
+        "properties": {
+            "model_id": MODEL_ID,
+            "update_ids": {"type": "array", "items": UPDATE_ID, "minItems": 1,
+                           "maxItems": 256, "uniqueItems": True},
+        },
+    },
     "contribution_task": {
         "type": "object", "additionalProperties": False, "required": ["model_id"],
         "properties": {"model_id": MODEL_ID, "round": {"type": "integer", "minimum": 1},

@@ -365,6 +365,7 @@ def config_from_mapping(
             min_gain=t.number("min_gain", None, minimum=0.0),
             epoch_rounds=t.number("epoch_rounds", 0, integer=True, minimum=0),
             pool=t.number("pool", 0, integer=True, minimum=0),
+            report_batch=t.number("report_batch", 10, integer=True, minimum=1, maximum=256),
         )
         if incentives.epoch_rounds and incentives.pool < committee.size:
             t.fail("pool", f"must hold at least [committee].size ({committee.size}) members "

@@ -184,11 +184,14 @@ class IncentivesConfig:
     permutations: int = 8
     metric: str = "loss"
     full_gain: float = 0.05  # gossip: the gain (in ``metric``) that earns a full share
-    #: Lazy updates earn nothing: an update alone gaining at most this over its start
-    #: (contract.rewards.own_gain_gate); None: no such check.
+    #: Lazy updates earn nothing: an update that alone moves its start's value by at most
+    #: this, either way (contract.rewards.own_gain_gate); None: no such check.
     min_gain: float | None = None
     epoch_rounds: int = 0
     pool: int = 0
+    #: Gossip: the committee reports rewards once this many verified updates wait (and at
+    #: the end), a batch sharing blocks and one finalize_contributions; 1: each at once.
+    report_batch: int = 10
 
 
 @dataclass(frozen=True)

@@ -51,16 +51,23 @@ def global_tips(session: LedgerSession, model_id: str, count: int = 0) -> list[s
     return sorted(e["update"]["update_id"] for e in ranked)
 
 
-def _reward_decided(session: LedgerSession, model_id: str, rewarded: set[str]) -> set[str]:
-    """With a reward rule: the committee reports each newly verified update's improvement
-    over its parents (contract.rewards); returns the updates done so far."""
-    if session.config.incentives is None:
+def _reward_decided(
+    session: LedgerSession, model_id: str, rewarded: set[str], *, flush: bool = False
+) -> set[str]:
+    """With a reward rule: the committee reports newly verified updates' improvement over
+    their parents (contract.rewards) in batches of ``[incentives].report_batch`` (all that
+    wait, with ``flush``); returns the updates done so far."""
+    incentives = session.config.incentives
+    if incentives is None:
         return rewarded
-    for entry in session.reader.list_updates(model_id, status="verified"):
-        update_id = entry["update"]["update_id"]
-        if update_id not in rewarded:
-            session.report_contributions(model_id, update_id=update_id)
-            rewarded.add(update_id)
+    waiting = [e["update"]["update_id"]
+               for e in session.reader.list_updates(model_id, status="verified")
+               if e["update"]["update_id"] not in rewarded]
+    batch = max(1, incentives.report_batch)
+    while waiting and (flush or len(waiting) >= batch):
+        chunk, waiting = waiting[:batch], waiting[batch:]
+        session.report_update_contributions(model_id, chunk)
+        rewarded.update(chunk)
     return rewarded
 
 
@@ -136,7 +143,7 @@ def run_gossip(
     for wrapper in deferred:
         wrapper.abandon()  # training still running at the end is never submitted
     session.evaluate_pending()  # updates submitted before the end get their verdicts
-    _reward_decided(session, model_id, rewarded)
+    _reward_decided(session, model_id, rewarded, flush=True)
     outcome = collect_outcome(session, model_id, MODE, submit_times)
     own = LatestStates(session.providers, model_id)  # read when asked for
     report = accuracy_report(workload, state, own)

@@ -488,6 +488,28 @@ class LedgerSession:
             if member.member_id in task["committee"]:
                 member.report_contributions(model_id, round_number, update_id)
 
+    def report_update_contributions(self, model_id: str, update_ids: list[str]) -> None:
+        """The reward tasks of a batch of decided gossip updates: every seated member
+        evaluates them side by side and sends its reports without waiting or finalizing,
+        then one seated member writes the batch's contributions and credits in a single
+        ``finalize_contributions``. Reporting one update at a time costs three committed
+        transactions per update, each waiting for its block; a batch shares blocks and
+        reads the model's spent budget once (docs/contract.md, "Rewards")."""
+        model = self.reader.get_model(model_id)["model"]
+        if "rewards" not in model["rules"]:
+            return
+        tasks = {u: self.reader.contribution_task(model_id, update_id=u) for u in update_ids}
+        tasks = {u: t for u, t in tasks.items() if t["updates"]}
+        if not tasks:
+            return
+        seated = set(next(iter(tasks.values()))["committee"])
+        members = [m for m in self.committee if m.member_id in seated]
+        sent = [(member, u, handle) for member in members
+                for u, handle in member.send_update_contributions(model, tasks)]
+        for member, u, handle in sent:
+            member.confirm_contribution(model_id, u, handle)
+        members[0].ledger.finalize_contributions(model_id, sorted(tasks))
+
     def elect(self, model_id: str, epoch: int) -> dict[str, Any]:
         """Ask the contract to elect ``epoch``'s committee (anyone may; the publisher
         does), after the previous epoch's last round closed."""

@@ -1036,6 +1036,15 @@ class CommitteeMember:
         """This member's score of every coalition a reward task names (contract.rewards): the
         aggregate, by the model's rule, of the coalition's updates on its fragment; the empty
         coalition is the model the round (the gossip update) started from."""
+        metric = task.get("metric") or model["metric"]
+        return {c: float(p.result()[metric])
+                for c, p in self.contribution_values_later(model, task).items()}
+
+    def contribution_values_later(
+        self, model: dict[str, Any], task: dict[str, Any]
+    ) -> dict[str, Any]:
+        """:meth:`contribution_values` as pending evaluations (``.result()`` gives the
+        metrics), so that several tasks' coalitions run side by side on the workers."""
         spec = self.spec_of(model)
         metric = task.get("metric") or model["metric"]  # the reward rule's measure
         fragment = self.fragment_of(model)
@@ -1055,7 +1064,47 @@ class CommitteeMember:
                                         [int(updates[u]["samples"]) for u in members])
             # bitwise `evaluate`'s value; on the workers, every coalition side by side
             pending[coalition] = evaluate_later(pool, spec, state, fragment, [metric])
-        return {c: float(p.result()[metric]) for c, p in pending.items()}
+        return pending
+
+    def send_update_contributions(
+        self, model: dict[str, Any], tasks: dict[str, dict[str, Any]]
+    ) -> list[tuple[str, Any]]:
+        """Evaluate several decided gossip updates' reward tasks side by side and send each
+        report without waiting for its commit and without finalizing (the session writes a
+        batch's credits with one ``finalize_contributions``). Reports on different updates,
+        and different members' reports on one update, touch different keys, so they share
+        blocks. Returns (update id, handle) for :meth:`confirm_contribution`; an update this
+        member already reported on is left out."""
+        metric_of = {u: t.get("metric") or model["metric"] for u, t in tasks.items()}
+        pending = {u: self.contribution_values_later(model, t) for u, t in tasks.items()}
+        sent = []
+        for u, evaluations in pending.items():
+            values = {c: float(p.result()[metric_of[u]]) for c, p in evaluations.items()}
+            try:
+                handle = self.ledger.report_contribution_async(model["model_id"], values, u)
+            except EndorsementError as exc:
+                if "already reported" in str(exc) or "are recorded" in str(exc):
+                    continue
+                raise
+            sent.append((u, (handle, values)))
+        return sent
+
+    def confirm_contribution(self, model_id: str, update_id: str, sent: Any) -> None:
+        """Wait for a report of :meth:`send_update_contributions`; one that lost a read
+        conflict is sent again, waiting this time."""
+        handle, values = sent
+        try:
+            self.ledger.committed(handle)
+            return
+        except CommitError as exc:
+            if exc.code not in RETRYABLE_CODES:
+                raise
+        try:
+            self.ledger.report_contribution(model_id, values, update_id=update_id,
+                                            finalize=False)
+        except EndorsementError as exc:
+            if "already reported" not in str(exc) and "are recorded" not in str(exc):
+                raise
 
     def report_contributions(
         self, model_id: str, round_number: int | None = None, update_id: str | None = None

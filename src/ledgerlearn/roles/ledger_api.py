@@ -167,10 +167,24 @@ class LearningLedger:
                               self._subject(model_id, round_number, update_id))
 
     def report_contribution(self, model_id: str, values: dict[str, float],
-                            round_number: int | None = None, update_id: str | None = None
-                            ) -> dict[str, Any]:
+                            round_number: int | None = None, update_id: str | None = None,
+                            finalize: bool = True) -> dict[str, Any]:
         request = {**self._subject(model_id, round_number, update_id), "values": values}
+        if not finalize:
+            request["finalize"] = False
         return self._submit("report_contribution", request)
+
+    def report_contribution_async(self, model_id: str, values: dict[str, float],
+                                  update_id: str) -> Any:
+        """A gossip update's coalition values sent without waiting for the commit and
+        without finalizing (``finalize_contributions`` writes the credits of a batch)."""
+        return self.submit_async("report_contribution", {
+            "model_id": model_id, "update_id": update_id, "values": values,
+            "finalize": False})
+
+    def finalize_contributions(self, model_id: str, update_ids: list[str]) -> dict[str, Any]:
+        return self._submit("finalize_contributions",
+                            {"model_id": model_id, "update_ids": update_ids})
 
     def contributions_of_round(self, model_id: str, round_number: int | None = None,
                                update_id: str | None = None) -> dict[str, Any]:
