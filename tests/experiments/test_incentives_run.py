@@ -70,3 +70,51 @@ def test_rewards_and_rotation_in_a_run(tmp_path: Path) -> None:
     assert 'id="rewards-federation"' in page and 'id="committee-federation"' in page
     result = CliRunner().invoke(main, ["rewards", str(out)])
     assert result.exit_code == 0 and "rewards of tinyinc-federation" in result.output
+
+
+TINY_GOSSIP = """
+[experiment]
+name = "tinygossipinc"
+seed = 1
+modes = ["gossip"]
+[data]
+max_train_samples = 300
+[providers]
+count = 4
+[committee]
+size = 3
+[training]
+batch_size = 16
+optimizer = "adam"
+learning_rate = 0.01
+[rules]
+quorum = 3
+min_score = 0.25
+[gossip]
+parents = 2
+max_updates = 7
+[incentives]
+budget = 700
+report_batch = 3
+[[adversaries]]
+kind = "random_weights"
+fraction = 0.25
+"""
+
+
+@pytest.mark.slow
+def test_gossip_rewards_reported_in_batches(tmp_path: Path) -> None:
+    """Every verified gossip update is credited (batches of 3, the rest at the end), each
+    from the three members' reports; a rejected update earns nothing and has no record."""
+    torch.set_num_threads(1)
+    summary = run_experiment(parse_config(TINY_GOSSIP), tmp_path / "run", progress=False,
+                             echo=lambda _: None)
+    mode = summary["modes"]["gossip"]
+    rows = mode["incentives"]["rewards"]
+    assert mode["incentives"]["rule"] == "improvement"
+    assert mode["ledger_updates"]["total"] == 7
+    assert rows and all(r["contribution"] is not None for r in rows)
+    assert len(rows) == mode["ledger_updates"]["verified"]
+    assert all(r["kind"] != "random_weights" for r in rows)
+    assert sum(r["credit"] for r in rows) <= 700
+    assert any(r["credit"] > 0 for r in rows)
