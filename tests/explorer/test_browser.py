@@ -274,7 +274,7 @@ def test_a_page_open_during_a_run_follows_it(page: Any, tmp_path: Path) -> None:
         try:
             opened_dag = False
             while run.poll() is None:
-                time.sleep(1.5)
+                time.sleep(0.5)  # often enough to see several heights of a run of ~8 s
                 copies = find_ledger_copies(out)
                 if not copies:
                     continue
